@@ -1,0 +1,40 @@
+//! # pixgram-core: the pixgram protocol without I/O
+//!
+//! This crate is the whole protocol as pure state machines: bytes and the current time go in,
+//! datagrams to send, events and the next deadline come out. It opens no socket, starts no
+//! thread, never sleeps and never reads a clock, so the same code runs under a blocking driver,
+//! an async runtime, a fuzzer or a simulated network with injected time.
+//!
+//! - [`wire`]: the datagram format v1 (normative text: `docs/PROTOCOL.md`).
+//! - [`Sender`]: one session towards one receiver; windows of frames in flight, verdicts, RTT.
+//! - [`Receiver`]: many senders on one socket; reassembly, acknowledgement, bounded memory.
+//! - [`impair`]: a seeded model of a bad network (loss, bursts, delay, reordering, duplication,
+//!   corruption, truncation) shared by the simulator tests and the CLI's relay.
+//!
+//! ## The contract
+//! Feed one input (`handle`, `handle_timeout`), then drain every `poll_transmit` and
+//! `poll_event` until `None`, then sleep until `poll_timeout` or the next datagram. See
+//! [`Receiver`] for a complete exchange.
+
+#![warn(missing_docs)]
+
+pub mod chunking;
+pub mod ids;
+pub mod impair;
+mod reassembly;
+pub mod receiver;
+pub mod rng;
+pub mod sender;
+mod stream_rx;
+pub mod time;
+pub mod wire;
+
+pub use ids::{ChunkIndex, FrameId, SessionId, StreamId};
+pub use receiver::{
+    LossReason, PayloadKind, ReceivedFrame, Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats,
+    SessionEnd,
+};
+pub use sender::{
+    OutgoingFrame, SendError, SendFailure, Sender, SenderConfig, SenderEvent, SenderStats, Transmit,
+};
+pub use time::Timestamp;

@@ -1,0 +1,587 @@
+//! The receiving endpoint: many senders on one socket, each demultiplexed by address, session and
+//! stream, with every remotely growable structure bounded.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::chunking::ChunkLayout;
+use crate::ids::{FrameId, SessionId, StreamId};
+use crate::stream_rx::{Admission, ChunkOutcome, Completed, StreamOutput, StreamReceiver};
+use crate::time::Timestamp;
+use crate::wire::{self, Ack, DataFlags, DataHeader, Datagram, ParseError, ACK_LEN};
+
+pub use crate::stream_rx::LossReason;
+
+/// Limits and timers of a [`Receiver`]. Every limit has a counter in [`ReceiverStats`] that
+/// says how often it was hit.
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// Largest frame body accepted, in bytes. Larger declarations are dropped before allocation.
+    pub max_frame_len: u64,
+    /// Largest chunk count accepted for one frame.
+    pub max_chunks_per_frame: u32,
+    /// Senders (addresses) served at once; datagrams from further addresses are dropped.
+    pub max_peers: usize,
+    /// Streams per sender.
+    pub max_streams_per_peer: usize,
+    /// Frames per stream that may be in reassembly or waiting for in-order delivery.
+    pub max_frames_in_flight: usize,
+    /// Bytes buffered for one sender.
+    pub max_peer_bytes: u64,
+    /// Bytes buffered for all senders together.
+    pub max_total_bytes: u64,
+    /// A frame that gains no chunk for this long is expired and reported lost.
+    pub frame_timeout: Duration,
+    /// A sender silent for this long is forgotten.
+    pub peer_idle_timeout: Duration,
+    /// Acknowledgements queued but not yet collected by [`Receiver::poll_transmit`].
+    pub max_queued_acks: usize,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            max_frame_len: 64 << 20,
+            max_chunks_per_frame: 1 << 18,
+            max_peers: 64,
+            max_streams_per_peer: 16,
+            max_frames_in_flight: 64,
+            max_peer_bytes: 256 << 20,
+            max_total_bytes: 1 << 30,
+            frame_timeout: Duration::from_secs(2),
+            peer_idle_timeout: Duration::from_secs(10),
+            max_queued_acks: 4096,
+        }
+    }
+}
+
+/// Counters of everything the receiver saw, accepted and refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReceiverStats {
+    /// Datagrams handed to [`Receiver::handle`].
+    pub datagrams: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Frames delivered (images and other binary frames).
+    pub frames_delivered: u64,
+    /// JSON messages delivered.
+    pub messages_delivered: u64,
+    /// Payload bytes delivered (frames and messages, without metadata).
+    pub payload_bytes_delivered: u64,
+    /// Frames that timed out incomplete.
+    pub frames_expired: u64,
+    /// Frames of ordered streams given up on without any chunk seen.
+    pub frames_never_seen: u64,
+    /// Frames refused for breaking a limit.
+    pub frames_rejected: u64,
+    /// Frames whose metadata prefix was malformed.
+    pub frames_malformed: u64,
+    /// Frames in flight when their session ended.
+    pub frames_abandoned: u64,
+    /// Datagrams too short for their type.
+    pub truncated: u64,
+    /// Datagrams not starting with the magic.
+    pub bad_magic: u64,
+    /// Datagrams of another protocol version.
+    pub bad_version: u64,
+    /// Datagrams of an unknown type.
+    pub unknown_type: u64,
+    /// Datagrams whose CRC32C did not match.
+    pub bad_checksum: u64,
+    /// Datagrams whose header fields contradict each other.
+    pub bad_header: u64,
+    /// Datagrams of a type a receiver does not take (ACK).
+    pub unexpected_type: u64,
+    /// Chunks that had already arrived.
+    pub duplicate_chunks: u64,
+    /// Chunks of frames already finished and forgotten.
+    pub stale_chunks: u64,
+    /// Chunks disagreeing with earlier chunks of the same frame id.
+    pub conflicting_chunks: u64,
+    /// Chunks whose frame declared more than `max_frame_len` or `max_chunks_per_frame`.
+    pub over_frame_limit: u64,
+    /// Chunks dropped because a new frame did not fit the memory budget.
+    pub over_budget: u64,
+    /// Chunks dropped because the stream had `max_frames_in_flight` frames already.
+    pub over_frames_in_flight: u64,
+    /// Datagrams dropped because `max_peers` senders were already served.
+    pub over_peers: u64,
+    /// Datagrams dropped because the sender had `max_streams_per_peer` streams already.
+    pub over_streams: u64,
+    /// Acknowledgements handed out by `poll_transmit`.
+    pub acks_sent: u64,
+    /// Acknowledgements dropped because `max_queued_acks` were waiting.
+    pub acks_dropped: u64,
+    /// Sessions that started.
+    pub sessions_started: u64,
+    /// Sessions that ended (closed, replaced or idle).
+    pub sessions_ended: u64,
+}
+
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// An image or any other binary frame.
+    Frame,
+    /// A JSON message (UTF-8 bytes; the core does not parse them).
+    Message,
+}
+
+/// A frame delivered whole.
+#[derive(Debug, Clone)]
+pub struct ReceivedFrame {
+    /// The sender's address.
+    pub peer: SocketAddr,
+    /// The sender's session.
+    pub session: SessionId,
+    /// The stream.
+    pub stream: StreamId,
+    /// The frame id.
+    pub frame: FrameId,
+    /// Frame or message.
+    pub kind: PayloadKind,
+    /// The frame's metadata bytes (JSON by convention), if it carried any.
+    pub metadata: Option<Bytes>,
+    /// The payload.
+    pub payload: Bytes,
+    /// When its first chunk arrived.
+    pub first_chunk_at: Timestamp,
+    /// When its last chunk arrived.
+    pub completed_at: Timestamp,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The sender sent CLOSE.
+    Closed,
+    /// A datagram with a new session id arrived from the same address.
+    Replaced,
+    /// Nothing arrived for `peer_idle_timeout`.
+    Idle,
+}
+
+/// Something the application should know. Drain with [`Receiver::poll_event`] after every input.
+#[derive(Debug, Clone)]
+pub enum ReceiverEvent {
+    /// A sender's first valid datagram arrived.
+    SessionStarted {
+        /// Its address.
+        peer: SocketAddr,
+        /// Its session.
+        session: SessionId,
+    },
+    /// A frame or message arrived whole.
+    Frame(ReceivedFrame),
+    /// Frames `first .. first + count` of a stream will never be delivered.
+    Lost {
+        /// The sender.
+        peer: SocketAddr,
+        /// Its session.
+        session: SessionId,
+        /// The stream.
+        stream: StreamId,
+        /// First lost frame.
+        first: FrameId,
+        /// Number of consecutive lost frames.
+        count: u64,
+        /// Why.
+        reason: LossReason,
+    },
+    /// A sender's session ended.
+    SessionEnded {
+        /// Its address.
+        peer: SocketAddr,
+        /// Its session.
+        session: SessionId,
+        /// Why.
+        reason: SessionEnd,
+    },
+}
+
+#[derive(Debug)]
+struct Peer {
+    session: SessionId,
+    streams: HashMap<StreamId, StreamReceiver>,
+    footprint: u64,
+    last_seen: Timestamp,
+}
+
+/// The receiving endpoint, free of I/O.
+///
+/// Feed it with [`handle`](Receiver::handle) for every datagram and
+/// [`handle_timeout`](Receiver::handle_timeout) when [`poll_timeout`](Receiver::poll_timeout)'s
+/// instant has passed; after each input, drain [`poll_transmit`](Receiver::poll_transmit)
+/// (acknowledgements to send) and [`poll_event`](Receiver::poll_event) until they return `None`.
+///
+/// ```
+/// use pixgram_core::{Receiver, ReceiverConfig, Sender, SenderConfig, Timestamp, StreamId};
+/// use pixgram_core::{ReceiverEvent, OutgoingFrame};
+///
+/// let peer = "127.0.0.1:5000".parse().unwrap();
+/// let mut tx = Sender::new(SenderConfig::default(), pixgram_core::SessionId(1));
+/// let mut rx = Receiver::new(ReceiverConfig::default());
+/// let now = Timestamp::ZERO;
+/// tx.send(now, OutgoingFrame::frame(StreamId::FRAMES, vec![7u8; 5000])).unwrap();
+/// let mut buf = vec![0u8; 1500];
+/// while let Some(t) = tx.poll_transmit(now, &mut buf) {
+///     rx.handle(now, peer, &buf[..t.len]);
+/// }
+/// while let Some((_dst, len)) = rx.poll_transmit(&mut buf) {
+///     tx.handle(now, &buf[..len]);
+/// }
+/// let got = std::iter::from_fn(|| rx.poll_event())
+///     .find_map(|e| match e { ReceiverEvent::Frame(f) => Some(f), _ => None })
+///     .unwrap();
+/// assert_eq!(&got.payload[..], &[7u8; 5000][..]);
+/// ```
+#[derive(Debug)]
+pub struct Receiver {
+    config: ReceiverConfig,
+    peers: HashMap<SocketAddr, Peer>,
+    footprint: u64,
+    events: VecDeque<ReceiverEvent>,
+    acks: VecDeque<(SocketAddr, Ack)>,
+    scratch: Vec<StreamOutput>,
+    stats: ReceiverStats,
+    next_sweep: Option<Timestamp>,
+}
+
+impl Receiver {
+    /// A receiver with the given limits.
+    pub fn new(config: ReceiverConfig) -> Self {
+        Receiver {
+            config,
+            peers: HashMap::new(),
+            footprint: 0,
+            events: VecDeque::new(),
+            acks: VecDeque::new(),
+            scratch: Vec::new(),
+            stats: ReceiverStats::default(),
+            next_sweep: None,
+        }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &ReceiverStats {
+        &self.stats
+    }
+
+    /// Bytes currently buffered for all senders.
+    pub fn buffered_bytes(&self) -> u64 {
+        self.footprint
+    }
+
+    /// Senders currently served.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Takes one datagram that arrived from `from` at `now`.
+    pub fn handle(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) {
+        self.stats.datagrams += 1;
+        self.stats.bytes += datagram.len() as u64;
+        match wire::parse(datagram) {
+            Ok(Datagram::Data(h, payload)) => self.on_data(now, from, &h, payload),
+            Ok(Datagram::Close(session)) => {
+                if self.peers.get(&from).is_some_and(|p| p.session == session) {
+                    self.end_session(from, SessionEnd::Closed);
+                }
+            }
+            Ok(Datagram::Ack(_)) => self.stats.unexpected_type += 1,
+            Err(e) => self.count_parse_error(e),
+        }
+        self.arm_sweep(now);
+    }
+
+    fn count_parse_error(&mut self, e: ParseError) {
+        let s = &mut self.stats;
+        match e {
+            ParseError::Truncated => s.truncated += 1,
+            ParseError::BadMagic => s.bad_magic += 1,
+            ParseError::UnsupportedVersion(_) => s.bad_version += 1,
+            ParseError::UnknownType(_) => s.unknown_type += 1,
+            ParseError::BadChecksum => s.bad_checksum += 1,
+            ParseError::BadHeader(_) => s.bad_header += 1,
+        }
+    }
+
+    fn on_data(&mut self, now: Timestamp, from: SocketAddr, h: &DataHeader, payload: &[u8]) {
+        if h.frame_len > self.config.max_frame_len || h.count > self.config.max_chunks_per_frame {
+            self.stats.over_frame_limit += 1;
+            return;
+        }
+        let layout = ChunkLayout::from_header(h.frame_len, h.count).expect("checked by parse");
+        if self
+            .peers
+            .get(&from)
+            .is_some_and(|p| p.session != h.session)
+        {
+            self.end_session(from, SessionEnd::Replaced);
+        }
+        if !self.peers.contains_key(&from) {
+            if self.peers.len() >= self.config.max_peers {
+                self.stats.over_peers += 1;
+                return;
+            }
+            self.peers.insert(
+                from,
+                Peer {
+                    session: h.session,
+                    streams: HashMap::new(),
+                    footprint: 0,
+                    last_seen: now,
+                },
+            );
+            self.stats.sessions_started += 1;
+            self.events.push_back(ReceiverEvent::SessionStarted {
+                peer: from,
+                session: h.session,
+            });
+        }
+        let peer = self.peers.get_mut(&from).expect("inserted above");
+        peer.last_seen = now;
+        if !peer.streams.contains_key(&h.stream) {
+            if peer.streams.len() >= self.config.max_streams_per_peer {
+                self.stats.over_streams += 1;
+                return;
+            }
+            let ordered = h.flags.contains(DataFlags::ORDERED);
+            peer.streams.insert(h.stream, StreamReceiver::new(ordered));
+        }
+        let stream = peer.streams.get_mut(&h.stream).expect("inserted above");
+        let admission = Admission {
+            available_bytes: (self.config.max_peer_bytes.saturating_sub(peer.footprint))
+                .min(self.config.max_total_bytes.saturating_sub(self.footprint)),
+            max_frames_in_flight: self.config.max_frames_in_flight,
+        };
+        let before = stream.footprint();
+        let mut out = std::mem::take(&mut self.scratch);
+        let outcome = stream.on_chunk(
+            h.frame, layout, h.flags, h.index, payload, now, &admission, &mut out,
+        );
+        let after = stream.footprint();
+        peer.footprint = peer.footprint + after - before;
+        self.footprint = self.footprint + after - before;
+        let s = &mut self.stats;
+        match outcome {
+            ChunkOutcome::Added | ChunkOutcome::Completed => {}
+            ChunkOutcome::Duplicate => s.duplicate_chunks += 1,
+            ChunkOutcome::Stale => s.stale_chunks += 1,
+            ChunkOutcome::Conflict => s.conflicting_chunks += 1,
+            ChunkOutcome::OverBudget => s.over_budget += 1,
+            ChunkOutcome::OverFramesInFlight => s.over_frames_in_flight += 1,
+        }
+        self.emit(from, h.session, h.stream, &mut out);
+        self.scratch = out;
+    }
+
+    /// Turns a stream's outputs into acknowledgements and events.
+    fn emit(
+        &mut self,
+        peer: SocketAddr,
+        session: SessionId,
+        stream: StreamId,
+        out: &mut Vec<StreamOutput>,
+    ) {
+        for o in out.drain(..) {
+            match o {
+                StreamOutput::Ack(frame, status, chunks_received) => {
+                    if self.acks.len() >= self.config.max_queued_acks {
+                        self.stats.acks_dropped += 1;
+                        continue;
+                    }
+                    self.acks.push_back((
+                        peer,
+                        Ack {
+                            session,
+                            stream,
+                            frame,
+                            status,
+                            chunks_received,
+                            ack_delay_us: 0,
+                        },
+                    ));
+                }
+                StreamOutput::Deliver(frame, done) => {
+                    match split_frame(peer, session, stream, frame, done) {
+                        Some(f) => {
+                            match f.kind {
+                                PayloadKind::Frame => self.stats.frames_delivered += 1,
+                                PayloadKind::Message => self.stats.messages_delivered += 1,
+                            }
+                            self.stats.payload_bytes_delivered += f.payload.len() as u64;
+                            self.events.push_back(ReceiverEvent::Frame(f));
+                        }
+                        None => {
+                            self.stats.frames_malformed += 1;
+                            self.events.push_back(ReceiverEvent::Lost {
+                                peer,
+                                session,
+                                stream,
+                                first: frame,
+                                count: 1,
+                                reason: LossReason::Malformed,
+                            });
+                        }
+                    }
+                }
+                StreamOutput::Lost {
+                    first,
+                    count,
+                    reason,
+                } => {
+                    let s = &mut self.stats;
+                    match reason {
+                        LossReason::Expired => s.frames_expired += count,
+                        LossReason::NeverSeen => s.frames_never_seen += count,
+                        LossReason::Rejected => s.frames_rejected += count,
+                        LossReason::Malformed => s.frames_malformed += count,
+                        LossReason::SessionEnded => s.frames_abandoned += count,
+                    }
+                    self.events.push_back(ReceiverEvent::Lost {
+                        peer,
+                        session,
+                        stream,
+                        first,
+                        count,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+
+    fn end_session(&mut self, addr: SocketAddr, reason: SessionEnd) {
+        let Some(mut peer) = self.peers.remove(&addr) else {
+            return;
+        };
+        self.footprint -= peer.footprint;
+        let mut out = std::mem::take(&mut self.scratch);
+        for (id, stream) in peer.streams.iter_mut() {
+            stream.abandon(&mut out);
+            self.emit(addr, peer.session, *id, &mut out);
+        }
+        self.scratch = out;
+        self.stats.sessions_ended += 1;
+        self.events.push_back(ReceiverEvent::SessionEnded {
+            peer: addr,
+            session: peer.session,
+            reason,
+        });
+    }
+
+    fn tick(&self) -> Duration {
+        (self.config.frame_timeout / 16).clamp(Duration::from_millis(1), Duration::from_millis(50))
+    }
+
+    fn arm_sweep(&mut self, now: Timestamp) {
+        if self.next_sweep.is_none() && !self.peers.is_empty() {
+            self.next_sweep = Some(now + self.tick());
+        }
+    }
+
+    /// When [`handle_timeout`](Receiver::handle_timeout) should next be called; `None` while
+    /// no sender is being served. Call it again after every input.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.next_sweep
+    }
+
+    /// Expires frames and gaps that ran out of time and forgets idle senders. Harmless to call
+    /// early or often.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        if self.next_sweep.is_none_or(|t| now < t) {
+            return;
+        }
+        let idle: Vec<SocketAddr> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| now.saturating_since(p.last_seen) >= self.config.peer_idle_timeout)
+            .map(|(a, _)| *a)
+            .collect();
+        for addr in idle {
+            self.end_session(addr, SessionEnd::Idle);
+        }
+        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
+        for addr in addrs {
+            let peer = self.peers.get_mut(&addr).expect("listed");
+            let session = peer.session;
+            let mut pending = Vec::new();
+            for (id, stream) in peer.streams.iter_mut() {
+                if stream.is_idle() {
+                    continue;
+                }
+                let before = stream.footprint();
+                let mut out = Vec::new();
+                stream.on_timeout(now, self.config.frame_timeout, &mut out);
+                let freed = before - stream.footprint();
+                peer.footprint -= freed;
+                self.footprint -= freed;
+                if !out.is_empty() {
+                    pending.push((*id, out));
+                }
+            }
+            for (id, mut out) in pending {
+                self.emit(addr, session, id, &mut out);
+            }
+        }
+        self.next_sweep = None;
+        self.arm_sweep(now);
+    }
+
+    /// Writes the next datagram to send into `buf` (at least [`ACK_LEN`] bytes) and returns its
+    /// destination and length; `None` when nothing is waiting.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        let (dst, ack) = self.acks.pop_front()?;
+        self.stats.acks_sent += 1;
+        Some((dst, wire::emit_ack(&mut buf[..ACK_LEN], &ack)))
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ReceiverEvent> {
+        self.events.pop_front()
+    }
+}
+
+/// Splits a completed body into metadata and payload, without copying the payload.
+fn split_frame(
+    peer: SocketAddr,
+    session: SessionId,
+    stream: StreamId,
+    frame: FrameId,
+    done: Completed,
+) -> Option<ReceivedFrame> {
+    let body = Bytes::from(done.body);
+    let (metadata, payload) = if done.flags.contains(DataFlags::METADATA) {
+        let len_bytes: [u8; 4] = body.get(..4)?.try_into().ok()?;
+        let meta_len = u32::from_be_bytes(len_bytes) as usize;
+        let meta_end = 4usize.checked_add(meta_len).filter(|&e| e <= body.len())?;
+        (Some(body.slice(4..meta_end)), body.slice(meta_end..))
+    } else {
+        (None, body)
+    };
+    Some(ReceivedFrame {
+        peer,
+        session,
+        stream,
+        frame,
+        kind: if done.flags.contains(DataFlags::MESSAGE) {
+            PayloadKind::Message
+        } else {
+            PayloadKind::Frame
+        },
+        metadata,
+        payload,
+        first_chunk_at: done.first_seen,
+        completed_at: done.completed_at,
+    })
+}

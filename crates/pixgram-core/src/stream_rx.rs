@@ -1,0 +1,294 @@
+//! The receiving half of one stream: frames in reassembly, recent verdicts (to answer duplicates
+//! and drop stale chunks), and, for ordered streams, completed frames held until their turn.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::chunking::ChunkLayout;
+use crate::ids::{ChunkIndex, FrameId};
+use crate::reassembly::{Insert, PartialFrame};
+use crate::time::Timestamp;
+use crate::wire::{AckStatus, DataFlags};
+
+/// How many recent verdicts a stream remembers. Chunks of frames older than the oldest remembered
+/// verdict are stale and dropped without an answer.
+pub(crate) const VERDICT_MEMORY: usize = 1024;
+
+/// Why frames were not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossReason {
+    /// Some chunks arrived, but not all of them before the frame timed out.
+    Expired,
+    /// No chunk of these frames ever arrived; a later frame of an ordered stream was waiting.
+    NeverSeen,
+    /// The frame broke a receiver limit (size, memory budget, frames in flight).
+    Rejected,
+    /// The frame arrived whole but its metadata prefix was malformed.
+    Malformed,
+    /// The sender's session ended (closed, replaced by a new session, or idle) mid-frame.
+    SessionEnded,
+}
+
+/// A frame that arrived whole.
+#[derive(Debug)]
+pub(crate) struct Completed {
+    pub body: Vec<u8>,
+    pub flags: DataFlags,
+    pub first_seen: Timestamp,
+    pub completed_at: Timestamp,
+}
+
+/// What a stream asks of its receiver after an input.
+#[derive(Debug)]
+pub(crate) enum StreamOutput {
+    Deliver(FrameId, Completed),
+    Ack(FrameId, AckStatus, u32),
+    Lost {
+        first: FrameId,
+        count: u64,
+        reason: LossReason,
+    },
+}
+
+/// What happened to one chunk, for the receiver's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkOutcome {
+    Added,
+    Completed,
+    Duplicate,
+    Stale,
+    Conflict,
+    OverBudget,
+    OverFramesInFlight,
+}
+
+/// Limits the receiver passes down for one chunk.
+pub(crate) struct Admission {
+    /// Bytes the stream may still take (the smaller of peer and global headroom).
+    pub available_bytes: u64,
+    pub max_frames_in_flight: usize,
+}
+
+#[derive(Debug)]
+pub(crate) struct StreamReceiver {
+    ordered: bool,
+    partial: BTreeMap<FrameId, PartialFrame>,
+    verdicts: BTreeMap<FrameId, AckStatus>,
+    floor: FrameId,
+    next: FrameId,
+    held: BTreeMap<FrameId, Completed>,
+    gap_since: Option<Timestamp>,
+    footprint: u64,
+}
+
+impl StreamReceiver {
+    pub(crate) fn new(ordered: bool) -> Self {
+        StreamReceiver {
+            ordered,
+            partial: BTreeMap::new(),
+            verdicts: BTreeMap::new(),
+            floor: FrameId(0),
+            next: FrameId(0),
+            held: BTreeMap::new(),
+            gap_since: None,
+            footprint: 0,
+        }
+    }
+
+    /// Bytes this stream holds: frames in reassembly and completed frames waiting their turn.
+    pub(crate) fn footprint(&self) -> u64 {
+        self.footprint
+    }
+
+    /// Whether nothing is in flight (no timers needed).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.partial.is_empty() && self.held.is_empty()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn on_chunk(
+        &mut self,
+        frame: FrameId,
+        layout: ChunkLayout,
+        flags: DataFlags,
+        index: ChunkIndex,
+        payload: &[u8],
+        now: Timestamp,
+        admission: &Admission,
+        out: &mut Vec<StreamOutput>,
+    ) -> ChunkOutcome {
+        if flags.contains(DataFlags::ORDERED) != self.ordered {
+            return ChunkOutcome::Conflict;
+        }
+        if let Some(&status) = self.verdicts.get(&frame) {
+            // Answer again: the first answer may have been lost.
+            out.push(StreamOutput::Ack(frame, status, 0));
+            return ChunkOutcome::Duplicate;
+        }
+        let stale_below = if self.ordered {
+            self.floor.max(self.next)
+        } else {
+            self.floor
+        };
+        if frame < stale_below {
+            return ChunkOutcome::Stale;
+        }
+        let partial = match self.partial.get_mut(&frame) {
+            Some(p) => p,
+            None => {
+                if self.partial.len() + self.held.len() >= admission.max_frames_in_flight {
+                    return ChunkOutcome::OverFramesInFlight;
+                }
+                let cost = PartialFrame::footprint(&layout);
+                if cost > admission.available_bytes {
+                    self.finish(frame, AckStatus::Rejected, 0, out);
+                    out.push(StreamOutput::Lost {
+                        first: frame,
+                        count: 1,
+                        reason: LossReason::Rejected,
+                    });
+                    self.advance(now, Duration::MAX, out);
+                    return ChunkOutcome::OverBudget;
+                }
+                self.footprint += cost;
+                self.partial
+                    .entry(frame)
+                    .or_insert_with(|| PartialFrame::new(layout, flags, now))
+            }
+        };
+        match partial.insert(&layout, flags, index, payload, now) {
+            Insert::Duplicate => return ChunkOutcome::Duplicate,
+            Insert::Conflict => return ChunkOutcome::Conflict,
+            Insert::Added => {}
+        }
+        if !partial.is_complete() {
+            return ChunkOutcome::Added;
+        }
+        let partial = self.partial.remove(&frame).expect("present");
+        let cost = PartialFrame::footprint(partial.layout());
+        let chunks = partial.chunks_received();
+        let completed = Completed {
+            flags: partial.flags(),
+            first_seen: partial.first_seen,
+            completed_at: now,
+            body: partial.into_body(),
+        };
+        self.finish(frame, AckStatus::Complete, chunks, out);
+        if self.ordered && frame != self.next {
+            // Keep the body's bytes charged while it waits; the bitmap is freed.
+            self.footprint -= cost - completed.body.len() as u64;
+            self.held.insert(frame, completed);
+        } else {
+            self.footprint -= cost;
+            out.push(StreamOutput::Deliver(frame, completed));
+            if self.ordered {
+                self.next = frame.next();
+            }
+        }
+        self.advance(now, Duration::MAX, out);
+        ChunkOutcome::Completed
+    }
+
+    /// Expires frames that made no progress for `timeout`, and (ordered streams) gives up on gaps
+    /// that a later frame has waited on for `timeout`.
+    pub(crate) fn on_timeout(
+        &mut self,
+        now: Timestamp,
+        timeout: Duration,
+        out: &mut Vec<StreamOutput>,
+    ) {
+        let expired: Vec<FrameId> = self
+            .partial
+            .iter()
+            .filter(|(_, p)| now.saturating_since(p.last_progress) >= timeout)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            let p = self.partial.remove(&id).expect("present");
+            self.footprint -= PartialFrame::footprint(p.layout());
+            self.finish(id, AckStatus::Expired, p.chunks_received(), out);
+            out.push(StreamOutput::Lost {
+                first: id,
+                count: 1,
+                reason: LossReason::Expired,
+            });
+        }
+        self.advance(now, timeout, out);
+    }
+
+    /// Drops everything in flight, reporting it lost (the session ended).
+    pub(crate) fn abandon(&mut self, out: &mut Vec<StreamOutput>) {
+        let ids = self.partial.keys().chain(self.held.keys());
+        for &id in ids {
+            out.push(StreamOutput::Lost {
+                first: id,
+                count: 1,
+                reason: LossReason::SessionEnded,
+            });
+        }
+        self.partial.clear();
+        self.held.clear();
+        self.footprint = 0;
+    }
+
+    /// Records a verdict and asks for it to be acknowledged.
+    fn finish(
+        &mut self,
+        frame: FrameId,
+        status: AckStatus,
+        chunks: u32,
+        out: &mut Vec<StreamOutput>,
+    ) {
+        out.push(StreamOutput::Ack(frame, status, chunks));
+        self.verdicts.insert(frame, status);
+        while self.verdicts.len() > VERDICT_MEMORY {
+            if let Some((old, _)) = self.verdicts.pop_first() {
+                self.floor = self.floor.max(old.next());
+            }
+        }
+    }
+
+    /// Ordered streams: delivers held frames whose turn has come, skips frames that finished
+    /// without delivery, and gives up on never-seen frames once the gap is `gap_timeout` old.
+    fn advance(&mut self, now: Timestamp, gap_timeout: Duration, out: &mut Vec<StreamOutput>) {
+        if !self.ordered {
+            return;
+        }
+        loop {
+            if let Some(done) = self.held.remove(&self.next) {
+                self.footprint -= done.body.len() as u64;
+                out.push(StreamOutput::Deliver(self.next, done));
+                self.next = self.next.next();
+                self.gap_since = None;
+                continue;
+            }
+            if matches!(self.verdicts.get(&self.next), Some(s) if *s != AckStatus::Complete) {
+                self.next = self.next.next();
+                continue;
+            }
+            if self.partial.contains_key(&self.next) {
+                return; // wait for it to complete or expire
+            }
+            let Some((&first_held, _)) = self.held.first_key_value() else {
+                self.gap_since = None;
+                return;
+            };
+            let since = *self.gap_since.get_or_insert(now);
+            if now.saturating_since(since) < gap_timeout {
+                return;
+            }
+            let gap_end = self
+                .partial
+                .range(self.next..first_held)
+                .next()
+                .map_or(first_held, |(&id, _)| id);
+            out.push(StreamOutput::Lost {
+                first: self.next,
+                count: gap_end.0 - self.next.0,
+                reason: LossReason::NeverSeen,
+            });
+            self.next = gap_end;
+            self.gap_since = None;
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! Wire format v1: checked parsing and emitting of every datagram type.
+//!
+//! The normative description is `docs/PROTOCOL.md`; this module is its implementation. All
+//! integers are big-endian. Every datagram is
+//!
+//! ```text
+//! common header (8 bytes) | type-specific header | payload | CRC32C (4 bytes)
+//! ```
+//!
+//! and the CRC covers every byte before it. Parsing never panics: any input either yields a
+//! [`Datagram`] whose fields are consistent with its length, or a [`ParseError`] that says why.
+
+use crate::ids::{ChunkIndex, FrameId, SessionId, StreamId};
+use thiserror::Error;
+
+/// The two magic bytes that open every pixgram datagram: ASCII `PG`.
+pub const MAGIC: [u8; 2] = *b"PG";
+/// The protocol version this crate speaks.
+pub const VERSION: u8 = 1;
+/// Bytes of the common header (magic, version, type, session id).
+pub const COMMON_HEADER_LEN: usize = 8;
+/// Bytes of the CRC32C trailer.
+pub const TRAILER_LEN: usize = 4;
+/// Bytes of a DATA header, common header included.
+pub const DATA_HEADER_LEN: usize = 40;
+/// Bytes of a whole ACK datagram, trailer included.
+pub const ACK_LEN: usize = 32 + TRAILER_LEN;
+/// Bytes of a whole CLOSE datagram, trailer included.
+pub const CLOSE_LEN: usize = COMMON_HEADER_LEN + TRAILER_LEN;
+/// Per-datagram overhead of a DATA chunk: header plus trailer.
+pub const DATA_OVERHEAD: usize = DATA_HEADER_LEN + TRAILER_LEN;
+/// Smallest datagram size a sender may be configured with.
+pub const MIN_DATAGRAM_SIZE: usize = 576;
+/// Largest UDP payload over IPv4 (65,535 - 20 IP - 8 UDP).
+pub const MAX_DATAGRAM_SIZE: usize = 65_507;
+
+mod field {
+    use std::ops::Range;
+    pub const MAGIC: Range<usize> = 0..2;
+    pub const VERSION: usize = 2;
+    pub const TYPE: usize = 3;
+    pub const SESSION: Range<usize> = 4..8;
+    // DATA and ACK share the stream id position.
+    pub const STREAM: Range<usize> = 8..12;
+    pub const DATA_FLAGS: usize = 12;
+    pub const DATA_RESERVED: Range<usize> = 13..16;
+    pub const FRAME: Range<usize> = 16..24;
+    pub const CHUNK_INDEX: Range<usize> = 24..28;
+    pub const CHUNK_COUNT: Range<usize> = 28..32;
+    pub const FRAME_LEN: Range<usize> = 32..40;
+    pub const ACK_STATUS: usize = 12;
+    pub const ACK_RESERVED: Range<usize> = 13..16;
+    // ACK reuses FRAME at 16..24.
+    pub const ACK_CHUNKS: Range<usize> = 24..28;
+    pub const ACK_DELAY: Range<usize> = 28..32;
+}
+
+/// Datagram types. Values not listed here are rejected as [`ParseError::UnknownType`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum DatagramType {
+    /// One chunk of a frame or message.
+    Data = 1,
+    /// The receiver's verdict on one whole frame.
+    Ack = 2,
+    /// The sender is finished with this session.
+    Close = 4,
+}
+
+impl DatagramType {
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            1 => Some(Self::Data),
+            2 => Some(Self::Ack),
+            4 => Some(Self::Close),
+            _ => None,
+        }
+    }
+}
+
+/// Flags of a DATA chunk. Bits not defined here must be zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DataFlags(u8);
+
+impl DataFlags {
+    /// The frame is a JSON message, not an image.
+    pub const MESSAGE: u8 = 0x01;
+    /// The frame body starts with a 4-byte metadata length and the metadata JSON.
+    pub const METADATA: u8 = 0x02;
+    /// The receiver delivers this stream's frames in frame-id order.
+    pub const ORDERED: u8 = 0x04;
+    const KNOWN: u8 = Self::MESSAGE | Self::METADATA | Self::ORDERED;
+
+    /// Flags from raw bits; `None` when an undefined bit is set.
+    pub fn from_bits(bits: u8) -> Option<Self> {
+        (bits & !Self::KNOWN == 0).then_some(Self(bits))
+    }
+    /// The raw bits.
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+    /// Whether every bit of `flag` is set.
+    pub fn contains(self, flag: u8) -> bool {
+        self.0 & flag == flag
+    }
+    /// These flags with `flag` set or cleared.
+    pub fn with(self, flag: u8, on: bool) -> Self {
+        Self(if on { self.0 | flag } else { self.0 & !flag })
+    }
+}
+
+/// How the receiver judged a frame, carried in an ACK.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum AckStatus {
+    /// Every chunk arrived; the frame was accepted for delivery.
+    Complete = 0,
+    /// The frame did not complete in time and was dropped.
+    Expired = 1,
+    /// The frame was refused: it broke a limit (size, budget, streams).
+    Rejected = 2,
+}
+
+impl AckStatus {
+    fn from_u8(v: u8) -> Option<Self> {
+        match v {
+            0 => Some(Self::Complete),
+            1 => Some(Self::Expired),
+            2 => Some(Self::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// Why a datagram was not accepted. Each variant has its own counter in the receiver's stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum ParseError {
+    /// Shorter than the smallest datagram of its type.
+    #[error("datagram too short")]
+    Truncated,
+    /// Does not start with `PG`.
+    #[error("bad magic")]
+    BadMagic,
+    /// A version this implementation does not speak.
+    #[error("unsupported version {0}")]
+    UnsupportedVersion(u8),
+    /// A type value this implementation does not know.
+    #[error("unknown datagram type {0}")]
+    UnknownType(u8),
+    /// The CRC32C trailer does not match: corrupted in transit.
+    #[error("checksum mismatch")]
+    BadChecksum,
+    /// Fields that contradict each other or the datagram's length.
+    #[error("inconsistent header: {0}")]
+    BadHeader(&'static str),
+}
+
+/// The fixed fields of a DATA chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataHeader {
+    /// The sender's session.
+    pub session: SessionId,
+    /// Stream within the session.
+    pub stream: StreamId,
+    /// Flags of the frame (the same on every chunk of it).
+    pub flags: DataFlags,
+    /// Frame within the stream.
+    pub frame: FrameId,
+    /// Position of this chunk in the frame.
+    pub index: ChunkIndex,
+    /// Number of chunks in the frame.
+    pub count: u32,
+    /// Length of the whole frame body in bytes.
+    pub frame_len: u64,
+}
+
+/// An ACK: the receiver's verdict on one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ack {
+    /// The sender's session being answered.
+    pub session: SessionId,
+    /// Stream of the frame.
+    pub stream: StreamId,
+    /// The frame.
+    pub frame: FrameId,
+    /// Verdict.
+    pub status: AckStatus,
+    /// Chunks of the frame the receiver held when it decided.
+    pub chunks_received: u32,
+    /// Microseconds between the receiver's decision and the ACK's emission (saturating).
+    pub ack_delay_us: u32,
+}
+
+/// A parsed datagram, borrowing its payload from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Datagram<'a> {
+    /// A chunk of a frame.
+    Data(DataHeader, &'a [u8]),
+    /// A frame verdict.
+    Ack(Ack),
+    /// End of a session.
+    Close(SessionId),
+}
+
+impl Datagram<'_> {
+    /// The session id every datagram carries.
+    pub fn session(&self) -> SessionId {
+        match self {
+            Datagram::Data(h, _) => h.session,
+            Datagram::Ack(a) => a.session,
+            Datagram::Close(s) => *s,
+        }
+    }
+}
+
+fn u32_at(b: &[u8], r: std::ops::Range<usize>) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[r]);
+    u32::from_be_bytes(a)
+}
+
+fn u64_at(b: &[u8], r: std::ops::Range<usize>) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[r]);
+    u64::from_be_bytes(a)
+}
+
+/// CRC32C of `bytes`.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    crc32c::crc32c(bytes)
+}
+
+/// Parses and verifies one datagram. Checks run cheapest first: length, magic, version, type,
+/// checksum, then the type's own fields.
+pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
+    if buf.len() < COMMON_HEADER_LEN + TRAILER_LEN {
+        return Err(ParseError::Truncated);
+    }
+    if buf[field::MAGIC] != MAGIC {
+        return Err(ParseError::BadMagic);
+    }
+    if buf[field::VERSION] != VERSION {
+        return Err(ParseError::UnsupportedVersion(buf[field::VERSION]));
+    }
+    let ty =
+        DatagramType::from_u8(buf[field::TYPE]).ok_or(ParseError::UnknownType(buf[field::TYPE]))?;
+    let body_end = buf.len() - TRAILER_LEN;
+    if checksum(&buf[..body_end]) != u32_at(buf, body_end..buf.len()) {
+        return Err(ParseError::BadChecksum);
+    }
+    let b = &buf[..body_end];
+    let session = SessionId(u32_at(b, field::SESSION));
+    match ty {
+        DatagramType::Data => parse_data(b, session),
+        DatagramType::Ack => {
+            if b.len() != ACK_LEN - TRAILER_LEN {
+                return Err(ParseError::BadHeader("ack length"));
+            }
+            if b[field::ACK_RESERVED].iter().any(|&x| x != 0) {
+                return Err(ParseError::BadHeader("reserved bits set"));
+            }
+            let status = AckStatus::from_u8(b[field::ACK_STATUS])
+                .ok_or(ParseError::BadHeader("unknown ack status"))?;
+            Ok(Datagram::Ack(Ack {
+                session,
+                stream: StreamId(u32_at(b, field::STREAM)),
+                frame: FrameId(u64_at(b, field::FRAME)),
+                status,
+                chunks_received: u32_at(b, field::ACK_CHUNKS),
+                ack_delay_us: u32_at(b, field::ACK_DELAY),
+            }))
+        }
+        DatagramType::Close => {
+            if b.len() != COMMON_HEADER_LEN {
+                return Err(ParseError::BadHeader("close length"));
+            }
+            Ok(Datagram::Close(session))
+        }
+    }
+}
+
+fn parse_data(b: &[u8], session: SessionId) -> Result<Datagram<'_>, ParseError> {
+    if b.len() < DATA_HEADER_LEN {
+        return Err(ParseError::Truncated);
+    }
+    let flags =
+        DataFlags::from_bits(b[field::DATA_FLAGS]).ok_or(ParseError::BadHeader("unknown flags"))?;
+    if b[field::DATA_RESERVED].iter().any(|&x| x != 0) {
+        return Err(ParseError::BadHeader("reserved bits set"));
+    }
+    let header = DataHeader {
+        session,
+        stream: StreamId(u32_at(b, field::STREAM)),
+        flags,
+        frame: FrameId(u64_at(b, field::FRAME)),
+        index: ChunkIndex(u32_at(b, field::CHUNK_INDEX)),
+        count: u32_at(b, field::CHUNK_COUNT),
+        frame_len: u64_at(b, field::FRAME_LEN),
+    };
+    let payload = &b[DATA_HEADER_LEN..];
+    let layout = crate::chunking::ChunkLayout::from_header(header.frame_len, header.count).ok_or(
+        ParseError::BadHeader("chunk count does not fit frame length"),
+    )?;
+    let expected = layout
+        .chunk_len(header.index)
+        .ok_or(ParseError::BadHeader("chunk index past count"))?;
+    if payload.len() != expected {
+        return Err(ParseError::BadHeader("chunk length disagrees with header"));
+    }
+    Ok(Datagram::Data(header, payload))
+}
+
+fn finish(buf: &mut [u8], body_len: usize) -> usize {
+    let crc = checksum(&buf[..body_len]);
+    buf[body_len..body_len + TRAILER_LEN].copy_from_slice(&crc.to_be_bytes());
+    body_len + TRAILER_LEN
+}
+
+fn emit_common(buf: &mut [u8], ty: DatagramType, session: SessionId) {
+    buf[field::MAGIC].copy_from_slice(&MAGIC);
+    buf[field::VERSION] = VERSION;
+    buf[field::TYPE] = ty as u8;
+    buf[field::SESSION].copy_from_slice(&session.0.to_be_bytes());
+}
+
+/// Writes the DATA header into `buf[..DATA_HEADER_LEN]`. The caller then writes the chunk's
+/// payload right after it and calls [`finish_data`].
+///
+/// # Panics
+/// If `buf` is shorter than [`DATA_HEADER_LEN`].
+pub fn emit_data_header(buf: &mut [u8], h: &DataHeader) {
+    emit_common(buf, DatagramType::Data, h.session);
+    buf[field::STREAM].copy_from_slice(&h.stream.0.to_be_bytes());
+    buf[field::DATA_FLAGS] = h.flags.bits();
+    buf[field::DATA_RESERVED].fill(0);
+    buf[field::FRAME].copy_from_slice(&h.frame.0.to_be_bytes());
+    buf[field::CHUNK_INDEX].copy_from_slice(&h.index.0.to_be_bytes());
+    buf[field::CHUNK_COUNT].copy_from_slice(&h.count.to_be_bytes());
+    buf[field::FRAME_LEN].copy_from_slice(&h.frame_len.to_be_bytes());
+}
+
+/// Appends the CRC after a DATA header and `payload_len` payload bytes; returns the datagram length.
+///
+/// # Panics
+/// If `buf` cannot hold header, payload and trailer.
+pub fn finish_data(buf: &mut [u8], payload_len: usize) -> usize {
+    finish(buf, DATA_HEADER_LEN + payload_len)
+}
+
+/// Writes a whole DATA datagram (header, `payload`, CRC) and returns its length.
+///
+/// # Panics
+/// If `buf` is shorter than `DATA_OVERHEAD + payload.len()`.
+pub fn emit_data(buf: &mut [u8], h: &DataHeader, payload: &[u8]) -> usize {
+    emit_data_header(buf, h);
+    buf[DATA_HEADER_LEN..DATA_HEADER_LEN + payload.len()].copy_from_slice(payload);
+    finish_data(buf, payload.len())
+}
+
+/// Writes an ACK datagram and returns its length ([`ACK_LEN`]).
+///
+/// # Panics
+/// If `buf` is shorter than [`ACK_LEN`].
+pub fn emit_ack(buf: &mut [u8], a: &Ack) -> usize {
+    emit_common(buf, DatagramType::Ack, a.session);
+    buf[field::STREAM].copy_from_slice(&a.stream.0.to_be_bytes());
+    buf[field::ACK_STATUS] = a.status as u8;
+    buf[field::ACK_RESERVED].fill(0);
+    buf[field::FRAME].copy_from_slice(&a.frame.0.to_be_bytes());
+    buf[field::ACK_CHUNKS].copy_from_slice(&a.chunks_received.to_be_bytes());
+    buf[field::ACK_DELAY].copy_from_slice(&a.ack_delay_us.to_be_bytes());
+    finish(buf, ACK_LEN - TRAILER_LEN)
+}
+
+/// Writes a CLOSE datagram and returns its length ([`CLOSE_LEN`]).
+///
+/// # Panics
+/// If `buf` is shorter than [`CLOSE_LEN`].
+pub fn emit_close(buf: &mut [u8], session: SessionId) -> usize {
+    emit_common(buf, DatagramType::Close, session);
+    finish(buf, COMMON_HEADER_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> DataHeader {
+        DataHeader {
+            session: SessionId(7),
+            stream: StreamId(3),
+            flags: DataFlags::default().with(DataFlags::METADATA, true),
+            frame: FrameId(99),
+            index: ChunkIndex(1),
+            count: 3,
+            frame_len: 25,
+        }
+    }
+
+    #[test]
+    fn data_round_trip() {
+        let mut buf = [0u8; 128];
+        // 25 bytes in 3 chunks: 9, 9, 7.
+        let n = emit_data(&mut buf, &header(), &[5u8; 9]);
+        assert_eq!(n, DATA_OVERHEAD + 9);
+        assert_eq!(
+            parse(&buf[..n]),
+            Ok(Datagram::Data(header(), &[5u8; 9][..]))
+        );
+    }
+
+    #[test]
+    fn every_single_bit_flip_is_caught() {
+        let mut buf = [0u8; 128];
+        let n = emit_data(&mut buf, &header(), &[5u8; 9]);
+        for bit in 0..n * 8 {
+            let mut copy = buf;
+            copy[bit / 8] ^= 1 << (bit % 8);
+            assert!(parse(&copy[..n]).is_err(), "bit {bit} flip accepted");
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_caught() {
+        let mut buf = [0u8; 128];
+        let n = emit_data(&mut buf, &header(), &[5u8; 9]);
+        for len in 0..n {
+            assert!(parse(&buf[..len]).is_err(), "truncation to {len} accepted");
+        }
+    }
+
+    #[test]
+    fn wrong_chunk_length_is_rejected_even_with_valid_crc() {
+        let mut buf = [0u8; 128];
+        let n = emit_data(&mut buf, &header(), &[5u8; 8]);
+        assert_eq!(
+            parse(&buf[..n]),
+            Err(ParseError::BadHeader("chunk length disagrees with header"))
+        );
+    }
+
+    #[test]
+    fn ack_and_close_round_trip() {
+        let ack = Ack {
+            session: SessionId(1),
+            stream: StreamId(2),
+            frame: FrameId(u64::MAX),
+            status: AckStatus::Expired,
+            chunks_received: 17,
+            ack_delay_us: 250,
+        };
+        let mut buf = [0u8; 64];
+        let n = emit_ack(&mut buf, &ack);
+        assert_eq!(parse(&buf[..n]), Ok(Datagram::Ack(ack)));
+        let n = emit_close(&mut buf, SessionId(9));
+        assert_eq!(parse(&buf[..n]), Ok(Datagram::Close(SessionId(9))));
+    }
+
+    #[test]
+    fn version_and_type_are_checked() {
+        let mut buf = [0u8; 64];
+        let n = emit_close(&mut buf, SessionId(9));
+        buf[2] = 2;
+        assert_eq!(parse(&buf[..n]), Err(ParseError::UnsupportedVersion(2)));
+        buf[2] = 1;
+        buf[3] = 200;
+        assert_eq!(parse(&buf[..n]), Err(ParseError::UnknownType(200)));
+    }
+}
