@@ -1,1 +1,37 @@
-pub fn x() {}
+//! # pixgram: images, camera frames and JSON messages over UDP
+//!
+//! This crate drives the sans-IO protocol of [`pixgram_core`] over real sockets and adds what
+//! an application needs around it: socket tuning, file sources and an atomic folder sink, and
+//! the compatibility mode for the original Python scripts' wire format.
+//!
+//! - [`UdpSender`]: sends frames and messages to one receiver, blocking while its window is full.
+//! - [`UdpReceiver`]: serves any number of senders on one socket and yields [`ReceiverEvent`]s.
+//! - [`compat::seed`]: the original scripts' format, both directions.
+//!
+//! ```no_run
+//! use pixgram::{UdpReceiver, UdpSender, OutgoingFrame, StreamId};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut rx = UdpReceiver::bind("127.0.0.1:0".parse()?, Default::default())?;
+//! let mut tx = UdpSender::connect(rx.local_addr()?, Default::default())?;
+//! tx.send(OutgoingFrame::frame(StreamId::FRAMES, std::fs::read("photo.jpg")?))?;
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod clock;
+pub mod compat;
+pub mod error;
+pub mod receiver;
+pub mod sender;
+pub mod sink;
+pub mod socket;
+pub mod source;
+
+pub use error::DriverError;
+pub use pixgram_core::{
+    FrameId, OutgoingFrame, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent,
+    ReceiverStats, SenderConfig, SenderEvent, SenderStats, SessionId, StreamId,
+};
+pub use receiver::UdpReceiver;
+pub use sender::UdpSender;

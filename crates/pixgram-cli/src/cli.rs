@@ -1,0 +1,171 @@
+//! Command-line flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Move images, camera frames and JSON messages between programs over UDP: every datagram
+/// checked, every frame acknowledged, nothing half-delivered.
+#[derive(Debug, Parser)]
+#[command(name = "pixgram", version, propagate_version = true)]
+#[command(after_help = "Try it: pixgram demo\n\
+Receive: pixgram recv --listen 127.0.0.1:9000 --save received/\n\
+Send:    pixgram send --to 127.0.0.1:9000 photo.jpg")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send image files (or any files) to a receiver, each acknowledged.
+    Send(SendArgs),
+    /// Receive frames and messages from any number of senders.
+    Recv(RecvArgs),
+    /// Send JSON messages to a receiver, each acknowledged.
+    Msg(MsgArgs),
+    /// Run a receiver and a sender on loopback, send the sample images and messages, and check
+    /// every byte that arrives.
+    Demo(DemoArgs),
+}
+
+/// Wire formats other than pixgram's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compat {
+    /// The original Python scripts: an 8-byte length, then 1024-byte chunks, "get message!!!"
+    /// after each image; JSON datagrams answered "get the msg".
+    Seed,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+pixgram send --to 127.0.0.1:9000 a.jpg b.png\n  \
+pixgram send --to 127.0.0.1:9000 --dir photos/ --loop 10 --window 16\n  \
+pixgram send --to 127.0.0.1:9000 cam.jpg --meta '{\"camera\":\"front\",\"ts\":1700000000}'\n  \
+pixgram send --compat seed --to 127.0.0.1:9999 a.jpg")]
+pub struct SendArgs {
+    /// Receiver address, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+    /// Files to send.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Send every file in this folder (name order, not recursive). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Vec<PathBuf>,
+    /// Send the whole list this many times.
+    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
+    /// Frames in flight before waiting for an acknowledgement (1 = stop-and-wait).
+    #[arg(long, value_name = "W", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub window: u32,
+    /// JSON object delivered with every frame (pixgram adds "file": the file's name).
+    #[arg(long, value_name = "JSON")]
+    pub meta: Option<String>,
+    /// Bytes per datagram including headers: 1200 is safe on any network; loopback and
+    /// jumbo-frame links carry more (up to 65507).
+    #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(576..=65507))]
+    pub datagram_size: u32,
+    /// Seconds without any answer before the receiver is declared gone.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Print one line per frame.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Speak another wire format.
+    #[arg(long, value_enum)]
+    pub compat: Option<Compat>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Output: one JSON line per frame, message or loss on stdout; progress \
+and the summary on stderr.\n\nExamples:\n  \
+pixgram recv --listen 0.0.0.0:9000 --save received/\n  \
+pixgram recv --listen 127.0.0.1:9000 --count 100\n  \
+pixgram recv --compat seed --listen 127.0.0.1:9999 --msg-listen 127.0.0.1:6666 --save out/"
+)]
+pub struct RecvArgs {
+    /// Address to listen on, HOST:PORT (0.0.0.0:PORT for every interface).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// Save every frame into this folder (created if missing), atomically.
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    /// Exit after this many frames and messages.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Exit after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Largest frame accepted, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_frame_size: u64,
+    /// Receive buffer to ask the kernel for, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = pixgram::socket::DEFAULT_RECV_BUFFER)]
+    pub recv_buffer: usize,
+    /// Do not print a JSON line per frame (messages and losses are still printed).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Speak another wire format.
+    #[arg(long, value_enum)]
+    pub compat: Option<Compat>,
+    /// With --compat seed: also listen for JSON messages on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub msg_listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+pixgram msg --to 127.0.0.1:9000 '{\"cmd\":\"start\",\"speed\":0.5}'\n  \
+printf '%s\\n' '[1,2,3]' '\"hi\"' | pixgram msg --to 127.0.0.1:9000 -\n  \
+pixgram msg --compat seed --to 127.0.0.1:6666 '[1,2,3]'")]
+pub struct MsgArgs {
+    /// Receiver address, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+    /// JSON documents to send, in order; `-` reads one JSON document per line from stdin.
+    #[arg(value_name = "JSON", required = true)]
+    pub json: Vec<String>,
+    /// Seconds to wait for the receiver's acknowledgements.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Speak another wire format.
+    #[arg(long, value_enum)]
+    pub compat: Option<Compat>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  pixgram demo\n  pixgram demo --dir my-photos/ --loop 5")]
+pub struct DemoArgs {
+    /// Images to send (default: ../shared/corpus if present, else generated frames).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Send the images this many times.
+    #[arg(long = "loop", value_name = "N", default_value_t = 1)]
+    pub repeat: u32,
+    /// Frames in flight.
+    #[arg(long, value_name = "W", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub window: u32,
+    /// Bytes per datagram.
+    #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(576..=65507))]
+    pub datagram_size: u32,
+    /// Keep the received files (the folder is printed) instead of deleting them.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Resolves HOST:PORT (names allowed) to one socket address, preferring IPv4.
+pub fn resolve(what: &str, addr: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    let all: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| anyhow::anyhow!("{what} `{addr}` is not a HOST:PORT address ({e})"))?
+        .collect();
+    all.iter()
+        .find(|a| a.is_ipv4())
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| anyhow::anyhow!("{what} `{addr}` resolves to no address"))
+}

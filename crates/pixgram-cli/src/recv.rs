@@ -1,0 +1,230 @@
+//! `pixgram recv`: serve any number of senders, print what arrives, optionally save it.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::ProgressBar;
+use pixgram::{sink, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent, UdpReceiver};
+use serde_json::{json, Value};
+
+use crate::cli::{resolve, Compat, RecvArgs};
+use crate::summary::rate_line;
+
+pub fn run(args: RecvArgs) -> anyhow::Result<()> {
+    if args.compat == Some(Compat::Seed) {
+        return crate::compat::recv(&args);
+    }
+    let listen = resolve("--listen", &args.listen)?;
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --save folder {}", dir.display()))?;
+    }
+    let config = ReceiverConfig {
+        max_frame_len: args.max_frame_size,
+        ..Default::default()
+    };
+    let mut rx = UdpReceiver::bind_with_buffer(listen, config, args.recv_buffer)?;
+    if let Some(w) = rx.buffer_grant().warning() {
+        eprintln!("pixgram: warning: {w}");
+    }
+    eprintln!(
+        "pixgram: listening on {}{}; Ctrl-C to stop",
+        rx.local_addr()?,
+        args.save
+            .as_ref()
+            .map(|d| format!(", saving into {}", d.display()))
+            .unwrap_or_default()
+    );
+    let stop = stop_flag()?;
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut sink = FrameSink::new(args.save.clone(), args.quiet);
+    let spinner = ProgressBar::new_spinner();
+    let mut last_tick = Instant::now();
+    while !stop.load(Ordering::Relaxed)
+        && args.count.is_none_or(|n| sink.items() < n)
+        && deadline.is_none_or(|d| Instant::now() < d)
+    {
+        let wake = Instant::now() + Duration::from_millis(200);
+        let wake = deadline.map_or(wake, |d| d.min(wake));
+        if let Some(event) = rx.next_event(Some(wake))? {
+            sink.handle(event)?;
+        }
+        if last_tick.elapsed() > Duration::from_millis(250) {
+            spinner.set_message(sink.progress());
+            spinner.tick();
+            last_tick = Instant::now();
+        }
+    }
+    spinner.finish_and_clear();
+    eprintln!("{}", sink.summary(rx.stats()));
+    Ok(())
+}
+
+/// Ctrl-C sets the returned flag instead of killing the process, so the summary is printed.
+pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}
+
+/// What the receiver does with events: JSON lines on stdout, files in a folder, counters.
+pub struct FrameSink {
+    save: Option<PathBuf>,
+    quiet: bool,
+    frames: u64,
+    messages: u64,
+    bytes: u64,
+    lost: u64,
+    first: Option<Instant>,
+    last: Option<Instant>,
+    /// Saved files in arrival order (path, frame), for callers that check them.
+    pub saved: Vec<(PathBuf, ReceivedFrame)>,
+    pub keep_frames: bool,
+}
+
+impl FrameSink {
+    pub fn new(save: Option<PathBuf>, quiet: bool) -> Self {
+        FrameSink {
+            save,
+            quiet,
+            frames: 0,
+            messages: 0,
+            bytes: 0,
+            lost: 0,
+            first: None,
+            last: None,
+            saved: Vec::new(),
+            keep_frames: false,
+        }
+    }
+
+    /// Frames and messages received.
+    pub fn items(&self) -> u64 {
+        self.frames + self.messages
+    }
+
+    pub fn handle(&mut self, event: ReceiverEvent) -> anyhow::Result<()> {
+        match event {
+            ReceiverEvent::Frame(f) => self.on_frame(f)?,
+            ReceiverEvent::Lost {
+                peer,
+                session,
+                stream,
+                first,
+                count,
+                reason,
+            } => {
+                self.lost += count;
+                println!(
+                    "{}",
+                    json!({"event": "lost", "peer": peer.to_string(), "session": session.to_string(),
+                           "stream": stream.0, "first": first.0, "count": count,
+                           "reason": format!("{reason:?}")})
+                );
+            }
+            ReceiverEvent::SessionStarted { peer, session } => {
+                eprintln!("pixgram: sender {peer} started session {session}");
+            }
+            ReceiverEvent::SessionEnded {
+                peer,
+                session,
+                reason,
+            } => {
+                eprintln!("pixgram: sender {peer} session {session} ended ({reason:?})");
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(&mut self, f: ReceivedFrame) -> anyhow::Result<()> {
+        let now = Instant::now();
+        self.first.get_or_insert(now);
+        self.last = Some(now);
+        let meta: Option<Value> = f.metadata.as_ref().map(|m| {
+            serde_json::from_slice(m).unwrap_or_else(|_| json!(String::from_utf8_lossy(m)))
+        });
+        let mut line = json!({
+            "peer": f.peer.to_string(), "session": f.session.to_string(),
+            "stream": f.stream.0, "frame": f.frame.0,
+        });
+        match f.kind {
+            PayloadKind::Message => {
+                self.messages += 1;
+                line["event"] = json!("message");
+                line["message"] = serde_json::from_slice(&f.payload).unwrap_or_else(
+                    |_| json!({"invalid_json": String::from_utf8_lossy(&f.payload)}),
+                );
+                println!("{line}");
+                return Ok(());
+            }
+            PayloadKind::Frame => {
+                self.frames += 1;
+                self.bytes += f.payload.len() as u64;
+                line["event"] = json!("frame");
+                line["bytes"] = json!(f.payload.len());
+            }
+        }
+        let file_name = meta
+            .as_ref()
+            .and_then(|m| m.get("file"))
+            .and_then(Value::as_str);
+        if let Some(dir) = &self.save {
+            let name = sink::file_name_for(&f, file_name);
+            let path = sink::save_atomic(dir, &name, &f.payload)?;
+            line["saved"] = json!(path.display().to_string());
+            if self.keep_frames {
+                self.saved.push((path, f));
+            }
+        }
+        if let Some(m) = meta {
+            line["meta"] = m;
+        }
+        if !self.quiet {
+            println!("{line}");
+        }
+        Ok(())
+    }
+
+    pub fn progress(&self) -> String {
+        format!(
+            "{} frames, {} messages, {:.1} MB",
+            self.frames,
+            self.messages,
+            self.bytes as f64 / 1e6
+        )
+    }
+
+    pub fn summary(&self, stats: &pixgram::ReceiverStats) -> String {
+        let span = match (self.first, self.last) {
+            (Some(a), Some(b)) => b - a,
+            _ => Duration::ZERO,
+        };
+        let dropped = stats.bad_checksum
+            + stats.truncated
+            + stats.bad_magic
+            + stats.bad_version
+            + stats.unknown_type
+            + stats.bad_header;
+        format!(
+            "received {}; {} messages; {} frames lost (expired {}, never seen {}, rejected {}); \
+             {} datagrams ({} malformed, {} duplicate) from {} sessions",
+            rate_line(self.frames, self.bytes, span),
+            self.messages,
+            self.lost,
+            stats.frames_expired,
+            stats.frames_never_seen,
+            stats.frames_rejected,
+            stats.datagrams,
+            dropped,
+            stats.duplicate_chunks,
+            stats.sessions_started,
+        )
+    }
+}

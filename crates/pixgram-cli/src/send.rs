@@ -1,0 +1,235 @@
+//! `pixgram send`: files to a receiver, each acknowledged, with a window of frames in flight.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressStyle};
+use pixgram::{source, FrameId, OutgoingFrame, SenderConfig, SenderEvent, StreamId, UdpSender};
+use pixgram_core::SendFailure;
+use serde_json::{Map, Value};
+
+use crate::cli::{resolve, Compat, SendArgs};
+use crate::summary::{ms, rate_line, Samples};
+
+pub fn run(args: SendArgs) -> anyhow::Result<()> {
+    if args.compat == Some(Compat::Seed) {
+        return crate::compat::send(&args);
+    }
+    let to = resolve("--to", &args.to)?;
+    let meta = parse_meta(args.meta.as_deref())?;
+    let files = source::collect_files(&args.files, &args.dir)?;
+    if files.is_empty() {
+        bail!("nothing to send: name files, or a folder with --dir");
+    }
+    let config = SenderConfig {
+        window: args.window as usize,
+        datagram_size: args.datagram_size as usize,
+        peer_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        frame_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        ..Default::default()
+    };
+    let mut tx = UdpSender::connect(to, config)?;
+    let total = files.len() as u64 * u64::from(args.repeat);
+    let bar = progress_bar(total);
+    let verbose = args.verbose;
+    let mut report =
+        FrameSender::new(&mut tx, meta, bar.clone()).send_all(&files, args.repeat, |v| {
+            if verbose {
+                bar.suspend(|| println!("{}", v.line()));
+            }
+        });
+    bar.finish_and_clear();
+    eprintln!("{}", report.summary());
+    let outcome = report.error.take();
+    let stats = tx.close()?;
+    if let Some(e) = outcome {
+        return Err(e);
+    }
+    if report.lost > 0 {
+        bail!(
+            "{} of {} frames were not delivered ({} datagrams sent)",
+            report.lost,
+            report.sent,
+            stats.datagrams_sent
+        );
+    }
+    Ok(())
+}
+
+/// Parses `--meta`: it must be a JSON object.
+pub fn parse_meta(meta: Option<&str>) -> anyhow::Result<Map<String, Value>> {
+    let Some(text) = meta else {
+        return Ok(Map::new());
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => bail!("--meta must be a JSON object, like '{{\"camera\":\"front\"}}'"),
+        Err(e) => bail!("--meta is not valid JSON: {e}"),
+    }
+}
+
+pub fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} frames {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar
+}
+
+/// The fate of one frame.
+pub struct Verdict {
+    pub name: String,
+    pub frame: FrameId,
+    pub bytes: usize,
+    pub outcome: Result<Duration, SendFailure>,
+}
+
+impl Verdict {
+    pub fn line(&self) -> String {
+        match self.outcome {
+            Ok(rtt) => format!(
+                "frame {:>5}  {:<32} {:>10} B  acked, rtt {}",
+                self.frame,
+                self.name,
+                self.bytes,
+                ms(rtt)
+            ),
+            Err(why) => format!(
+                "frame {:>5}  {:<32} {:>10} B  LOST ({why:?})",
+                self.frame, self.name, self.bytes
+            ),
+        }
+    }
+}
+
+/// What a run of sends came to.
+#[derive(Default)]
+pub struct SendReport {
+    pub sent: u64,
+    pub acked: u64,
+    pub lost: u64,
+    pub bytes_acked: u64,
+    pub rtt: Samples,
+    pub latency: Samples,
+    pub elapsed: Duration,
+    pub error: Option<anyhow::Error>,
+}
+
+impl SendReport {
+    pub fn summary(&mut self) -> String {
+        format!(
+            "sent {}; acked {}, lost {}; RTT {}; latency {}",
+            rate_line(self.acked, self.bytes_acked, self.elapsed),
+            self.acked,
+            self.lost,
+            self.rtt.describe(),
+            self.latency.describe(),
+        )
+    }
+}
+
+/// Sends files as frames through a [`UdpSender`] and collects every verdict.
+pub struct FrameSender<'a> {
+    tx: &'a mut UdpSender,
+    meta: Map<String, Value>,
+    bar: ProgressBar,
+    pending: HashMap<FrameId, (String, usize)>,
+    report: SendReport,
+}
+
+impl<'a> FrameSender<'a> {
+    pub fn new(tx: &'a mut UdpSender, meta: Map<String, Value>, bar: ProgressBar) -> Self {
+        FrameSender {
+            tx,
+            meta,
+            bar,
+            pending: HashMap::new(),
+            report: SendReport::default(),
+        }
+    }
+
+    /// Sends `files` `repeat` times, then waits for every verdict. Errors (a file that cannot
+    /// be read, the receiver gone) end the run early and are returned in the report.
+    pub fn send_all(
+        mut self,
+        files: &[PathBuf],
+        repeat: u32,
+        mut on_verdict: impl FnMut(&Verdict),
+    ) -> SendReport {
+        let start = Instant::now();
+        let result = (|| -> anyhow::Result<()> {
+            for _ in 0..repeat {
+                for path in files {
+                    self.send_one(path)?;
+                    self.drain(&mut on_verdict);
+                }
+            }
+            let flush_for = self.tx.core().config().frame_timeout * 2;
+            self.tx.flush(flush_for)?;
+            Ok(())
+        })();
+        self.drain(&mut on_verdict);
+        self.report.elapsed = start.elapsed();
+        self.report.error = result.err();
+        self.report
+    }
+
+    fn send_one(&mut self, path: &Path) -> anyhow::Result<()> {
+        let bytes = source::read_file(path)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut meta = self.meta.clone();
+        meta.insert("file".into(), Value::String(name.clone()));
+        let meta = serde_json::to_vec(&meta).context("encoding metadata")?;
+        let len = bytes.len();
+        let id = self
+            .tx
+            .send(OutgoingFrame::frame(StreamId::FRAMES, bytes).with_metadata(meta))?;
+        self.report.sent += 1;
+        self.pending.insert(id, (name, len));
+        Ok(())
+    }
+
+    fn drain(&mut self, on_verdict: &mut impl FnMut(&Verdict)) {
+        while let Some(event) = self.tx.poll_event() {
+            let (frame, outcome) = match event {
+                SenderEvent::Acked {
+                    frame,
+                    rtt,
+                    latency,
+                    ..
+                } => {
+                    self.report.rtt.push(rtt);
+                    self.report.latency.push(latency);
+                    (frame, Ok(rtt))
+                }
+                SenderEvent::Lost { frame, reason, .. } => (frame, Err(reason)),
+                SenderEvent::PeerGone => continue,
+            };
+            let Some((name, bytes)) = self.pending.remove(&frame) else {
+                continue;
+            };
+            match outcome {
+                Ok(_) => {
+                    self.report.acked += 1;
+                    self.report.bytes_acked += bytes as u64;
+                }
+                Err(_) => self.report.lost += 1,
+            }
+            self.bar.inc(1);
+            on_verdict(&Verdict {
+                name,
+                frame,
+                bytes,
+                outcome,
+            });
+        }
+    }
+}

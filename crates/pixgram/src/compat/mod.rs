@@ -1,0 +1,3 @@
+//! Compatibility with other wire formats, so users can switch one side at a time.
+
+pub mod seed;

@@ -1,0 +1,1 @@
+//! The original Python scripts' format ("seed"). Being written.

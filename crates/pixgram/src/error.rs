@@ -1,0 +1,43 @@
+//! Errors of the drivers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// What can go wrong while driving the protocol over a socket.
+#[derive(Debug, Error)]
+pub enum DriverError {
+    /// The local address could not be bound (in use, not local, no permission).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// A socket call failed.
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The receiver stopped answering (or never did).
+    #[error("no answer from {addr} for {secs:.1} s: is `pixgram recv` running there?{hint}")]
+    PeerGone {
+        /// The receiver's address.
+        addr: SocketAddr,
+        /// How long it was silent.
+        secs: f64,
+        /// Extra detail, such as the kernel reporting the port closed.
+        hint: &'static str,
+    },
+    /// The core refused the frame.
+    #[error(transparent)]
+    Send(#[from] pixgram_core::SendError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,192 @@
+//! Blocking UDP driver for [`pixgram_core::Sender`].
+
+use std::collections::VecDeque;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use pixgram_core::{FrameId, OutgoingFrame, Sender, SenderConfig, SenderEvent, SenderStats};
+
+use crate::clock::{random_session, Clock};
+use crate::error::DriverError;
+use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
+
+/// Sends frames and messages to one receiver over UDP, one thread, no background work: every
+/// call pumps the socket until it can return.
+#[derive(Debug)]
+pub struct UdpSender {
+    socket: UdpSocket,
+    peer: SocketAddr,
+    core: Sender,
+    clock: Clock,
+    tx_buf: Vec<u8>,
+    rx_buf: Vec<u8>,
+    events: VecDeque<SenderEvent>,
+    read_timeout: Option<Duration>,
+    refused: bool,
+    gone: bool,
+    grant: BufferGrant,
+}
+
+impl UdpSender {
+    /// A sender bound to an ephemeral local port, talking to `peer`.
+    pub fn connect(peer: SocketAddr, config: SenderConfig) -> Result<Self, DriverError> {
+        let (socket, grant) = socket::bind(
+            socket::any_local_for(peer),
+            DEFAULT_RECV_BUFFER,
+            DEFAULT_SEND_BUFFER,
+        )?;
+        socket.connect(peer)?;
+        let datagram_size = config.datagram_size;
+        Ok(UdpSender {
+            socket,
+            peer,
+            core: Sender::new(config, random_session()),
+            clock: Clock::new(),
+            tx_buf: vec![0; datagram_size],
+            rx_buf: vec![0; 2048],
+            events: VecDeque::new(),
+            read_timeout: None,
+            refused: false,
+            gone: false,
+            grant,
+        })
+    }
+
+    /// The receiver's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> Result<SocketAddr, DriverError> {
+        Ok(self.socket.local_addr()?)
+    }
+
+    /// What the kernel granted for socket buffers.
+    pub fn buffer_grant(&self) -> BufferGrant {
+        self.grant
+    }
+
+    /// The protocol state machine (read-only).
+    pub fn core(&self) -> &Sender {
+        &self.core
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &SenderStats {
+        self.core.stats()
+    }
+
+    /// Queues `frame` and starts sending it, first waiting (and processing acknowledgements)
+    /// while its stream's window is full.
+    pub fn send(&mut self, frame: OutgoingFrame) -> Result<FrameId, DriverError> {
+        while !self.core.can_send(frame.stream) {
+            self.pump(None)?;
+        }
+        let id = self.core.send(self.clock.now(), frame)?;
+        self.transmit()?;
+        Ok(id)
+    }
+
+    /// Waits until every frame has a verdict, or `timeout` passes (then returns with frames
+    /// still in flight; see [`UdpSender::in_flight`]).
+    pub fn flush(&mut self, timeout: Duration) -> Result<(), DriverError> {
+        let deadline = Instant::now() + timeout;
+        while self.core.in_flight() > 0 && Instant::now() < deadline {
+            self.pump(Some(deadline))?;
+        }
+        Ok(())
+    }
+
+    /// Frames without a verdict yet.
+    pub fn in_flight(&self) -> usize {
+        self.core.in_flight()
+    }
+
+    /// Tells the receiver this session is over.
+    pub fn close(mut self) -> Result<SenderStats, DriverError> {
+        self.core.close();
+        self.transmit()?;
+        Ok(self.core.stats().clone())
+    }
+
+    /// The next verdict or notice, if one is waiting. Does not block.
+    pub fn poll_event(&mut self) -> Option<SenderEvent> {
+        self.events.pop_front()
+    }
+
+    /// Processes input for at most until `deadline` (or the core's next timer): sends what is
+    /// ready, waits for one datagram, runs timers. Returns an error if the receiver is gone.
+    pub fn pump(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
+        self.transmit()?;
+        let wake = match (
+            self.core.poll_timeout().map(|t| self.clock.instant(t)),
+            deadline,
+        ) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a
+                .or(b)
+                .unwrap_or_else(|| Instant::now() + Duration::from_millis(100)),
+        };
+        let wait = wake
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_micros(100));
+        self.set_read_timeout(wait)?;
+        match self.socket.recv(&mut self.rx_buf) {
+            Ok(n) => self.core.handle(self.clock.now(), &self.rx_buf[..n]),
+            Err(e) if is_timeout(&e) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
+            Err(e) => return Err(e.into()),
+        }
+        self.core.handle_timeout(self.clock.now());
+        self.transmit()?;
+        while let Some(e) = self.core.poll_event() {
+            if e == SenderEvent::PeerGone {
+                self.gone = true;
+            }
+            self.events.push_back(e);
+        }
+        if std::mem::take(&mut self.gone) {
+            return Err(DriverError::PeerGone {
+                addr: self.peer,
+                secs: self.core.config().peer_timeout.as_secs_f64(),
+                hint: if self.refused {
+                    " (the kernel reported that nothing listens on that port)"
+                } else {
+                    ""
+                },
+            });
+        }
+        Ok(())
+    }
+
+    fn transmit(&mut self) -> Result<(), DriverError> {
+        while let Some(t) = self.core.poll_transmit(self.clock.now(), &mut self.tx_buf) {
+            match self.socket.send(&self.tx_buf[..t.len]) {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn set_read_timeout(&mut self, wait: Duration) -> Result<(), DriverError> {
+        // Whole milliseconds, so a busy socket does not pay a setsockopt per datagram.
+        let wait = Duration::from_millis((wait.as_micros().div_ceil(1000) as u64).max(1));
+        if self.read_timeout != Some(wait) {
+            self.socket.set_read_timeout(Some(wait))?;
+            self.read_timeout = Some(wait);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a socket error is a read timeout (Linux says WouldBlock, others TimedOut).
+pub(crate) fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
+}

@@ -1,0 +1,74 @@
+//! UDP sockets sized for bursts of frames.
+
+use std::net::{SocketAddr, UdpSocket};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::error::DriverError;
+
+/// Socket buffer sizes pixgram asks for by default. A 1080p JPEG is about 300 KB; the kernel's
+/// default 208 KiB receive buffer drops part of every such frame sent in one burst.
+pub const DEFAULT_RECV_BUFFER: usize = 4 << 20;
+/// See [`DEFAULT_RECV_BUFFER`].
+pub const DEFAULT_SEND_BUFFER: usize = 4 << 20;
+
+/// What the kernel granted when pixgram asked for socket buffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferGrant {
+    /// Bytes asked for (receive).
+    pub recv_asked: usize,
+    /// Bytes granted (receive), as the kernel reports it (Linux doubles the figure it keeps for
+    /// bookkeeping, so `granted >= asked` means the request was met).
+    pub recv_granted: usize,
+    /// Bytes asked for (send).
+    pub send_asked: usize,
+    /// Bytes granted (send).
+    pub send_granted: usize,
+}
+
+impl BufferGrant {
+    /// A one-line warning if the kernel granted less receive buffer than asked, with the command
+    /// that raises the limit; `None` if the request was met.
+    pub fn warning(&self) -> Option<String> {
+        (self.recv_granted < self.recv_asked).then(|| {
+            format!(
+                "the kernel granted a {} KiB receive buffer instead of {} KiB, so bursts of \
+                 large frames may be dropped; raise the limit with: sudo sysctl -w \
+                 net.core.rmem_max={}",
+                self.recv_granted / 1024,
+                self.recv_asked / 1024,
+                self.recv_asked
+            )
+        })
+    }
+}
+
+/// Binds a UDP socket on `addr` and asks for `recv_buffer` and `send_buffer` bytes of buffer.
+pub fn bind(
+    addr: SocketAddr,
+    recv_buffer: usize,
+    send_buffer: usize,
+) -> Result<(UdpSocket, BufferGrant), DriverError> {
+    let bind_err = |source| DriverError::Bind { addr, source };
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(bind_err)?;
+    // Failing to grow a buffer is not fatal: the grant below says what we got.
+    let _ = socket.set_recv_buffer_size(recv_buffer);
+    let _ = socket.set_send_buffer_size(send_buffer);
+    socket.bind(&addr.into()).map_err(bind_err)?;
+    let grant = BufferGrant {
+        recv_asked: recv_buffer,
+        recv_granted: socket.recv_buffer_size().unwrap_or(0),
+        send_asked: send_buffer,
+        send_granted: socket.send_buffer_size().unwrap_or(0),
+    };
+    Ok((socket.into(), grant))
+}
+
+/// The unspecified address of `peer`'s family, port 0: where a sender binds to reach `peer`.
+pub fn any_local_for(peer: SocketAddr) -> SocketAddr {
+    match peer {
+        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+    }
+}
