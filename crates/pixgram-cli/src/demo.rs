@@ -235,7 +235,7 @@ fn demo_images(dir: Option<&Path>, scratch: &Path) -> anyhow::Result<(Vec<PathBu
         Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")),
     ];
     for c in candidates.into_iter().flatten() {
-        if let Ok(files) = source::collect_files(&[], &[c.clone()]) {
+        if let Ok(files) = source::collect_files(&[], std::slice::from_ref(&c)) {
             let images: Vec<PathBuf> = files.into_iter().filter(is_image).collect();
             if !images.is_empty() {
                 return Ok((images, c.display().to_string()));
