@@ -1,0 +1,161 @@
+//! Running the real `pixgram` binary in tests: bounded in time, loopback only.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pixgram")
+}
+
+/// A fresh, empty folder under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!("pixgram-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `pixgram ARGS` to completion, killing it after `limit`.
+pub fn run(args: &[&str], limit: Duration) -> Output {
+    let child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pixgram");
+    wait_bounded(child, limit)
+}
+
+/// Waits for `child`, killing it after `limit` (the test then fails on its output).
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A running `pixgram recv`, with the address it reported listening on.
+pub struct Recv {
+    pub child: Child,
+    pub addr: String,
+    stderr: mpsc::Receiver<String>,
+    early: Vec<String>,
+}
+
+impl Recv {
+    /// Starts `pixgram recv --listen 127.0.0.1:0 EXTRA...` and waits for its "listening on" line.
+    pub fn start(extra: &[&str]) -> Recv {
+        let mut child = Command::new(bin())
+            .args(["recv", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn pixgram recv");
+        let (tx, stderr) = mpsc::channel();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut early = Vec::new();
+        let line = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = stderr
+                .recv_timeout(left)
+                .expect("recv never said where it listens");
+            if line.contains("listening on ") {
+                break line;
+            }
+            early.push(line);
+        };
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split([';', ',']).next())
+            .unwrap_or_else(|| panic!("unexpected line: {line}"))
+            .to_string();
+        Recv {
+            child,
+            addr,
+            stderr,
+            early,
+        }
+    }
+
+    /// Waits for exit (bounded) and returns (success, stdout, stderr).
+    pub fn finish(self, limit: Duration) -> (bool, String, String) {
+        let out = wait_bounded(self.child, limit);
+        let mut err = self.early;
+        err.extend(self.stderr.try_iter());
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            err.join("\n"),
+        )
+    }
+}
+
+/// Images to send: the shared corpus if present, else generated files in `dir`.
+pub fn sample_images(dir: &Path) -> Vec<PathBuf> {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "jpg" || e == "png"))
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    if !found.is_empty() {
+        return found;
+    }
+    (0..5u32)
+        .map(|i| {
+            let p = dir.join(format!("gen{i}.bin"));
+            let len = [0, 1, 1156, 80_000, 700_000][i as usize];
+            let bytes: Vec<u8> = (0..len)
+                .map(|j: usize| (j * 31 + i as usize) as u8)
+                .collect();
+            std::fs::write(&p, bytes).unwrap();
+            p
+        })
+        .collect()
+}
+
+/// Parses stdout JSON lines.
+pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
