@@ -82,6 +82,7 @@ pub struct FrameSink {
     messages: u64,
     bytes: u64,
     lost: u64,
+    /// When the first session started and the last frame arrived: the span rates are over.
     first: Option<Instant>,
     last: Option<Instant>,
     /// Saved files in arrival order (path, frame), for callers that check them.
@@ -130,6 +131,8 @@ impl FrameSink {
                 );
             }
             ReceiverEvent::SessionStarted { peer, session } => {
+                // Rates count from the first sender's first datagram, not its first frame.
+                self.first.get_or_insert_with(Instant::now);
                 eprintln!("pixgram: sender {peer} started session {session}");
             }
             ReceiverEvent::SessionEnded {

@@ -36,7 +36,11 @@ pub fn ms(d: Duration) -> String {
 
 /// "N frames, B bytes in T s: F frames/s, M MB/s".
 pub fn rate_line(frames: u64, bytes: u64, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64().max(1e-9);
+    let secs = elapsed.as_secs_f64();
+    if secs < 1e-3 {
+        // Too short a span for a meaningful rate.
+        return format!("{frames} frames, {:.2} MB", bytes as f64 / 1e6);
+    }
     format!(
         "{frames} frames, {:.2} MB in {:.2} s: {:.1} frames/s, {:.1} MB/s",
         bytes as f64 / 1e6,
