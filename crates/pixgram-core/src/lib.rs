@@ -21,9 +21,11 @@
 pub mod chunking;
 pub mod ids;
 pub mod impair;
+pub mod pacing;
 mod reassembly;
 pub mod receiver;
 pub mod rng;
+pub mod rtt;
 pub mod sender;
 mod stream_rx;
 pub mod time;
