@@ -297,7 +297,7 @@ impl Receiver {
                     self.end_session(from, SessionEnd::Closed);
                 }
             }
-            Ok(Datagram::Ack(_)) => self.stats.unexpected_type += 1,
+            Ok(Datagram::Ack(_) | Datagram::Nack(_)) => self.stats.unexpected_type += 1,
             Err(e) => self.count_parse_error(e),
         }
         self.arm_sweep(now);

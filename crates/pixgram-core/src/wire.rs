@@ -25,6 +25,10 @@ pub const TRAILER_LEN: usize = 4;
 pub const DATA_HEADER_LEN: usize = 40;
 /// Bytes of a whole ACK datagram, trailer included.
 pub const ACK_LEN: usize = 32 + TRAILER_LEN;
+/// Bytes of a NACK before its ranges (common header included, trailer excluded).
+pub const NACK_HEADER_LEN: usize = 32;
+/// Most missing-chunk ranges one NACK carries.
+pub const MAX_NACK_RANGES: usize = 64;
 /// Bytes of a whole CLOSE datagram, trailer included.
 pub const CLOSE_LEN: usize = COMMON_HEADER_LEN + TRAILER_LEN;
 /// Per-datagram overhead of a DATA chunk: header plus trailer.
@@ -53,6 +57,11 @@ mod field {
     // ACK reuses FRAME at 16..24.
     pub const ACK_CHUNKS: Range<usize> = 24..28;
     pub const ACK_DELAY: Range<usize> = 28..32;
+    // NACK: stream at 8..12, frame at 16..24.
+    pub const NACK_RANGES: usize = 12;
+    pub const NACK_RESERVED: Range<usize> = 13..16;
+    pub const NACK_CHUNKS: Range<usize> = 24..28;
+    pub const NACK_RESERVED2: Range<usize> = 28..32;
 }
 
 /// Datagram types. Values not listed here are rejected as [`ParseError::UnknownType`].
@@ -63,6 +72,8 @@ pub enum DatagramType {
     Data = 1,
     /// The receiver's verdict on one whole frame.
     Ack = 2,
+    /// The chunks of a frame the receiver is missing (reliable streams).
+    Nack = 3,
     /// The sender is finished with this session.
     Close = 4,
 }
@@ -72,6 +83,7 @@ impl DatagramType {
         match v {
             1 => Some(Self::Data),
             2 => Some(Self::Ack),
+            3 => Some(Self::Nack),
             4 => Some(Self::Close),
             _ => None,
         }
@@ -89,7 +101,10 @@ impl DataFlags {
     pub const METADATA: u8 = 0x02;
     /// The receiver delivers this stream's frames in frame-id order.
     pub const ORDERED: u8 = 0x04;
-    const KNOWN: u8 = Self::MESSAGE | Self::METADATA | Self::ORDERED;
+    /// The sender retransmits: the receiver reports missing chunks (NACK) and keeps the frame
+    /// until it completes or the session ends.
+    pub const RELIABLE: u8 = 0x08;
+    const KNOWN: u8 = Self::MESSAGE | Self::METADATA | Self::ORDERED | Self::RELIABLE;
 
     /// Flags from raw bits; `None` when an undefined bit is set.
     pub fn from_bits(bits: u8) -> Option<Self> {
@@ -191,6 +206,40 @@ pub struct Ack {
     pub ack_delay_us: u32,
 }
 
+/// A run of missing chunks: `first .. first + count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRange {
+    /// First missing chunk.
+    pub first: u32,
+    /// Number of consecutive missing chunks (at least 1).
+    pub count: u32,
+}
+
+/// A NACK: the chunks of one frame the receiver still lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nack<'a> {
+    /// The sender's session being answered.
+    pub session: SessionId,
+    /// Stream of the frame.
+    pub stream: StreamId,
+    /// The frame.
+    pub frame: FrameId,
+    /// Chunks of the frame the receiver holds.
+    pub chunks_received: u32,
+    /// The ranges, 8 bytes each on the wire; iterate with [`Nack::ranges`].
+    raw_ranges: &'a [u8],
+}
+
+impl Nack<'_> {
+    /// The missing ranges, in wire order.
+    pub fn ranges(&self) -> impl Iterator<Item = ChunkRange> + '_ {
+        self.raw_ranges.chunks_exact(8).map(|r| ChunkRange {
+            first: u32_at(r, 0..4),
+            count: u32_at(r, 4..8),
+        })
+    }
+}
+
 /// A parsed datagram, borrowing its payload from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Datagram<'a> {
@@ -198,6 +247,8 @@ pub enum Datagram<'a> {
     Data(DataHeader, &'a [u8]),
     /// A frame verdict.
     Ack(Ack),
+    /// Missing chunks.
+    Nack(Nack<'a>),
     /// End of a session.
     Close(SessionId),
 }
@@ -208,6 +259,7 @@ impl Datagram<'_> {
         match self {
             Datagram::Data(h, _) => h.session,
             Datagram::Ack(a) => a.session,
+            Datagram::Nack(n) => n.session,
             Datagram::Close(s) => *s,
         }
     }
@@ -270,6 +322,7 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
                 ack_delay_us: u32_at(b, field::ACK_DELAY),
             }))
         }
+        DatagramType::Nack => parse_nack(b, session),
         DatagramType::Close => {
             if b.len() != COMMON_HEADER_LEN {
                 return Err(ParseError::BadHeader("close length"));
@@ -277,6 +330,39 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
             Ok(Datagram::Close(session))
         }
     }
+}
+
+fn parse_nack(b: &[u8], session: SessionId) -> Result<Datagram<'_>, ParseError> {
+    if b.len() < NACK_HEADER_LEN {
+        return Err(ParseError::Truncated);
+    }
+    let n = usize::from(b[field::NACK_RANGES]);
+    if n == 0 || n > MAX_NACK_RANGES || b.len() != NACK_HEADER_LEN + 8 * n {
+        return Err(ParseError::BadHeader(
+            "nack range count disagrees with length",
+        ));
+    }
+    if b[field::NACK_RESERVED]
+        .iter()
+        .chain(&b[field::NACK_RESERVED2])
+        .any(|&x| x != 0)
+    {
+        return Err(ParseError::BadHeader("reserved bits set"));
+    }
+    let nack = Nack {
+        session,
+        stream: StreamId(u32_at(b, field::STREAM)),
+        frame: FrameId(u64_at(b, field::FRAME)),
+        chunks_received: u32_at(b, field::NACK_CHUNKS),
+        raw_ranges: &b[NACK_HEADER_LEN..],
+    };
+    if nack
+        .ranges()
+        .any(|r| r.count == 0 || r.first.checked_add(r.count).is_none())
+    {
+        return Err(ParseError::BadHeader("empty or overflowing nack range"));
+    }
+    Ok(Datagram::Nack(nack))
 }
 
 fn parse_data(b: &[u8], session: SessionId) -> Result<Datagram<'_>, ParseError> {
@@ -372,6 +458,35 @@ pub fn emit_ack(buf: &mut [u8], a: &Ack) -> usize {
     finish(buf, ACK_LEN - TRAILER_LEN)
 }
 
+/// Writes a NACK for `ranges` (at most [`MAX_NACK_RANGES`], at least one) and returns its
+/// length.
+///
+/// # Panics
+/// If `ranges` is empty or too long, or `buf` shorter than `NACK_HEADER_LEN + 8 * n + 4`.
+pub fn emit_nack(
+    buf: &mut [u8],
+    session: SessionId,
+    stream: StreamId,
+    frame: FrameId,
+    chunks_received: u32,
+    ranges: &[ChunkRange],
+) -> usize {
+    assert!(!ranges.is_empty() && ranges.len() <= MAX_NACK_RANGES);
+    emit_common(buf, DatagramType::Nack, session);
+    buf[field::STREAM].copy_from_slice(&stream.0.to_be_bytes());
+    buf[field::NACK_RANGES] = ranges.len() as u8;
+    buf[field::NACK_RESERVED].fill(0);
+    buf[field::FRAME].copy_from_slice(&frame.0.to_be_bytes());
+    buf[field::NACK_CHUNKS].copy_from_slice(&chunks_received.to_be_bytes());
+    buf[field::NACK_RESERVED2].fill(0);
+    for (i, r) in ranges.iter().enumerate() {
+        let at = NACK_HEADER_LEN + 8 * i;
+        buf[at..at + 4].copy_from_slice(&r.first.to_be_bytes());
+        buf[at + 4..at + 8].copy_from_slice(&r.count.to_be_bytes());
+    }
+    finish(buf, NACK_HEADER_LEN + 8 * ranges.len())
+}
+
 /// Writes a CLOSE datagram and returns its length ([`CLOSE_LEN`]).
 ///
 /// # Panics
@@ -454,6 +569,32 @@ mod tests {
         assert_eq!(parse(&buf[..n]), Ok(Datagram::Ack(ack)));
         let n = emit_close(&mut buf, SessionId(9));
         assert_eq!(parse(&buf[..n]), Ok(Datagram::Close(SessionId(9))));
+    }
+
+    #[test]
+    fn nack_round_trip_and_checks() {
+        let ranges = [
+            ChunkRange { first: 0, count: 2 },
+            ChunkRange { first: 9, count: 1 },
+        ];
+        let mut buf = [0u8; 128];
+        let n = emit_nack(&mut buf, SessionId(5), StreamId(1), FrameId(3), 7, &ranges);
+        assert_eq!(n, NACK_HEADER_LEN + 16 + TRAILER_LEN);
+        let Ok(Datagram::Nack(nack)) = parse(&buf[..n]) else {
+            panic!("not a nack")
+        };
+        assert_eq!(
+            (nack.session, nack.frame, nack.chunks_received),
+            (SessionId(5), FrameId(3), 7)
+        );
+        assert_eq!(nack.ranges().collect::<Vec<_>>(), ranges);
+        // An overflowing range is refused even with a valid CRC.
+        let bad = [ChunkRange {
+            first: u32::MAX,
+            count: 2,
+        }];
+        let n = emit_nack(&mut buf, SessionId(5), StreamId(1), FrameId(3), 7, &bad);
+        assert!(matches!(parse(&buf[..n]), Err(ParseError::BadHeader(_))));
     }
 
     #[test]
