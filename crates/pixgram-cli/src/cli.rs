@@ -70,6 +70,9 @@ pub struct SendArgs {
     /// Seconds without any answer before the receiver is declared gone.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub timeout: f64,
+    /// Highest sending rate in Mbit/s (default: found by congestion control).
+    #[arg(long, value_name = "MBIT")]
+    pub rate: Option<f64>,
     /// Print one line per frame.
     #[arg(short, long)]
     pub verbose: bool,

@@ -28,6 +28,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         datagram_size: args.datagram_size as usize,
         peer_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
         frame_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        max_rate: args.rate.map(|mbit| mbit.max(0.1) * 1e6 / 8.0),
         ..Default::default()
     };
     let mut tx = UdpSender::connect(to, config)?;
@@ -189,9 +190,11 @@ impl<'a> FrameSender<'a> {
         meta.insert("file".into(), Value::String(name.clone()));
         let meta = serde_json::to_vec(&meta).context("encoding metadata")?;
         let len = bytes.len();
-        let id = self
-            .tx
-            .send(OutgoingFrame::frame(StreamId::FRAMES, bytes).with_metadata(meta))?;
+        let id = self.tx.send(
+            OutgoingFrame::frame(StreamId::FRAMES, bytes)
+                .with_metadata(meta)
+                .reliable(true),
+        )?;
         self.report.sent += 1;
         self.pending.insert(id, (name, len));
         Ok(())

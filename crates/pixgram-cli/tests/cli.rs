@@ -157,13 +157,7 @@ fn messages_from_stdin_lines() {
 fn several_senders_at_once_all_arrive() {
     let tmp = TempDir::new("many");
     let out = tmp.path().join("out");
-    // Frames up to 600 KB: three senders bursting 1.9 MB frames at once overflow the
-    // receiver's socket buffer, and recovering from that needs pacing and retransmission
-    // (issue 3), not in this protocol version yet.
-    let images: Vec<PathBuf> = sample_images(tmp.path())
-        .into_iter()
-        .filter(|p| std::fs::metadata(p).unwrap().len() <= 600_000)
-        .collect();
+    let images = sample_images(tmp.path());
     let senders = 3;
     let count = (images.len() * senders).to_string();
     let recv = Recv::start(&[
@@ -173,12 +167,12 @@ fn several_senders_at_once_all_arrive() {
         &count,
         "--quiet",
     ]);
-    // Stop-and-wait per sender: without pacing (issue 3), three windows of multi-megabyte
-    // frames burst into one socket overflow the receiver's buffer.
+    // Three windows of multi-megabyte frames into one socket: pacing and retransmission
+    // keep every frame whole.
     let children: Vec<_> = (0..senders)
         .map(|_| {
             Command::new(support::bin())
-                .args(["send", "--to", &recv.addr, "--window", "1"])
+                .args(["send", "--to", &recv.addr, "--window", "4"])
                 .args(&images)
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())

@@ -34,7 +34,7 @@ pub mod wire;
 pub use ids::{ChunkIndex, FrameId, SessionId, StreamId};
 pub use receiver::{
     LossReason, PayloadKind, ReceivedFrame, Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats,
-    SessionEnd,
+    SessionEnd, MAX_REPLY_LEN,
 };
 pub use sender::{
     OutgoingFrame, SendError, SendFailure, Sender, SenderConfig, SenderEvent, SenderStats, Transmit,

@@ -1,12 +1,24 @@
 //! Pacing and congestion control: how fast the sender may put bytes on the wire.
 //!
-//! [`RateController`] is a rate-based AIMD with slow start: the rate doubles every round trip
-//! until the first loss, then grows by one datagram per round trip, and is cut to 70% at most
-//! once per round trip when loss is seen (a NACK or a retransmission timeout). Loss-based rather
-//! than delay-based, because on the links pixgram targets (Wi-Fi, loopback, LANs) the dominant
-//! signal is the receiver's socket buffer overflowing, which shows only as loss, and because a
-//! loss-based controller competes fairly with TCP on a shared link. Queueing delay (smoothed RTT
-//! minus the lowest RTT seen) is reported, not acted on.
+//! [`RateController`] is a rate-based AIMD that tells congestion from random loss. It measures
+//! loss in windows (at least one smoothed RTT and 64 datagrams, or one mebibyte of large
+//! datagrams but at least 16): the share of datagrams sent
+//! in the window that the receiver NACKed. A window is *congested* when its loss is well above
+//! the path's random-loss baseline (the lowest loss of the last 8 windows, capped at 30%, and
+//! taken as 30% until two windows are known): above `baseline + 10%` and above
+//! `2 * baseline + 5%`. A congested window cuts the rate to 70% and ends slow start; any other
+//! window in which the sender had more to send grows the rate: doubling in slow start, then by
+//! the larger of one datagram per RTT and 10%, so a rate cut far below the path's capacity
+//! recovers in tens of round trips rather than thousands.
+//!
+//! Why not plain loss-based AIMD (every loss halves the rate, as in TCP Reno): Wi-Fi and
+//! radio links lose datagrams at random, and a sender that treats each such loss as congestion
+//! collapses to a fraction of the link (Reno's rate falls as 1/sqrt(loss)). Why not
+//! delay-based: pixgram gets RTT samples only per acknowledged frame, too rarely inside a
+//! large frame to steer by. The dominant congestion signal on the links pixgram targets is a
+//! queue (a bottleneck link, or the receiver's socket buffer) overflowing, which shows as
+//! loss well above the baseline; that is what the controller reacts to. Queueing delay
+//! (smoothed RTT minus the lowest RTT) is reported, not acted on.
 //!
 //! [`Pacer`] spreads datagrams at that rate with a token bucket, so a 2 MB frame leaves as a
 //! steady stream instead of a burst that overflows the first queue on its way.
@@ -35,30 +47,42 @@ impl Pacer {
         }
     }
 
-    /// Changes the rate and the bucket size; tokens already earned are kept up to the new size.
-    pub fn set_rate(&mut self, rate: f64, burst: f64) {
+    /// Changes the rate and the bucket size from `now` on; tokens already earned are kept up to
+    /// the new size.
+    pub fn set_rate(&mut self, now: Timestamp, rate: f64, burst: f64) {
+        self.refill(now);
         self.rate = rate.max(1.0);
         self.burst = burst;
         self.tokens = self.tokens.min(burst);
     }
 
-    fn refill(&mut self, now: Timestamp) {
-        if let Some(last) = self.last {
-            let dt = now.saturating_since(last).as_secs_f64();
-            self.tokens = (self.tokens + dt * self.rate).min(self.burst);
+    fn tokens_at(&self, now: Timestamp) -> f64 {
+        match self.last {
+            Some(last) => {
+                (self.tokens + now.saturating_since(last).as_secs_f64() * self.rate).min(self.burst)
+            }
+            None => self.tokens,
         }
+    }
+
+    fn refill(&mut self, now: Timestamp) {
+        self.tokens = self.tokens_at(now);
         self.last = Some(now);
     }
 
     /// When `len` bytes may be sent: `now` or later.
-    pub fn ready_at(&mut self, now: Timestamp, len: usize) -> Timestamp {
-        self.refill(now);
-        let need = (len as f64).min(self.burst) - self.tokens;
+    pub fn ready_at(&self, now: Timestamp, len: usize) -> Timestamp {
+        let need = (len as f64).min(self.burst) - self.tokens_at(now);
         if need <= 0.0 {
             now
         } else {
             now + Duration::from_micros((need / self.rate * 1e6).ceil() as u64)
         }
+    }
+
+    /// When the last datagram was sent.
+    pub fn last_send(&self) -> Option<Timestamp> {
+        self.last
     }
 
     /// Spends tokens for `len` bytes sent at `now`.
@@ -81,15 +105,51 @@ pub struct RateConfig {
     pub datagram: f64,
 }
 
-/// Rate-based AIMD with slow start. See the module documentation.
+/// Datagrams a loss window must hold before it is judged: 64, or fewer for large datagrams
+/// (a mebibyte's worth, at least 16), so a window is neither too noisy nor too long.
+fn window_datagrams(datagram: f64) -> u64 {
+    ((1u64 << 20) as f64 / datagram.max(1.0)).clamp(16.0, 64.0) as u64
+}
+/// Windows the random-loss baseline looks back over.
+const BASELINE_WINDOWS: usize = 8;
+/// Loss above this is congestion whatever the history.
+const MAX_BASELINE: f64 = 0.30;
+
+/// Datagrams sent in one stretch of time, and how many of them the receiver NACKed.
+#[derive(Debug, Clone, Copy)]
+struct LossWindow {
+    start: Timestamp,
+    sent: u64,
+    lost: u64,
+    /// The sender had more to send than the rate allowed during this window.
+    limited: bool,
+}
+
+impl LossWindow {
+    fn new(start: Timestamp) -> Self {
+        LossWindow {
+            start,
+            sent: 0,
+            lost: 0,
+            limited: false,
+        }
+    }
+}
+
+/// Rate-based AIMD that tells congestion from random loss. See the module documentation.
 #[derive(Debug, Clone)]
 pub struct RateController {
     config: RateConfig,
     rate: f64,
     slow_start: bool,
-    last_change: Option<Timestamp>,
-    last_decrease: Option<Timestamp>,
+    /// The window being sent in.
+    current: Option<LossWindow>,
+    /// The window before, closed, still collecting NACKs for its datagrams; judged when the
+    /// current one closes.
+    previous: Option<LossWindow>,
+    recent_loss: Vec<f64>,
     min_rtt: Option<Duration>,
+    congested_windows: u64,
 }
 
 impl RateController {
@@ -100,9 +160,11 @@ impl RateController {
             config,
             rate,
             slow_start: true,
-            last_change: None,
-            last_decrease: None,
+            current: None,
+            previous: None,
+            recent_loss: Vec::new(),
             min_rtt: None,
+            congested_windows: 0,
         }
     }
 
@@ -121,40 +183,94 @@ impl RateController {
         self.min_rtt
     }
 
-    /// Something was delivered; `srtt` is the current smoothed RTT. Grows the rate at most once
-    /// per round trip.
-    pub fn on_delivered(&mut self, now: Timestamp, rtt_sample: Option<Duration>, srtt: Duration) {
-        if let Some(s) = rtt_sample {
-            self.min_rtt = Some(self.min_rtt.map_or(s, |m| m.min(s)));
+    /// The random loss the controller tolerates now (share of datagrams).
+    pub fn loss_baseline(&self) -> f64 {
+        if self.recent_loss.len() < 2 {
+            // Nothing known yet: tolerate as much random loss as we ever will, so a lossy
+            // path's first window does not end slow start.
+            return MAX_BASELINE;
         }
-        let srtt = srtt.max(Duration::from_micros(100));
-        if self
-            .last_change
-            .is_some_and(|t| now.saturating_since(t) < srtt)
-        {
-            return;
-        }
-        self.last_change = Some(now);
-        self.rate = if self.slow_start {
-            self.rate * 2.0
-        } else {
-            self.rate + self.config.datagram / srtt.as_secs_f64()
-        }
-        .clamp(self.config.min, self.config.max);
+        let lowest = self
+            .recent_loss
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        lowest.min(MAX_BASELINE)
     }
 
-    /// Loss was seen. Cuts the rate to 70%, at most once per round trip, and ends slow start.
-    pub fn on_loss(&mut self, now: Timestamp, srtt: Duration) {
-        if self
-            .last_decrease
-            .is_some_and(|t| now.saturating_since(t) < srtt)
+    /// Windows judged congested so far.
+    pub fn congestion_events(&self) -> u64 {
+        self.congested_windows
+    }
+
+    /// One datagram was sent at `now`; `limited` says the pacer, not the application, was
+    /// what held the sender back.
+    pub fn on_sent(&mut self, now: Timestamp, limited: bool) {
+        let w = self.current.get_or_insert(LossWindow::new(now));
+        w.sent += 1;
+        w.limited |= limited;
+    }
+
+    /// The receiver reported missing a datagram that was last sent at `sent_at`. The loss is
+    /// charged to the window it was sent in; losses older than both open windows are ignored
+    /// (their window was judged already).
+    pub fn on_lost(&mut self, sent_at: Timestamp) {
+        for w in [&mut self.current, &mut self.previous]
+            .into_iter()
+            .flatten()
+        {
+            if sent_at >= w.start {
+                w.lost += 1;
+                return;
+            }
+        }
+    }
+
+    /// An RTT sample arrived.
+    pub fn on_rtt(&mut self, rtt: Duration) {
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+    }
+
+    /// Closes the current window if it is complete (at least `srtt` old and 16-64 datagrams),
+    /// judges the window before it, and opens a new one. Call on feedback and whenever the
+    /// pacer holds the sender back.
+    pub fn on_tick(&mut self, now: Timestamp, srtt: Duration) {
+        let Some(current) = self.current else {
+            return;
+        };
+        if now.saturating_since(current.start) < srtt.max(Duration::from_micros(200))
+            || current.sent < window_datagrams(self.config.datagram)
         {
             return;
         }
-        self.last_decrease = Some(now);
-        self.last_change = Some(now);
-        self.slow_start = false;
-        self.rate = (self.rate * 0.7).clamp(self.config.min, self.config.max);
+        if let Some(judged) = self.previous.replace(current) {
+            self.judge(judged, srtt);
+        }
+        self.current = Some(LossWindow::new(now));
+    }
+
+    fn judge(&mut self, w: LossWindow, srtt: Duration) {
+        let loss = (w.lost as f64 / w.sent.max(1) as f64).min(1.0);
+        let baseline = self.loss_baseline();
+        let congested = w.lost >= 2 && loss > baseline + 0.10 && loss > 2.0 * baseline + 0.05;
+        if congested {
+            self.congested_windows += 1;
+            self.slow_start = false;
+            self.rate *= 0.7;
+        } else if w.limited {
+            self.rate = if self.slow_start {
+                self.rate * 2.0
+            } else {
+                let additive =
+                    self.config.datagram / srtt.max(Duration::from_micros(100)).as_secs_f64();
+                self.rate + additive.max(self.rate * 0.1)
+            };
+        }
+        self.rate = self.rate.clamp(self.config.min, self.config.max);
+        self.recent_loss.push(loss);
+        if self.recent_loss.len() > BASELINE_WINDOWS {
+            self.recent_loss.remove(0);
+        }
     }
 }
 
@@ -182,39 +298,90 @@ mod tests {
             initial: 1e6,
             min: 1e4,
             max: 1e9,
-            datagram: 1200.0,
+            datagram: 1000.0,
         })
     }
 
-    #[test]
-    fn slow_start_doubles_per_round_trip_then_loss_halves_it_roughly() {
-        let mut c = controller();
-        let rtt = Duration::from_millis(10);
-        for i in 0..4 {
-            c.on_delivered(Timestamp::from_millis(i * 10), Some(rtt), rtt);
+    /// Sends `n` datagrams in the 10 ms from `t_ms`, `lost` of them reported lost, then
+    /// closes the window (which judges the one before).
+    fn window(c: &mut RateController, t_ms: u64, n: u64, lost: u64) {
+        for i in 0..n {
+            c.on_sent(Timestamp::from_micros(t_ms * 1000 + i), true);
         }
-        assert_eq!(c.rate(), 16e6);
-        c.on_loss(Timestamp::from_millis(41), rtt);
-        assert_eq!(c.rate(), 16e6 * 0.7);
-        // A second loss in the same round trip is the same event.
-        c.on_loss(Timestamp::from_millis(45), rtt);
-        assert_eq!(c.rate(), 16e6 * 0.7);
-        assert!(!c.in_slow_start());
-        // Additive increase afterwards: one datagram per RTT.
-        c.on_delivered(Timestamp::from_millis(60), Some(rtt), rtt);
-        assert!((c.rate() - (16e6 * 0.7 + 120_000.0)).abs() < 1.0);
+        for i in 0..lost {
+            c.on_lost(Timestamp::from_micros(t_ms * 1000 + i));
+        }
+        c.on_tick(Timestamp::from_millis(t_ms + 10), Duration::from_millis(10));
     }
 
     #[test]
-    fn rate_stays_within_bounds() {
+    fn slow_start_doubles_per_clean_window_and_congestion_ends_it() {
         let mut c = controller();
-        let rtt = Duration::from_millis(1);
+        // Each window is judged when the next one closes: four of these five are judged.
+        for i in 0..5 {
+            window(&mut c, i * 10, 100, 0);
+        }
+        assert_eq!(c.rate(), 16e6);
+        window(&mut c, 50, 100, 50); // judges the clean window at 40 ms
+        assert_eq!(c.rate(), 32e6);
+        window(&mut c, 60, 100, 0); // judges the congested one
+        assert_eq!(c.rate(), 32e6 * 0.7);
+        assert!(!c.in_slow_start());
+        window(&mut c, 70, 100, 0);
+        // Congestion avoidance: the larger of one datagram per RTT and 10%.
+        assert!((c.rate() - 32e6 * 0.7 * 1.1).abs() < 1.0);
+    }
+
+    #[test]
+    fn steady_random_loss_is_not_congestion() {
+        let mut c = controller();
+        // 20% random loss from the start: never judged congestion, slow start goes on.
+        for i in 0..10 {
+            window(&mut c, i * 10, 100, 20);
+        }
+        assert_eq!(c.congestion_events(), 0);
+        assert_eq!(c.rate(), 512e6); // nine windows judged, each doubling
+    }
+
+    #[test]
+    fn a_loss_burst_above_the_baseline_is_congestion() {
+        let mut c = controller();
+        for i in 0..10 {
+            window(&mut c, i * 10, 100, 5);
+        }
+        window(&mut c, 100, 100, 40);
+        let before = c.rate();
+        window(&mut c, 110, 100, 5);
+        assert_eq!(c.rate(), before * 0.7);
+    }
+
+    #[test]
+    fn late_losses_count_against_the_window_they_were_sent_in() {
+        let mut c = controller();
+        for i in 0..5 {
+            window(&mut c, i * 10, 100, 0);
+        }
+        let before = c.rate();
+        // Old losses (sent before both open windows) are ignored.
+        for _ in 0..1000 {
+            c.on_lost(Timestamp::from_millis(1));
+        }
+        window(&mut c, 50, 100, 0);
+        assert_eq!(c.rate(), before * 2.0);
+    }
+
+    #[test]
+    fn short_windows_wait_and_the_rate_stays_in_bounds() {
+        let mut c = controller();
+        window(&mut c, 0, 10, 10); // too few datagrams to judge
+        window(&mut c, 20, 10, 10);
+        assert_eq!(c.rate(), 1e6);
         for i in 0..100 {
-            c.on_loss(Timestamp::from_millis(i * 2), rtt);
+            window(&mut c, 20 + i * 10, 100, 100);
         }
         assert_eq!(c.rate(), 1e4);
         for i in 0..100 {
-            c.on_delivered(Timestamp::from_millis(1000 + i * 2), Some(rtt), rtt);
+            window(&mut c, 2000 + i * 10, 100, 0);
         }
         assert!(c.rate() <= 1e9);
     }

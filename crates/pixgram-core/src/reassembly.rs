@@ -3,7 +3,7 @@
 use crate::chunking::ChunkLayout;
 use crate::ids::ChunkIndex;
 use crate::time::Timestamp;
-use crate::wire::DataFlags;
+use crate::wire::{ChunkRange, DataFlags};
 
 /// What inserting a chunk did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +28,10 @@ pub(crate) struct PartialFrame {
     have_count: u32,
     pub(crate) first_seen: Timestamp,
     pub(crate) last_progress: Timestamp,
+    /// NACKs sent since the last progress (reliable streams), for back-off.
+    pub(crate) nacks_since_progress: u32,
+    /// When the last NACK for this frame was sent.
+    pub(crate) last_nack: Option<Timestamp>,
 }
 
 impl PartialFrame {
@@ -49,6 +53,8 @@ impl PartialFrame {
             have_count: 0,
             first_seen: now,
             last_progress: now,
+            nacks_since_progress: 0,
+            last_nack: None,
         }
     }
 
@@ -88,7 +94,42 @@ impl PartialFrame {
         self.have_count += 1;
         self.body[range].copy_from_slice(payload);
         self.last_progress = now;
+        self.nacks_since_progress = 0;
         Insert::Added
+    }
+
+    /// The lowest chunk index not yet received.
+    pub(crate) fn oldest_hole(&self) -> Option<u32> {
+        let (w, word) = self
+            .have
+            .iter()
+            .enumerate()
+            .find(|(_, w)| **w != u64::MAX)?;
+        let i = w as u32 * 64 + word.trailing_ones();
+        (i < self.layout.count()).then_some(i)
+    }
+
+    /// Up to `max` runs of chunks below index `end` not yet received, lowest first.
+    pub(crate) fn missing_ranges(&self, max: usize, end: u32) -> Vec<ChunkRange> {
+        let mut out: Vec<ChunkRange> = Vec::new();
+        let count = self.layout.count().min(end);
+        let mut i = 0u32;
+        while i < count && out.len() < max {
+            let word = self.have[(i / 64) as usize];
+            if word == u64::MAX {
+                i = (i / 64 + 1) * 64; // a whole word received: skip it
+                continue;
+            }
+            if word & (1 << (i % 64)) == 0 {
+                match out.last_mut() {
+                    Some(r) if r.first + r.count == i => r.count += 1,
+                    _ => out.push(ChunkRange { first: i, count: 1 }),
+                }
+            }
+            i += 1;
+        }
+        // The last range may have been cut by `max`; it still names real holes.
+        out
     }
 
     pub(crate) fn is_complete(&self) -> bool {
@@ -121,6 +162,26 @@ mod tests {
         }
         assert!(f.is_complete());
         assert_eq!(f.into_body(), body);
+    }
+
+    #[test]
+    fn missing_ranges_name_every_hole() {
+        let layout = ChunkLayout::for_frame(200 * 10, 10).unwrap(); // 200 chunks
+        let mut f = PartialFrame::new(layout, DataFlags::default(), Timestamp::ZERO);
+        for i in (0..200).filter(|i| !(3..5).contains(i) && *i != 64 && *i < 190) {
+            f.insert(
+                &layout,
+                DataFlags::default(),
+                ChunkIndex(i),
+                &[0; 10],
+                Timestamp::ZERO,
+            );
+        }
+        let r = f.missing_ranges(10, u32::MAX);
+        let pairs: Vec<(u32, u32)> = r.iter().map(|r| (r.first, r.count)).collect();
+        assert_eq!(pairs, [(3, 2), (64, 1), (190, 10)]);
+        assert_eq!(f.missing_ranges(1, u32::MAX).len(), 1);
+        assert_eq!(f.missing_ranges(10, 64).len(), 1);
     }
 
     #[test]

@@ -9,9 +9,16 @@ use bytes::Bytes;
 
 use crate::chunking::ChunkLayout;
 use crate::ids::{FrameId, SessionId, StreamId};
-use crate::stream_rx::{Admission, ChunkOutcome, Completed, StreamOutput, StreamReceiver};
+use crate::stream_rx::{Admission, ChunkOutcome, Completed, StreamOutput, StreamReceiver, Timers};
 use crate::time::Timestamp;
-use crate::wire::{self, Ack, DataFlags, DataHeader, Datagram, ParseError, ACK_LEN};
+use crate::wire::{
+    self, Ack, ChunkRange, DataFlags, DataHeader, Datagram, ParseError, ACK_LEN, MAX_NACK_RANGES,
+    NACK_HEADER_LEN, TRAILER_LEN,
+};
+
+/// The largest datagram a receiver sends (a NACK with every range): the smallest buffer
+/// [`Receiver::poll_transmit`] accepts.
+pub const MAX_REPLY_LEN: usize = NACK_HEADER_LEN + 8 * MAX_NACK_RANGES + TRAILER_LEN;
 
 pub use crate::stream_rx::LossReason;
 
@@ -35,9 +42,13 @@ pub struct ReceiverConfig {
     pub max_total_bytes: u64,
     /// A frame that gains no chunk for this long is expired and reported lost.
     pub frame_timeout: Duration,
-    /// A sender silent for this long is forgotten.
+    /// A sender silent for this long is forgotten; frames of reliable streams expire only
+    /// after this long without progress.
     pub peer_idle_timeout: Duration,
-    /// Acknowledgements queued but not yet collected by [`Receiver::poll_transmit`].
+    /// Reliable streams: how long a frame may stall before its missing chunks are NACKed;
+    /// doubled after each NACK that brings nothing, up to 64 times.
+    pub nack_delay: Duration,
+    /// ACKs and NACKs queued but not yet collected by [`Receiver::poll_transmit`].
     pub max_queued_acks: usize,
 }
 
@@ -53,6 +64,7 @@ impl Default for ReceiverConfig {
             max_total_bytes: 1 << 30,
             frame_timeout: Duration::from_secs(2),
             peer_idle_timeout: Duration::from_secs(10),
+            nack_delay: Duration::from_millis(5),
             max_queued_acks: 4096,
         }
     }
@@ -116,6 +128,13 @@ pub struct ReceiverStats {
     pub acks_sent: u64,
     /// Acknowledgements dropped because `max_queued_acks` were waiting.
     pub acks_dropped: u64,
+    /// NACKs handed out by `poll_transmit`.
+    pub nacks_sent: u64,
+    /// Chunks those NACKs asked for again: the loss the receiver saw (with repeats).
+    pub chunks_nacked: u64,
+    /// Replies not sent because the peer had not sent as many bytes as they would take
+    /// (anti-amplification).
+    pub replies_limited: u64,
     /// Sessions that started.
     pub sessions_started: u64,
     /// Sessions that ended (closed, replaced or idle).
@@ -209,6 +228,30 @@ struct Peer {
     streams: HashMap<StreamId, StreamReceiver>,
     footprint: u64,
     last_seen: Timestamp,
+    /// Bytes received from this peer minus bytes queued to it: replies may not exceed it.
+    reply_credit: u64,
+}
+
+/// A datagram waiting for [`Receiver::poll_transmit`].
+#[derive(Debug)]
+enum Reply {
+    Ack(Ack),
+    Nack {
+        session: SessionId,
+        stream: StreamId,
+        frame: FrameId,
+        chunks_received: u32,
+        ranges: Vec<ChunkRange>,
+    },
+}
+
+impl Reply {
+    fn len(&self) -> usize {
+        match self {
+            Reply::Ack(_) => ACK_LEN,
+            Reply::Nack { ranges, .. } => NACK_HEADER_LEN + 8 * ranges.len() + TRAILER_LEN,
+        }
+    }
 }
 
 /// The receiving endpoint, free of I/O.
@@ -245,7 +288,8 @@ pub struct Receiver {
     peers: HashMap<SocketAddr, Peer>,
     footprint: u64,
     events: VecDeque<ReceiverEvent>,
-    acks: VecDeque<(SocketAddr, Ack)>,
+    replies: VecDeque<(SocketAddr, Reply)>,
+    fine_timer: bool,
     scratch: Vec<StreamOutput>,
     stats: ReceiverStats,
     next_sweep: Option<Timestamp>,
@@ -259,7 +303,8 @@ impl Receiver {
             peers: HashMap::new(),
             footprint: 0,
             events: VecDeque::new(),
-            acks: VecDeque::new(),
+            replies: VecDeque::new(),
+            fine_timer: false,
             scratch: Vec::new(),
             stats: ReceiverStats::default(),
             next_sweep: None,
@@ -340,6 +385,7 @@ impl Receiver {
                     streams: HashMap::new(),
                     footprint: 0,
                     last_seen: now,
+                    reply_credit: 0,
                 },
             );
             self.stats.sessions_started += 1;
@@ -350,19 +396,20 @@ impl Receiver {
         }
         let peer = self.peers.get_mut(&from).expect("inserted above");
         peer.last_seen = now;
+        peer.reply_credit += (wire::DATA_OVERHEAD + payload.len()) as u64;
         if !peer.streams.contains_key(&h.stream) {
             if peer.streams.len() >= self.config.max_streams_per_peer {
                 self.stats.over_streams += 1;
                 return;
             }
-            let ordered = h.flags.contains(DataFlags::ORDERED);
-            peer.streams.insert(h.stream, StreamReceiver::new(ordered));
+            peer.streams.insert(h.stream, StreamReceiver::new(h.flags));
         }
         let stream = peer.streams.get_mut(&h.stream).expect("inserted above");
         let admission = Admission {
             available_bytes: (self.config.max_peer_bytes.saturating_sub(peer.footprint))
                 .min(self.config.max_total_bytes.saturating_sub(self.footprint)),
             max_frames_in_flight: self.config.max_frames_in_flight,
+            nack_delay: self.config.nack_delay,
         };
         let before = stream.footprint();
         let mut out = std::mem::take(&mut self.scratch);
@@ -370,6 +417,7 @@ impl Receiver {
             h.frame, layout, h.flags, h.index, payload, now, &admission, &mut out,
         );
         let after = stream.footprint();
+        self.fine_timer |= stream.wants_fine_timer();
         peer.footprint = peer.footprint + after - before;
         self.footprint = self.footprint + after - before;
         let s = &mut self.stats;
@@ -396,21 +444,29 @@ impl Receiver {
         for o in out.drain(..) {
             match o {
                 StreamOutput::Ack(frame, status, chunks_received) => {
-                    if self.acks.len() >= self.config.max_queued_acks {
-                        self.stats.acks_dropped += 1;
-                        continue;
-                    }
-                    self.acks.push_back((
-                        peer,
-                        Ack {
-                            session,
-                            stream,
-                            frame,
-                            status,
-                            chunks_received,
-                            ack_delay_us: 0,
-                        },
-                    ));
+                    let ack = Ack {
+                        session,
+                        stream,
+                        frame,
+                        status,
+                        chunks_received,
+                        ack_delay_us: 0,
+                    };
+                    self.queue_reply(peer, Reply::Ack(ack));
+                }
+                StreamOutput::Nack {
+                    frame,
+                    chunks_received,
+                    ranges,
+                } => {
+                    let reply = Reply::Nack {
+                        session,
+                        stream,
+                        frame,
+                        chunks_received,
+                        ranges,
+                    };
+                    self.queue_reply(peer, reply);
                 }
                 StreamOutput::Deliver(frame, done) => {
                     match split_frame(peer, session, stream, frame, done) {
@@ -461,6 +517,24 @@ impl Receiver {
         }
     }
 
+    /// Queues a reply if the queue has room and the peer has sent at least as many bytes.
+    fn queue_reply(&mut self, addr: SocketAddr, reply: Reply) {
+        if self.replies.len() >= self.config.max_queued_acks {
+            self.stats.acks_dropped += 1;
+            return;
+        }
+        let len = reply.len() as u64;
+        let Some(peer) = self.peers.get_mut(&addr) else {
+            return;
+        };
+        if peer.reply_credit < len {
+            self.stats.replies_limited += 1;
+            return;
+        }
+        peer.reply_credit -= len;
+        self.replies.push_back((addr, reply));
+    }
+
     fn end_session(&mut self, addr: SocketAddr, reason: SessionEnd) {
         let Some(mut peer) = self.peers.remove(&addr) else {
             return;
@@ -480,13 +554,30 @@ impl Receiver {
         });
     }
 
+    /// How often timers are checked: finely while reliable frames may need NACKs, coarsely
+    /// otherwise.
     fn tick(&self) -> Duration {
-        (self.config.frame_timeout / 16).clamp(Duration::from_millis(1), Duration::from_millis(50))
+        let tick = if self.fine_timer {
+            self.config.nack_delay / 2
+        } else {
+            self.config.frame_timeout / 16
+        };
+        tick.clamp(Duration::from_millis(1), Duration::from_millis(50))
     }
 
     fn arm_sweep(&mut self, now: Timestamp) {
-        if self.next_sweep.is_none() && !self.peers.is_empty() {
-            self.next_sweep = Some(now + self.tick());
+        if self.peers.is_empty() {
+            return;
+        }
+        let due = now + self.tick();
+        self.next_sweep = Some(self.next_sweep.map_or(due, |t| t.min(due)));
+    }
+
+    fn timers(&self) -> Timers {
+        Timers {
+            frame_timeout: self.config.frame_timeout,
+            reliable_timeout: self.config.peer_idle_timeout,
+            nack_delay: self.config.nack_delay,
         }
     }
 
@@ -511,6 +602,8 @@ impl Receiver {
         for addr in idle {
             self.end_session(addr, SessionEnd::Idle);
         }
+        let timers = self.timers();
+        self.fine_timer = false;
         let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
         for addr in addrs {
             let peer = self.peers.get_mut(&addr).expect("listed");
@@ -522,7 +615,8 @@ impl Receiver {
                 }
                 let before = stream.footprint();
                 let mut out = Vec::new();
-                stream.on_timeout(now, self.config.frame_timeout, &mut out);
+                stream.on_timeout(now, &timers, &mut out);
+                self.fine_timer |= stream.wants_fine_timer();
                 let freed = before - stream.footprint();
                 peer.footprint -= freed;
                 self.footprint -= freed;
@@ -538,12 +632,28 @@ impl Receiver {
         self.arm_sweep(now);
     }
 
-    /// Writes the next datagram to send into `buf` (at least [`ACK_LEN`] bytes) and returns its
-    /// destination and length; `None` when nothing is waiting.
+    /// Writes the next datagram to send into `buf` (at least [`MAX_REPLY_LEN`] bytes) and
+    /// returns its destination and length; `None` when nothing is waiting.
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
-        let (dst, ack) = self.acks.pop_front()?;
-        self.stats.acks_sent += 1;
-        Some((dst, wire::emit_ack(&mut buf[..ACK_LEN], &ack)))
+        let (dst, reply) = self.replies.pop_front()?;
+        let len = match reply {
+            Reply::Ack(ack) => {
+                self.stats.acks_sent += 1;
+                wire::emit_ack(buf, &ack)
+            }
+            Reply::Nack {
+                session,
+                stream,
+                frame,
+                chunks_received,
+                ranges,
+            } => {
+                self.stats.nacks_sent += 1;
+                self.stats.chunks_nacked += ranges.iter().map(|r| u64::from(r.count)).sum::<u64>();
+                wire::emit_nack(buf, session, stream, frame, chunks_received, &ranges)
+            }
+        };
+        Some((dst, len))
     }
 
     /// The next event, if any.

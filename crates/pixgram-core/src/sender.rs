@@ -9,10 +9,12 @@ use thiserror::Error;
 
 use crate::chunking::ChunkLayout;
 use crate::ids::{ChunkIndex, FrameId, SessionId, StreamId};
+use crate::pacing::{Pacer, RateConfig, RateController};
 use crate::receiver::PayloadKind;
+use crate::rtt::RttEstimator;
 use crate::time::Timestamp;
 use crate::wire::{
-    self, AckStatus, DataFlags, DataHeader, Datagram, DATA_HEADER_LEN, DATA_OVERHEAD,
+    self, Ack, AckStatus, DataFlags, DataHeader, Datagram, Nack, DATA_HEADER_LEN, DATA_OVERHEAD,
 };
 
 /// Settings of a [`Sender`].
@@ -31,6 +33,14 @@ pub struct SenderConfig {
     pub max_frame_len: u64,
     /// Streams this sender may open.
     pub max_streams: usize,
+    /// Sending rate before any feedback, bytes per second.
+    pub initial_rate: f64,
+    /// Highest sending rate, bytes per second (`--rate`); `None` lets the controller find it.
+    pub max_rate: Option<f64>,
+    /// Lowest retransmission timeout (reliable streams).
+    pub min_rto: Duration,
+    /// Highest retransmission timeout, after back-off.
+    pub max_rto: Duration,
 }
 
 impl Default for SenderConfig {
@@ -42,6 +52,10 @@ impl Default for SenderConfig {
             peer_timeout: Duration::from_secs(5),
             max_frame_len: 64 << 20,
             max_streams: 16,
+            initial_rate: 50e6,
+            max_rate: None,
+            min_rto: Duration::from_millis(20),
+            max_rto: Duration::from_secs(1),
         }
     }
 }
@@ -55,6 +69,8 @@ pub struct OutgoingFrame {
     pub kind: PayloadKind,
     /// Whether the receiver must deliver this stream in order (one setting per stream).
     pub ordered: bool,
+    /// Whether lost chunks are retransmitted until the frame is whole (one setting per stream).
+    pub reliable: bool,
     /// Metadata delivered with the frame (JSON by convention).
     pub metadata: Option<Bytes>,
     /// The bytes to deliver.
@@ -62,23 +78,25 @@ pub struct OutgoingFrame {
 }
 
 impl OutgoingFrame {
-    /// An unordered binary frame (an image) on `stream`.
+    /// An unordered, unreliable binary frame (an image) on `stream`: lost chunks lose the frame.
     pub fn frame(stream: StreamId, payload: impl Into<Bytes>) -> Self {
         OutgoingFrame {
             stream,
             kind: PayloadKind::Frame,
             ordered: false,
+            reliable: false,
             metadata: None,
             payload: payload.into(),
         }
     }
 
-    /// A JSON message on `stream`, delivered in order.
+    /// A JSON message on `stream`, delivered reliably and in order.
     pub fn message(stream: StreamId, json: impl Into<Bytes>) -> Self {
         OutgoingFrame {
             stream,
             kind: PayloadKind::Message,
             ordered: true,
+            reliable: true,
             metadata: None,
             payload: json.into(),
         }
@@ -93,6 +111,12 @@ impl OutgoingFrame {
     /// The same frame, delivered in order or not.
     pub fn ordered(mut self, ordered: bool) -> Self {
         self.ordered = ordered;
+        self
+    }
+
+    /// The same frame, with lost chunks retransmitted or not.
+    pub fn reliable(mut self, reliable: bool) -> Self {
+        self.reliable = reliable;
         self
     }
 
@@ -119,8 +143,8 @@ pub enum SendError {
     /// Opening the stream would exceed `max_streams`.
     #[error("too many streams")]
     TooManyStreams,
-    /// The stream already carries frames with the other ordering.
-    #[error("stream {0} is already used with the other ordering")]
+    /// The stream already carries frames with the other ordering or reliability.
+    #[error("stream {0} is already used with another ordering or reliability")]
     OrderingMismatch(StreamId),
 }
 
@@ -131,7 +155,7 @@ pub enum SendFailure {
     Expired,
     /// The receiver refused it for a limit (size, memory, streams).
     Rejected,
-    /// No verdict arrived within `frame_timeout`.
+    /// No verdict arrived within `frame_timeout` (unreliable streams).
     Timeout,
     /// The receiver stopped answering altogether.
     PeerGone,
@@ -187,6 +211,32 @@ pub struct SenderStats {
     pub duplicate_acks: u64,
     /// Datagrams received that were not for this session or did not parse.
     pub ignored_datagrams: u64,
+    /// NACKs received.
+    pub nacks_received: u64,
+    /// Chunks sent again after a NACK or a retransmission timeout.
+    pub chunks_retransmitted: u64,
+    /// Retransmission timeouts that fired.
+    pub rto_expirations: u64,
+}
+
+/// The sender's view of the path, for live display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PathEstimate {
+    /// Smoothed round-trip time.
+    pub srtt: Option<Duration>,
+    /// Lowest round-trip time seen.
+    pub min_rtt: Option<Duration>,
+    /// Current retransmission timeout.
+    pub rto: Duration,
+    /// Pacing rate, bytes per second.
+    pub rate: f64,
+}
+
+impl PathEstimate {
+    /// Smoothed RTT above the lowest: time spent waiting in queues.
+    pub fn queueing_delay(&self) -> Option<Duration> {
+        Some(self.srtt?.saturating_sub(self.min_rtt?))
+    }
 }
 
 /// One datagram produced by [`Sender::poll_transmit`].
@@ -205,10 +255,63 @@ struct OutFrame {
     payload: Bytes,
     next_chunk: u32,
     submitted: Timestamp,
+    /// When the last chunk went out for the first time.
     last_sent: Option<Timestamp>,
+    /// Chunks to send again, in order; `queued` has a bit per chunk in this queue.
+    resend: VecDeque<u32>,
+    queued: Vec<u64>,
+    /// When each chunk was last sent again (allocated at the first NACK): a NACK that crossed
+    /// the retransmission on the wire must not trigger another.
+    resent_at: Vec<Option<Timestamp>>,
+    /// When each chunk was last sent (reliable frames), to charge its loss to the right
+    /// window of the rate controller.
+    sent_at: Vec<Timestamp>,
+    /// Whether any chunk was sent twice: its ACK then gives no RTT sample (Karn).
+    retransmitted: bool,
+    /// Reliable frames: when to probe if no verdict has come.
+    rto_at: Option<Timestamp>,
+    backoffs: u32,
 }
 
 impl OutFrame {
+    fn reliable(&self) -> bool {
+        self.flags.contains(DataFlags::RELIABLE)
+    }
+
+    /// Whether every chunk has been sent at least once and nothing waits to be sent again.
+    fn is_drained(&self) -> bool {
+        self.next_chunk == self.layout.count() && self.resend.is_empty()
+    }
+
+    /// Queues chunk `i` to be sent again unless it is queued already, was never sent, or was
+    /// sent again less than `holdoff` before `now`.
+    fn queue_resend(&mut self, i: u32, now: Timestamp, holdoff: Duration) -> bool {
+        if i >= self.next_chunk {
+            return false;
+        }
+        if self.queued.is_empty() {
+            let count = self.layout.count() as usize;
+            self.queued = vec![0; count.div_ceil(64)];
+            self.resent_at = vec![None; count];
+        }
+        if self.resent_at[i as usize].is_some_and(|t| now.saturating_since(t) < holdoff) {
+            return false;
+        }
+        let (w, b) = ((i / 64) as usize, i % 64);
+        if self.queued[w] & (1 << b) != 0 {
+            return false;
+        }
+        self.queued[w] |= 1 << b;
+        self.resend.push_back(i);
+        true
+    }
+
+    fn pop_resend(&mut self) -> Option<u32> {
+        let i = self.resend.pop_front()?;
+        self.queued[(i / 64) as usize] &= !(1 << (i % 64));
+        Some(i)
+    }
+
     /// Copies body bytes `range` (prefix, metadata and payload seen as one) into `dst`.
     fn copy_body(&self, range: std::ops::Range<usize>, dst: &mut [u8]) {
         let prefix: &[u8] = if self.flags.contains(DataFlags::METADATA) {
@@ -232,6 +335,7 @@ impl OutFrame {
 #[derive(Debug)]
 struct StreamTx {
     ordered: bool,
+    reliable: bool,
     next_id: FrameId,
     in_flight: usize,
 }
@@ -249,7 +353,13 @@ pub struct Sender {
     session: SessionId,
     streams: HashMap<StreamId, StreamTx>,
     frames: BTreeMap<(StreamId, FrameId), OutFrame>,
+    /// Frames with chunks never sent yet, in submission order.
     send_queue: VecDeque<(StreamId, FrameId)>,
+    /// Frames with chunks to send again; served before `send_queue`.
+    resend_queue: VecDeque<(StreamId, FrameId)>,
+    rtt: RttEstimator,
+    rate: RateController,
+    pacer: Pacer,
     events: VecDeque<SenderEvent>,
     /// Last time the receiver was heard from, or frames went in flight, whichever is later.
     peer_clock: Timestamp,
@@ -269,7 +379,18 @@ impl Sender {
             "datagram size out of range"
         );
         assert!(config.window > 0, "window must be at least 1");
+        let rate = RateController::new(RateConfig {
+            initial: config.initial_rate,
+            min: 100e3,
+            max: config.max_rate.unwrap_or(f64::MAX),
+            datagram: config.datagram_size as f64,
+        });
+        let pacer = Pacer::new(rate.rate(), burst_for(rate.rate(), config.datagram_size));
         Sender {
+            rtt: RttEstimator::new(Duration::from_millis(200), config.min_rto, config.max_rto),
+            rate,
+            pacer,
+            resend_queue: VecDeque::new(),
             config,
             session,
             streams: HashMap::new(),
@@ -333,10 +454,11 @@ impl Sender {
         }
         let stream = self.streams.entry(frame.stream).or_insert(StreamTx {
             ordered: frame.ordered,
+            reliable: frame.reliable,
             next_id: FrameId(0),
             in_flight: 0,
         });
-        if stream.ordered != frame.ordered {
+        if stream.ordered != frame.ordered || stream.reliable != frame.reliable {
             return Err(SendError::OrderingMismatch(frame.stream));
         }
         if stream.in_flight >= self.config.window {
@@ -351,7 +473,8 @@ impl Sender {
         let flags = DataFlags::default()
             .with(DataFlags::MESSAGE, frame.kind == PayloadKind::Message)
             .with(DataFlags::METADATA, frame.metadata.is_some())
-            .with(DataFlags::ORDERED, frame.ordered);
+            .with(DataFlags::ORDERED, frame.ordered)
+            .with(DataFlags::RELIABLE, frame.reliable);
         let metadata = frame.metadata.unwrap_or_default();
         let meta_prefix = u32::try_from(metadata.len())
             .map_err(|_| SendError::TooLarge {
@@ -370,6 +493,17 @@ impl Sender {
                 next_chunk: 0,
                 submitted: now,
                 last_sent: None,
+                resend: VecDeque::new(),
+                queued: Vec::new(),
+                resent_at: Vec::new(),
+                sent_at: if frame.reliable {
+                    vec![Timestamp::ZERO; layout.count() as usize]
+                } else {
+                    Vec::new()
+                },
+                retransmitted: false,
+                rto_at: None,
+                backoffs: 0,
             },
         );
         self.send_queue.push_back((frame.stream, id));
@@ -384,78 +518,125 @@ impl Sender {
     }
 
     /// Writes the next datagram into `buf` (at least `datagram_size` bytes), or returns `None`
-    /// when nothing is ready. Call until `None` after every input.
+    /// when nothing is ready: nothing to send, or the pacer wants a pause (then
+    /// [`poll_timeout`](Sender::poll_timeout) says until when). Call until `None` after every
+    /// input.
     pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
-        let len = if let Some(&key) = self.send_queue.front() {
-            let frame = self
-                .frames
-                .get_mut(&key)
-                .expect("queued frames are in flight");
-            let index = ChunkIndex(frame.next_chunk);
-            let range = frame.layout.range(index).expect("next chunk exists");
-            let header = DataHeader {
-                session: self.session,
-                stream: key.0,
-                flags: frame.flags,
-                frame: key.1,
-                index,
-                count: frame.layout.count(),
-                frame_len: frame.layout.len(),
-            };
-            wire::emit_data_header(buf, &header);
-            let payload_len = range.len();
-            frame.copy_body(
-                range,
-                &mut buf[DATA_HEADER_LEN..DATA_HEADER_LEN + payload_len],
-            );
+        let (key, resend) = if let Some(&key) = self.resend_queue.front() {
+            (key, true)
+        } else if let Some(&key) = self.send_queue.front() {
+            (key, false)
+        } else if self.close_queued {
+            self.close_queued = false;
+            let len = wire::emit_close(buf, self.session);
+            self.count_sent(now, len);
+            return Some(Transmit { len });
+        } else {
+            return None;
+        };
+        if self.pacer.ready_at(now, self.config.datagram_size) > now {
+            // Held back by the rate: a chance to judge the loss window and grow.
+            self.rate.on_tick(now, self.srtt());
+            self.update_pacer(now);
+            return None;
+        }
+        let frame = self
+            .frames
+            .get_mut(&key)
+            .expect("queued frames are in flight");
+        let index = if resend {
+            let i = frame
+                .pop_resend()
+                .expect("frames in the resend queue have chunks");
+            frame.resent_at[i as usize] = Some(now);
+            if frame.resend.is_empty() {
+                self.resend_queue.pop_front();
+            }
+            self.stats.chunks_retransmitted += 1;
+            i
+        } else {
+            let i = frame.next_chunk;
             frame.next_chunk += 1;
             if frame.next_chunk == frame.layout.count() {
                 frame.last_sent = Some(now);
                 self.send_queue.pop_front();
             }
-            wire::finish_data(buf, payload_len)
-        } else if self.close_queued {
-            self.close_queued = false;
-            wire::emit_close(buf, self.session)
-        } else {
-            return None;
+            i
         };
+        if frame.reliable() && frame.is_drained() {
+            frame.rto_at = Some(now + self.rtt.backed_off(frame.backoffs));
+        }
+        if let Some(t) = frame.sent_at.get_mut(index as usize) {
+            *t = now;
+        }
+        let index = ChunkIndex(index);
+        let range = frame.layout.range(index).expect("chunk exists");
+        let header = DataHeader {
+            session: self.session,
+            stream: key.0,
+            flags: frame.flags,
+            frame: key.1,
+            index,
+            count: frame.layout.count(),
+            frame_len: frame.layout.len(),
+        };
+        wire::emit_data_header(buf, &header);
+        let payload_len = range.len();
+        frame.copy_body(
+            range,
+            &mut buf[DATA_HEADER_LEN..DATA_HEADER_LEN + payload_len],
+        );
+        let len = wire::finish_data(buf, payload_len);
+        self.count_sent(now, len);
+        let more = !self.resend_queue.is_empty() || !self.send_queue.is_empty();
+        self.rate.on_sent(now, more);
+        Some(Transmit { len })
+    }
+
+    fn count_sent(&mut self, now: Timestamp, len: usize) {
+        self.pacer.on_sent(now, len);
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += len as u64;
-        Some(Transmit { len })
     }
 
     /// Takes one datagram from the receiver.
     pub fn handle(&mut self, now: Timestamp, datagram: &[u8]) {
-        let ack = match wire::parse(datagram) {
-            Ok(Datagram::Ack(a)) if a.session == self.session => a,
-            _ => {
-                self.stats.ignored_datagrams += 1;
-                return;
-            }
-        };
+        match wire::parse(datagram) {
+            Ok(Datagram::Ack(a)) if a.session == self.session => self.on_ack(now, a),
+            Ok(Datagram::Nack(n)) if n.session == self.session => self.on_nack(now, &n),
+            _ => self.stats.ignored_datagrams += 1,
+        }
+    }
+
+    fn on_ack(&mut self, now: Timestamp, ack: Ack) {
         self.stats.acks_received += 1;
         self.peer_clock = self.peer_clock.max(now);
-        let Some(frame) = self.frames.remove(&(ack.stream, ack.frame)) else {
+        let key = (ack.stream, ack.frame);
+        let Some(frame) = self.frames.remove(&key) else {
             self.stats.duplicate_acks += 1;
             return;
         };
-        if frame.last_sent.is_none() {
-            // Refused before we finished sending it: stop sending it.
-            self.send_queue.retain(|k| *k != (ack.stream, ack.frame));
-        }
+        self.send_queue.retain(|k| *k != key);
+        self.resend_queue.retain(|k| *k != key);
         self.release(ack.stream);
         let event = match ack.status {
             AckStatus::Complete => {
                 self.stats.frames_acked += 1;
                 self.stats.payload_bytes_acked += frame.payload.len() as u64;
                 let sent = frame.last_sent.unwrap_or(now);
+                let rtt = now
+                    .saturating_since(sent)
+                    .saturating_sub(Duration::from_micros(u64::from(ack.ack_delay_us)));
+                if !frame.retransmitted {
+                    self.rtt.on_sample(rtt);
+                    self.rate.on_rtt(rtt);
+                }
+                self.rate.on_tick(now, self.srtt());
+                self.update_pacer(now);
                 SenderEvent::Acked {
                     stream: ack.stream,
                     frame: ack.frame,
-                    rtt: now
-                        .saturating_since(sent)
-                        .saturating_sub(Duration::from_micros(u64::from(ack.ack_delay_us))),
+                    rtt,
                     latency: now.saturating_since(frame.submitted),
                 }
             }
@@ -475,53 +656,144 @@ impl Sender {
         self.events.push_back(event);
     }
 
+    fn on_nack(&mut self, now: Timestamp, nack: &Nack<'_>) {
+        self.stats.nacks_received += 1;
+        self.peer_clock = self.peer_clock.max(now);
+        let key = (nack.stream, nack.frame);
+        let Some(frame) = self.frames.get_mut(&key) else {
+            return;
+        };
+        if !frame.reliable() {
+            return;
+        }
+        let count = frame.layout.count();
+        // A chunk resent less than this long ago may still be on its way.
+        let holdoff = self.rtt.smoothed().unwrap_or(Duration::from_millis(10)) * 3 / 2;
+        let mut queued = 0u64;
+        for r in nack.ranges() {
+            let end = r.first.saturating_add(r.count).min(count);
+            for i in r.first..end {
+                if frame.queue_resend(i, now, holdoff) {
+                    queued += 1;
+                    self.rate.on_lost(frame.sent_at[i as usize]);
+                }
+            }
+        }
+        if queued == 0 {
+            return;
+        }
+        frame.retransmitted = true;
+        frame.rto_at = None;
+        frame.backoffs = 0;
+        if !self.resend_queue.contains(&key) {
+            self.resend_queue.push_back(key);
+        }
+        self.rate.on_tick(now, self.srtt());
+        self.update_pacer(now);
+    }
+
+    /// Smoothed RTT, or a guess of 10 ms before the first sample.
+    fn srtt(&self) -> Duration {
+        self.rtt.smoothed().unwrap_or(Duration::from_millis(10))
+    }
+
+    fn update_pacer(&mut self, now: Timestamp) {
+        let rate = self.rate.rate();
+        self.pacer
+            .set_rate(now, rate, burst_for(rate, self.config.datagram_size));
+    }
+
+    /// The sender's estimates of the path: RTT, RTO, rate.
+    pub fn path(&self) -> PathEstimate {
+        PathEstimate {
+            srtt: self.rtt.smoothed(),
+            min_rtt: self.rate.min_rtt(),
+            rto: self.rtt.rto(),
+            rate: self.rate.rate(),
+        }
+    }
+
     fn release(&mut self, stream: StreamId) {
         if let Some(s) = self.streams.get_mut(&stream) {
             s.in_flight -= 1;
         }
     }
 
-    /// When [`handle_timeout`](Sender::handle_timeout) should next be called; `None` while no
-    /// frame is in flight. Call again after every input.
+    /// When [`handle_timeout`](Sender::handle_timeout) should next be called, or when the
+    /// pacer lets the next datagram go; `None` while there is nothing to do. Call again after
+    /// every input.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         if self.frames.is_empty() {
             return None;
         }
-        let peer_deadline = self.peer_clock + self.config.peer_timeout;
-        let frame_deadline = self
-            .frames
-            .values()
-            .filter_map(|f| f.last_sent)
-            .min()
-            .map(|t| t + self.config.frame_timeout);
-        Some(frame_deadline.map_or(peer_deadline, |f| f.min(peer_deadline)))
+        let mut next = self.peer_clock + self.config.peer_timeout;
+        for f in self.frames.values() {
+            let due = if f.reliable() {
+                f.rto_at
+            } else {
+                f.last_sent.map(|t| t + self.config.frame_timeout)
+            };
+            if let Some(t) = due {
+                next = next.min(t);
+            }
+        }
+        if !self.resend_queue.is_empty() || !self.send_queue.is_empty() {
+            let last = self.pacer.last_send().unwrap_or(Timestamp::ZERO);
+            next = next.min(self.pacer.ready_at(last, self.config.datagram_size));
+        }
+        Some(next)
     }
 
-    /// Reports frames whose verdict is overdue, and the receiver gone if it has been silent for
-    /// `peer_timeout`. Harmless to call early or often.
+    /// Reports frames whose verdict is overdue (unreliable streams), probes reliable frames
+    /// whose retransmission timer fired, and reports the receiver gone after `peer_timeout`
+    /// of silence. Harmless to call early or often.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         if self.frames.is_empty() {
             return;
         }
         let peer_gone = now.saturating_since(self.peer_clock) >= self.config.peer_timeout;
-        let overdue: Vec<(StreamId, FrameId)> = self
-            .frames
-            .iter()
-            .filter(|(_, f)| {
-                peer_gone
-                    || f.last_sent
-                        .is_some_and(|t| now.saturating_since(t) >= self.config.frame_timeout)
-            })
-            .map(|(k, _)| *k)
-            .collect();
+        let mut lost = Vec::new();
+        let mut probes = Vec::new();
+        for (key, f) in &self.frames {
+            if peer_gone {
+                lost.push(*key);
+            } else if f.reliable() {
+                if f.rto_at.is_some_and(|t| now >= t) {
+                    probes.push(*key);
+                }
+            } else if f
+                .last_sent
+                .is_some_and(|t| now.saturating_since(t) >= self.config.frame_timeout)
+            {
+                lost.push(*key);
+            }
+        }
+        for key in &probes {
+            // Send the last chunk again: the receiver answers with an ACK (the verdict was
+            // lost) or a NACK naming what it lacks (it may not know the frame at all).
+            let f = self.frames.get_mut(key).expect("listed");
+            f.rto_at = None;
+            f.backoffs += 1;
+            f.retransmitted = true;
+            let last = f.layout.count() - 1;
+            if f.queue_resend(last, now, Duration::ZERO) && !self.resend_queue.contains(key) {
+                self.resend_queue.push_back(*key);
+            }
+            self.stats.rto_expirations += 1;
+        }
+        if !probes.is_empty() {
+            self.rate.on_tick(now, self.srtt());
+            self.update_pacer(now);
+        }
         let reason = if peer_gone {
             SendFailure::PeerGone
         } else {
             SendFailure::Timeout
         };
-        for key in overdue {
+        for key in lost {
             self.frames.remove(&key);
             self.send_queue.retain(|k| *k != key);
+            self.resend_queue.retain(|k| *k != key);
             self.release(key.0);
             self.stats.frames_lost += 1;
             self.events.push_back(SenderEvent::Lost {
@@ -540,4 +812,10 @@ impl Sender {
     pub fn poll_event(&mut self) -> Option<SenderEvent> {
         self.events.pop_front()
     }
+}
+
+/// Bytes the pacer may release at once: two milliseconds at `rate`, at least 16 datagrams, at
+/// most 2 MiB (half a typical receive buffer).
+fn burst_for(rate: f64, datagram: usize) -> f64 {
+    (rate * 0.002).clamp(16.0 * datagram as f64, (2 << 20) as f64)
 }

@@ -8,11 +8,14 @@ use crate::chunking::ChunkLayout;
 use crate::ids::{ChunkIndex, FrameId};
 use crate::reassembly::{Insert, PartialFrame};
 use crate::time::Timestamp;
-use crate::wire::{AckStatus, DataFlags};
+use crate::wire::{AckStatus, ChunkRange, DataFlags, MAX_NACK_RANGES};
 
 /// How many recent verdicts a stream remembers. Chunks of frames older than the oldest remembered
 /// verdict are stale and dropped without an answer.
 pub(crate) const VERDICT_MEMORY: usize = 1024;
+
+/// Chunks after which a hole in a reliable frame is taken as loss rather than reordering.
+pub(crate) const REORDER_WINDOW: u32 = 64;
 
 /// Why frames were not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +41,38 @@ pub(crate) struct Completed {
     pub completed_at: Timestamp,
 }
 
+/// The timers a stream runs on (from the receiver's configuration).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timers {
+    /// Unreliable streams: a frame with no progress for this long expires.
+    pub frame_timeout: Duration,
+    /// Reliable streams: a frame with no progress for this long expires (the sender is gone).
+    pub reliable_timeout: Duration,
+    /// Reliable streams: how long a frame may stall before its holes are NACKed (doubling
+    /// with each NACK that brings no progress).
+    pub nack_delay: Duration,
+}
+
+impl Timers {
+    fn expiry(&self, reliable: bool) -> Duration {
+        if reliable {
+            self.reliable_timeout
+        } else {
+            self.frame_timeout
+        }
+    }
+}
+
 /// What a stream asks of its receiver after an input.
 #[derive(Debug)]
 pub(crate) enum StreamOutput {
     Deliver(FrameId, Completed),
     Ack(FrameId, AckStatus, u32),
+    Nack {
+        frame: FrameId,
+        chunks_received: u32,
+        ranges: Vec<ChunkRange>,
+    },
     Lost {
         first: FrameId,
         count: u64,
@@ -67,11 +97,13 @@ pub(crate) struct Admission {
     /// Bytes the stream may still take (the smaller of peer and global headroom).
     pub available_bytes: u64,
     pub max_frames_in_flight: usize,
+    pub nack_delay: Duration,
 }
 
 #[derive(Debug)]
 pub(crate) struct StreamReceiver {
     ordered: bool,
+    reliable: bool,
     partial: BTreeMap<FrameId, PartialFrame>,
     verdicts: BTreeMap<FrameId, AckStatus>,
     floor: FrameId,
@@ -82,9 +114,11 @@ pub(crate) struct StreamReceiver {
 }
 
 impl StreamReceiver {
-    pub(crate) fn new(ordered: bool) -> Self {
+    /// A stream whose ordering and reliability are those of its first chunk's flags.
+    pub(crate) fn new(flags: DataFlags) -> Self {
         StreamReceiver {
-            ordered,
+            ordered: flags.contains(DataFlags::ORDERED),
+            reliable: flags.contains(DataFlags::RELIABLE),
             partial: BTreeMap::new(),
             verdicts: BTreeMap::new(),
             floor: FrameId(0),
@@ -105,6 +139,11 @@ impl StreamReceiver {
         self.partial.is_empty() && self.held.is_empty()
     }
 
+    /// Whether frames of a reliable stream are in reassembly: NACK timers need a fine tick.
+    pub(crate) fn wants_fine_timer(&self) -> bool {
+        self.reliable && !self.partial.is_empty()
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_chunk(
         &mut self,
@@ -117,7 +156,9 @@ impl StreamReceiver {
         admission: &Admission,
         out: &mut Vec<StreamOutput>,
     ) -> ChunkOutcome {
-        if flags.contains(DataFlags::ORDERED) != self.ordered {
+        if flags.contains(DataFlags::ORDERED) != self.ordered
+            || flags.contains(DataFlags::RELIABLE) != self.reliable
+        {
             return ChunkOutcome::Conflict;
         }
         if let Some(&status) = self.verdicts.get(&frame) {
@@ -162,6 +203,25 @@ impl StreamReceiver {
             Insert::Added => {}
         }
         if !partial.is_complete() {
+            // Report holes without waiting for a stall: when the final chunk arrives, and every
+            // REORDER_WINDOW chunks once a hole is that old (a reordered chunk would be back by
+            // then), at most once per `nack_delay`.
+            if self.reliable {
+                let last = index.0 + 1 == layout.count();
+                let hole_is_old = index.0.is_multiple_of(REORDER_WINDOW)
+                    && partial
+                        .oldest_hole()
+                        .is_some_and(|h| h + REORDER_WINDOW <= index.0)
+                    && partial
+                        .last_nack
+                        .is_none_or(|t| now.saturating_since(t) >= admission.nack_delay);
+                if last {
+                    self.nack(frame, now, u32::MAX, out);
+                } else if hole_is_old {
+                    // Only holes older than the reorder window: later chunks may be in flight.
+                    self.nack(frame, now, index.0 + 1 - REORDER_WINDOW, out);
+                }
+            }
             return ChunkOutcome::Added;
         }
         let partial = self.partial.remove(&frame).expect("present");
@@ -189,18 +249,19 @@ impl StreamReceiver {
         ChunkOutcome::Completed
     }
 
-    /// Expires frames that made no progress for `timeout`, and (ordered streams) gives up on gaps
-    /// that a later frame has waited on for `timeout`.
+    /// Expires frames that made no progress for too long, NACKs stalled frames of reliable
+    /// streams, and (ordered streams) gives up on gaps a later frame has waited on too long.
     pub(crate) fn on_timeout(
         &mut self,
         now: Timestamp,
-        timeout: Duration,
+        timers: &Timers,
         out: &mut Vec<StreamOutput>,
     ) {
+        let limit = timers.expiry(self.reliable);
         let expired: Vec<FrameId> = self
             .partial
             .iter()
-            .filter(|(_, p)| now.saturating_since(p.last_progress) >= timeout)
+            .filter(|(_, p)| now.saturating_since(p.last_progress) >= limit)
             .map(|(&id, _)| id)
             .collect();
         for id in expired {
@@ -213,7 +274,42 @@ impl StreamReceiver {
                 reason: LossReason::Expired,
             });
         }
-        self.advance(now, timeout, out);
+        if self.reliable {
+            let stalled: Vec<FrameId> = self
+                .partial
+                .iter()
+                .filter(|(_, p)| {
+                    let wait = timers.nack_delay * (1 << p.nacks_since_progress.min(6));
+                    let since = p
+                        .last_nack
+                        .map_or(p.last_progress, |t| t.max(p.last_progress));
+                    now.saturating_since(since) >= wait
+                })
+                .map(|(&id, _)| id)
+                .collect();
+            for id in stalled {
+                self.nack(id, now, u32::MAX, out);
+            }
+        }
+        self.advance(now, limit, out);
+    }
+
+    /// Asks for the missing chunks below index `end` of a frame in reassembly.
+    fn nack(&mut self, frame: FrameId, now: Timestamp, end: u32, out: &mut Vec<StreamOutput>) {
+        let Some(p) = self.partial.get_mut(&frame) else {
+            return;
+        };
+        let ranges = p.missing_ranges(MAX_NACK_RANGES, end);
+        if ranges.is_empty() {
+            return;
+        }
+        p.last_nack = Some(now);
+        p.nacks_since_progress += 1;
+        out.push(StreamOutput::Nack {
+            frame,
+            chunks_received: p.chunks_received(),
+            ranges,
+        });
     }
 
     /// Drops everything in flight, reporting it lost (the session ended).

@@ -4,7 +4,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use pixgram_core::{wire, Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats};
+use pixgram_core::{Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats, MAX_REPLY_LEN};
 
 use crate::clock::Clock;
 use crate::error::DriverError;
@@ -18,7 +18,7 @@ pub struct UdpReceiver {
     core: Receiver,
     clock: Clock,
     rx_buf: Vec<u8>,
-    tx_buf: [u8; wire::ACK_LEN],
+    tx_buf: [u8; MAX_REPLY_LEN],
     read_timeout: Option<Duration>,
     grant: BufferGrant,
 }
@@ -41,7 +41,7 @@ impl UdpReceiver {
             core: Receiver::new(config),
             clock: Clock::new(),
             rx_buf: vec![0; 65_536],
-            tx_buf: [0; wire::ACK_LEN],
+            tx_buf: [0; MAX_REPLY_LEN],
             read_timeout: None,
             grant,
         })
