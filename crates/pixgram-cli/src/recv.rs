@@ -217,7 +217,8 @@ impl FrameSink {
             + stats.bad_header;
         format!(
             "received {}; {} messages; {} frames lost (expired {}, never seen {}, rejected {}); \
-             {} datagrams ({} malformed, {} duplicate) from {} sessions",
+             {} datagrams ({} malformed, {} duplicate) from {} sessions; {} chunks found \
+             missing and asked for again in {} NACKs",
             rate_line(self.frames, self.bytes, span),
             self.messages,
             self.lost,
@@ -228,6 +229,8 @@ impl FrameSink {
             dropped,
             stats.duplicate_chunks,
             stats.sessions_started,
+            stats.chunks_nacked,
+            stats.nacks_sent,
         )
     }
 }

@@ -43,6 +43,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         });
     bar.finish_and_clear();
     eprintln!("{}", report.summary());
+    eprintln!("{}", path_line(&tx));
     let outcome = report.error.take();
     let stats = tx.close()?;
     if let Some(e) = outcome {
@@ -69,6 +70,24 @@ pub fn parse_meta(meta: Option<&str>) -> anyhow::Result<Map<String, Value>> {
         Ok(_) => bail!("--meta must be a JSON object, like '{{\"camera\":\"front\"}}'"),
         Err(e) => bail!("--meta is not valid JSON: {e}"),
     }
+}
+
+/// Retransmissions, rate, RTT and queueing delay as the sender sees them.
+pub fn path_line(tx: &UdpSender) -> String {
+    let s = tx.stats();
+    let p = tx.core().path();
+    let share = 100.0 * s.chunks_retransmitted as f64 / s.datagrams_sent.max(1) as f64;
+    format!(
+        "path: {} datagrams, {} chunks retransmitted ({share:.1}%) after {} NACKs and {} \
+         timeouts; rate {:.0} Mbit/s; smoothed RTT {}; queueing delay {}",
+        s.datagrams_sent,
+        s.chunks_retransmitted,
+        s.nacks_received,
+        s.rto_expirations,
+        p.rate * 8.0 / 1e6,
+        p.srtt.map_or("n/a".into(), ms),
+        p.queueing_delay().map_or("n/a".into(), ms),
+    )
 }
 
 pub fn progress_bar(total: u64) -> ProgressBar {
@@ -227,6 +246,13 @@ impl<'a> FrameSender<'a> {
                 Err(_) => self.report.lost += 1,
             }
             self.bar.inc(1);
+            let p = self.tx.core().path();
+            self.bar.set_message(format!(
+                "{:.0} Mbit/s, rtt {}, {} resent",
+                p.rate * 8.0 / 1e6,
+                p.srtt.map_or("n/a".into(), ms),
+                self.tx.stats().chunks_retransmitted
+            ));
             on_verdict(&Verdict {
                 name,
                 frame,

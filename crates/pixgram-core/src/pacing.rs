@@ -203,12 +203,15 @@ impl RateController {
         self.congested_windows
     }
 
-    /// One datagram was sent at `now`; `limited` says the pacer, not the application, was
-    /// what held the sender back.
-    pub fn on_sent(&mut self, now: Timestamp, limited: bool) {
-        let w = self.current.get_or_insert(LossWindow::new(now));
-        w.sent += 1;
-        w.limited |= limited;
+    /// One datagram was sent at `now`.
+    pub fn on_sent(&mut self, now: Timestamp) {
+        self.current.get_or_insert(LossWindow::new(now)).sent += 1;
+    }
+
+    /// The pacer held back data that was ready: the rate, not the application, limits the
+    /// sender, so a clean window may grow the rate.
+    pub fn on_rate_limited(&mut self, now: Timestamp) {
+        self.current.get_or_insert(LossWindow::new(now)).limited = true;
     }
 
     /// The receiver reported missing a datagram that was last sent at `sent_at`. The loss is
@@ -306,8 +309,9 @@ mod tests {
     /// closes the window (which judges the one before).
     fn window(c: &mut RateController, t_ms: u64, n: u64, lost: u64) {
         for i in 0..n {
-            c.on_sent(Timestamp::from_micros(t_ms * 1000 + i), true);
+            c.on_sent(Timestamp::from_micros(t_ms * 1000 + i));
         }
+        c.on_rate_limited(Timestamp::from_micros(t_ms * 1000));
         for i in 0..lost {
             c.on_lost(Timestamp::from_micros(t_ms * 1000 + i));
         }

@@ -536,6 +536,7 @@ impl Sender {
         };
         if self.pacer.ready_at(now, self.config.datagram_size) > now {
             // Held back by the rate: a chance to judge the loss window and grow.
+            self.rate.on_rate_limited(now);
             self.rate.on_tick(now, self.srtt());
             self.update_pacer(now);
             return None;
@@ -588,8 +589,7 @@ impl Sender {
         );
         let len = wire::finish_data(buf, payload_len);
         self.count_sent(now, len);
-        let more = !self.resend_queue.is_empty() || !self.send_queue.is_empty();
-        self.rate.on_sent(now, more);
+        self.rate.on_sent(now);
         Some(Transmit { len })
     }
 

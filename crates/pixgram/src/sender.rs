@@ -162,14 +162,36 @@ impl UdpSender {
     }
 
     fn transmit(&mut self) -> Result<(), DriverError> {
+        let mut sent = 0u32;
         while let Some(t) = self.core.poll_transmit(self.clock.now(), &mut self.tx_buf) {
             match self.socket.send(&self.tx_buf[..t.len]) {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
                 Err(e) => return Err(e.into()),
             }
+            sent += 1;
+            if sent.is_multiple_of(32) {
+                // Take acknowledgements as they come, not after the whole burst: their
+                // timing is the RTT, and NACKs should be served early.
+                self.receive_waiting()?;
+            }
         }
         Ok(())
+    }
+
+    /// Handles every datagram already waiting on the socket, without blocking.
+    fn receive_waiting(&mut self) -> Result<(), DriverError> {
+        self.socket.set_nonblocking(true)?;
+        let result = loop {
+            match self.socket.recv(&mut self.rx_buf) {
+                Ok(n) => self.core.handle(self.clock.now(), &self.rx_buf[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
+                Err(e) if is_timeout(&e) => break Ok(()),
+                Err(e) => break Err(e.into()),
+            }
+        };
+        self.socket.set_nonblocking(false)?;
+        result
     }
 
     fn set_read_timeout(&mut self, wait: Duration) -> Result<(), DriverError> {
