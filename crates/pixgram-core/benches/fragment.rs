@@ -202,6 +202,8 @@ fn fragment(bencher: Bencher, frame: &Frame, datagram_size: usize) {
                     status: AckStatus::Complete,
                     chunks_received: expected as u32,
                     ack_delay_us: 0,
+                    loss: 0,
+                    burst: 0,
                 },
             );
             tx.handle(now, &ack_buf[..len]);
@@ -298,6 +300,8 @@ fn datagram_1200() -> Vec<u8> {
         index: ChunkIndex(126),
         count: 252,
         frame_len: 252 * chunk as u64,
+        parity: 0,
+        deadline_ms: 0,
     };
     let mut buf = vec![0u8; 1200];
     let len = wire::emit_data(

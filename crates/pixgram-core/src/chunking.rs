@@ -72,6 +72,12 @@ impl ChunkLayout {
         usize::try_from(end - start).ok()
     }
 
+    /// Bytes of each Reed-Solomon parity chunk: the chunk size rounded up to even (the code
+    /// works on pairs of bytes). Data chunks are zero-padded to this length for coding.
+    pub fn parity_len(&self) -> usize {
+        (self.size.div_ceil(2) * 2) as usize
+    }
+
     /// Byte range of chunk `index` in the frame body, if it exists.
     pub fn range(&self, index: ChunkIndex) -> Option<std::ops::Range<usize>> {
         let start = usize::try_from(self.offset(index)?).ok()?;

@@ -1,15 +1,17 @@
 //! Pacing and congestion control: how fast the sender may put bytes on the wire.
 //!
 //! [`RateController`] is a rate-based AIMD that tells congestion from random loss. It measures
-//! loss in windows (at least one smoothed RTT and 64 datagrams, or one mebibyte of large
-//! datagrams but at least 16): the share of datagrams sent
-//! in the window that the receiver NACKed. A window is *congested* when its loss is well above
-//! the path's random-loss baseline (the lowest loss of the last 8 windows, capped at 30%, and
-//! taken as 30% until two windows are known): above `baseline + 10%` and above
-//! `2 * baseline + 5%`. A congested window cuts the rate to 70% and ends slow start; any other
-//! window in which the sender had more to send grows the rate: doubling in slow start, then by
-//! the larger of one datagram per RTT and 10%, so a rate cut far below the path's capacity
-//! recovers in tens of round trips rather than thousands.
+//! loss in windows (at least one smoothed RTT and 64 datagrams, or a mebibyte of large
+//! datagrams but at least 16): the share of datagrams sent in the window that the receiver
+//! NACKed, charged to the window the lost datagram was sent in. A window is judged only two
+//! RTTs and 10 ms after it closed, once NACKs for its datagrams have had time to come back
+//! (judging earlier misses most of the loss and lets a queue overflow unseen). The path's
+//! random-loss baseline `p` is the second-lowest loss of the last 8 windows (capped at 30%, and
+//! taken as 30% until two windows are known). A window is *congested* when its loss is above
+//! `p + 10%` and above `2p + 5%`. A congested window cuts the rate to 70% and ends slow start;
+//! any other window in which the sender had more to send grows the rate: doubling in slow
+//! start, then by the larger of one datagram per RTT and 10%, so a rate cut far below the
+//! path's capacity recovers in tens of round trips rather than thousands.
 //!
 //! Why not plain loss-based AIMD (every loss halves the rate, as in TCP Reno): Wi-Fi and
 //! radio links lose datagrams at random, and a sender that treats each such loss as congestion
@@ -119,6 +121,8 @@ const MAX_BASELINE: f64 = 0.30;
 #[derive(Debug, Clone, Copy)]
 struct LossWindow {
     start: Timestamp,
+    /// When the window closed (set when it is moved to `closed`).
+    end: Timestamp,
     sent: u64,
     lost: u64,
     /// The sender had more to send than the rate allowed during this window.
@@ -129,6 +133,7 @@ impl LossWindow {
     fn new(start: Timestamp) -> Self {
         LossWindow {
             start,
+            end: start,
             sent: 0,
             lost: 0,
             limited: false,
@@ -144,9 +149,9 @@ pub struct RateController {
     slow_start: bool,
     /// The window being sent in.
     current: Option<LossWindow>,
-    /// The window before, closed, still collecting NACKs for its datagrams; judged when the
-    /// current one closes.
-    previous: Option<LossWindow>,
+    /// Closed windows, oldest first, still collecting NACKs for their datagrams; each is judged
+    /// once NACKs for its last datagram have had time to arrive.
+    closed: std::collections::VecDeque<LossWindow>,
     recent_loss: Vec<f64>,
     min_rtt: Option<Duration>,
     congested_windows: u64,
@@ -161,7 +166,7 @@ impl RateController {
             rate,
             slow_start: true,
             current: None,
-            previous: None,
+            closed: std::collections::VecDeque::new(),
             recent_loss: Vec::new(),
             min_rtt: None,
             congested_windows: 0,
@@ -190,12 +195,11 @@ impl RateController {
             // path's first window does not end slow start.
             return MAX_BASELINE;
         }
-        let lowest = self
-            .recent_loss
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min);
-        lowest.min(MAX_BASELINE)
+        // The second-lowest recent window: low enough that windows of a queue overflowing
+        // do not raise it, not as low as an unusually lucky window.
+        let mut sorted = self.recent_loss.clone();
+        sorted.sort_by(f64::total_cmp);
+        sorted[0].min(MAX_BASELINE)
     }
 
     /// Windows judged congested so far.
@@ -218,10 +222,8 @@ impl RateController {
     /// charged to the window it was sent in; losses older than both open windows are ignored
     /// (their window was judged already).
     pub fn on_lost(&mut self, sent_at: Timestamp) {
-        for w in [&mut self.current, &mut self.previous]
-            .into_iter()
-            .flatten()
-        {
+        let windows = self.current.iter_mut().chain(self.closed.iter_mut().rev());
+        for w in windows {
             if sent_at >= w.start {
                 w.lost += 1;
                 return;
@@ -235,27 +237,34 @@ impl RateController {
     }
 
     /// Closes the current window if it is complete (at least `srtt` old and 16-64 datagrams),
-    /// judges the window before it, and opens a new one. Call on feedback and whenever the
-    /// pacer holds the sender back.
+    /// and judges closed windows whose NACKs have had time to arrive (two RTTs and 10 ms after
+    /// they closed). Call on feedback and whenever the pacer holds the sender back.
     pub fn on_tick(&mut self, now: Timestamp, srtt: Duration) {
-        let Some(current) = self.current else {
-            return;
-        };
-        if now.saturating_since(current.start) < srtt.max(Duration::from_micros(200))
-            || current.sent < window_datagrams(self.config.datagram)
-        {
-            return;
+        if let Some(mut current) = self.current {
+            if now.saturating_since(current.start) >= srtt.max(Duration::from_micros(200))
+                && current.sent >= window_datagrams(self.config.datagram)
+            {
+                current.end = now;
+                self.closed.push_back(current);
+                self.current = Some(LossWindow::new(now));
+            }
         }
-        if let Some(judged) = self.previous.replace(current) {
-            self.judge(judged, srtt);
+        let grace = srtt * 2 + Duration::from_millis(10);
+        while let Some(w) = self.closed.front().copied() {
+            // Bounded: at most 16 windows wait; past that the oldest is judged early.
+            if now.saturating_since(w.end) < grace && self.closed.len() <= 16 {
+                break;
+            }
+            self.closed.pop_front();
+            self.judge(w, srtt);
         }
-        self.current = Some(LossWindow::new(now));
     }
 
     fn judge(&mut self, w: LossWindow, srtt: Duration) {
-        let loss = (w.lost as f64 / w.sent.max(1) as f64).min(1.0);
-        let baseline = self.loss_baseline();
-        let congested = w.lost >= 2 && loss > baseline + 0.10 && loss > 2.0 * baseline + 0.05;
+        let sent = w.sent.max(1) as f64;
+        let loss = (w.lost as f64 / sent).min(1.0);
+        let p = self.loss_baseline();
+        let congested = w.lost >= 2 && loss > p + 0.10 && loss > 2.0 * p + 0.05;
         if congested {
             self.congested_windows += 1;
             self.slow_start = false;
@@ -305,9 +314,10 @@ mod tests {
         })
     }
 
-    /// Sends `n` datagrams in the 10 ms from `t_ms`, `lost` of them reported lost, then
-    /// closes the window (which judges the one before).
+    /// Sends `n` datagrams in the 10 ms from `t_ms`, `lost` of them reported lost, closes the
+    /// window, and lets its grace period (2 RTT + 10 ms) pass so it is judged.
     fn window(c: &mut RateController, t_ms: u64, n: u64, lost: u64) {
+        let rtt = Duration::from_millis(10);
         for i in 0..n {
             c.on_sent(Timestamp::from_micros(t_ms * 1000 + i));
         }
@@ -315,25 +325,23 @@ mod tests {
         for i in 0..lost {
             c.on_lost(Timestamp::from_micros(t_ms * 1000 + i));
         }
-        c.on_tick(Timestamp::from_millis(t_ms + 10), Duration::from_millis(10));
+        c.on_tick(Timestamp::from_millis(t_ms + 10), rtt);
+        c.on_tick(Timestamp::from_millis(t_ms + 41), rtt);
     }
 
     #[test]
     fn slow_start_doubles_per_clean_window_and_congestion_ends_it() {
         let mut c = controller();
-        // Each window is judged when the next one closes: four of these five are judged.
-        for i in 0..5 {
-            window(&mut c, i * 10, 100, 0);
+        for i in 0..4 {
+            window(&mut c, i * 100, 100, 0);
         }
         assert_eq!(c.rate(), 16e6);
-        window(&mut c, 50, 100, 50); // judges the clean window at 40 ms
-        assert_eq!(c.rate(), 32e6);
-        window(&mut c, 60, 100, 0); // judges the congested one
-        assert_eq!(c.rate(), 32e6 * 0.7);
+        window(&mut c, 400, 100, 50);
+        assert_eq!(c.rate(), 16e6 * 0.7);
         assert!(!c.in_slow_start());
-        window(&mut c, 70, 100, 0);
+        window(&mut c, 500, 100, 0);
         // Congestion avoidance: the larger of one datagram per RTT and 10%.
-        assert!((c.rate() - 32e6 * 0.7 * 1.1).abs() < 1.0);
+        assert!((c.rate() - 16e6 * 0.7 * 1.1).abs() < 1.0);
     }
 
     #[test]
@@ -341,51 +349,59 @@ mod tests {
         let mut c = controller();
         // 20% random loss from the start: never judged congestion, slow start goes on.
         for i in 0..10 {
-            window(&mut c, i * 10, 100, 20);
+            window(&mut c, i * 100, 100, 20);
         }
         assert_eq!(c.congestion_events(), 0);
-        assert_eq!(c.rate(), 512e6); // nine windows judged, each doubling
+        assert_eq!(c.rate(), 1e9); // doubled ten times, capped
     }
 
     #[test]
     fn a_loss_burst_above_the_baseline_is_congestion() {
         let mut c = controller();
         for i in 0..10 {
-            window(&mut c, i * 10, 100, 5);
+            window(&mut c, i * 100, 100, 5);
         }
-        window(&mut c, 100, 100, 40);
         let before = c.rate();
-        window(&mut c, 110, 100, 5);
+        window(&mut c, 1000, 100, 40);
         assert_eq!(c.rate(), before * 0.7);
     }
 
     #[test]
     fn late_losses_count_against_the_window_they_were_sent_in() {
+        let rtt = Duration::from_millis(10);
         let mut c = controller();
-        for i in 0..5 {
-            window(&mut c, i * 10, 100, 0);
+        for i in 0..3 {
+            window(&mut c, i * 100, 100, 0);
         }
+        // A window closes; its losses are reported 25 ms later, within its grace period.
+        for i in 0..100 {
+            c.on_sent(Timestamp::from_micros(300_000 + i));
+        }
+        c.on_rate_limited(Timestamp::from_millis(300));
+        c.on_tick(Timestamp::from_millis(310), rtt);
         let before = c.rate();
-        // Old losses (sent before both open windows) are ignored.
+        for i in 0..50 {
+            c.on_lost(Timestamp::from_micros(300_000 + i));
+        }
+        // Losses of datagrams sent before every open window are ignored.
         for _ in 0..1000 {
             c.on_lost(Timestamp::from_millis(1));
         }
-        window(&mut c, 50, 100, 0);
-        assert_eq!(c.rate(), before * 2.0);
+        c.on_tick(Timestamp::from_millis(341), rtt);
+        assert_eq!(c.rate(), before * 0.7);
     }
 
     #[test]
     fn short_windows_wait_and_the_rate_stays_in_bounds() {
         let mut c = controller();
         window(&mut c, 0, 10, 10); // too few datagrams to judge
-        window(&mut c, 20, 10, 10);
         assert_eq!(c.rate(), 1e6);
         for i in 0..100 {
-            window(&mut c, 20 + i * 10, 100, 100);
+            window(&mut c, 100 + i * 100, 100, 100);
         }
         assert_eq!(c.rate(), 1e4);
         for i in 0..100 {
-            window(&mut c, 2000 + i * 10, 100, 0);
+            window(&mut c, 20_000 + i * 100, 100, 0);
         }
         assert!(c.rate() <= 1e9);
     }

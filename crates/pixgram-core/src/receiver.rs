@@ -94,6 +94,12 @@ pub struct ReceiverStats {
     pub frames_malformed: u64,
     /// Frames in flight when their session ended.
     pub frames_abandoned: u64,
+    /// Live streams: frames dropped because a newer frame was delivered first.
+    pub frames_superseded: u64,
+    /// Frames completed by rebuilding lost chunks from parity (FEC).
+    pub frames_recovered_by_fec: u64,
+    /// Data chunks rebuilt from parity.
+    pub chunks_recovered_by_fec: u64,
     /// Datagrams too short for their type.
     pub truncated: u64,
     /// Datagrams not starting with the magic.
@@ -413,9 +419,7 @@ impl Receiver {
         };
         let before = stream.footprint();
         let mut out = std::mem::take(&mut self.scratch);
-        let outcome = stream.on_chunk(
-            h.frame, layout, h.flags, h.index, payload, now, &admission, &mut out,
-        );
+        let outcome = stream.on_chunk(h, layout, payload, now, &admission, &mut out);
         let after = stream.footprint();
         self.fine_timer |= stream.wants_fine_timer();
         peer.footprint = peer.footprint + after - before;
@@ -423,6 +427,10 @@ impl Receiver {
         let s = &mut self.stats;
         match outcome {
             ChunkOutcome::Added | ChunkOutcome::Completed => {}
+            ChunkOutcome::Recovered(n) => {
+                s.frames_recovered_by_fec += 1;
+                s.chunks_recovered_by_fec += u64::from(n);
+            }
             ChunkOutcome::Duplicate => s.duplicate_chunks += 1,
             ChunkOutcome::Stale => s.stale_chunks += 1,
             ChunkOutcome::Conflict => s.conflicting_chunks += 1,
@@ -443,7 +451,12 @@ impl Receiver {
     ) {
         for o in out.drain(..) {
             match o {
-                StreamOutput::Ack(frame, status, chunks_received) => {
+                StreamOutput::Ack {
+                    frame,
+                    status,
+                    chunks_received,
+                    loss: (loss, burst),
+                } => {
                     let ack = Ack {
                         session,
                         stream,
@@ -451,6 +464,8 @@ impl Receiver {
                         status,
                         chunks_received,
                         ack_delay_us: 0,
+                        loss,
+                        burst,
                     };
                     self.queue_reply(peer, Reply::Ack(ack));
                 }
@@ -503,6 +518,7 @@ impl Receiver {
                         LossReason::Rejected => s.frames_rejected += count,
                         LossReason::Malformed => s.frames_malformed += count,
                         LossReason::SessionEnded => s.frames_abandoned += count,
+                        LossReason::Superseded => s.frames_superseded += count,
                     }
                     self.events.push_back(ReceiverEvent::Lost {
                         peer,

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 use crate::chunking::ChunkLayout;
+use crate::fec;
 use crate::ids::{ChunkIndex, FrameId, SessionId, StreamId};
 use crate::pacing::{Pacer, RateConfig, RateController};
 use crate::receiver::PayloadKind;
@@ -15,7 +16,19 @@ use crate::rtt::RttEstimator;
 use crate::time::Timestamp;
 use crate::wire::{
     self, Ack, AckStatus, DataFlags, DataHeader, Datagram, Nack, DATA_HEADER_LEN, DATA_OVERHEAD,
+    MAX_FEC_DATA_CHUNKS,
 };
+
+/// Forward error correction for live frames.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FecPolicy {
+    /// No parity chunks.
+    Off,
+    /// Parity chunks per data chunk (0.1 = 10% overhead), at least one, at most 255.
+    Ratio(f32),
+    /// Overhead follows the loss and burst length the receiver reports in its ACKs.
+    Auto,
+}
 
 /// Settings of a [`Sender`].
 #[derive(Debug, Clone)]
@@ -71,6 +84,11 @@ pub struct OutgoingFrame {
     pub ordered: bool,
     /// Whether lost chunks are retransmitted until the frame is whole (one setting per stream).
     pub reliable: bool,
+    /// Live frames: how long after [`Sender::send`] the frame is still worth delivering. A
+    /// stream of live frames is "latest wins": a full window drops its oldest frame.
+    pub deadline: Option<Duration>,
+    /// Parity chunks (live frames only).
+    pub fec: FecPolicy,
     /// Metadata delivered with the frame (JSON by convention).
     pub metadata: Option<Bytes>,
     /// The bytes to deliver.
@@ -85,9 +103,26 @@ impl OutgoingFrame {
             kind: PayloadKind::Frame,
             ordered: false,
             reliable: false,
+            deadline: None,
+            fec: FecPolicy::Off,
             metadata: None,
             payload: payload.into(),
         }
+    }
+
+    /// A live frame on `stream`: worthless after `deadline`, superseded by newer frames, never
+    /// waited for. Retransmission (`.reliable(true)`) is used only while the deadline allows.
+    pub fn live(stream: StreamId, payload: impl Into<Bytes>, deadline: Duration) -> Self {
+        OutgoingFrame {
+            deadline: Some(deadline.max(Duration::from_millis(1))),
+            ..Self::frame(stream, payload)
+        }
+    }
+
+    /// The same frame with forward error correction (live frames).
+    pub fn with_fec(mut self, fec: FecPolicy) -> Self {
+        self.fec = fec;
+        self
     }
 
     /// A JSON message on `stream`, delivered reliably and in order.
@@ -97,6 +132,8 @@ impl OutgoingFrame {
             kind: PayloadKind::Message,
             ordered: true,
             reliable: true,
+            deadline: None,
+            fec: FecPolicy::Off,
             metadata: None,
             payload: json.into(),
         }
@@ -159,6 +196,11 @@ pub enum SendFailure {
     Timeout,
     /// The receiver stopped answering altogether.
     PeerGone,
+    /// Live frame: its deadline passed first.
+    Deadline,
+    /// Live frame: dropped for a newer frame when the window was full, or by the receiver
+    /// because a newer frame arrived first.
+    Superseded,
 }
 
 /// Something the application should know. Drain with [`Sender::poll_event`] after every input.
@@ -217,6 +259,12 @@ pub struct SenderStats {
     pub chunks_retransmitted: u64,
     /// Retransmission timeouts that fired.
     pub rto_expirations: u64,
+    /// Parity (FEC) chunks sent.
+    pub parity_chunks_sent: u64,
+    /// Live frames dropped for newer ones (window full).
+    pub frames_superseded: u64,
+    /// Live frames whose deadline passed without a verdict.
+    pub frames_past_deadline: u64,
 }
 
 /// The sender's view of the path, for live display.
@@ -230,6 +278,10 @@ pub struct PathEstimate {
     pub rto: Duration,
     /// Pacing rate, bytes per second.
     pub rate: f64,
+    /// Loss the receiver reports, smoothed (share of chunks).
+    pub loss: f64,
+    /// Longest loss burst the receiver reports, smoothed (chunks).
+    pub burst: f64,
 }
 
 impl PathEstimate {
@@ -254,6 +306,12 @@ struct OutFrame {
     metadata: Bytes,
     payload: Bytes,
     next_chunk: u32,
+    parity_count: u8,
+    /// Parity chunk `j` at `j * layout.parity_len()`.
+    parity: Vec<u8>,
+    /// Live frames: when the frame stops being worth sending.
+    deadline: Option<Timestamp>,
+    deadline_ms: u16,
     submitted: Timestamp,
     /// When the last chunk went out for the first time.
     last_sent: Option<Timestamp>,
@@ -266,8 +324,13 @@ struct OutFrame {
     /// When each chunk was last sent (reliable frames), to charge its loss to the right
     /// window of the rate controller.
     sent_at: Vec<Timestamp>,
-    /// Whether any chunk was sent twice: its ACK then gives no RTT sample (Karn).
+    /// Whether any chunk was sent twice.
     retransmitted: bool,
+    /// When any chunk of the frame was last sent: the receiver acknowledges as soon as the last
+    /// missing chunk arrives, so the ACK's arrival minus this is a round-trip sample even for
+    /// frames with retransmissions (where Karn's rule would leave none: at 5% loss, every
+    /// 200 KB frame has one).
+    last_tx: Timestamp,
     /// Reliable frames: when to probe if no verdict has come.
     rto_at: Option<Timestamp>,
     backoffs: u32,
@@ -278,15 +341,20 @@ impl OutFrame {
         self.flags.contains(DataFlags::RELIABLE)
     }
 
-    /// Whether every chunk has been sent at least once and nothing waits to be sent again.
-    fn is_drained(&self) -> bool {
-        self.next_chunk == self.layout.count() && self.resend.is_empty()
+    /// Data and parity chunks.
+    fn total_chunks(&self) -> u32 {
+        self.layout.count() + u32::from(self.parity_count)
     }
 
-    /// Queues chunk `i` to be sent again unless it is queued already, was never sent, or was
-    /// sent again less than `holdoff` before `now`.
+    /// Whether every chunk has been sent at least once and nothing waits to be sent again.
+    fn is_drained(&self) -> bool {
+        self.next_chunk == self.total_chunks() && self.resend.is_empty()
+    }
+
+    /// Queues data chunk `i` to be sent again unless it is queued already, was never sent, or
+    /// was sent again less than `holdoff` before `now`.
     fn queue_resend(&mut self, i: u32, now: Timestamp, holdoff: Duration) -> bool {
-        if i >= self.next_chunk {
+        if i >= self.next_chunk || i >= self.layout.count() {
             return false;
         }
         if self.queued.is_empty() {
@@ -336,6 +404,7 @@ impl OutFrame {
 struct StreamTx {
     ordered: bool,
     reliable: bool,
+    live: bool,
     next_id: FrameId,
     in_flight: usize,
 }
@@ -365,6 +434,9 @@ pub struct Sender {
     peer_clock: Timestamp,
     close_queued: bool,
     stats: SenderStats,
+    /// Smoothed loss share and burst length from the receiver's ACKs, for `FecPolicy::Auto`.
+    reported_loss: f64,
+    reported_burst: f64,
 }
 
 impl Sender {
@@ -400,6 +472,8 @@ impl Sender {
             peer_clock: Timestamp::ZERO,
             close_queued: false,
             stats: SenderStats::default(),
+            reported_loss: 0.05,
+            reported_burst: 1.0,
         }
     }
 
@@ -452,18 +526,36 @@ impl Sender {
         {
             return Err(SendError::TooManyStreams);
         }
+        let live = frame.deadline.is_some();
         let stream = self.streams.entry(frame.stream).or_insert(StreamTx {
             ordered: frame.ordered,
             reliable: frame.reliable,
+            live,
             next_id: FrameId(0),
             in_flight: 0,
         });
-        if stream.ordered != frame.ordered || stream.reliable != frame.reliable {
+        if stream.ordered != frame.ordered
+            || stream.reliable != frame.reliable
+            || stream.live != live
+            || (live && frame.ordered)
+        {
             return Err(SendError::OrderingMismatch(frame.stream));
         }
         if stream.in_flight >= self.config.window {
-            return Err(SendError::WindowFull);
+            if !live {
+                return Err(SendError::WindowFull);
+            }
+            // Latest wins: make room by dropping this stream's oldest frame.
+            let oldest = self
+                .frames
+                .range((frame.stream, FrameId(0))..=(frame.stream, FrameId(u64::MAX)))
+                .next()
+                .map(|(k, _)| *k)
+                .expect("a full window holds frames");
+            self.drop_frame(oldest, SendFailure::Superseded);
+            self.stats.frames_superseded += 1;
         }
+        let stream = self.streams.get_mut(&frame.stream).expect("inserted above");
         let id = stream.next_id;
         stream.next_id = id.next();
         stream.in_flight += 1;
@@ -474,7 +566,16 @@ impl Sender {
             .with(DataFlags::MESSAGE, frame.kind == PayloadKind::Message)
             .with(DataFlags::METADATA, frame.metadata.is_some())
             .with(DataFlags::ORDERED, frame.ordered)
-            .with(DataFlags::RELIABLE, frame.reliable);
+            .with(DataFlags::RELIABLE, frame.reliable)
+            .with(DataFlags::LIVE, live);
+        let parity_count = if live {
+            self.parity_for(&layout, frame.fec)
+        } else {
+            0
+        };
+        let deadline_ms = frame
+            .deadline
+            .map_or(0, |d| d.as_millis().clamp(1, u128::from(u16::MAX)) as u16);
         let metadata = frame.metadata.unwrap_or_default();
         let meta_prefix = u32::try_from(metadata.len())
             .map_err(|_| SendError::TooLarge {
@@ -482,33 +583,77 @@ impl Sender {
                 max: u64::from(u32::MAX),
             })?
             .to_be_bytes();
-        self.frames.insert(
-            (frame.stream, id),
-            OutFrame {
-                flags,
-                layout,
-                meta_prefix,
-                metadata,
-                payload: frame.payload,
-                next_chunk: 0,
-                submitted: now,
-                last_sent: None,
-                resend: VecDeque::new(),
-                queued: Vec::new(),
-                resent_at: Vec::new(),
-                sent_at: if frame.reliable {
-                    vec![Timestamp::ZERO; layout.count() as usize]
-                } else {
-                    Vec::new()
-                },
-                retransmitted: false,
-                rto_at: None,
-                backoffs: 0,
+        let mut out = OutFrame {
+            flags,
+            layout,
+            meta_prefix,
+            metadata,
+            payload: frame.payload,
+            next_chunk: 0,
+            parity_count,
+            parity: Vec::new(),
+            deadline: frame.deadline.map(|d| now + d),
+            deadline_ms,
+            submitted: now,
+            last_sent: None,
+            resend: VecDeque::new(),
+            queued: Vec::new(),
+            resent_at: Vec::new(),
+            sent_at: if frame.reliable {
+                vec![Timestamp::ZERO; layout.count() as usize]
+            } else {
+                Vec::new()
             },
-        );
+            retransmitted: false,
+            last_tx: now,
+            rto_at: None,
+            backoffs: 0,
+        };
+        if parity_count > 0 {
+            match fec::encode_parity(&out.layout, parity_count, |r, dst| out.copy_body(r, dst)) {
+                Some(p) => out.parity = p,
+                None => out.parity_count = 0,
+            }
+        }
+        self.frames.insert((frame.stream, id), out);
         self.send_queue.push_back((frame.stream, id));
         self.stats.frames_sent += 1;
         Ok(id)
+    }
+
+    /// Parity chunks for a live frame of `layout` under `policy`.
+    fn parity_for(&self, layout: &ChunkLayout, policy: FecPolicy) -> u8 {
+        let count = layout.count();
+        if layout.is_empty() || count > MAX_FEC_DATA_CHUNKS {
+            return 0;
+        }
+        let (ratio, burst) = match policy {
+            FecPolicy::Off => return 0,
+            FecPolicy::Ratio(r) => (f64::from(r.max(0.0)), 0.0),
+            // Twice the loss the receiver sees plus a margin, and enough for a typical burst.
+            FecPolicy::Auto => (
+                (2.0 * self.reported_loss + 0.02).min(0.5),
+                self.reported_burst * 1.5,
+            ),
+        };
+        let wanted = (f64::from(count) * ratio).ceil().max(burst.ceil()).max(1.0);
+        wanted.min(f64::from(count)).min(255.0) as u8
+    }
+
+    /// Forgets a frame in flight and reports it lost.
+    fn drop_frame(&mut self, key: (StreamId, FrameId), reason: SendFailure) {
+        if self.frames.remove(&key).is_none() {
+            return;
+        }
+        self.send_queue.retain(|k| *k != key);
+        self.resend_queue.retain(|k| *k != key);
+        self.release(key.0);
+        self.stats.frames_lost += 1;
+        self.events.push_back(SenderEvent::Lost {
+            stream: key.0,
+            frame: key.1,
+            reason,
+        });
     }
 
     /// Queues a CLOSE datagram telling the receiver this session is over. Frames still in flight
@@ -558,7 +703,7 @@ impl Sender {
         } else {
             let i = frame.next_chunk;
             frame.next_chunk += 1;
-            if frame.next_chunk == frame.layout.count() {
+            if frame.next_chunk == frame.total_chunks() {
                 frame.last_sent = Some(now);
                 self.send_queue.pop_front();
             }
@@ -570,23 +715,33 @@ impl Sender {
         if let Some(t) = frame.sent_at.get_mut(index as usize) {
             *t = now;
         }
-        let index = ChunkIndex(index);
-        let range = frame.layout.range(index).expect("chunk exists");
+        frame.last_tx = now;
+        let count = frame.layout.count();
         let header = DataHeader {
             session: self.session,
             stream: key.0,
             flags: frame.flags,
             frame: key.1,
-            index,
-            count: frame.layout.count(),
+            index: ChunkIndex(index),
+            count,
             frame_len: frame.layout.len(),
+            parity: frame.parity_count,
+            deadline_ms: frame.deadline_ms,
         };
         wire::emit_data_header(buf, &header);
-        let payload_len = range.len();
-        frame.copy_body(
-            range,
-            &mut buf[DATA_HEADER_LEN..DATA_HEADER_LEN + payload_len],
-        );
+        let payload_len = if index < count {
+            let range = frame.layout.range(ChunkIndex(index)).expect("chunk exists");
+            let len = range.len();
+            frame.copy_body(range, &mut buf[DATA_HEADER_LEN..DATA_HEADER_LEN + len]);
+            len
+        } else {
+            let shard = frame.layout.parity_len();
+            let at = (index - count) as usize * shard;
+            buf[DATA_HEADER_LEN..DATA_HEADER_LEN + shard]
+                .copy_from_slice(&frame.parity[at..at + shard]);
+            self.stats.parity_chunks_sent += 1;
+            shard
+        };
         let len = wire::finish_data(buf, payload_len);
         self.count_sent(now, len);
         self.rate.on_sent(now);
@@ -611,6 +766,10 @@ impl Sender {
     fn on_ack(&mut self, now: Timestamp, ack: Ack) {
         self.stats.acks_received += 1;
         self.peer_clock = self.peer_clock.max(now);
+        if ack.chunks_received > 0 {
+            self.reported_loss = 0.9 * self.reported_loss + 0.1 * f64::from(ack.loss) / 255.0;
+            self.reported_burst = 0.9 * self.reported_burst + 0.1 * f64::from(ack.burst);
+        }
         let key = (ack.stream, ack.frame);
         let Some(frame) = self.frames.remove(&key) else {
             self.stats.duplicate_acks += 1;
@@ -623,14 +782,11 @@ impl Sender {
             AckStatus::Complete => {
                 self.stats.frames_acked += 1;
                 self.stats.payload_bytes_acked += frame.payload.len() as u64;
-                let sent = frame.last_sent.unwrap_or(now);
                 let rtt = now
-                    .saturating_since(sent)
+                    .saturating_since(frame.last_tx)
                     .saturating_sub(Duration::from_micros(u64::from(ack.ack_delay_us)));
-                if !frame.retransmitted {
-                    self.rtt.on_sample(rtt);
-                    self.rate.on_rtt(rtt);
-                }
+                self.rtt.on_sample(rtt);
+                self.rate.on_rtt(rtt);
                 self.rate.on_tick(now, self.srtt());
                 self.update_pacer(now);
                 SenderEvent::Acked {
@@ -663,7 +819,7 @@ impl Sender {
         let Some(frame) = self.frames.get_mut(&key) else {
             return;
         };
-        if !frame.reliable() {
+        if !frame.reliable() || frame.deadline.is_some_and(|d| now >= d) {
             return;
         }
         let count = frame.layout.count();
@@ -710,6 +866,8 @@ impl Sender {
             min_rtt: self.rate.min_rtt(),
             rto: self.rtt.rto(),
             rate: self.rate.rate(),
+            loss: self.reported_loss,
+            burst: self.reported_burst,
         }
     }
 
@@ -733,7 +891,7 @@ impl Sender {
             } else {
                 f.last_sent.map(|t| t + self.config.frame_timeout)
             };
-            if let Some(t) = due {
+            for t in due.into_iter().chain(f.deadline) {
                 next = next.min(t);
             }
         }
@@ -754,9 +912,12 @@ impl Sender {
         let peer_gone = now.saturating_since(self.peer_clock) >= self.config.peer_timeout;
         let mut lost = Vec::new();
         let mut probes = Vec::new();
+        let mut past_deadline = Vec::new();
         for (key, f) in &self.frames {
             if peer_gone {
                 lost.push(*key);
+            } else if f.deadline.is_some_and(|d| now >= d) {
+                past_deadline.push(*key);
             } else if f.reliable() {
                 if f.rto_at.is_some_and(|t| now >= t) {
                     probes.push(*key);
@@ -767,6 +928,10 @@ impl Sender {
             {
                 lost.push(*key);
             }
+        }
+        for key in past_deadline {
+            self.stats.frames_past_deadline += 1;
+            self.drop_frame(key, SendFailure::Deadline);
         }
         for key in &probes {
             // Send the last chunk again: the receiver answers with an ACK (the verdict was
@@ -791,16 +956,7 @@ impl Sender {
             SendFailure::Timeout
         };
         for key in lost {
-            self.frames.remove(&key);
-            self.send_queue.retain(|k| *k != key);
-            self.resend_queue.retain(|k| *k != key);
-            self.release(key.0);
-            self.stats.frames_lost += 1;
-            self.events.push_back(SenderEvent::Lost {
-                stream: key.0,
-                frame: key.1,
-                reason,
-            });
+            self.drop_frame(key, reason);
         }
         if peer_gone {
             self.events.push_back(SenderEvent::PeerGone);

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::chunking::ChunkLayout;
-use crate::ids::{ChunkIndex, FrameId};
+use crate::ids::FrameId;
 use crate::reassembly::{Insert, PartialFrame};
 use crate::time::Timestamp;
-use crate::wire::{AckStatus, ChunkRange, DataFlags, MAX_NACK_RANGES};
+use crate::wire::{AckStatus, ChunkRange, DataFlags, DataHeader, MAX_NACK_RANGES};
 
 /// How many recent verdicts a stream remembers. Chunks of frames older than the oldest remembered
 /// verdict are stale and dropped without an answer.
@@ -30,6 +30,8 @@ pub enum LossReason {
     Malformed,
     /// The sender's session ended (closed, replaced by a new session, or idle) mid-frame.
     SessionEnded,
+    /// Live streams: a newer frame was delivered first, so this one is worthless.
+    Superseded,
 }
 
 /// A frame that arrived whole.
@@ -67,7 +69,13 @@ impl Timers {
 #[derive(Debug)]
 pub(crate) enum StreamOutput {
     Deliver(FrameId, Completed),
-    Ack(FrameId, AckStatus, u32),
+    Ack {
+        frame: FrameId,
+        status: AckStatus,
+        chunks_received: u32,
+        /// Loss and longest burst seen in the frame (see `PartialFrame::loss_report`).
+        loss: (u8, u8),
+    },
     Nack {
         frame: FrameId,
         chunks_received: u32,
@@ -85,6 +93,8 @@ pub(crate) enum StreamOutput {
 pub(crate) enum ChunkOutcome {
     Added,
     Completed,
+    /// Completed by rebuilding this many lost data chunks from parity.
+    Recovered(u32),
     Duplicate,
     Stale,
     Conflict,
@@ -104,6 +114,9 @@ pub(crate) struct Admission {
 pub(crate) struct StreamReceiver {
     ordered: bool,
     reliable: bool,
+    live: bool,
+    /// Live streams: the newest frame delivered; older ones are stale.
+    newest: Option<FrameId>,
     partial: BTreeMap<FrameId, PartialFrame>,
     verdicts: BTreeMap<FrameId, AckStatus>,
     floor: FrameId,
@@ -119,6 +132,8 @@ impl StreamReceiver {
         StreamReceiver {
             ordered: flags.contains(DataFlags::ORDERED),
             reliable: flags.contains(DataFlags::RELIABLE),
+            live: flags.contains(DataFlags::LIVE),
+            newest: None,
             partial: BTreeMap::new(),
             verdicts: BTreeMap::new(),
             floor: FrameId(0),
@@ -139,35 +154,45 @@ impl StreamReceiver {
         self.partial.is_empty() && self.held.is_empty()
     }
 
-    /// Whether frames of a reliable stream are in reassembly: NACK timers need a fine tick.
+    /// Whether frames of a reliable or live stream are in reassembly: NACK timers and
+    /// deadlines need a fine tick.
     pub(crate) fn wants_fine_timer(&self) -> bool {
-        self.reliable && !self.partial.is_empty()
+        (self.reliable || self.live) && !self.partial.is_empty()
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Takes one chunk whose header `h` passed parsing and the receiver's limits.
     pub(crate) fn on_chunk(
         &mut self,
-        frame: FrameId,
+        h: &DataHeader,
         layout: ChunkLayout,
-        flags: DataFlags,
-        index: ChunkIndex,
         payload: &[u8],
         now: Timestamp,
         admission: &Admission,
         out: &mut Vec<StreamOutput>,
     ) -> ChunkOutcome {
+        let (frame, flags, index) = (h.frame, h.flags, h.index);
         if flags.contains(DataFlags::ORDERED) != self.ordered
             || flags.contains(DataFlags::RELIABLE) != self.reliable
+            || flags.contains(DataFlags::LIVE) != self.live
         {
             return ChunkOutcome::Conflict;
         }
         if let Some(&status) = self.verdicts.get(&frame) {
-            // Answer again: the first answer may have been lost.
-            out.push(StreamOutput::Ack(frame, status, 0));
+            if self.reliable {
+                // Answer again: the first answer may have been lost, and the sender retries.
+                out.push(StreamOutput::Ack {
+                    frame,
+                    status,
+                    chunks_received: 0,
+                    loss: (0, 0),
+                });
+            }
             return ChunkOutcome::Duplicate;
         }
         let stale_below = if self.ordered {
             self.floor.max(self.next)
+        } else if let Some(newest) = self.newest.filter(|_| self.live) {
+            self.floor.max(newest.next())
         } else {
             self.floor
         };
@@ -180,9 +205,9 @@ impl StreamReceiver {
                 if self.partial.len() + self.held.len() >= admission.max_frames_in_flight {
                     return ChunkOutcome::OverFramesInFlight;
                 }
-                let cost = PartialFrame::footprint(&layout);
+                let cost = PartialFrame::footprint(&layout, h.parity);
                 if cost > admission.available_bytes {
-                    self.finish(frame, AckStatus::Rejected, 0, out);
+                    self.finish(frame, AckStatus::Rejected, 0, (0, 0), out);
                     out.push(StreamOutput::Lost {
                         first: frame,
                         count: 1,
@@ -192,16 +217,23 @@ impl StreamReceiver {
                     return ChunkOutcome::OverBudget;
                 }
                 self.footprint += cost;
-                self.partial
-                    .entry(frame)
-                    .or_insert_with(|| PartialFrame::new(layout, flags, now))
+                let mut p = PartialFrame::new(layout, flags, h.parity, now);
+                if self.live {
+                    p.expires_at = Some(now + Duration::from_millis(u64::from(h.deadline_ms)));
+                }
+                self.partial.entry(frame).or_insert(p)
             }
         };
-        match partial.insert(&layout, flags, index, payload, now) {
+        match partial.insert(&layout, flags, h.parity, index, payload, now) {
             Insert::Duplicate => return ChunkOutcome::Duplicate,
             Insert::Conflict => return ChunkOutcome::Conflict,
             Insert::Added => {}
         }
+        let recovered = if partial.is_complete() {
+            None
+        } else {
+            partial.try_recover()
+        };
         if !partial.is_complete() {
             // Report holes without waiting for a stall: when the final chunk arrives, and every
             // REORDER_WINDOW chunks once a hole is that old (a reordered chunk would be back by
@@ -225,16 +257,26 @@ impl StreamReceiver {
             return ChunkOutcome::Added;
         }
         let partial = self.partial.remove(&frame).expect("present");
-        let cost = PartialFrame::footprint(partial.layout());
+        let cost = PartialFrame::footprint(partial.layout(), partial.parity_count());
         let chunks = partial.chunks_received();
+        let loss = partial.loss_report();
         let completed = Completed {
             flags: partial.flags(),
             first_seen: partial.first_seen,
             completed_at: now,
             body: partial.into_body(),
         };
-        self.finish(frame, AckStatus::Complete, chunks, out);
-        if self.ordered && frame != self.next {
+        self.finish(frame, AckStatus::Complete, chunks, loss, out);
+        if self.live {
+            // Latest frame wins: older frames still in reassembly are now worthless.
+            self.footprint -= cost;
+            let older: Vec<FrameId> = self.partial.range(..frame).map(|(&id, _)| id).collect();
+            for id in older {
+                self.drop_partial(id, LossReason::Superseded, out);
+            }
+            self.newest = Some(frame);
+            out.push(StreamOutput::Deliver(frame, completed));
+        } else if self.ordered && frame != self.next {
             // Keep the body's bytes charged while it waits; the bitmap is freed.
             self.footprint -= cost - completed.body.len() as u64;
             self.held.insert(frame, completed);
@@ -246,7 +288,30 @@ impl StreamReceiver {
             }
         }
         self.advance(now, Duration::MAX, out);
-        ChunkOutcome::Completed
+        match recovered {
+            Some(n) => ChunkOutcome::Recovered(n),
+            None => ChunkOutcome::Completed,
+        }
+    }
+
+    /// Removes a frame from reassembly with verdict EXPIRED, reporting it lost for `reason`.
+    fn drop_partial(&mut self, id: FrameId, reason: LossReason, out: &mut Vec<StreamOutput>) {
+        let Some(p) = self.partial.remove(&id) else {
+            return;
+        };
+        self.footprint -= PartialFrame::footprint(p.layout(), p.parity_count());
+        self.finish(
+            id,
+            AckStatus::Expired,
+            p.chunks_received(),
+            p.loss_report(),
+            out,
+        );
+        out.push(StreamOutput::Lost {
+            first: id,
+            count: 1,
+            reason,
+        });
     }
 
     /// Expires frames that made no progress for too long, NACKs stalled frames of reliable
@@ -261,18 +326,14 @@ impl StreamReceiver {
         let expired: Vec<FrameId> = self
             .partial
             .iter()
-            .filter(|(_, p)| now.saturating_since(p.last_progress) >= limit)
+            .filter(|(_, p)| match p.expires_at {
+                Some(deadline) => now >= deadline,
+                None => now.saturating_since(p.last_progress) >= limit,
+            })
             .map(|(&id, _)| id)
             .collect();
         for id in expired {
-            let p = self.partial.remove(&id).expect("present");
-            self.footprint -= PartialFrame::footprint(p.layout());
-            self.finish(id, AckStatus::Expired, p.chunks_received(), out);
-            out.push(StreamOutput::Lost {
-                first: id,
-                count: 1,
-                reason: LossReason::Expired,
-            });
+            self.drop_partial(id, LossReason::Expired, out);
         }
         if self.reliable {
             let stalled: Vec<FrameId> = self
@@ -312,17 +373,22 @@ impl StreamReceiver {
         });
     }
 
-    /// Drops everything in flight, reporting it lost (the session ended).
+    /// Ends the stream (the session ended): frames in reassembly are reported lost, frames
+    /// complete and waiting for their turn are delivered.
     pub(crate) fn abandon(&mut self, out: &mut Vec<StreamOutput>) {
-        let ids = self.partial.keys().chain(self.held.keys());
-        for &id in ids {
+        for &id in self.partial.keys() {
             out.push(StreamOutput::Lost {
                 first: id,
                 count: 1,
                 reason: LossReason::SessionEnded,
             });
+            // Decided now, so the gaps given up below do not report it again.
+            self.verdicts.insert(id, AckStatus::Expired);
         }
         self.partial.clear();
+        // Held frames were acknowledged COMPLETE: deliver them, in order, giving up at once
+        // on the gaps before them (nothing more will come).
+        self.advance(Timestamp::ZERO, Duration::ZERO, out);
         self.held.clear();
         self.footprint = 0;
     }
@@ -332,10 +398,16 @@ impl StreamReceiver {
         &mut self,
         frame: FrameId,
         status: AckStatus,
-        chunks: u32,
+        chunks_received: u32,
+        loss: (u8, u8),
         out: &mut Vec<StreamOutput>,
     ) {
-        out.push(StreamOutput::Ack(frame, status, chunks));
+        out.push(StreamOutput::Ack {
+            frame,
+            status,
+            chunks_received,
+            loss,
+        });
         self.verdicts.insert(frame, status);
         while self.verdicts.len() > VERDICT_MEMORY {
             if let Some((old, _)) = self.verdicts.pop_first() {
@@ -369,15 +441,21 @@ impl StreamReceiver {
                 self.gap_since = None;
                 return;
             };
-            let since = *self.gap_since.get_or_insert(now);
+            // The later frame has waited since it completed, even if a frame in reassembly
+            // before the gap kept `next` from reaching the gap until now.
+            let waiting_since = self.held[&first_held].completed_at;
+            let since = (*self.gap_since.get_or_insert(now)).min(waiting_since);
             if now.saturating_since(since) < gap_timeout {
                 return;
             }
-            let gap_end = self
-                .partial
-                .range(self.next..first_held)
-                .next()
-                .map_or(first_held, |(&id, _)| id);
+            // The gap ends at the first frame the stream knows: one in reassembly, one already
+            // decided (expired or rejected, and reported lost then) or the held one.
+            let in_reassembly = self.partial.range(self.next..first_held).next();
+            let decided = self.verdicts.range(self.next..first_held).next();
+            let gap_end = [in_reassembly.map(|(&id, _)| id), decided.map(|(&id, _)| id)]
+                .into_iter()
+                .flatten()
+                .fold(first_held, FrameId::min);
             out.push(StreamOutput::Lost {
                 first: self.next,
                 count: gap_end.0 - self.next.0,

@@ -47,13 +47,16 @@ mod field {
     // DATA and ACK share the stream id position.
     pub const STREAM: Range<usize> = 8..12;
     pub const DATA_FLAGS: usize = 12;
-    pub const DATA_RESERVED: Range<usize> = 13..16;
+    pub const PARITY_COUNT: usize = 13;
+    pub const DEADLINE_MS: Range<usize> = 14..16;
     pub const FRAME: Range<usize> = 16..24;
     pub const CHUNK_INDEX: Range<usize> = 24..28;
     pub const CHUNK_COUNT: Range<usize> = 28..32;
     pub const FRAME_LEN: Range<usize> = 32..40;
     pub const ACK_STATUS: usize = 12;
-    pub const ACK_RESERVED: Range<usize> = 13..16;
+    pub const ACK_LOSS: usize = 13;
+    pub const ACK_BURST: usize = 14;
+    pub const ACK_RESERVED: usize = 15;
     // ACK reuses FRAME at 16..24.
     pub const ACK_CHUNKS: Range<usize> = 24..28;
     pub const ACK_DELAY: Range<usize> = 28..32;
@@ -104,7 +107,9 @@ impl DataFlags {
     /// The sender retransmits: the receiver reports missing chunks (NACK) and keeps the frame
     /// until it completes or the session ends.
     pub const RELIABLE: u8 = 0x08;
-    const KNOWN: u8 = Self::MESSAGE | Self::METADATA | Self::ORDERED | Self::RELIABLE;
+    /// Live stream: the latest frame wins; every frame has a deadline (header field).
+    pub const LIVE: u8 = 0x10;
+    const KNOWN: u8 = Self::MESSAGE | Self::METADATA | Self::ORDERED | Self::RELIABLE | Self::LIVE;
 
     /// Flags from raw bits; `None` when an undefined bit is set.
     pub fn from_bits(bits: u8) -> Option<Self> {
@@ -183,11 +188,19 @@ pub struct DataHeader {
     pub frame: FrameId,
     /// Position of this chunk in the frame.
     pub index: ChunkIndex,
-    /// Number of chunks in the frame.
+    /// Number of data chunks in the frame.
     pub count: u32,
     /// Length of the whole frame body in bytes.
     pub frame_len: u64,
+    /// Reed-Solomon parity chunks sent after the data chunks (indices `count..count+parity`).
+    pub parity: u8,
+    /// Live frames: milliseconds after its first chunk after which the frame is worthless.
+    pub deadline_ms: u16,
 }
+
+/// Most data chunks a frame with parity may have (the erasure code's limit is 32,768; pixgram
+/// keeps parity frames small enough to decode in well under a millisecond).
+pub const MAX_FEC_DATA_CHUNKS: u32 = 4096;
 
 /// An ACK: the receiver's verdict on one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +217,11 @@ pub struct Ack {
     pub chunks_received: u32,
     /// Microseconds between the receiver's decision and the ACK's emission (saturating).
     pub ack_delay_us: u32,
+    /// Share of the frame's chunks (up to the highest index seen) missing when the receiver
+    /// decided, in 1/255 units.
+    pub loss: u8,
+    /// Longest run of consecutive missing chunks below the highest index seen (saturating).
+    pub burst: u8,
 }
 
 /// A run of missing chunks: `first .. first + count`.
@@ -308,7 +326,7 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
             if b.len() != ACK_LEN - TRAILER_LEN {
                 return Err(ParseError::BadHeader("ack length"));
             }
-            if b[field::ACK_RESERVED].iter().any(|&x| x != 0) {
+            if b[field::ACK_RESERVED] != 0 {
                 return Err(ParseError::BadHeader("reserved bits set"));
             }
             let status = AckStatus::from_u8(b[field::ACK_STATUS])
@@ -320,6 +338,8 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
                 status,
                 chunks_received: u32_at(b, field::ACK_CHUNKS),
                 ack_delay_us: u32_at(b, field::ACK_DELAY),
+                loss: b[field::ACK_LOSS],
+                burst: b[field::ACK_BURST],
             }))
         }
         DatagramType::Nack => parse_nack(b, session),
@@ -371,9 +391,6 @@ fn parse_data(b: &[u8], session: SessionId) -> Result<Datagram<'_>, ParseError> 
     }
     let flags =
         DataFlags::from_bits(b[field::DATA_FLAGS]).ok_or(ParseError::BadHeader("unknown flags"))?;
-    if b[field::DATA_RESERVED].iter().any(|&x| x != 0) {
-        return Err(ParseError::BadHeader("reserved bits set"));
-    }
     let header = DataHeader {
         session,
         stream: StreamId(u32_at(b, field::STREAM)),
@@ -382,14 +399,40 @@ fn parse_data(b: &[u8], session: SessionId) -> Result<Datagram<'_>, ParseError> 
         index: ChunkIndex(u32_at(b, field::CHUNK_INDEX)),
         count: u32_at(b, field::CHUNK_COUNT),
         frame_len: u64_at(b, field::FRAME_LEN),
+        parity: b[field::PARITY_COUNT],
+        deadline_ms: u16::from_be_bytes([
+            b[field::DEADLINE_MS.start],
+            b[field::DEADLINE_MS.start + 1],
+        ]),
     };
+    let live = flags.contains(DataFlags::LIVE);
+    if live != (header.deadline_ms > 0) {
+        return Err(ParseError::BadHeader(
+            "live frames, and only they, carry a deadline",
+        ));
+    }
+    if live && flags.contains(DataFlags::ORDERED) {
+        return Err(ParseError::BadHeader("a live stream cannot be ordered"));
+    }
     let payload = &b[DATA_HEADER_LEN..];
     let layout = crate::chunking::ChunkLayout::from_header(header.frame_len, header.count).ok_or(
         ParseError::BadHeader("chunk count does not fit frame length"),
     )?;
-    let expected = layout
-        .chunk_len(header.index)
-        .ok_or(ParseError::BadHeader("chunk index past count"))?;
+    if header.parity > 0 && (header.frame_len == 0 || header.count > MAX_FEC_DATA_CHUNKS) {
+        return Err(ParseError::BadHeader(
+            "parity on an empty or too large frame",
+        ));
+    }
+    let expected = if header.index.0 >= header.count {
+        if header.index.0 - header.count >= u32::from(header.parity) {
+            return Err(ParseError::BadHeader("chunk index past count"));
+        }
+        layout.parity_len()
+    } else {
+        layout
+            .chunk_len(header.index)
+            .ok_or(ParseError::BadHeader("chunk index past count"))?
+    };
     if payload.len() != expected {
         return Err(ParseError::BadHeader("chunk length disagrees with header"));
     }
@@ -418,7 +461,8 @@ pub fn emit_data_header(buf: &mut [u8], h: &DataHeader) {
     emit_common(buf, DatagramType::Data, h.session);
     buf[field::STREAM].copy_from_slice(&h.stream.0.to_be_bytes());
     buf[field::DATA_FLAGS] = h.flags.bits();
-    buf[field::DATA_RESERVED].fill(0);
+    buf[field::PARITY_COUNT] = h.parity;
+    buf[field::DEADLINE_MS].copy_from_slice(&h.deadline_ms.to_be_bytes());
     buf[field::FRAME].copy_from_slice(&h.frame.0.to_be_bytes());
     buf[field::CHUNK_INDEX].copy_from_slice(&h.index.0.to_be_bytes());
     buf[field::CHUNK_COUNT].copy_from_slice(&h.count.to_be_bytes());
@@ -451,7 +495,9 @@ pub fn emit_ack(buf: &mut [u8], a: &Ack) -> usize {
     emit_common(buf, DatagramType::Ack, a.session);
     buf[field::STREAM].copy_from_slice(&a.stream.0.to_be_bytes());
     buf[field::ACK_STATUS] = a.status as u8;
-    buf[field::ACK_RESERVED].fill(0);
+    buf[field::ACK_LOSS] = a.loss;
+    buf[field::ACK_BURST] = a.burst;
+    buf[field::ACK_RESERVED] = 0;
     buf[field::FRAME].copy_from_slice(&a.frame.0.to_be_bytes());
     buf[field::ACK_CHUNKS].copy_from_slice(&a.chunks_received.to_be_bytes());
     buf[field::ACK_DELAY].copy_from_slice(&a.ack_delay_us.to_be_bytes());
@@ -509,6 +555,8 @@ mod tests {
             index: ChunkIndex(1),
             count: 3,
             frame_len: 25,
+            parity: 0,
+            deadline_ms: 0,
         }
     }
 
@@ -563,12 +611,37 @@ mod tests {
             status: AckStatus::Expired,
             chunks_received: 17,
             ack_delay_us: 250,
+            loss: 12,
+            burst: 3,
         };
         let mut buf = [0u8; 64];
         let n = emit_ack(&mut buf, &ack);
         assert_eq!(parse(&buf[..n]), Ok(Datagram::Ack(ack)));
         let n = emit_close(&mut buf, SessionId(9));
         assert_eq!(parse(&buf[..n]), Ok(Datagram::Close(SessionId(9))));
+    }
+
+    #[test]
+    fn parity_chunks_and_deadlines_are_checked() {
+        let mut h = header();
+        h.parity = 2;
+        h.flags = h.flags.with(DataFlags::LIVE, true);
+        h.deadline_ms = 100;
+        let mut buf = [0u8; 128];
+        // 25 bytes in 3 chunks of 9: parity shards are 10 bytes (rounded up to even).
+        h.index = ChunkIndex(4);
+        let n = emit_data(&mut buf, &h, &[1u8; 10]);
+        assert_eq!(parse(&buf[..n]), Ok(Datagram::Data(h, &[1u8; 10][..])));
+        h.index = ChunkIndex(5);
+        let n = emit_data(&mut buf, &h, &[1u8; 10]);
+        assert_eq!(
+            parse(&buf[..n]),
+            Err(ParseError::BadHeader("chunk index past count"))
+        );
+        h.index = ChunkIndex(0);
+        h.deadline_ms = 0;
+        let n = emit_data(&mut buf, &h, &[1u8; 9]);
+        assert!(matches!(parse(&buf[..n]), Err(ParseError::BadHeader(_))));
     }
 
     #[test]
