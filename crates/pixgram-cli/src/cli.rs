@@ -30,6 +30,16 @@ pub enum Command {
     Demo(DemoArgs),
 }
 
+/// How frames are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Every frame, whole: lost chunks are sent again until acknowledged.
+    Reliable,
+    /// Latest frame wins: frames have a deadline, a lost frame never delays a later one;
+    /// optional forward error correction (--fec).
+    Live,
+}
+
 /// Wire formats other than pixgram's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Compat {
@@ -43,6 +53,8 @@ pub enum Compat {
 pixgram send --to 127.0.0.1:9000 a.jpg b.png\n  \
 pixgram send --to 127.0.0.1:9000 --dir photos/ --loop 10 --window 16\n  \
 pixgram send --to 127.0.0.1:9000 cam.jpg --meta '{\"camera\":\"front\",\"ts\":1700000000}'\n  \
+pixgram send --to 127.0.0.1:9000 --dir frames/ --mode live --fps 30 --fec 10\n  \
+pixgram send --to 127.0.0.1:9000 --dir frames/ --mode live --fec auto --rate 20\n  \
 pixgram send --compat seed --to 127.0.0.1:9999 a.jpg")]
 pub struct SendArgs {
     /// Receiver address, HOST:PORT.
@@ -73,6 +85,20 @@ pub struct SendArgs {
     /// Highest sending rate in Mbit/s (default: found by congestion control).
     #[arg(long, value_name = "MBIT")]
     pub rate: Option<f64>,
+    /// Delivery mode; the receiver follows the sender.
+    #[arg(long, value_enum, default_value_t = Mode::Reliable)]
+    pub mode: Mode,
+    /// Live mode: frames per second to send at (default 30).
+    #[arg(long, value_name = "N")]
+    pub fps: Option<f64>,
+    /// Live mode: a frame not delivered this many milliseconds after it was sent is dropped
+    /// (default: three frame intervals, at least 50).
+    #[arg(long, value_name = "MS")]
+    pub deadline: Option<u64>,
+    /// Live mode: forward error correction, as parity overhead in percent (e.g. 10), or `auto`
+    /// to follow the loss the receiver reports.
+    #[arg(long, value_name = "PERCENT|auto")]
+    pub fec: Option<String>,
     /// Print one line per frame.
     #[arg(short, long)]
     pub verbose: bool,

@@ -20,8 +20,23 @@ fn main() {
         cli::Command::Demo(args) => demo::run(args),
     };
     if let Err(e) = result {
-        // One clear line: the error and its causes.
-        eprintln!("pixgram: error: {e:#}");
+        eprintln!("pixgram: error: {}", one_line(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes on one line, skipping a cause its message already includes.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }

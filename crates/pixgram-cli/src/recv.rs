@@ -218,7 +218,8 @@ impl FrameSink {
         format!(
             "received {}; {} messages; {} frames lost (expired {}, never seen {}, rejected {}); \
              {} datagrams ({} malformed, {} duplicate) from {} sessions; {} chunks found \
-             missing and asked for again in {} NACKs",
+             missing and asked for again in {} NACKs; {} frames completed from parity \
+             ({} chunks rebuilt), {} superseded by newer frames",
             rate_line(self.frames, self.bytes, span),
             self.messages,
             self.lost,
@@ -231,6 +232,9 @@ impl FrameSink {
             stats.sessions_started,
             stats.chunks_nacked,
             stats.nacks_sent,
+            stats.frames_recovered_by_fec,
+            stats.chunks_recovered_by_fec,
+            stats.frames_superseded,
         )
     }
 }

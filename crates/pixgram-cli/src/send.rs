@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressStyle};
 use pixgram::{source, FrameId, OutgoingFrame, SenderConfig, SenderEvent, StreamId, UdpSender};
-use pixgram_core::SendFailure;
+use pixgram_core::{FecPolicy, SendFailure};
 use serde_json::{Map, Value};
 
-use crate::cli::{resolve, Compat, SendArgs};
+use crate::cli::{resolve, Compat, Mode, SendArgs};
 use crate::summary::{ms, rate_line, Samples};
 
 pub fn run(args: SendArgs) -> anyhow::Result<()> {
@@ -19,6 +19,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     }
     let to = resolve("--to", &args.to)?;
     let meta = parse_meta(args.meta.as_deref())?;
+    let delivery = Delivery::from_args(&args)?;
     let files = source::collect_files(&args.files, &args.dir)?;
     if files.is_empty() {
         bail!("nothing to send: name files, or a folder with --dir");
@@ -35,8 +36,9 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     let total = files.len() as u64 * u64::from(args.repeat);
     let bar = progress_bar(total);
     let verbose = args.verbose;
-    let mut report =
-        FrameSender::new(&mut tx, meta, bar.clone()).send_all(&files, args.repeat, |v| {
+    let mut report = FrameSender::new(&mut tx, meta, bar.clone())
+        .with_delivery(delivery)
+        .send_all(&files, args.repeat, |v| {
             if verbose {
                 bar.suspend(|| println!("{}", v.line()));
             }
@@ -49,7 +51,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     if let Some(e) = outcome {
         return Err(e);
     }
-    if report.lost > 0 {
+    if report.lost > 0 && delivery == Delivery::Reliable {
         bail!(
             "{} of {} frames were not delivered ({} datagrams sent)",
             report.lost,
@@ -58,6 +60,55 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// How `pixgram send` delivers frames.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Delivery {
+    /// Every frame, whole, retransmitting lost chunks.
+    Reliable,
+    /// Frames at `interval`, each worthless after `deadline`, with optional FEC.
+    Live {
+        interval: Duration,
+        deadline: Duration,
+        fec: FecPolicy,
+    },
+}
+
+impl Delivery {
+    fn from_args(args: &SendArgs) -> anyhow::Result<Self> {
+        if args.mode == Mode::Reliable {
+            if args.fps.is_some() || args.deadline.is_some() || args.fec.is_some() {
+                bail!("--fps, --deadline and --fec belong to --mode live");
+            }
+            return Ok(Delivery::Reliable);
+        }
+        let fps = args.fps.unwrap_or(30.0);
+        if !(fps > 0.0 && fps <= 10_000.0) {
+            bail!("--fps must be between 0 and 10000, not {fps}");
+        }
+        let interval = Duration::from_secs_f64(1.0 / fps);
+        let deadline = args
+            .deadline
+            .map(Duration::from_millis)
+            .unwrap_or((interval * 3).max(Duration::from_millis(50)));
+        if deadline.is_zero() || deadline > Duration::from_millis(u64::from(u16::MAX)) {
+            bail!("--deadline must be between 1 and 65535 ms");
+        }
+        let fec = match args.fec.as_deref() {
+            None => FecPolicy::Off,
+            Some("auto") => FecPolicy::Auto,
+            Some(p) => match p.trim_end_matches('%').parse::<f32>() {
+                Ok(v) if (0.0..=100.0).contains(&v) => FecPolicy::Ratio(v / 100.0),
+                _ => bail!("--fec takes a percentage from 0 to 100, or `auto`, not `{p}`"),
+            },
+        };
+        Ok(Delivery::Live {
+            interval,
+            deadline,
+            fec,
+        })
+    }
 }
 
 /// Parses `--meta`: it must be a JSON object.
@@ -78,15 +129,18 @@ pub fn path_line(tx: &UdpSender) -> String {
     let p = tx.core().path();
     let share = 100.0 * s.chunks_retransmitted as f64 / s.datagrams_sent.max(1) as f64;
     format!(
-        "path: {} datagrams, {} chunks retransmitted ({share:.1}%) after {} NACKs and {} \
-         timeouts; rate {:.0} Mbit/s; smoothed RTT {}; queueing delay {}",
+        "path: {} datagrams ({} parity), {} chunks retransmitted ({share:.1}%) after {} NACKs \
+         and {} timeouts; rate {:.0} Mbit/s; smoothed RTT {}; queueing delay {}; receiver \
+         sees {:.1}% loss",
         s.datagrams_sent,
+        s.parity_chunks_sent,
         s.chunks_retransmitted,
         s.nacks_received,
         s.rto_expirations,
         p.rate * 8.0 / 1e6,
         p.srtt.map_or("n/a".into(), ms),
         p.queueing_delay().map_or("n/a".into(), ms),
+        p.loss * 100.0,
     )
 }
 
@@ -156,6 +210,7 @@ impl SendReport {
 /// Sends files as frames through a [`UdpSender`] and collects every verdict.
 pub struct FrameSender<'a> {
     tx: &'a mut UdpSender,
+    delivery: Delivery,
     meta: Map<String, Value>,
     bar: ProgressBar,
     pending: HashMap<FrameId, (String, usize)>,
@@ -166,11 +221,18 @@ impl<'a> FrameSender<'a> {
     pub fn new(tx: &'a mut UdpSender, meta: Map<String, Value>, bar: ProgressBar) -> Self {
         FrameSender {
             tx,
+            delivery: Delivery::Reliable,
             meta,
             bar,
             pending: HashMap::new(),
             report: SendReport::default(),
         }
+    }
+
+    /// Delivers frames this way (default: reliable).
+    pub fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.delivery = delivery;
+        self
     }
 
     /// Sends `files` `repeat` times, then waits for every verdict. Errors (a file that cannot
@@ -183,8 +245,16 @@ impl<'a> FrameSender<'a> {
     ) -> SendReport {
         let start = Instant::now();
         let result = (|| -> anyhow::Result<()> {
+            let mut due = Instant::now();
             for _ in 0..repeat {
                 for path in files {
+                    if let Delivery::Live { interval, .. } = self.delivery {
+                        // Keep the frame rate, taking acknowledgements while we wait.
+                        while Instant::now() < due {
+                            self.tx.pump(Some(due))?;
+                        }
+                        due += interval;
+                    }
                     self.send_one(path)?;
                     self.drain(&mut on_verdict);
                 }
@@ -209,11 +279,13 @@ impl<'a> FrameSender<'a> {
         meta.insert("file".into(), Value::String(name.clone()));
         let meta = serde_json::to_vec(&meta).context("encoding metadata")?;
         let len = bytes.len();
-        let id = self.tx.send(
-            OutgoingFrame::frame(StreamId::FRAMES, bytes)
-                .with_metadata(meta)
-                .reliable(true),
-        )?;
+        let frame = match self.delivery {
+            Delivery::Reliable => OutgoingFrame::frame(StreamId::FRAMES, bytes).reliable(true),
+            Delivery::Live { deadline, fec, .. } => {
+                OutgoingFrame::live(StreamId::FRAMES, bytes, deadline).with_fec(fec)
+            }
+        };
+        let id = self.tx.send(frame.with_metadata(meta))?;
         self.report.sent += 1;
         self.pending.insert(id, (name, len));
         Ok(())

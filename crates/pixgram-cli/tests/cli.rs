@@ -367,3 +367,66 @@ fn demo_runs_and_checks_every_byte() {
     );
     assert!(stdout.contains("byte-identical"), "{stdout}");
 }
+
+#[test]
+fn live_mode_with_fec_delivers_frames_intact() {
+    let tmp = TempDir::new("live");
+    let out = tmp.path().join("out");
+    let images = sample_images(tmp.path());
+    let count = images.len().to_string();
+    let recv = Recv::start(&[
+        "--save",
+        out.to_str().unwrap(),
+        "--count",
+        &count,
+        "--quiet",
+    ]);
+    let mut args = vec![
+        "send", "--to", &recv.addr, "--mode", "live", "--fps", "100", "--fec", "10",
+    ];
+    let paths: Vec<String> = images.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let sent = run(&args, LIMIT);
+    let stderr = String::from_utf8_lossy(&sent.stderr);
+    assert!(sent.status.success(), "{stderr}");
+    assert!(stderr.contains("parity"), "{stderr}");
+    let (ok, _, rstderr) = recv.finish(LIMIT);
+    assert!(ok, "{rstderr}");
+    for f in std::fs::read_dir(&out).unwrap() {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        let original = images
+            .iter()
+            .find(|p| name.ends_with(&*p.file_name().unwrap().to_string_lossy()))
+            .unwrap();
+        assert_eq!(
+            std::fs::read(original).unwrap(),
+            std::fs::read(&f).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn live_only_flags_are_refused_in_reliable_mode() {
+    assert_one_line_error(
+        &run(&["send", "--to", "127.0.0.1:9", "--fec", "10", "x"], LIMIT),
+        "--fps, --deadline and --fec belong to --mode live",
+    );
+    assert_one_line_error(
+        &run(
+            &[
+                "send",
+                "--to",
+                "127.0.0.1:9",
+                "--mode",
+                "live",
+                "--fec",
+                "lots",
+                "x",
+            ],
+            LIMIT,
+        ),
+        "--fec takes a percentage",
+    );
+}

@@ -38,6 +38,7 @@ pub use receiver::{
     SessionEnd, MAX_REPLY_LEN,
 };
 pub use sender::{
-    OutgoingFrame, SendError, SendFailure, Sender, SenderConfig, SenderEvent, SenderStats, Transmit,
+    FecPolicy, OutgoingFrame, PathEstimate, SendError, SendFailure, Sender, SenderConfig,
+    SenderEvent, SenderStats, Transmit,
 };
 pub use time::Timestamp;

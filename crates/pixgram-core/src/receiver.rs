@@ -1,7 +1,7 @@
 //! The receiving endpoint: many senders on one socket, each demultiplexed by address, session and
 //! stream, with every remotely growable structure bounded.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -100,6 +100,8 @@ pub struct ReceiverStats {
     pub frames_recovered_by_fec: u64,
     /// Data chunks rebuilt from parity.
     pub chunks_recovered_by_fec: u64,
+    /// Parity chunks that arrived after their frame was already whole.
+    pub parity_unneeded: u64,
     /// Datagrams too short for their type.
     pub truncated: u64,
     /// Datagrams not starting with the magic.
@@ -231,7 +233,7 @@ pub enum ReceiverEvent {
 #[derive(Debug)]
 struct Peer {
     session: SessionId,
-    streams: HashMap<StreamId, StreamReceiver>,
+    streams: BTreeMap<StreamId, StreamReceiver>,
     footprint: u64,
     last_seen: Timestamp,
     /// Bytes received from this peer minus bytes queued to it: replies may not exceed it.
@@ -291,7 +293,13 @@ impl Reply {
 #[derive(Debug)]
 pub struct Receiver {
     config: ReceiverConfig,
-    peers: HashMap<SocketAddr, Peer>,
+    // Ordered maps: timers visit peers and streams in the same order on every run, so a
+    // simulation replays exactly from its seed.
+    peers: BTreeMap<SocketAddr, Peer>,
+    /// The last session that ended by CLOSE or was replaced, per address, and when: its late
+    /// datagrams (duplicates, retransmissions that crossed the CLOSE) are dropped for
+    /// `peer_idle_timeout` instead of starting it again. At most `max_peers` entries.
+    ended: BTreeMap<SocketAddr, (SessionId, Timestamp)>,
     footprint: u64,
     events: VecDeque<ReceiverEvent>,
     replies: VecDeque<(SocketAddr, Reply)>,
@@ -306,7 +314,8 @@ impl Receiver {
     pub fn new(config: ReceiverConfig) -> Self {
         Receiver {
             config,
-            peers: HashMap::new(),
+            peers: BTreeMap::new(),
+            ended: BTreeMap::new(),
             footprint: 0,
             events: VecDeque::new(),
             replies: VecDeque::new(),
@@ -346,6 +355,7 @@ impl Receiver {
             Ok(Datagram::Close(session)) => {
                 if self.peers.get(&from).is_some_and(|p| p.session == session) {
                     self.end_session(from, SessionEnd::Closed);
+                    self.remember_ended(from, session, now);
                 }
             }
             Ok(Datagram::Ack(_) | Datagram::Nack(_)) => self.stats.unexpected_type += 1,
@@ -372,12 +382,22 @@ impl Receiver {
             return;
         }
         let layout = ChunkLayout::from_header(h.frame_len, h.count).expect("checked by parse");
-        if self
+        if self.ended.get(&from).is_some_and(|&(session, at)| {
+            session == h.session && now.saturating_since(at) < self.config.peer_idle_timeout
+        }) {
+            // A late datagram of a session that is over must not start it again (a frame it
+            // completes would be delivered twice).
+            self.stats.stale_chunks += 1;
+            return;
+        }
+        if let Some(old) = self
             .peers
             .get(&from)
-            .is_some_and(|p| p.session != h.session)
+            .map(|p| p.session)
+            .filter(|&s| s != h.session)
         {
             self.end_session(from, SessionEnd::Replaced);
+            self.remember_ended(from, old, now);
         }
         if !self.peers.contains_key(&from) {
             if self.peers.len() >= self.config.max_peers {
@@ -388,7 +408,7 @@ impl Receiver {
                 from,
                 Peer {
                     session: h.session,
-                    streams: HashMap::new(),
+                    streams: BTreeMap::new(),
                     footprint: 0,
                     last_seen: now,
                     reply_credit: 0,
@@ -427,6 +447,7 @@ impl Receiver {
         let s = &mut self.stats;
         match outcome {
             ChunkOutcome::Added | ChunkOutcome::Completed => {}
+            ChunkOutcome::UnneededParity => s.parity_unneeded += 1,
             ChunkOutcome::Recovered(n) => {
                 s.frames_recovered_by_fec += 1;
                 s.chunks_recovered_by_fec += u64::from(n);
@@ -512,14 +533,16 @@ impl Receiver {
                     reason,
                 } => {
                     let s = &mut self.stats;
-                    match reason {
-                        LossReason::Expired => s.frames_expired += count,
-                        LossReason::NeverSeen => s.frames_never_seen += count,
-                        LossReason::Rejected => s.frames_rejected += count,
-                        LossReason::Malformed => s.frames_malformed += count,
-                        LossReason::SessionEnded => s.frames_abandoned += count,
-                        LossReason::Superseded => s.frames_superseded += count,
-                    }
+                    // Saturating: a sender picks its frame ids, so a gap can span 2^64 ids.
+                    let counter = match reason {
+                        LossReason::Expired => &mut s.frames_expired,
+                        LossReason::NeverSeen => &mut s.frames_never_seen,
+                        LossReason::Rejected => &mut s.frames_rejected,
+                        LossReason::Malformed => &mut s.frames_malformed,
+                        LossReason::SessionEnded => &mut s.frames_abandoned,
+                        LossReason::Superseded => &mut s.frames_superseded,
+                    };
+                    *counter = counter.saturating_add(count);
                     self.events.push_back(ReceiverEvent::Lost {
                         peer,
                         session,
@@ -549,6 +572,22 @@ impl Receiver {
         }
         peer.reply_credit -= len;
         self.replies.push_back((addr, reply));
+    }
+
+    /// Remembers that `session` from `addr` is over, forgetting the oldest such memory if
+    /// `max_peers` are kept already.
+    fn remember_ended(&mut self, addr: SocketAddr, session: SessionId, now: Timestamp) {
+        if self.ended.len() >= self.config.max_peers && !self.ended.contains_key(&addr) {
+            let oldest = self
+                .ended
+                .iter()
+                .min_by_key(|(_, &(_, at))| at)
+                .map(|(&a, _)| a);
+            if let Some(a) = oldest {
+                self.ended.remove(&a);
+            }
+        }
+        self.ended.insert(addr, (session, now));
     }
 
     fn end_session(&mut self, addr: SocketAddr, reason: SessionEnd) {
@@ -618,6 +657,9 @@ impl Receiver {
         for addr in idle {
             self.end_session(addr, SessionEnd::Idle);
         }
+        let idle_timeout = self.config.peer_idle_timeout;
+        self.ended
+            .retain(|_, &mut (_, at)| now.saturating_since(at) < idle_timeout);
         let timers = self.timers();
         self.fine_timer = false;
         let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();

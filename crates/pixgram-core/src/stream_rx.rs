@@ -95,6 +95,8 @@ pub(crate) enum ChunkOutcome {
     Completed,
     /// Completed by rebuilding this many lost data chunks from parity.
     Recovered(u32),
+    /// A parity chunk of a frame already decided.
+    UnneededParity,
     Duplicate,
     Stale,
     Conflict,
@@ -178,6 +180,10 @@ impl StreamReceiver {
             return ChunkOutcome::Conflict;
         }
         if let Some(&status) = self.verdicts.get(&frame) {
+            if index.0 >= h.count {
+                // Parity sent for the case of loss, arriving after the frame was whole.
+                return ChunkOutcome::UnneededParity;
+            }
             if self.reliable {
                 // Answer again: the first answer may have been lost, and the sender retries.
                 out.push(StreamOutput::Ack {
