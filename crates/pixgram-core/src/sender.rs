@@ -432,6 +432,9 @@ pub struct Sender {
     events: VecDeque<SenderEvent>,
     /// Last time the receiver was heard from, or frames went in flight, whichever is later.
     peer_clock: Timestamp,
+    /// When the last frames in flight timed out unanswered, leaving none in flight: the
+    /// silence before it still counts when frames go in flight again.
+    idle_since: Option<Timestamp>,
     close_queued: bool,
     stats: SenderStats,
     /// Smoothed loss share and burst length from the receiver's ACKs, for `FecPolicy::Auto`.
@@ -470,6 +473,7 @@ impl Sender {
             send_queue: VecDeque::new(),
             events: VecDeque::new(),
             peer_clock: Timestamp::ZERO,
+            idle_since: None,
             close_queued: false,
             stats: SenderStats::default(),
             reported_loss: 0.05,
@@ -560,7 +564,15 @@ impl Sender {
         stream.next_id = id.next();
         stream.in_flight += 1;
         if self.frames.is_empty() {
-            self.peer_clock = now;
+            // Time with nothing in flight is not silence; time with frames in flight that
+            // timed out unanswered is, or a sender whose frames keep timing out one window
+            // after another would never report the receiver gone.
+            let unanswered = self
+                .idle_since
+                .take()
+                .map_or(Duration::ZERO, |t| t.saturating_since(self.peer_clock));
+            let unanswered = u64::try_from(unanswered.as_micros()).unwrap_or(u64::MAX);
+            self.peer_clock = Timestamp::from_micros(now.as_micros().saturating_sub(unanswered));
         }
         let flags = DataFlags::default()
             .with(DataFlags::MESSAGE, frame.kind == PayloadKind::Message)
@@ -961,6 +973,8 @@ impl Sender {
         if peer_gone {
             self.events.push_back(SenderEvent::PeerGone);
             self.peer_clock = now;
+        } else if self.frames.is_empty() {
+            self.idle_since = Some(now);
         }
     }
 
