@@ -12,7 +12,7 @@
 # Usage: bench/loopback.sh [options] [IMAGE...]
 #   --dir DIR         images to use (default: ../shared/corpus from the repo root)
 #   --reps R          repetitions of every configuration (default 3)
-#   --seconds S       length of one run (default 0.4)
+#   --seconds S       length of one run (default 0.5)
 #   --timeout T       any process still running after T seconds is killed (default 20)
 #   --no-peers        pixgram only
 #   --install-peers   first run: python3 -m pip install imagezmq pyzmq numpy
@@ -26,7 +26,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$repo/../shared/corpus"
 reps=3
-seconds=0.4
+seconds=0.5
 timeout_s=20
 peers=1
 install=0
@@ -185,8 +185,10 @@ if [ "$peers" = 1 ]; then
     [ "$have_zmq" = 1 ] && configs+=("imagezmq reqrep")
 fi
 
-# Frames per pixgram run: calibrated once per image and configuration so a run lasts about
-# $seconds (a short first run, which also warms the page cache, then frames/s x seconds).
+# Frames per pixgram run, so that a run lasts about $seconds: a short run (which also warms the
+# page cache), then frames/s x seconds, again until a calibration run lasted at least half of
+# $seconds (the sender's rate ramps up at start, so short runs understate the rate); 4 rounds at
+# most. The count comes from the fastest round, so noise makes runs longer, never too short.
 declare -A frames_for
 echo "== calibrating frame counts" >&2
 for img in "${images[@]}"; do
@@ -195,9 +197,25 @@ for img in "${images[@]}"; do
         set -- $cfg
         case "$1" in pixgram*) ;; *) continue ;; esac
         w=${2#w} d=${3#d}
-        cal=$(( 20000000 / size )); [ "$cal" -lt 5 ] && cal=5; [ "$cal" -gt 2000 ] && cal=2000
-        read -r _ _ fps _ _ < <(pixgram_run "${bins[$1]}" "$img" "$w" "$d" "$cal")
-        n=$(python3 -c "import math,sys; f=float(sys.argv[1]); print(50 if math.isnan(f) else max(10, min(100000, int(f*float(sys.argv[2])))))" "$fps" "$seconds")
+        n=$(( 20000000 / size )); [ "$n" -lt 5 ] && n=5; [ "$n" -gt 2000 ] && n=2000
+        best=0
+        for round in 1 2 3 4; do
+            read -r _ _ fps _ _ < <(pixgram_run "${bins[$1]}" "$img" "$w" "$d" "$n")
+            read -r done n best < <(python3 - "$fps" "$n" "$seconds" "$round" "$best" <<'EOF'
+import math, sys
+fps, n, target, rnd, best = map(float, sys.argv[1:])
+n = int(n)
+if math.isnan(fps) or fps <= 0:
+    print(1, max(n, 10), best)
+else:
+    best = max(best, fps)  # the fastest round: the ramp-up and noise only slow a run down
+    want = max(10, min(200000, round(best * target)))
+    done = n / fps >= target / 2 or rnd == 4
+    print(int(done), want if done else min(want, n * 20), best)
+EOF
+)
+            [ "$done" = 1 ] && break
+        done
         frames_for["$img|$cfg"]=$n
     done
 done
