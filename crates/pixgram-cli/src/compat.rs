@@ -1,17 +1,252 @@
-//! `--compat seed` for send, recv and msg: the original Python scripts' wire format.
+//! `--compat seed` for send, recv and msg: the original Python scripts' wire format, so their
+//! users can replace one side at a time.
 
-use anyhow::bail;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use crate::cli::{MsgArgs, RecvArgs, SendArgs};
+use anyhow::{bail, Context};
+use indicatif::ProgressBar;
+use pixgram::compat::seed::{SeedClient, SeedServer, SeedServerEvent};
+use pixgram::{sink, source};
+use pixgram_core::compat_seed::{SeedConfig, SeedStats};
+use serde_json::json;
 
-pub fn recv(_args: &RecvArgs) -> anyhow::Result<()> {
-    bail!("--compat seed is being written")
+use crate::cli::{resolve, Mode, MsgArgs, RecvArgs, SendArgs};
+use crate::recv::stop_flag;
+use crate::send::progress_bar;
+use crate::summary::{ms, rate_line, Samples};
+
+/// Images in a row without a reply after which the server is taken to be gone.
+const GONE_AFTER: u32 = 3;
+
+pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
+    let listen = resolve("--listen", &args.listen)?;
+    let msg_listen = match &args.msg_listen {
+        Some(a) => Some(resolve("--msg-listen", a)?),
+        None => None,
+    };
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --save folder {}", dir.display()))?;
+    }
+    let config = SeedConfig {
+        max_image_len: args.max_frame_size,
+        ..SeedConfig::default()
+    };
+    let server = SeedServer::bind(listen, msg_listen, config, args.recv_buffer)?;
+    if let Some(w) = server.buffer_grant().warning() {
+        eprintln!("pixgram: warning: {w}");
+    }
+    eprintln!(
+        "pixgram: listening on {}{}; images and replies in the original scripts' format; \
+         Ctrl-C to stop",
+        server.image_addr(),
+        server
+            .message_addr()
+            .map(|a| format!(", JSON messages on {a}"))
+            .unwrap_or_default()
+    );
+    let stop = stop_flag()?;
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let (mut images, mut messages, mut bytes) = (0u64, 0u64, 0u64);
+    let mut span: Option<(Instant, Instant)> = None;
+    let spinner = ProgressBar::new_spinner();
+    while !stop.load(Ordering::Relaxed)
+        && args.count.is_none_or(|n| images + messages < n)
+        && deadline.is_none_or(|d| Instant::now() < d)
+    {
+        let wake = Instant::now() + Duration::from_millis(200);
+        let Some(event) = server.next_event(deadline.map_or(wake, |d| d.min(wake))) else {
+            continue;
+        };
+        let line = match event {
+            SeedServerEvent::Image {
+                peer,
+                bytes: image,
+                single_datagram,
+            } => {
+                let now = Instant::now();
+                span = Some((span.map_or(now, |s| s.0), now));
+                images += 1;
+                bytes += image.len() as u64;
+                let mut line = json!({"event": "frame", "peer": peer.to_string(),
+                    "frame": images, "bytes": image.len(),
+                    "format": if single_datagram { "one datagram" } else { "header and chunks" }});
+                if let Some(dir) = &args.save {
+                    let name = format!(
+                        "seed-{}-{images:06}.{}",
+                        sink::sanitise(&peer.to_string()),
+                        sink::extension_for(&image)
+                    );
+                    let path = sink::save_atomic(dir, &name, &image)?;
+                    line["saved"] = json!(path.display().to_string());
+                }
+                if args.quiet {
+                    None
+                } else {
+                    Some(line)
+                }
+            }
+            SeedServerEvent::Broken {
+                peer,
+                reason,
+                received,
+                declared,
+            } => Some(json!({"event": "broken", "peer": peer.to_string(),
+                "reason": format!("{reason:?}"), "received": received, "declared": declared})),
+            SeedServerEvent::Message { peer, json } => {
+                messages += 1;
+                Some(json!({"event": "message", "peer": peer.to_string(), "message": json}))
+            }
+            SeedServerEvent::BadMessage { peer, error } => {
+                Some(json!({"event": "bad_message", "peer": peer.to_string(), "error": error}))
+            }
+        };
+        if let Some(line) = line {
+            spinner.suspend(|| println!("{line}"));
+        }
+        spinner.set_message(format!(
+            "{images} images, {messages} messages, {:.1} MB",
+            bytes as f64 / 1e6
+        ));
+        spinner.tick();
+    }
+    spinner.finish_and_clear();
+    let (img, msg) = server.stats();
+    let span = span.map_or(Duration::ZERO, |(a, b)| b - a);
+    eprintln!(
+        "received {}; {messages} messages; {}",
+        rate_line(images, bytes, span),
+        describe(&img, &msg)
+    );
+    Ok(())
 }
 
-pub fn send(_args: &SendArgs) -> anyhow::Result<()> {
-    bail!("--compat seed is being written")
+/// What went wrong, by reason (only the reasons that occurred), and what the replies came to.
+fn describe(img: &SeedStats, msg: &SeedStats) -> String {
+    let reasons: Vec<String> = [
+        ("interrupted by a lost chunk", img.broken_interrupted),
+        ("overran their length", img.broken_overrun),
+        ("oversize chunk", img.broken_oversize_chunk),
+        ("stalled", img.broken_stalled),
+        ("not a whole image", img.broken_not_whole_image),
+        ("negative length", img.broken_negative_length),
+        ("too large", img.broken_too_large),
+        ("no room", img.broken_no_room),
+    ]
+    .iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{what} {n}"))
+    .collect();
+    let reasons = if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", reasons.join(", "))
+    };
+    format!(
+        "{} broken images{reasons}; {} stray datagrams; {} messages not JSON; {} replies sent, \
+         {} held back (no amplification); {} peers refused",
+        img.broken(),
+        img.stray_datagrams,
+        msg.messages_rejected,
+        img.replies_sent + msg.replies_sent,
+        img.replies_limited + msg.replies_limited,
+        img.peers_refused + msg.peers_refused,
+    )
 }
 
-pub fn msg(_args: &MsgArgs) -> anyhow::Result<()> {
-    bail!("--compat seed is being written")
+pub fn send(args: &SendArgs) -> anyhow::Result<()> {
+    if args.meta.is_some() {
+        bail!("--meta cannot be sent with --compat seed: the original format has no metadata");
+    }
+    if args.mode == Mode::Live || args.fps.is_some() || args.fec.is_some() {
+        bail!("--compat seed is stop-and-wait: --mode live, --fps and --fec do not apply");
+    }
+    let to = resolve("--to", &args.to)?;
+    let files = source::collect_files(&args.files, &args.dir)?;
+    if files.is_empty() {
+        bail!("nothing to send: name files, or a folder with --dir");
+    }
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    let rate = args.rate.map(|mbit| mbit.max(0.1) * 1e6 / 8.0);
+    let mut client = SeedClient::connect(to, rate)?;
+    let total = files.len() as u64 * u64::from(args.repeat);
+    let bar = progress_bar(total);
+    let (mut acked, mut lost, mut bytes, mut in_a_row) = (0u64, 0u64, 0u64, 0u32);
+    let mut rtt = Samples::default();
+    let start = Instant::now();
+    for _ in 0..args.repeat {
+        for path in &files {
+            let image = source::read_file(path)?;
+            let name = path.display();
+            match client
+                .send_image(&image, timeout)
+                .with_context(|| format!("sending {name} to {to}"))?
+            {
+                Some(t) => {
+                    acked += 1;
+                    bytes += image.len() as u64;
+                    in_a_row = 0;
+                    rtt.push(t);
+                    if args.verbose {
+                        bar.suspend(|| println!("{name}: {} B, acked in {}", image.len(), ms(t)));
+                    }
+                }
+                None => {
+                    lost += 1;
+                    in_a_row += 1;
+                    bar.suspend(|| {
+                        eprintln!(
+                            "pixgram: {name}: no \"get message!!!\" within {:.1} s",
+                            timeout.as_secs_f64()
+                        )
+                    });
+                    if acked == 0 && in_a_row >= GONE_AFTER {
+                        bar.finish_and_clear();
+                        bail!(
+                            "no answer from {to} to {GONE_AFTER} images in a row: is the \
+                             server running there?"
+                        );
+                    }
+                }
+            }
+            bar.inc(1);
+        }
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "sent {}; acked {acked}, not acknowledged {lost}; RTT {}",
+        rate_line(acked, bytes, start.elapsed()),
+        rtt.describe()
+    );
+    if lost > 0 {
+        bail!("{lost} of {total} images were not acknowledged");
+    }
+    Ok(())
+}
+
+pub fn msg(args: &MsgArgs) -> anyhow::Result<()> {
+    let to = resolve("--to", &args.to)?;
+    let docs = crate::msg::documents(&args.json)?;
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    let mut client = SeedClient::connect(to, None)?;
+    let mut missing = 0;
+    for (i, doc) in docs.iter().enumerate() {
+        match client
+            .send_message(doc, timeout)
+            .with_context(|| format!("sending message {} to {to}", i + 1))?
+        {
+            Some(t) => eprintln!("message {} delivered in {}", i + 1, ms(t)),
+            None => {
+                missing += 1;
+                eprintln!("message {} NOT acknowledged (no \"get the msg\")", i + 1);
+            }
+        }
+    }
+    if missing > 0 {
+        bail!("{missing} of {} messages were not acknowledged", docs.len());
+    }
+    Ok(())
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use indicatif::ProgressBar;
 use pixgram::{sink, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent, UdpReceiver};
 use serde_json::{json, Value};
@@ -16,6 +16,9 @@ use crate::summary::rate_line;
 pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     if args.compat == Some(Compat::Seed) {
         return crate::compat::recv(&args);
+    }
+    if args.msg_listen.is_some() {
+        bail!("--msg-listen belongs to --compat seed: pixgram's own protocol carries messages on --listen");
     }
     let listen = resolve("--listen", &args.listen)?;
     if let Some(dir) = &args.save {

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod chunking;
+pub mod compat_seed;
 pub mod fec;
 pub mod ids;
 pub mod impair;

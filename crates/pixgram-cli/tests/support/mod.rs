@@ -63,6 +63,8 @@ pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
 pub struct Recv {
     pub child: Child,
     pub addr: String,
+    /// The whole "listening on" line.
+    pub line: String,
     stderr: mpsc::Receiver<String>,
     early: Vec<String>,
 }
@@ -106,6 +108,7 @@ impl Recv {
         Recv {
             child,
             addr,
+            line,
             stderr,
             early,
         }

@@ -1,0 +1,775 @@
+//! The original Python scripts' wire format ("seed"), without I/O: a receiver that cannot be
+//! hung, crashed or made to over-allocate, and the datagrams a sender of that format emits.
+//!
+//! The format has no magic, checksum or sequence number, so a receiver can only guess where an
+//! image starts. The rules below are normative for pixgram (docs/PROTOCOL.md §6 points here).
+//!
+//! **Image port.** A client sends either
+//! - (a) a whole image in one datagram (a JPEG from its SOI marker `FF D8` to its EOI marker
+//!   `FF D9`, or a PNG from its signature to its IEND chunk), or
+//! - (b) an 8-byte header holding the length, packed with Python's `struct.pack('l', n)` on
+//!   64-bit Linux (little-endian, signed 64-bit), then the image in chunks of at most
+//!   [`CHUNK_LEN`] bytes.
+//!
+//! After each whole image the receiver replies [`IMAGE_REPLY`] to the sender's address.
+//!
+//! **Resynchronisation.** Per peer address the receiver is either idle or collecting an image
+//! of a declared length. While idle, an 8-byte datagram is a header, a datagram holding a whole
+//! image is that image, and anything else is counted as stray and dropped. While
+//! collecting:
+//! - an 8-byte datagram is the last chunk if exactly 8 bytes are missing (and, for a JPEG, it
+//!   ends with the EOI marker `FF D9`), otherwise a new header: the image being collected lost
+//!   a chunk ([`BrokenReason::Interrupted`]);
+//! - a datagram longer than [`CHUNK_LEN`] is a whole image if it holds one (the image
+//!   being collected is broken), otherwise it breaks the image ([`BrokenReason::OversizeChunk`]);
+//! - a chunk that would take the image past its declared length breaks it
+//!   ([`BrokenReason::Overrun`]) and is dropped;
+//! - no datagram for [`SeedConfig::idle_timeout`] breaks it ([`BrokenReason::Stalled`]);
+//! - an image that reaches its declared length is delivered only if it is one whole JPEG (SOI
+//!   `FF D8` to EOI `FF D9`) or PNG (signature to IEND), and a JPEG is given up as soon as a
+//!   chunk follows one that ended in `FF D9` ([`BrokenReason::NotWholeImage`]): its first chunk
+//!   was lost, or chunks of two images were spliced. Like the original scripts, which decode
+//!   what they receive, this mode carries images, not arbitrary bytes.
+//!
+//! The format has no checksum or chunk number, so these rules catch one lost datagram per image
+//! (the common case, and what the property tests check) but not every combination of several
+//! losses, duplicates or reordering: chunks swapped in transit, or a middle chunk lost and
+//! another duplicated, go unnoticed. pixgram's own protocol has neither weakness.
+//!
+//! A header declaring a negative length or more than [`SeedConfig::max_image_len`] is counted
+//! and ignored before anything is allocated; the chunks that follow it are counted as stray.
+//! Buffers grow with the bytes that actually arrive, never to a declared length up front, and
+//! all images being collected together hold at most [`SeedConfig::max_buffered`] bytes.
+//!
+//! **Message port.** One UTF-8 JSON document per datagram, answered with [`MESSAGE_REPLY`].
+//! The core does not parse JSON: [`SeedReceiver::handle_message`] reports the datagram and the
+//! driver calls [`SeedReceiver::acknowledge_message`] for the ones that parse.
+//!
+//! **No amplification.** A reply is sent only while the bytes received from that address
+//! exceed the bytes already sent back to it, so the receiver can never be used to send more
+//! towards a spoofed address than the spoofer sent; a reply held back is counted in
+//! [`SeedStats::replies_limited`].
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::time::Timestamp;
+
+/// The length header's size.
+pub const HEADER_LEN: usize = 8;
+/// The largest chunk the original client sends.
+pub const CHUNK_LEN: usize = 1024;
+/// The reply to a whole image.
+pub const IMAGE_REPLY: &[u8] = b"get message!!!";
+/// The reply to a message.
+pub const MESSAGE_REPLY: &[u8] = b"get the msg";
+
+/// The 8-byte header announcing an image of `len` bytes.
+pub fn header(len: usize) -> [u8; HEADER_LEN] {
+    (len as i64).to_le_bytes()
+}
+
+/// The datagrams that follow [`header`] in format (b): `image` in chunks of [`CHUNK_LEN`].
+pub fn chunks(image: &[u8]) -> std::slice::Chunks<'_, u8> {
+    image.chunks(CHUNK_LEN)
+}
+
+/// Whether `datagram` is a whole image: a JPEG from its SOI to its EOI marker, or a PNG from
+/// its signature to its IEND chunk. (The first chunk of a larger JPEG starts like one but does
+/// not end like one.)
+pub fn is_whole_image(datagram: &[u8]) -> bool {
+    let jpeg = datagram.len() >= 4
+        && datagram.starts_with(&[0xFF, 0xD8])
+        && datagram.ends_with(&[0xFF, 0xD9]);
+    let png =
+        datagram.starts_with(b"\x89PNG\r\n\x1a\n") && datagram.ends_with(b"IEND\xAE\x42\x60\x82");
+    jpeg || png
+}
+
+/// Limits of a [`SeedReceiver`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedConfig {
+    /// Largest image accepted, in bytes.
+    pub max_image_len: u64,
+    /// Peer addresses tracked at once; the least recently heard idle one is forgotten first.
+    pub max_peers: usize,
+    /// Bytes held in all images being collected together.
+    pub max_buffered: u64,
+    /// Silence after which an image being collected is given up.
+    pub idle_timeout: Duration,
+}
+
+impl Default for SeedConfig {
+    fn default() -> Self {
+        SeedConfig {
+            max_image_len: 64 << 20,
+            max_peers: 256,
+            max_buffered: 256 << 20,
+            idle_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Why an image was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BrokenReason {
+    /// The header declared a negative length.
+    NegativeLength,
+    /// The header declared more than [`SeedConfig::max_image_len`].
+    TooLarge,
+    /// A new header or whole image came before this image was complete (a chunk was lost).
+    Interrupted,
+    /// A chunk would have taken the image past its declared length.
+    Overrun,
+    /// A datagram longer than [`CHUNK_LEN`] that is not an image arrived mid-image.
+    OversizeChunk,
+    /// Nothing arrived for [`SeedConfig::idle_timeout`].
+    Stalled,
+    /// Buffering the image would exceed [`SeedConfig::max_buffered`].
+    NoRoom,
+    /// The bytes collected are not one whole JPEG or PNG.
+    NotWholeImage,
+}
+
+/// What a [`SeedReceiver`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeedEvent {
+    /// A whole image.
+    Image {
+        /// Who sent it.
+        peer: SocketAddr,
+        /// Its bytes.
+        bytes: Vec<u8>,
+        /// True if it came in one datagram (format (a)).
+        single_datagram: bool,
+    },
+    /// An image given up.
+    Broken {
+        /// Who sent it.
+        peer: SocketAddr,
+        /// Why.
+        reason: BrokenReason,
+        /// Bytes received of it.
+        received: u64,
+        /// The length its header declared, if any.
+        declared: Option<i64>,
+    },
+    /// A datagram on the message port; the driver checks it and acknowledges it.
+    Message {
+        /// Who sent it.
+        peer: SocketAddr,
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+/// Counters of a [`SeedReceiver`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedStats {
+    /// Datagrams handled.
+    pub datagrams: u64,
+    /// Bytes in those datagrams.
+    pub bytes: u64,
+    /// Images delivered.
+    pub images: u64,
+    /// Of which in one datagram.
+    pub images_single_datagram: u64,
+    /// Images given up, by reason.
+    pub broken_negative_length: u64,
+    /// See [`BrokenReason::TooLarge`].
+    pub broken_too_large: u64,
+    /// See [`BrokenReason::Interrupted`].
+    pub broken_interrupted: u64,
+    /// See [`BrokenReason::Overrun`].
+    pub broken_overrun: u64,
+    /// See [`BrokenReason::OversizeChunk`].
+    pub broken_oversize_chunk: u64,
+    /// See [`BrokenReason::Stalled`].
+    pub broken_stalled: u64,
+    /// See [`BrokenReason::NoRoom`].
+    pub broken_no_room: u64,
+    /// See [`BrokenReason::NotWholeImage`].
+    pub broken_not_whole_image: u64,
+    /// Datagrams that belonged to no image, dropped.
+    pub stray_datagrams: u64,
+    /// Messages reported.
+    pub messages: u64,
+    /// Messages the driver refused (not JSON), unanswered.
+    pub messages_rejected: u64,
+    /// Replies queued.
+    pub replies_sent: u64,
+    /// Replies held back because the peer had not sent enough bytes to cover them.
+    pub replies_limited: u64,
+    /// Peers forgotten to make room for new ones.
+    pub peers_evicted: u64,
+    /// Datagrams dropped because the peer table was full of peers mid-image.
+    pub peers_refused: u64,
+}
+
+impl SeedStats {
+    /// Images given up, all reasons together.
+    pub fn broken(&self) -> u64 {
+        self.broken_negative_length
+            + self.broken_too_large
+            + self.broken_interrupted
+            + self.broken_overrun
+            + self.broken_oversize_chunk
+            + self.broken_stalled
+            + self.broken_no_room
+            + self.broken_not_whole_image
+    }
+
+    fn count(&mut self, reason: BrokenReason) {
+        *match reason {
+            BrokenReason::NegativeLength => &mut self.broken_negative_length,
+            BrokenReason::TooLarge => &mut self.broken_too_large,
+            BrokenReason::Interrupted => &mut self.broken_interrupted,
+            BrokenReason::Overrun => &mut self.broken_overrun,
+            BrokenReason::OversizeChunk => &mut self.broken_oversize_chunk,
+            BrokenReason::Stalled => &mut self.broken_stalled,
+            BrokenReason::NoRoom => &mut self.broken_no_room,
+            BrokenReason::NotWholeImage => &mut self.broken_not_whole_image,
+        } += 1;
+    }
+}
+
+/// An image being collected.
+#[derive(Debug)]
+struct Partial {
+    declared: u64,
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Peer {
+    partial: Option<Partial>,
+    last_heard: Timestamp,
+    /// Bytes received from the address minus bytes sent to it.
+    credit: u64,
+}
+
+/// One port of the seed format (image or message), serving any number of peers.
+#[derive(Debug)]
+pub struct SeedReceiver {
+    config: SeedConfig,
+    peers: HashMap<SocketAddr, Peer>,
+    buffered: u64,
+    events: VecDeque<SeedEvent>,
+    transmits: VecDeque<(SocketAddr, &'static [u8])>,
+    stats: SeedStats,
+}
+
+impl SeedReceiver {
+    /// A receiver with these limits.
+    pub fn new(config: SeedConfig) -> Self {
+        SeedReceiver {
+            config,
+            peers: HashMap::new(),
+            buffered: 0,
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            stats: SeedStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &SeedStats {
+        &self.stats
+    }
+
+    /// Bytes held in images being collected.
+    pub fn buffered(&self) -> u64 {
+        self.buffered
+    }
+
+    /// A datagram that arrived on the image port.
+    pub fn handle_image(&mut self, peer: SocketAddr, datagram: &[u8], now: Timestamp) {
+        if !self.admit(peer, datagram.len(), now) {
+            return;
+        }
+        let mut state = self
+            .peers
+            .remove(&peer)
+            .expect("admitted peers are tracked");
+        self.image_datagram(peer, &mut state, datagram);
+        self.peers.insert(peer, state);
+    }
+
+    /// A datagram that arrived on the message port: reported as [`SeedEvent::Message`].
+    pub fn handle_message(&mut self, peer: SocketAddr, datagram: &[u8], now: Timestamp) {
+        if !self.admit(peer, datagram.len(), now) {
+            return;
+        }
+        self.stats.messages += 1;
+        self.events.push_back(SeedEvent::Message {
+            peer,
+            bytes: datagram.to_vec(),
+        });
+    }
+
+    /// Queues [`MESSAGE_REPLY`] to `peer`, credit permitting.
+    pub fn acknowledge_message(&mut self, peer: SocketAddr) {
+        match self.peers.get_mut(&peer) {
+            Some(state) => queue_reply(
+                state,
+                peer,
+                MESSAGE_REPLY,
+                &mut self.stats,
+                &mut self.transmits,
+            ),
+            None => self.stats.replies_limited += 1,
+        }
+    }
+
+    /// Counts a message the driver refused; it is not answered.
+    pub fn reject_message(&mut self) {
+        self.stats.messages_rejected += 1;
+    }
+
+    /// Gives up images that have been silent for [`SeedConfig::idle_timeout`].
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let timeout = self.config.idle_timeout;
+        let stalled: Vec<SocketAddr> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.partial.is_some() && now.saturating_since(p.last_heard) >= timeout)
+            .map(|(a, _)| *a)
+            .collect();
+        for addr in stalled {
+            let mut state = self.peers.remove(&addr).expect("listed above");
+            self.break_image(addr, &mut state, BrokenReason::Stalled);
+            self.peers.insert(addr, state);
+        }
+    }
+
+    /// When [`SeedReceiver::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.peers
+            .values()
+            .filter(|p| p.partial.is_some())
+            .map(|p| p.last_heard + self.config.idle_timeout)
+            .min()
+    }
+
+    /// The next reply to send: (address, bytes).
+    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, &'static [u8])> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<SeedEvent> {
+        self.events.pop_front()
+    }
+
+    /// Counts the datagram and makes sure its peer is tracked; false if there is no room.
+    fn admit(&mut self, peer: SocketAddr, len: usize, now: Timestamp) -> bool {
+        self.stats.datagrams += 1;
+        self.stats.bytes += len as u64;
+        if !self.peers.contains_key(&peer) && self.peers.len() >= self.config.max_peers {
+            let idle = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.partial.is_none())
+                .min_by_key(|(_, p)| p.last_heard)
+                .map(|(a, _)| *a);
+            match idle {
+                Some(old) => {
+                    self.peers.remove(&old);
+                    self.stats.peers_evicted += 1;
+                }
+                None => {
+                    self.stats.peers_refused += 1;
+                    return false;
+                }
+            }
+        }
+        let state = self.peers.entry(peer).or_default();
+        state.last_heard = now;
+        state.credit = state.credit.saturating_add(len as u64);
+        true
+    }
+
+    fn image_datagram(&mut self, peer: SocketAddr, state: &mut Peer, d: &[u8]) {
+        let Some(partial) = &state.partial else {
+            return self.idle_datagram(peer, state, d);
+        };
+        let missing = partial.declared - partial.bytes.len() as u64;
+        let last_chunk = missing == HEADER_LEN as u64
+            && (!partial.bytes.starts_with(&[0xFF, 0xD8]) || d.ends_with(&[0xFF, 0xD9]));
+        if d.len() == HEADER_LEN && !last_chunk {
+            self.break_image(peer, state, BrokenReason::Interrupted);
+            return self.idle_datagram(peer, state, d);
+        }
+        if d.len() > CHUNK_LEN {
+            if is_whole_image(d) {
+                self.break_image(peer, state, BrokenReason::Interrupted);
+                return self.idle_datagram(peer, state, d);
+            }
+            return self.break_image(peer, state, BrokenReason::OversizeChunk);
+        }
+        if d.len() as u64 > missing {
+            return self.break_image(peer, state, BrokenReason::Overrun);
+        }
+        if self.buffered + d.len() as u64 > self.config.max_buffered {
+            return self.break_image(peer, state, BrokenReason::NoRoom);
+        }
+        let partial = state.partial.as_mut().expect("checked above");
+        if is_jpeg_end(&partial.bytes) && !d.is_empty() {
+            return self.break_image(peer, state, BrokenReason::NotWholeImage);
+        }
+        grow_for(&mut partial.bytes, d.len(), partial.declared);
+        partial.bytes.extend_from_slice(d);
+        self.buffered += d.len() as u64;
+        if partial.bytes.len() as u64 == partial.declared {
+            if !is_whole_image(&partial.bytes) {
+                return self.break_image(peer, state, BrokenReason::NotWholeImage);
+            }
+            let done = state.partial.take().expect("checked above");
+            self.buffered -= done.declared;
+            self.deliver(peer, state, done.bytes, false);
+        }
+    }
+
+    fn idle_datagram(&mut self, peer: SocketAddr, state: &mut Peer, d: &[u8]) {
+        if d.len() == HEADER_LEN {
+            let declared = i64::from_le_bytes(d.try_into().expect("8 bytes"));
+            let reason = if declared < 0 {
+                BrokenReason::NegativeLength
+            } else if declared as u64 > self.config.max_image_len {
+                BrokenReason::TooLarge
+            } else if declared == 0 {
+                return self.deliver(peer, state, Vec::new(), false);
+            } else {
+                state.partial = Some(Partial {
+                    declared: declared as u64,
+                    bytes: Vec::new(),
+                });
+                return;
+            };
+            self.stats.count(reason);
+            self.events.push_back(SeedEvent::Broken {
+                peer,
+                reason,
+                received: 0,
+                declared: Some(declared),
+            });
+        } else if is_whole_image(d) && d.len() as u64 <= self.config.max_image_len {
+            self.stats.images_single_datagram += 1;
+            self.deliver(peer, state, d.to_vec(), true);
+        } else {
+            self.stats.stray_datagrams += 1;
+        }
+    }
+
+    fn break_image(&mut self, peer: SocketAddr, state: &mut Peer, reason: BrokenReason) {
+        let Some(partial) = state.partial.take() else {
+            return;
+        };
+        let received = partial.bytes.len() as u64;
+        self.buffered -= received;
+        self.stats.count(reason);
+        self.events.push_back(SeedEvent::Broken {
+            peer,
+            reason,
+            received,
+            declared: Some(partial.declared as i64),
+        });
+    }
+
+    fn deliver(&mut self, peer: SocketAddr, state: &mut Peer, bytes: Vec<u8>, single: bool) {
+        self.stats.images += 1;
+        self.events.push_back(SeedEvent::Image {
+            peer,
+            bytes,
+            single_datagram: single,
+        });
+        queue_reply(
+            state,
+            peer,
+            IMAGE_REPLY,
+            &mut self.stats,
+            &mut self.transmits,
+        );
+    }
+}
+
+/// Queues `reply` to `peer` if the bytes it sent cover it (no amplification).
+fn queue_reply(
+    state: &mut Peer,
+    peer: SocketAddr,
+    reply: &'static [u8],
+    stats: &mut SeedStats,
+    transmits: &mut VecDeque<(SocketAddr, &'static [u8])>,
+) {
+    if state.credit < reply.len() as u64 {
+        stats.replies_limited += 1;
+        return;
+    }
+    state.credit -= reply.len() as u64;
+    stats.replies_sent += 1;
+    transmits.push_back((peer, reply));
+}
+
+/// Whether `bytes` is a JPEG that has reached its EOI marker.
+fn is_jpeg_end(bytes: &[u8]) -> bool {
+    bytes.len() >= 4 && bytes.starts_with(&[0xFF, 0xD8]) && bytes.ends_with(&[0xFF, 0xD9])
+}
+
+/// Makes room for `more` bytes in `buf`, doubling but never past `declared`, so a header's
+/// claim is never allocated before the bytes arrive.
+fn grow_for(buf: &mut Vec<u8>, more: usize, declared: u64) {
+    let need = buf.len() + more;
+    if need <= buf.capacity() {
+        return;
+    }
+    let target = (buf.capacity() * 2)
+        .max(need)
+        .max(64 << 10)
+        .min(declared as usize);
+    buf.reserve_exact(target - buf.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// A JPEG-like image: SOI, bytes without 0xFF, EOI.
+    fn image(len: usize, seed: u8) -> Vec<u8> {
+        let mut v: Vec<u8> = (0..len)
+            .map(|i| (i as u8).wrapping_mul(seed) % 0xFF)
+            .collect();
+        v[..2].copy_from_slice(&[0xFF, 0xD8]);
+        v[len - 2..].copy_from_slice(&[0xFF, 0xD9]);
+        v
+    }
+
+    fn send(rx: &mut SeedReceiver, from: SocketAddr, img: &[u8], skip: Option<usize>) {
+        rx.handle_image(from, &header(img.len()), Timestamp::ZERO);
+        for (i, c) in chunks(img).enumerate() {
+            if Some(i) != skip {
+                rx.handle_image(from, c, Timestamp::ZERO);
+            }
+        }
+    }
+
+    fn events(rx: &mut SeedReceiver) -> Vec<SeedEvent> {
+        std::iter::from_fn(|| rx.poll_event()).collect()
+    }
+
+    #[test]
+    fn header_is_python_struct_pack_l() {
+        // struct.pack('l', 80053) on 64-bit Linux
+        assert_eq!(header(80053), [0xB5, 0x38, 0x01, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn chunked_images_arrive_whole_and_are_answered() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        let a = image(80_053, 3);
+        let b = image(1024 * 3, 5);
+        send(&mut rx, peer(1), &a, None);
+        send(&mut rx, peer(1), &b, None);
+        let ev = events(&mut rx);
+        assert_eq!(ev.len(), 2);
+        assert!(matches!(&ev[0], SeedEvent::Image { bytes, .. } if *bytes == a));
+        assert!(matches!(&ev[1], SeedEvent::Image { bytes, .. } if *bytes == b));
+        assert_eq!(rx.poll_transmit(), Some((peer(1), IMAGE_REPLY)));
+        assert_eq!(rx.poll_transmit(), Some((peer(1), IMAGE_REPLY)));
+        assert_eq!(rx.buffered(), 0);
+    }
+
+    #[test]
+    fn whole_image_in_one_datagram() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        let a = image(30_000, 7);
+        rx.handle_image(peer(1), &a, Timestamp::ZERO);
+        assert_eq!(
+            events(&mut rx),
+            vec![SeedEvent::Image {
+                peer: peer(1),
+                bytes: a,
+                single_datagram: true
+            }]
+        );
+        assert_eq!(rx.stats().images_single_datagram, 1);
+    }
+
+    #[test]
+    fn a_lost_chunk_breaks_one_image_and_the_next_arrives() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        let a = image(10_000, 3);
+        let b = image(5_000, 9);
+        send(&mut rx, peer(1), &a, Some(4));
+        send(&mut rx, peer(1), &b, None);
+        let ev = events(&mut rx);
+        assert!(matches!(
+            ev[0],
+            SeedEvent::Broken {
+                reason: BrokenReason::Interrupted,
+                received: 8976,
+                ..
+            }
+        ));
+        assert!(matches!(&ev[1], SeedEvent::Image { bytes, .. } if *bytes == b));
+        assert_eq!(rx.stats().broken(), 1);
+        assert_eq!(rx.buffered(), 0);
+    }
+
+    #[test]
+    fn last_chunk_of_eight_bytes_is_not_mistaken_for_a_header() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        let a = image(1024 + 8, 3);
+        send(&mut rx, peer(1), &a, None);
+        assert!(matches!(&events(&mut rx)[..], [SeedEvent::Image { bytes, .. }] if *bytes == a));
+    }
+
+    #[test]
+    fn a_lost_last_chunk_of_eight_bytes_does_not_swallow_the_next_header() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        let a = image(1024 + 8, 3);
+        let b = image(3000, 5);
+        send(&mut rx, peer(1), &a, Some(1));
+        send(&mut rx, peer(1), &b, None);
+        let ev = events(&mut rx);
+        assert!(matches!(
+            ev[0],
+            SeedEvent::Broken {
+                reason: BrokenReason::Interrupted,
+                ..
+            }
+        ));
+        assert!(matches!(&ev[1], SeedEvent::Image { bytes, .. } if *bytes == b));
+    }
+
+    #[test]
+    fn bogus_lengths_allocate_nothing() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        rx.handle_image(peer(1), &(-5i64).to_le_bytes(), Timestamp::ZERO);
+        rx.handle_image(peer(1), &i64::MAX.to_le_bytes(), Timestamp::ZERO);
+        rx.handle_image(peer(1), &[1; 1024], Timestamp::ZERO);
+        let s = rx.stats();
+        assert_eq!(
+            (
+                s.broken_negative_length,
+                s.broken_too_large,
+                s.stray_datagrams
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(rx.buffered(), 0);
+        assert!(rx.poll_transmit().is_none());
+    }
+
+    #[test]
+    fn a_large_declared_length_is_not_allocated_up_front() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        rx.handle_image(peer(1), &header(60 << 20), Timestamp::ZERO);
+        rx.handle_image(peer(1), &[0; 1024], Timestamp::ZERO);
+        let cap = rx.peers[&peer(1)]
+            .partial
+            .as_ref()
+            .unwrap()
+            .bytes
+            .capacity();
+        assert!(cap <= 64 << 10, "reserved {cap} bytes for 1 KiB received");
+    }
+
+    #[test]
+    fn extra_bytes_break_the_image_and_the_receiver_resynchronises() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        rx.handle_image(peer(1), &header(1500), Timestamp::ZERO);
+        rx.handle_image(peer(1), &[0; 1024], Timestamp::ZERO);
+        rx.handle_image(peer(1), &[0; 1000], Timestamp::ZERO);
+        let b = image(2000, 3);
+        send(&mut rx, peer(1), &b, None);
+        let ev = events(&mut rx);
+        assert!(matches!(
+            ev[0],
+            SeedEvent::Broken {
+                reason: BrokenReason::Overrun,
+                ..
+            }
+        ));
+        assert!(matches!(&ev[1], SeedEvent::Image { bytes, .. } if *bytes == b));
+    }
+
+    #[test]
+    fn a_jpeg_that_ends_without_eoi_is_not_delivered() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        let a = image(3072, 3);
+        // The last chunk lost, chunk 1 duplicated: the declared length is reached, but not
+        // at the EOI marker. (A middle chunk lost and another duplicated would end at the
+        // EOI and go undetected: the format has no checksum.)
+        rx.handle_image(peer(1), &header(a.len()), Timestamp::ZERO);
+        for c in [&a[..1024], &a[1024..2048], &a[1024..2048]] {
+            rx.handle_image(peer(1), c, Timestamp::ZERO);
+        }
+        assert_eq!(rx.stats().broken_not_whole_image, 1);
+        assert!(events(&mut rx)
+            .iter()
+            .all(|e| !matches!(e, SeedEvent::Image { .. })));
+    }
+
+    #[test]
+    fn silence_breaks_a_partial_image() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        rx.handle_image(peer(1), &header(5000), Timestamp::ZERO);
+        rx.handle_image(peer(1), &[0; 1024], Timestamp::ZERO);
+        let due = rx.poll_timeout().unwrap();
+        assert_eq!(due, Timestamp::ZERO + Duration::from_secs(2));
+        rx.handle_timeout(due);
+        assert_eq!(rx.stats().broken_stalled, 1);
+        assert_eq!(rx.buffered(), 0);
+        assert!(rx.poll_timeout().is_none());
+    }
+
+    #[test]
+    fn total_buffering_is_capped() {
+        let mut rx = SeedReceiver::new(SeedConfig {
+            max_buffered: 3000,
+            ..SeedConfig::default()
+        });
+        for p in 1..=3 {
+            rx.handle_image(peer(p), &header(10_000), Timestamp::ZERO);
+            rx.handle_image(peer(p), &[0; 1024], Timestamp::ZERO);
+        }
+        assert_eq!(rx.stats().broken_no_room, 1);
+        assert!(rx.buffered() <= 3000);
+    }
+
+    #[test]
+    fn peers_are_bounded() {
+        let mut rx = SeedReceiver::new(SeedConfig {
+            max_peers: 2,
+            ..SeedConfig::default()
+        });
+        rx.handle_image(peer(1), &header(5000), Timestamp::ZERO);
+        rx.handle_image(peer(2), &header(5000), Timestamp::ZERO);
+        rx.handle_image(peer(3), &header(5000), Timestamp::ZERO);
+        assert_eq!(rx.stats().peers_refused, 1);
+        rx.handle_timeout(Timestamp::from_millis(3000));
+        rx.handle_image(peer(3), &header(5000), Timestamp::from_millis(3000));
+        assert_eq!(rx.stats().peers_evicted, 1);
+        assert!(rx.peers.len() <= 2);
+    }
+
+    #[test]
+    fn replies_never_exceed_what_the_peer_sent() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        // An empty image: 8 bytes in, a 14-byte reply would amplify.
+        rx.handle_image(peer(1), &header(0), Timestamp::ZERO);
+        assert!(rx.poll_transmit().is_none());
+        assert_eq!(rx.stats().replies_limited, 1);
+        rx.handle_message(peer(2), b"[1]", Timestamp::ZERO);
+        rx.acknowledge_message(peer(2));
+        assert!(rx.poll_transmit().is_none());
+        rx.handle_message(peer(2), b"[1,2,3,4,5]", Timestamp::ZERO);
+        rx.acknowledge_message(peer(2));
+        assert_eq!(rx.poll_transmit(), Some((peer(2), MESSAGE_REPLY)));
+    }
+}
