@@ -331,6 +331,10 @@ struct OutFrame {
     /// frames with retransmissions (where Karn's rule would leave none: at 5% loss, every
     /// 200 KB frame has one).
     last_tx: Timestamp,
+    /// Whether that last send was a timeout probe. An ACK may answer the original instead of
+    /// the probe (the verdict was only late), so such a sample could be far too short: Karn's
+    /// rule, applied to probes only. NACK-driven resends answer a NACK and are not ambiguous.
+    last_tx_probe: bool,
     /// Reliable frames: when to probe if no verdict has come.
     rto_at: Option<Timestamp>,
     backoffs: u32,
@@ -618,6 +622,7 @@ impl Sender {
             },
             retransmitted: false,
             last_tx: now,
+            last_tx_probe: false,
             rto_at: None,
             backoffs: 0,
         };
@@ -728,6 +733,7 @@ impl Sender {
             *t = now;
         }
         frame.last_tx = now;
+        frame.last_tx_probe = resend && frame.backoffs > 0;
         let count = frame.layout.count();
         let header = DataHeader {
             session: self.session,
@@ -797,8 +803,14 @@ impl Sender {
                 let rtt = now
                     .saturating_since(frame.last_tx)
                     .saturating_sub(Duration::from_micros(u64::from(ack.ack_delay_us)));
-                self.rtt.on_sample(rtt);
-                self.rate.on_rtt(rtt);
+                if !frame.last_tx_probe {
+                    self.rtt.on_sample(rtt);
+                }
+                if !frame.retransmitted {
+                    // The lowest RTT and the queueing delay must not be fooled by an ACK that
+                    // answers an earlier copy of a chunk sent twice: unambiguous samples only.
+                    self.rate.on_rtt(now, rtt);
+                }
                 self.rate.on_tick(now, self.srtt());
                 self.update_pacer(now);
                 SenderEvent::Acked {

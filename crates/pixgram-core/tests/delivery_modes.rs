@@ -227,8 +227,9 @@ fn reliable_survives_bursts_reordering_duplication_corruption_and_truncation() {
 /// Issue 3 asks for 80% of the link at 5% loss; this run measures 79% (seed 7), so the test
 /// guards that floor with a margin (75%) until the controller improves.
 #[test]
-fn reliable_goodput_at_5_percent_loss_stays_above_three_quarters_of_the_link() {
-    // 10 MB/s link with a queue, 5% random loss, 5 ms each way.
+fn reliable_goodput_at_5_percent_loss_is_at_least_80_percent_of_the_link() {
+    // 10 MB/s link with a 256 KiB queue, 5% random loss, 5 ms each way; 1,000 frames so the
+    // figure is the steady state, not slow start. The ceiling is 95% less header overhead.
     let rate = 10_000_000u64;
     let link = ImpairConfig {
         loss: 0.05,
@@ -237,22 +238,25 @@ fn reliable_goodput_at_5_percent_loss_stays_above_three_quarters_of_the_link() {
         queue_bytes: 256 * 1024,
         ..Default::default()
     };
-    let run = reliable_run(link, 7, 300);
-    let goodput = run.rx.payload_bytes_delivered as f64 / run.elapsed.as_secs_f64();
-    let share = goodput / rate as f64;
-    println!(
-        "goodput {:.2} MB/s = {:.0}% of the link; {} chunks retransmitted in {:?}; link {:?}",
-        goodput / 1e6,
-        share * 100.0,
-        run.tx.chunks_retransmitted,
-        run.elapsed,
-        run.link,
-    );
-    assert!(
-        share >= 0.75,
-        "goodput only {:.0}% of the link",
-        share * 100.0
-    );
+    for seed in 1..=4 {
+        let run = reliable_run(link.clone(), seed, 1000);
+        let goodput = run.rx.payload_bytes_delivered as f64 / run.elapsed.as_secs_f64();
+        let share = goodput / rate as f64;
+        println!(
+            "seed {seed}: goodput {:.2} MB/s = {:.0}% of the link; {} chunks retransmitted in \
+             {:?}; link {:?}",
+            goodput / 1e6,
+            share * 100.0,
+            run.tx.chunks_retransmitted,
+            run.elapsed,
+            run.link,
+        );
+        assert!(
+            share >= 0.80,
+            "seed {seed}: goodput only {:.0}% of the link",
+            share * 100.0
+        );
+    }
 }
 
 #[test]
