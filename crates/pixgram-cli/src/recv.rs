@@ -58,7 +58,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             sink.handle(event)?;
         }
         if last_tick.elapsed() > Duration::from_millis(250) {
-            spinner.set_message(sink.progress());
+            spinner.set_message(sink.progress(rx.stats()));
             spinner.tick();
             last_tick = Instant::now();
         }
@@ -91,6 +91,8 @@ pub struct FrameSink {
     /// Saved files in arrival order (path, frame), for callers that check them.
     pub saved: Vec<(PathBuf, ReceivedFrame)>,
     pub keep_frames: bool,
+    /// Where the live rate is measured from: (when, bytes received by then).
+    rate_mark: Option<(Instant, u64)>,
 }
 
 impl FrameSink {
@@ -106,6 +108,7 @@ impl FrameSink {
             last: None,
             saved: Vec::new(),
             keep_frames: false,
+            rate_mark: None,
         }
     }
 
@@ -198,12 +201,29 @@ impl FrameSink {
         Ok(())
     }
 
-    pub fn progress(&self) -> String {
+    /// The live status line: totals, the rate over the last second, and what went wrong.
+    pub fn progress(&mut self, stats: &pixgram::ReceiverStats) -> String {
+        let now = Instant::now();
+        let (then, bytes_then) = *self.rate_mark.get_or_insert((now, self.bytes));
+        let span = now - then;
+        let rate = if span.is_zero() {
+            0.0
+        } else {
+            (self.bytes - bytes_then) as f64 * 8.0 / 1e6 / span.as_secs_f64()
+        };
+        if span >= Duration::from_secs(1) {
+            self.rate_mark = Some((now, self.bytes));
+        }
         format!(
-            "{} frames, {} messages, {:.1} MB",
+            "{} frames, {} messages, {:.1} MB; {rate:.0} Mbit/s; {} chunks NACKed, {} frames \
+             rebuilt by FEC, {} expired, {} lost",
             self.frames,
             self.messages,
-            self.bytes as f64 / 1e6
+            self.bytes as f64 / 1e6,
+            stats.chunks_nacked,
+            stats.frames_recovered_by_fec,
+            stats.frames_expired,
+            self.lost,
         )
     }
 

@@ -320,9 +320,11 @@ impl<'a> FrameSender<'a> {
             self.bar.inc(1);
             let p = self.tx.core().path();
             self.bar.set_message(format!(
-                "{:.0} Mbit/s, rtt {}, {} resent",
+                "{:.0} Mbit/s, rtt {}, queueing {}, loss {:.1}%, {} resent",
                 p.rate * 8.0 / 1e6,
                 p.srtt.map_or("n/a".into(), ms),
+                p.queueing_delay().map_or("n/a".into(), ms),
+                p.loss * 100.0,
                 self.tx.stats().chunks_retransmitted
             ));
             on_verdict(&Verdict {
