@@ -28,6 +28,9 @@ pub enum Command {
     /// Run a receiver and a sender on loopback, send the sample images and messages, and check
     /// every byte that arrives.
     Demo(DemoArgs),
+    /// Relay UDP between clients and a destination through a bad network: seeded loss, loss
+    /// bursts, delay, jitter, reordering, duplication, corruption and a rate limit.
+    Impair(ImpairArgs),
 }
 
 /// How frames are delivered.
@@ -122,7 +125,8 @@ pub struct RecvArgs {
     /// Save every frame into this folder (created if missing), atomically.
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
-    /// Exit after this many frames and messages.
+    /// Exit after this many frames and messages (first answering the senders' last
+    /// retransmissions until they close, for 2 s at most).
     #[arg(long, value_name = "N")]
     pub count: Option<u64>,
     /// Exit after this many seconds.
@@ -183,6 +187,71 @@ pub struct DemoArgs {
     /// Keep the received files (the folder is printed) instead of deleting them.
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Clients send to --listen; each gets its own socket towards --to, so \
+replies come back through the relay. Both directions are impaired alike unless --forward-only.\n\n\
+Examples:\n  \
+pixgram impair --listen 127.0.0.1:9001 --to 127.0.0.1:9000 --loss 10 --delay 20 --jitter 5\n  \
+pixgram impair --listen 127.0.0.1:9001 --to 127.0.0.1:9000 --burst 1,30,80 --rate 20 --queue 131072\n  \
+pixgram impair --listen 127.0.0.1:9001 --to 127.0.0.1:9000 --reorder 2 --duplicate 1 --corrupt 0.5 -v\n\
+Then: pixgram send --to 127.0.0.1:9001 photo.jpg   (with pixgram recv --listen 127.0.0.1:9000)"
+)]
+pub struct ImpairArgs {
+    /// Address clients send to, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
+    /// Where datagrams are forwarded, HOST:PORT.
+    #[arg(long, value_name = "ADDR")]
+    pub to: String,
+    /// Random loss, percent of datagrams.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub loss: f64,
+    /// Burst loss (Gilbert-Elliott), three percentages: chance per datagram to enter a bad
+    /// spell, chance to leave it, and loss while in it. `1,30,80`: bursts of about 3.
+    #[arg(long, value_name = "ENTER,LEAVE,LOSS")]
+    pub burst: Option<String>,
+    /// One-way delay in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub delay: f64,
+    /// Extra random delay, 0 to this many milliseconds per datagram (reorders them).
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub jitter: f64,
+    /// Percent of datagrams held back by --reorder-delay so later ones overtake them.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub reorder: f64,
+    /// How long a reordered datagram is held back, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 10.0)]
+    pub reorder_delay: f64,
+    /// Percent of datagrams delivered twice.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub duplicate: f64,
+    /// Percent of datagrams with one bit flipped.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub corrupt: f64,
+    /// Percent of datagrams cut short.
+    #[arg(long, value_name = "PERCENT", default_value_t = 0.0)]
+    pub truncate: f64,
+    /// Link rate in Mbit/s (each direction); datagrams queue behind it.
+    #[arg(long, value_name = "MBIT")]
+    pub rate: Option<f64>,
+    /// Bytes that may queue behind --rate before datagrams are dropped.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024)]
+    pub queue: u64,
+    /// Seed of the randomness: the same seed and traffic give the same fate to each datagram.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub seed: u64,
+    /// Leave the destination's replies unimpaired.
+    #[arg(long)]
+    pub forward_only: bool,
+    /// Exit after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Print the counters every second.
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 /// Resolves HOST:PORT (names allowed) to one socket address, preferring IPv4.

@@ -4,6 +4,7 @@
 mod cli;
 mod compat;
 mod demo;
+mod impair;
 mod msg;
 mod recv;
 mod send;
@@ -18,6 +19,7 @@ fn main() {
         cli::Command::Recv(args) => recv::run(args),
         cli::Command::Msg(args) => msg::run(args),
         cli::Command::Demo(args) => demo::run(args),
+        cli::Command::Impair(args) => impair::run(args),
     };
     if let Err(e) = result {
         eprintln!("pixgram: error: {}", one_line(&e));

@@ -63,10 +63,26 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             last_tick = Instant::now();
         }
     }
+    // Reached --count: the last frames' acknowledgements may still be lost on the way, so
+    // keep answering retransmissions until every sender has closed, for 2 s at most.
+    let linger = Instant::now() + LINGER;
+    let counted = args.count.is_some_and(|n| sink.items() >= n);
+    while counted
+        && sink.open_sessions > 0
+        && !stop.load(Ordering::Relaxed)
+        && Instant::now() < linger
+    {
+        if let Some(event) = rx.next_event(Some(linger))? {
+            sink.handle(event)?;
+        }
+    }
     spinner.finish_and_clear();
     eprintln!("{}", sink.summary(rx.stats()));
     Ok(())
 }
+
+/// How long `recv --count N` keeps answering after the N-th item, while senders are open.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Ctrl-C sets the returned flag instead of killing the process, so the summary is printed.
 pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
@@ -93,6 +109,8 @@ pub struct FrameSink {
     pub keep_frames: bool,
     /// Where the live rate is measured from: (when, bytes received by then).
     rate_mark: Option<(Instant, u64)>,
+    /// Sessions started and not yet ended.
+    pub open_sessions: u64,
 }
 
 impl FrameSink {
@@ -109,6 +127,7 @@ impl FrameSink {
             saved: Vec::new(),
             keep_frames: false,
             rate_mark: None,
+            open_sessions: 0,
         }
     }
 
@@ -139,6 +158,7 @@ impl FrameSink {
             ReceiverEvent::SessionStarted { peer, session } => {
                 // Rates count from the first sender's first datagram, not its first frame.
                 self.first.get_or_insert_with(Instant::now);
+                self.open_sessions += 1;
                 eprintln!("pixgram: sender {peer} started session {session}");
             }
             ReceiverEvent::SessionEnded {
@@ -146,6 +166,7 @@ impl FrameSink {
                 session,
                 reason,
             } => {
+                self.open_sessions = self.open_sessions.saturating_sub(1);
                 eprintln!("pixgram: sender {peer} session {session} ended ({reason:?})");
             }
         }

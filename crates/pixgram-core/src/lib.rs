@@ -8,6 +8,8 @@
 //! - [`wire`]: the datagram format v1 (normative text: `docs/PROTOCOL.md`).
 //! - [`Sender`]: one session towards one receiver; windows of frames in flight, verdicts, RTT.
 //! - [`Receiver`]: many senders on one socket; reassembly, acknowledgement, bounded memory.
+//! - [`relay`]: the impairing relay behind `pixgram impair`, flows and delay line.
+//! - [`compat_seed`]: the original Python scripts' format, as a receiver that resynchronises.
 //! - [`impair`]: a seeded model of a bad network (loss, bursts, delay, reordering, duplication,
 //!   corruption, truncation) shared by the simulator tests and the CLI's relay.
 //!
@@ -26,6 +28,7 @@ pub mod impair;
 pub mod pacing;
 mod reassembly;
 pub mod receiver;
+pub mod relay;
 pub mod rng;
 pub mod rtt;
 pub mod sender;

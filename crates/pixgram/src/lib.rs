@@ -7,6 +7,7 @@
 //! - [`UdpSender`]: sends frames and messages to one receiver, blocking while its window is full.
 //! - [`UdpReceiver`]: serves any number of senders on one socket and yields [`ReceiverEvent`]s.
 //! - [`compat::seed`]: the original scripts' format, both directions.
+//! - [`relay::UdpRelay`]: the impairing relay behind `pixgram impair`.
 //!
 //! ```no_run
 //! use pixgram::{UdpReceiver, UdpSender, OutgoingFrame, StreamId};
@@ -23,6 +24,7 @@ pub mod clock;
 pub mod compat;
 pub mod error;
 pub mod receiver;
+pub mod relay;
 pub mod sender;
 pub mod sink;
 pub mod socket;

@@ -67,6 +67,8 @@ pub struct Recv {
     pub line: String,
     stderr: mpsc::Receiver<String>,
     early: Vec<String>,
+    /// Reads stdout as it comes, so a receiver printing many lines never blocks on the pipe.
+    stdout: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Recv {
@@ -80,6 +82,12 @@ impl Recv {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn pixgram recv");
+        let mut out = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+            text
+        });
         let (tx, stderr) = mpsc::channel();
         let err = child.stderr.take().unwrap();
         std::thread::spawn(move || {
@@ -111,19 +119,17 @@ impl Recv {
             line,
             stderr,
             early,
+            stdout: Some(stdout),
         }
     }
 
     /// Waits for exit (bounded) and returns (success, stdout, stderr).
-    pub fn finish(self, limit: Duration) -> (bool, String, String) {
+    pub fn finish(mut self, limit: Duration) -> (bool, String, String) {
         let out = wait_bounded(self.child, limit);
+        let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
         let mut err = self.early;
         err.extend(self.stderr.try_iter());
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            err.join("\n"),
-        )
+        (out.status.success(), stdout, err.join("\n"))
     }
 }
 
