@@ -33,6 +33,9 @@ pub(crate) struct PartialFrame {
     have_parity: u32,
     /// Highest chunk index (data or parity) seen.
     highest: u32,
+    /// Chunks that arrived below `highest`: holes filled late, by a retransmission (or, more
+    /// rarely, reordering). They count as loss in the report, since the first copy was lost.
+    late_fills: u32,
     pub(crate) first_seen: Timestamp,
     pub(crate) last_progress: Timestamp,
     /// NACKs sent since the last progress (reliable streams), for back-off.
@@ -65,6 +68,7 @@ impl PartialFrame {
             have_count: 0,
             have_parity: 0,
             highest: 0,
+            late_fills: 0,
             first_seen: now,
             last_progress: now,
             nacks_since_progress: 0,
@@ -94,11 +98,12 @@ impl PartialFrame {
         self.have[(i / 64) as usize] & (1 << (i % 64)) != 0
     }
 
-    /// The share of chunks missing up to the highest index seen (in 1/255 units) and the longest
-    /// run of them (saturating at 255): what this frame says about the path.
+    /// The share of chunks missing up to the highest index seen, or filled late (in 1/255
+    /// units), and the longest run still missing (saturating at 255): what this frame says
+    /// about the path.
     pub(crate) fn loss_report(&self) -> (u8, u8) {
         let seen = self.highest + 1;
-        let missing = seen.saturating_sub(self.chunks_received());
+        let missing = (seen.saturating_sub(self.chunks_received()) + self.late_fills).min(seen);
         let loss = (u64::from(missing) * 255 / u64::from(seen.max(1))) as u8;
         let (mut run, mut longest) = (0u32, 0u32);
         for i in 0..seen {
@@ -171,6 +176,9 @@ impl PartialFrame {
             self.have_parity += 1;
         }
         self.have[(index.0 / 64) as usize] |= 1 << (index.0 % 64);
+        if index.0 < self.highest {
+            self.late_fills += 1;
+        }
         self.highest = self.highest.max(index.0);
         self.last_progress = now;
         self.nacks_since_progress = 0;
