@@ -803,13 +803,18 @@ impl Sender {
                 let rtt = now
                     .saturating_since(frame.last_tx)
                     .saturating_sub(Duration::from_micros(u64::from(ack.ack_delay_us)));
-                if !frame.last_tx_probe {
-                    self.rtt.on_sample(rtt);
-                }
                 if !frame.retransmitted {
                     // The lowest RTT and the queueing delay must not be fooled by an ACK that
                     // answers an earlier copy of a chunk sent twice: unambiguous samples only.
                     self.rate.on_rtt(now, rtt);
+                }
+                // A frame with resent chunks gives a sample too (at 5% loss nearly every large
+                // frame has one), unless it was a timeout probe, or it is shorter than the
+                // lowest unambiguous RTT: then the ACK answered an earlier copy, and taking it
+                // would shrink the RTO, resend sooner, and shrink the samples further.
+                let plausible = self.rate.min_rtt().is_none_or(|m| rtt >= m);
+                if !frame.last_tx_probe && (!frame.retransmitted || plausible) {
+                    self.rtt.on_sample(rtt);
                 }
                 self.rate.on_tick(now, self.srtt());
                 self.update_pacer(now);
