@@ -116,6 +116,9 @@ pub struct SendArgs {
 and the summary on stderr.\n\nExamples:\n  \
 pixgram recv --listen 0.0.0.0:9000 --save received/\n  \
 pixgram recv --listen 127.0.0.1:9000 --count 100\n  \
+pixgram recv --listen 0.0.0.0:9000 --http 127.0.0.1:8080 --save received/\n  \
+pixgram recv --listen 0.0.0.0:9000 --stdout | ffplay -f mjpeg -\n  \
+pixgram recv --listen 0.0.0.0:9000 --window   (built with --features window)\n  \
 pixgram recv --compat seed --listen 127.0.0.1:9999 --msg-listen 127.0.0.1:6666 --save out/"
 )]
 pub struct RecvArgs {
@@ -147,6 +150,16 @@ pub struct RecvArgs {
     /// With --compat seed: also listen for JSON messages on this address.
     #[arg(long, value_name = "ADDR")]
     pub msg_listen: Option<String>,
+    /// Serve a page showing every stream live, with its figures, at http://ADDR/ (also
+    /// /stats.json, and /stream/KEY.mjpg for players).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Write JPEG frames to stdout as an MJPEG stream (the JSON lines go to stderr instead).
+    #[arg(long)]
+    pub stdout: bool,
+    /// Show each stream in a desktop window (needs a build with `--features window`).
+    #[arg(long)]
+    pub window: bool,
 }
 
 #[derive(Debug, Args)]

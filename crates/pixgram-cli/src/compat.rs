@@ -20,6 +20,9 @@ use crate::summary::{ms, rate_line, Samples};
 const GONE_AFTER: u32 = 3;
 
 pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
+    if args.http.is_some() || args.stdout || args.window {
+        bail!("--http, --stdout and --window are not available with --compat seed yet; use --save DIR");
+    }
     let listen = resolve("--listen", &args.listen)?;
     let msg_listen = match &args.msg_listen {
         Some(a) => Some(resolve("--msg-listen", a)?),

@@ -1,5 +1,6 @@
 //! `pixgram recv`: serve any number of senders, print what arrives, optionally save it.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -46,6 +47,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         .duration
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut sink = FrameSink::new(args.save.clone(), args.quiet);
+    sink.outputs = live_outputs(&args)?;
     let spinner = ProgressBar::new_spinner();
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed)
@@ -84,6 +86,34 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
 /// How long `recv --count N` keeps answering after the N-th item, while senders are open.
 const LINGER: Duration = Duration::from_secs(2);
 
+/// The live sinks the flags ask for.
+fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
+    let mut out = LiveOutputs {
+        mjpeg_stdout: args.stdout,
+        ..LiveOutputs::default()
+    };
+    if let Some(addr) = &args.http {
+        let viewer = pixgram::viewer::Viewer::bind(resolve("--http", addr)?)?;
+        eprintln!(
+            "pixgram: viewer on http://{}/ (open it in a browser)",
+            viewer.local_addr()
+        );
+        out.viewer = Some(viewer);
+    }
+    if args.window {
+        #[cfg(feature = "window")]
+        {
+            out.window = Some(pixgram::window::WindowSink::start());
+        }
+        #[cfg(not(feature = "window"))]
+        bail!(
+            "--window needs a build with the window feature: cargo build --release \
+             --features window (and a desktop); --http ADDR shows the streams in a browser"
+        );
+    }
+    Ok(out)
+}
+
 /// Ctrl-C sets the returned flag instead of killing the process, so the summary is printed.
 pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -111,6 +141,43 @@ pub struct FrameSink {
     rate_mark: Option<(Instant, u64)>,
     /// Sessions started and not yet ended.
     pub open_sessions: u64,
+    /// Where frames are shown live, besides the JSON lines and the folder.
+    pub outputs: LiveOutputs,
+}
+
+/// The live sinks of `pixgram recv`.
+#[derive(Default)]
+pub struct LiveOutputs {
+    /// Write JPEG frames to stdout (`--stdout`).
+    pub mjpeg_stdout: bool,
+    /// Frames not written to stdout because they are not JPEG.
+    pub not_jpeg: u64,
+    /// The browser viewer (`--http`).
+    pub viewer: Option<pixgram::viewer::Viewer>,
+    /// Desktop windows (`--window`).
+    #[cfg(feature = "window")]
+    pub window: Option<pixgram::window::WindowSink>,
+}
+
+/// A stream's name in the viewer and window titles: sender, session, stream.
+fn stream_key(
+    peer: std::net::SocketAddr,
+    session: pixgram::SessionId,
+    stream: pixgram::StreamId,
+) -> String {
+    pixgram::sink::sanitise(&format!("{peer}-{session}-{}", stream.0))
+}
+
+/// Time since the sender stamped the frame, if its metadata carries `sent_us` (microseconds
+/// since the Unix epoch, as the test pattern source writes it) and the clocks look comparable.
+fn sender_latency(meta: Option<&Value>) -> Option<Duration> {
+    let sent = meta?.get("sent_us")?.as_u64()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_micros() as u64;
+    let d = now.checked_sub(sent)?;
+    (d < 60_000_000).then(|| Duration::from_micros(d))
 }
 
 impl FrameSink {
@@ -128,6 +195,7 @@ impl FrameSink {
             keep_frames: false,
             rate_mark: None,
             open_sessions: 0,
+            outputs: LiveOutputs::default(),
         }
     }
 
@@ -148,12 +216,13 @@ impl FrameSink {
                 reason,
             } => {
                 self.lost += count;
-                println!(
-                    "{}",
-                    json!({"event": "lost", "peer": peer.to_string(), "session": session.to_string(),
-                           "stream": stream.0, "first": first.0, "count": count,
-                           "reason": format!("{reason:?}")})
-                );
+                if let Some(v) = &self.outputs.viewer {
+                    let key = stream_key(peer, session, stream);
+                    v.on_lost(&key, count, reason == pixgram_core::LossReason::Expired);
+                }
+                self.emit(&json!({"event": "lost", "peer": peer.to_string(),
+                    "session": session.to_string(), "stream": stream.0, "first": first.0,
+                    "count": count, "reason": format!("{reason:?}")}));
             }
             ReceiverEvent::SessionStarted { peer, session } => {
                 // Rates count from the first sender's first datagram, not its first frame.
@@ -191,7 +260,7 @@ impl FrameSink {
                 line["message"] = serde_json::from_slice(&f.payload).unwrap_or_else(
                     |_| json!({"invalid_json": String::from_utf8_lossy(&f.payload)}),
                 );
-                println!("{line}");
+                self.emit(&line);
                 return Ok(());
             }
             PayloadKind::Frame => {
@@ -201,6 +270,7 @@ impl FrameSink {
                 line["bytes"] = json!(f.payload.len());
             }
         }
+        self.show(&f, meta.as_ref());
         let file_name = meta
             .as_ref()
             .and_then(|m| m.get("file"))
@@ -217,9 +287,46 @@ impl FrameSink {
             line["meta"] = m;
         }
         if !self.quiet {
-            println!("{line}");
+            self.emit(&line);
         }
         Ok(())
+    }
+
+    /// One JSON line: on stdout, or on stderr when stdout carries MJPEG.
+    fn emit(&self, line: &Value) {
+        if self.outputs.mjpeg_stdout {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
+    /// Hands a frame to the live sinks: MJPEG on stdout, the browser viewer, windows.
+    fn show(&mut self, f: &ReceivedFrame, meta: Option<&Value>) {
+        let key = stream_key(f.peer, f.session, f.stream);
+        if self.outputs.mjpeg_stdout {
+            if f.payload.starts_with(&[0xFF, 0xD8]) {
+                let mut out = std::io::stdout().lock();
+                if out.write_all(&f.payload).and_then(|_| out.flush()).is_err() {
+                    // The reader went away (ffplay closed): stop writing, keep receiving.
+                    self.outputs.mjpeg_stdout = false;
+                }
+            } else {
+                if self.outputs.not_jpeg == 0 {
+                    eprintln!(
+                        "pixgram: warning: --stdout carries JPEG frames only; skipping others"
+                    );
+                }
+                self.outputs.not_jpeg += 1;
+            }
+        }
+        if let Some(v) = &self.outputs.viewer {
+            v.on_frame(&key, f.payload.clone(), sender_latency(meta));
+        }
+        #[cfg(feature = "window")]
+        if let Some(w) = &self.outputs.window {
+            w.show(&key, f.payload.clone());
+        }
     }
 
     /// The live status line: totals, the rate over the last second, and what went wrong.

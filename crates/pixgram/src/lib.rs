@@ -29,6 +29,9 @@ pub mod sender;
 pub mod sink;
 pub mod socket;
 pub mod source;
+pub mod viewer;
+#[cfg(feature = "window")]
+pub mod window;
 
 pub use error::DriverError;
 pub use pixgram_core::{

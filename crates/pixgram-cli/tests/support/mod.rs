@@ -68,7 +68,7 @@ pub struct Recv {
     stderr: mpsc::Receiver<String>,
     early: Vec<String>,
     /// Reads stdout as it comes, so a receiver printing many lines never blocks on the pipe.
-    stdout: Option<std::thread::JoinHandle<String>>,
+    stdout: Option<std::thread::JoinHandle<Vec<u8>>>,
 }
 
 impl Recv {
@@ -84,9 +84,9 @@ impl Recv {
             .expect("spawn pixgram recv");
         let mut out = child.stdout.take().unwrap();
         let stdout = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut out, &mut text);
-            text
+            let mut bytes = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut out, &mut bytes);
+            bytes
         });
         let (tx, stderr) = mpsc::channel();
         let err = child.stderr.take().unwrap();
@@ -123,8 +123,33 @@ impl Recv {
         }
     }
 
+    /// Waits (up to `limit`) for a stderr line containing `needle` and returns it.
+    pub fn wait_for_line(&mut self, needle: &str, limit: Duration) -> String {
+        if let Some(l) = self.early.iter().find(|l| l.contains(needle)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .stderr
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no line with `{needle}` within {limit:?}"));
+            self.early.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
     /// Waits for exit (bounded) and returns (success, stdout, stderr).
-    pub fn finish(mut self, limit: Duration) -> (bool, String, String) {
+    pub fn finish(self, limit: Duration) -> (bool, String, String) {
+        let (ok, stdout, stderr) = self.finish_bytes(limit);
+        (ok, String::from_utf8_lossy(&stdout).into_owned(), stderr)
+    }
+
+    /// Like [`Recv::finish`], with stdout as raw bytes.
+    pub fn finish_bytes(mut self, limit: Duration) -> (bool, Vec<u8>, String) {
         let out = wait_bounded(self.child, limit);
         let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
         let mut err = self.early;
