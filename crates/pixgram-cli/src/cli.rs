@@ -28,6 +28,8 @@ pub enum Command {
     /// Run a receiver and a sender on loopback, send the sample images and messages, and check
     /// every byte that arrives.
     Demo(DemoArgs),
+    /// Write a new random pre-shared key to a file (mode 0600), for --key-file on both ends.
+    Keygen(KeygenArgs),
     /// Relay UDP between clients and a destination through a bad network: seeded loss, loss
     /// bursts, delay, jitter, reordering, duplication, corruption and a rate limit.
     Impair(ImpairArgs),
@@ -102,6 +104,10 @@ pub struct SendArgs {
     /// to follow the loss the receiver reports.
     #[arg(long, value_name = "PERCENT|auto")]
     pub fec: Option<String>,
+    /// Pre-shared key file (from `pixgram keygen`): every datagram is encrypted and
+    /// authenticated; both ends need the same key.
+    #[arg(long, value_name = "PATH", env = "PIXGRAM_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
     /// Print one line per frame.
     #[arg(short, long)]
     pub verbose: bool,
@@ -141,6 +147,10 @@ pub struct RecvArgs {
     /// Receive buffer to ask the kernel for, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = pixgram::socket::DEFAULT_RECV_BUFFER)]
     pub recv_buffer: usize,
+    /// Pre-shared key file (from `pixgram keygen`): every datagram is encrypted and
+    /// authenticated; both ends need the same key.
+    #[arg(long, value_name = "PATH", env = "PIXGRAM_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
     /// Do not print a JSON line per frame (messages and losses are still printed).
     #[arg(short, long)]
     pub quiet: bool,
@@ -177,6 +187,10 @@ pub struct MsgArgs {
     /// Seconds to wait for the receiver's acknowledgements.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub timeout: f64,
+    /// Pre-shared key file (from `pixgram keygen`): every datagram is encrypted and
+    /// authenticated; both ends need the same key.
+    #[arg(long, value_name = "PATH", env = "PIXGRAM_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
     /// Speak another wire format.
     #[arg(long, value_enum)]
     pub compat: Option<Compat>,
@@ -200,6 +214,20 @@ pub struct DemoArgs {
     /// Keep the received files (the folder is printed) instead of deleting them.
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  \
+pixgram keygen ~/.pixgram.key && scp ~/.pixgram.key robot:.pixgram.key\n  \
+pixgram recv --listen 0.0.0.0:9000 --key-file ~/.pixgram.key\n  \
+PIXGRAM_KEY_FILE=~/.pixgram.key pixgram send --to 192.0.2.10:9000 photo.jpg")]
+pub struct KeygenArgs {
+    /// Where to write the key (refused if it exists, unless --force).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Replace an existing key file.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

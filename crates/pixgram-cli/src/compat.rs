@@ -20,6 +20,9 @@ use crate::summary::{ms, rate_line, Samples};
 const GONE_AFTER: u32 = 3;
 
 pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
+    if args.key_file.is_some() {
+        bail!("--key-file does not apply to --compat seed: the original format has no encryption");
+    }
     if args.http.is_some() || args.stdout || args.window {
         bail!("--http, --stdout and --window are not available with --compat seed yet; use --save DIR");
     }
@@ -161,6 +164,9 @@ fn describe(img: &SeedStats, msg: &SeedStats) -> String {
 }
 
 pub fn send(args: &SendArgs) -> anyhow::Result<()> {
+    if args.key_file.is_some() {
+        bail!("--key-file does not apply to --compat seed: the original format has no encryption");
+    }
     if args.meta.is_some() {
         bail!("--meta cannot be sent with --compat seed: the original format has no metadata");
     }
@@ -231,6 +237,9 @@ pub fn send(args: &SendArgs) -> anyhow::Result<()> {
 }
 
 pub fn msg(args: &MsgArgs) -> anyhow::Result<()> {
+    if args.key_file.is_some() {
+        bail!("--key-file does not apply to --compat seed: the original format has no encryption");
+    }
     let to = resolve("--to", &args.to)?;
     let docs = crate::msg::documents(&args.json)?;
     let timeout = Duration::from_secs_f64(args.timeout.max(0.1));

@@ -5,6 +5,7 @@ mod cli;
 mod compat;
 mod demo;
 mod impair;
+mod keygen;
 mod msg;
 mod recv;
 mod send;
@@ -20,6 +21,7 @@ fn main() {
         cli::Command::Msg(args) => msg::run(args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Impair(args) => impair::run(args),
+        cli::Command::Keygen(args) => keygen::run(&args),
     };
     if let Err(e) = result {
         eprintln!("pixgram: error: {}", one_line(&e));

@@ -56,7 +56,8 @@ pub fn run(args: MsgArgs) -> anyhow::Result<()> {
         frame_timeout: timeout,
         ..Default::default()
     };
-    let mut tx = UdpSender::connect(to, config)?;
+    let key = crate::keygen::load(args.key_file.as_deref())?;
+    let mut tx = UdpSender::connect_keyed(to, config, key.as_ref())?;
     let count = docs.len();
     for doc in docs {
         tx.send(OutgoingFrame::message(StreamId::MESSAGES, doc))?;

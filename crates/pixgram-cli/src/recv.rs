@@ -30,13 +30,19 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         max_frame_len: args.max_frame_size,
         ..Default::default()
     };
-    let mut rx = UdpReceiver::bind_with_buffer(listen, config, args.recv_buffer)?;
+    let key = crate::keygen::load(args.key_file.as_deref())?;
+    let mut rx = UdpReceiver::bind_keyed(listen, config, args.recv_buffer, key.as_ref())?;
     if let Some(w) = rx.buffer_grant().warning() {
         eprintln!("pixgram: warning: {w}");
     }
     eprintln!(
-        "pixgram: listening on {}{}; Ctrl-C to stop",
+        "pixgram: listening on {}{}{}; Ctrl-C to stop",
         rx.local_addr()?,
+        if key.is_some() {
+            ", encrypted (only senders with the key are heard)"
+        } else {
+            ""
+        },
         args.save
             .as_ref()
             .map(|d| format!(", saving into {}", d.display()))
@@ -80,6 +86,13 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     }
     spinner.finish_and_clear();
     eprintln!("{}", sink.summary(rx.stats()));
+    if let Some(o) = rx.open_stats() {
+        eprintln!(
+            "key: {} datagrams authenticated; dropped unanswered: {} failing authentication \
+             (wrong key or tampered), {} replayed, {} not encrypted",
+            o.opened, o.bad_tag, o.replayed, o.not_sealed
+        );
+    }
     Ok(())
 }
 

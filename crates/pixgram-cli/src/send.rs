@@ -32,7 +32,8 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         max_rate: args.rate.map(|mbit| mbit.max(0.1) * 1e6 / 8.0),
         ..Default::default()
     };
-    let mut tx = UdpSender::connect(to, config)?;
+    let key = crate::keygen::load(args.key_file.as_deref())?;
+    let mut tx = UdpSender::connect_keyed(to, config, key.as_ref())?;
     let total = files.len() as u64 * u64::from(args.repeat);
     let bar = progress_bar(total);
     let verbose = args.verbose;

@@ -8,6 +8,7 @@
 //! - [`wire`]: the datagram format v1 (normative text: `docs/PROTOCOL.md`).
 //! - [`Sender`]: one session towards one receiver; windows of frames in flight, verdicts, RTT.
 //! - [`Receiver`]: many senders on one socket; reassembly, acknowledgement, bounded memory.
+//! - [`seal`]: authenticated encryption of datagrams with a pre-shared key.
 //! - [`relay`]: the impairing relay behind `pixgram impair`, flows and delay line.
 //! - [`compat_seed`]: the original Python scripts' format, as a receiver that resynchronises.
 //! - [`impair`]: a seeded model of a bad network (loss, bursts, delay, reordering, duplication,
@@ -31,6 +32,7 @@ pub mod receiver;
 pub mod relay;
 pub mod rng;
 pub mod rtt;
+pub mod seal;
 pub mod sender;
 mod stream_rx;
 pub mod time;

@@ -32,6 +32,25 @@ pub enum DriverError {
     /// The core refused the frame.
     #[error(transparent)]
     Send(#[from] pixgram_core::SendError),
+    /// A key file is unusable.
+    #[error("key file {path}: {reason}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The system's random number generator failed.
+    #[error("the system's random number generator failed")]
+    Random,
+    /// The datagram size leaves no room for sealing.
+    #[error("--datagram-size {size} is too small with a key: at least {min} bytes")]
+    DatagramTooSmall {
+        /// Asked for.
+        size: usize,
+        /// The least that works.
+        min: usize,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     File {

@@ -25,6 +25,7 @@ pub mod compat;
 pub mod error;
 pub mod receiver;
 pub mod relay;
+pub mod security;
 pub mod sender;
 pub mod sink;
 pub mod socket;

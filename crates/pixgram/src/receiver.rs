@@ -4,10 +4,12 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use pixgram_core::seal::{OpenStats, Psk};
 use pixgram_core::{Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats, MAX_REPLY_LEN};
 
 use crate::clock::Clock;
 use crate::error::DriverError;
+use crate::security::Envelope;
 use crate::sender::is_timeout;
 use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
 
@@ -21,6 +23,8 @@ pub struct UdpReceiver {
     tx_buf: [u8; MAX_REPLY_LEN],
     read_timeout: Option<Duration>,
     grant: BufferGrant,
+    /// With a pre-shared key: opens (or drops) what arrives, seals the replies.
+    envelope: Option<Envelope>,
 }
 
 impl UdpReceiver {
@@ -35,6 +39,19 @@ impl UdpReceiver {
         config: ReceiverConfig,
         recv_buffer: usize,
     ) -> Result<Self, DriverError> {
+        Self::bind_keyed(addr, config, recv_buffer, None)
+    }
+
+    /// Like [`UdpReceiver::bind_with_buffer`]; with `key`, only datagrams sealed with it are
+    /// taken (the rest are counted in [`UdpReceiver::open_stats`] and never answered) and
+    /// replies are sealed.
+    pub fn bind_keyed(
+        addr: SocketAddr,
+        config: ReceiverConfig,
+        recv_buffer: usize,
+        key: Option<&Psk>,
+    ) -> Result<Self, DriverError> {
+        let envelope = key.map(Envelope::new).transpose()?;
         let (socket, grant) = socket::bind(addr, recv_buffer, DEFAULT_SEND_BUFFER)?;
         Ok(UdpReceiver {
             socket,
@@ -44,7 +61,13 @@ impl UdpReceiver {
             tx_buf: [0; MAX_REPLY_LEN],
             read_timeout: None,
             grant,
+            envelope,
         })
+    }
+
+    /// With a key: what was opened and what was refused.
+    pub fn open_stats(&self) -> Option<&OpenStats> {
+        self.envelope.as_ref().map(Envelope::stats)
     }
 
     /// The address it listens on.
@@ -93,14 +116,28 @@ impl UdpReceiver {
             // No timer and no deadline: wake now and then anyway, so callers can check flags.
             self.set_read_timeout(wait.unwrap_or(Duration::from_millis(200)))?;
             match self.socket.recv_from(&mut self.rx_buf) {
-                Ok((n, from)) => self.core.handle(self.clock.now(), from, &self.rx_buf[..n]),
+                Ok((n, from)) => {
+                    let now = self.clock.now();
+                    match &mut self.envelope {
+                        None => self.core.handle(now, from, &self.rx_buf[..n]),
+                        Some(e) => {
+                            if let Some(inner) = e.open(&mut self.rx_buf[..n]) {
+                                self.core.handle(now, from, inner);
+                            }
+                        }
+                    }
+                }
                 Err(e) if is_timeout(&e) || e.kind() == ErrorKind::ConnectionRefused => {}
                 Err(e) => return Err(e.into()),
             }
             self.core.handle_timeout(self.clock.now());
             while let Some((dst, len)) = self.core.poll_transmit(&mut self.tx_buf) {
                 // A failed acknowledgement is like a lost one: the sender copes.
-                let _ = self.socket.send_to(&self.tx_buf[..len], dst);
+                let reply = match &mut self.envelope {
+                    Some(e) => e.seal(&self.tx_buf[..len]),
+                    None => &self.tx_buf[..len],
+                };
+                let _ = self.socket.send_to(reply, dst);
             }
         }
     }

@@ -5,10 +5,12 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use pixgram_core::seal::{OpenStats, Psk, SEAL_OVERHEAD};
 use pixgram_core::{FrameId, OutgoingFrame, Sender, SenderConfig, SenderEvent, SenderStats};
 
 use crate::clock::{random_session, Clock};
 use crate::error::DriverError;
+use crate::security::Envelope;
 use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
 
 /// Sends frames and messages to one receiver over UDP, one thread, no background work: every
@@ -26,11 +28,35 @@ pub struct UdpSender {
     refused: bool,
     gone: bool,
     grant: BufferGrant,
+    /// With a pre-shared key: seals what is sent, opens (or drops) what arrives.
+    envelope: Option<Envelope>,
 }
 
 impl UdpSender {
     /// A sender bound to an ephemeral local port, talking to `peer`.
     pub fn connect(peer: SocketAddr, config: SenderConfig) -> Result<Self, DriverError> {
+        Self::connect_keyed(peer, config, None)
+    }
+
+    /// Like [`UdpSender::connect`]; with `key`, every datagram is sealed with it and every
+    /// datagram that does not authenticate is dropped. `config.datagram_size` stays the size
+    /// on the wire: the protocol's datagrams shrink by the sealing overhead.
+    pub fn connect_keyed(
+        peer: SocketAddr,
+        mut config: SenderConfig,
+        key: Option<&Psk>,
+    ) -> Result<Self, DriverError> {
+        let envelope = key.map(Envelope::new).transpose()?;
+        if envelope.is_some() {
+            let min = pixgram_core::wire::MIN_DATAGRAM_SIZE + SEAL_OVERHEAD;
+            if config.datagram_size < min {
+                return Err(DriverError::DatagramTooSmall {
+                    size: config.datagram_size,
+                    min,
+                });
+            }
+            config.datagram_size -= SEAL_OVERHEAD;
+        }
         let (socket, grant) = socket::bind(
             socket::any_local_for(peer),
             DEFAULT_RECV_BUFFER,
@@ -50,7 +76,26 @@ impl UdpSender {
             refused: false,
             gone: false,
             grant,
+            envelope,
         })
+    }
+
+    /// With a key: what was opened and what was refused.
+    pub fn open_stats(&self) -> Option<&OpenStats> {
+        self.envelope.as_ref().map(Envelope::stats)
+    }
+
+    /// Hands the `n` bytes in `rx_buf` to the core, opening them first if keyed.
+    fn deliver(&mut self, n: usize) {
+        let now = self.clock.now();
+        match &mut self.envelope {
+            None => self.core.handle(now, &self.rx_buf[..n]),
+            Some(e) => {
+                if let Some(inner) = e.open(&mut self.rx_buf[..n]) {
+                    self.core.handle(now, inner);
+                }
+            }
+        }
     }
 
     /// The receiver's address.
@@ -134,7 +179,7 @@ impl UdpSender {
             .max(Duration::from_micros(100));
         self.set_read_timeout(wait)?;
         match self.socket.recv(&mut self.rx_buf) {
-            Ok(n) => self.core.handle(self.clock.now(), &self.rx_buf[..n]),
+            Ok(n) => self.deliver(n),
             Err(e) if is_timeout(&e) => {}
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
             Err(e) => return Err(e.into()),
@@ -153,6 +198,9 @@ impl UdpSender {
                 secs: self.core.config().peer_timeout.as_secs_f64(),
                 hint: if self.refused {
                     " (the kernel reported that nothing listens on that port)"
+                } else if self.envelope.is_some() {
+                    " Or it has another key: a receiver drops datagrams that fail \
+                     authentication without answering."
                 } else {
                     ""
                 },
@@ -164,7 +212,11 @@ impl UdpSender {
     fn transmit(&mut self) -> Result<(), DriverError> {
         let mut sent = 0u32;
         while let Some(t) = self.core.poll_transmit(self.clock.now(), &mut self.tx_buf) {
-            match self.socket.send(&self.tx_buf[..t.len]) {
+            let datagram = match &mut self.envelope {
+                Some(e) => e.seal(&self.tx_buf[..t.len]),
+                None => &self.tx_buf[..t.len],
+            };
+            match self.socket.send(datagram) {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
                 Err(e) => return Err(e.into()),
@@ -184,7 +236,7 @@ impl UdpSender {
         self.socket.set_nonblocking(true)?;
         let result = loop {
             match self.socket.recv(&mut self.rx_buf) {
-                Ok(n) => self.core.handle(self.clock.now(), &self.rx_buf[..n]),
+                Ok(n) => self.deliver(n),
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
                 Err(e) if is_timeout(&e) => break Ok(()),
                 Err(e) => break Err(e.into()),

@@ -1,0 +1,35 @@
+//! `pixgram keygen PATH`, and reading `--key-file` for the other commands.
+
+use std::path::Path;
+
+use anyhow::Context;
+use pixgram::security;
+use pixgram_core::seal::Psk;
+
+use crate::cli::KeygenArgs;
+
+pub fn run(args: &KeygenArgs) -> anyhow::Result<()> {
+    security::write_key_file(&args.path, args.force).with_context(|| {
+        if args.path.exists() && !args.force {
+            format!(
+                "{} exists; keep it, or replace it with --force",
+                args.path.display()
+            )
+        } else {
+            format!("cannot write the key to {}", args.path.display())
+        }
+    })?;
+    eprintln!(
+        "pixgram: wrote a new key to {} (mode 0600); give both ends --key-file {} \
+         (or PIXGRAM_KEY_FILE), copying it over a secure channel",
+        args.path.display(),
+        args.path.display()
+    );
+    Ok(())
+}
+
+/// The key named by `--key-file` or PIXGRAM_KEY_FILE, if any.
+pub fn load(path: Option<&Path>) -> anyhow::Result<Option<Psk>> {
+    path.map(|p| security::read_key_file(p).map_err(anyhow::Error::from))
+        .transpose()
+}
