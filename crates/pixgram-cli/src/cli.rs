@@ -144,6 +144,24 @@ pub struct RecvArgs {
     /// Largest frame accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_frame_size: u64,
+    /// Senders served at once; datagrams from more addresses are dropped and counted.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_peers: usize,
+    /// Streams per sender.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_streams_per_peer: usize,
+    /// Frames per stream in reassembly at once.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_frames_in_flight: usize,
+    /// Bytes buffered for one sender.
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    pub max_peer_bytes: u64,
+    /// Bytes buffered for all senders together: the receiver's memory cap for frames.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    pub max_total_bytes: u64,
+    /// Datagrams per second one sender may send (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub max_peer_rate: u32,
     /// Receive buffer to ask the kernel for, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = pixgram::socket::DEFAULT_RECV_BUFFER)]
     pub recv_buffer: usize,

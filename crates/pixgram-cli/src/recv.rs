@@ -28,6 +28,12 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     }
     let config = ReceiverConfig {
         max_frame_len: args.max_frame_size,
+        max_peers: args.max_peers.max(1),
+        max_streams_per_peer: args.max_streams_per_peer.max(1),
+        max_frames_in_flight: args.max_frames_in_flight.max(1),
+        max_peer_bytes: args.max_peer_bytes,
+        max_total_bytes: args.max_total_bytes,
+        max_peer_datagrams_per_sec: (args.max_peer_rate > 0).then_some(args.max_peer_rate),
         ..Default::default()
     };
     let key = crate::keygen::load(args.key_file.as_deref())?;
@@ -86,6 +92,8 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     }
     spinner.finish_and_clear();
     eprintln!("{}", sink.summary(rx.stats()));
+    eprintln!("{}", limits_line(rx.stats()));
+    sink.emit(&stats_json(rx.stats(), rx.open_stats()));
     if let Some(o) = rx.open_stats() {
         eprintln!(
             "key: {} datagrams authenticated; dropped unanswered: {} failing authentication \
@@ -94,6 +102,49 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What the limits refused (docs/PROTOCOL.md 3.7).
+fn limits_line(s: &pixgram::ReceiverStats) -> String {
+    format!(
+        "limits: refused {} datagrams over --max-peers, {} over --max-streams-per-peer, {} over \
+         --max-frames-in-flight, {} over the memory budget (--max-peer-bytes, \
+         --max-total-bytes), {} over --max-frame-size, {} over --max-peer-rate; {} replies held \
+         back (a sender may not get more bytes back than it sent)",
+        s.over_peers,
+        s.over_streams,
+        s.over_frames_in_flight,
+        s.over_budget,
+        s.over_frame_limit,
+        s.over_rate,
+        s.replies_limited,
+    )
+}
+
+/// Every counter as one JSON line (`"event": "stats"`), for scripts and tests.
+fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenStats>) -> Value {
+    let mut v = json!({
+        "event": "stats",
+        "datagrams": s.datagrams, "bytes": s.bytes,
+        "frames_delivered": s.frames_delivered, "frames_expired": s.frames_expired,
+        "frames_never_seen": s.frames_never_seen, "frames_rejected": s.frames_rejected,
+        "truncated": s.truncated, "bad_magic": s.bad_magic, "bad_version": s.bad_version,
+        "unknown_type": s.unknown_type, "bad_checksum": s.bad_checksum,
+        "bad_header": s.bad_header, "unexpected_type": s.unexpected_type,
+        "duplicate_chunks": s.duplicate_chunks, "stale_chunks": s.stale_chunks,
+        "conflicting_chunks": s.conflicting_chunks, "over_frame_limit": s.over_frame_limit,
+        "over_budget": s.over_budget, "over_frames_in_flight": s.over_frames_in_flight,
+        "over_peers": s.over_peers, "over_streams": s.over_streams, "over_rate": s.over_rate,
+        "acks_sent": s.acks_sent, "nacks_sent": s.nacks_sent,
+        "replies_limited": s.replies_limited, "sessions_started": s.sessions_started,
+    });
+    if let Some(k) = key {
+        v["key_opened"] = json!(k.opened);
+        v["key_bad_tag"] = json!(k.bad_tag);
+        v["key_replayed"] = json!(k.replayed);
+        v["key_not_sealed"] = json!(k.not_sealed);
+    }
+    v
 }
 
 /// How long `recv --count N` keeps answering after the N-th item, while senders are open.
@@ -306,7 +357,7 @@ impl FrameSink {
     }
 
     /// One JSON line: on stdout, or on stderr when stdout carries MJPEG.
-    fn emit(&self, line: &Value) {
+    pub fn emit(&self, line: &Value) {
         if self.outputs.mjpeg_stdout {
             eprintln!("{line}");
         } else {

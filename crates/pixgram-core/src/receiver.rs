@@ -50,6 +50,9 @@ pub struct ReceiverConfig {
     pub nack_delay: Duration,
     /// ACKs and NACKs queued but not yet collected by [`Receiver::poll_transmit`].
     pub max_queued_acks: usize,
+    /// Datagrams per second one sender may send (a token bucket holding a tenth of a second,
+    /// at least 1,024); the excess is dropped. `None`: no limit.
+    pub max_peer_datagrams_per_sec: Option<u32>,
 }
 
 impl Default for ReceiverConfig {
@@ -66,6 +69,7 @@ impl Default for ReceiverConfig {
             peer_idle_timeout: Duration::from_secs(10),
             nack_delay: Duration::from_millis(5),
             max_queued_acks: 4096,
+            max_peer_datagrams_per_sec: Some(200_000),
         }
     }
 }
@@ -132,6 +136,8 @@ pub struct ReceiverStats {
     pub over_peers: u64,
     /// Datagrams dropped because the sender had `max_streams_per_peer` streams already.
     pub over_streams: u64,
+    /// Datagrams dropped because the sender exceeded `max_peer_datagrams_per_sec`.
+    pub over_rate: u64,
     /// Acknowledgements handed out by `poll_transmit`.
     pub acks_sent: u64,
     /// Acknowledgements dropped because `max_queued_acks` were waiting.
@@ -238,6 +244,10 @@ struct Peer {
     last_seen: Timestamp,
     /// Bytes received from this peer minus bytes queued to it: replies may not exceed it.
     reply_credit: u64,
+    /// Datagrams this peer may still send now (see `max_peer_datagrams_per_sec`), and when
+    /// the bucket was last filled.
+    tokens: f64,
+    filled: Timestamp,
 }
 
 /// A datagram waiting for [`Receiver::poll_transmit`].
@@ -412,6 +422,8 @@ impl Receiver {
                     footprint: 0,
                     last_seen: now,
                     reply_credit: 0,
+                    tokens: f64::MAX,
+                    filled: now,
                 },
             );
             self.stats.sessions_started += 1;
@@ -421,6 +433,18 @@ impl Receiver {
             });
         }
         let peer = self.peers.get_mut(&from).expect("inserted above");
+        if let Some(rate) = self.config.max_peer_datagrams_per_sec {
+            let rate = f64::from(rate);
+            let burst = (rate / 10.0).max(1024.0);
+            let earned = now.saturating_since(peer.filled).as_secs_f64() * rate;
+            peer.tokens = (peer.tokens.min(burst) + earned).min(burst);
+            peer.filled = now;
+            if peer.tokens < 1.0 {
+                self.stats.over_rate += 1;
+                return;
+            }
+            peer.tokens -= 1.0;
+        }
         peer.last_seen = now;
         peer.reply_credit += (wire::DATA_OVERHEAD + payload.len()) as u64;
         if !peer.streams.contains_key(&h.stream) {

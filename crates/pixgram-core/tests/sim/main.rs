@@ -902,3 +902,38 @@ fn hundred_frames_at_20_percent_loss_take_milliseconds() {
         sim.now
     );
 }
+
+#[test]
+fn a_sender_past_its_datagram_rate_is_cut_off_and_others_are_not() {
+    let mut rx = Receiver::new(ReceiverConfig {
+        max_peer_datagrams_per_sec: Some(10_000),
+        ..ReceiverConfig::default()
+    });
+    let mut buf = vec![0u8; 2048];
+    let mut out = HashMap::new();
+    let mut send = |rx: &mut Receiver, now: Timestamp, from: SocketAddr, session: u32, f: u64| {
+        let header = DataHeader {
+            session: SessionId(session),
+            frame: FrameId(f),
+            frame_len: 100,
+            count: 1,
+            ..base_header()
+        };
+        let n = wire::emit_data(&mut buf, &header, &[7u8; 100]);
+        rx.handle(now, from, &buf[..n]);
+    };
+    // 5,000 datagrams at one instant: the bucket holds max(rate / 10, 1024) = 1024.
+    for f in 0..5000 {
+        send(&mut rx, Timestamp::ZERO, addr(1), 1, f);
+    }
+    drain(&mut rx, &mut out);
+    assert_eq!(rx.stats().over_rate, 5000 - 1024);
+    // Another sender at the same instant is not affected.
+    send(&mut rx, Timestamp::ZERO, addr(2), 2, 0);
+    assert_eq!(rx.stats().over_rate, 5000 - 1024);
+    // A tenth of a second later the first sender has 1,000 more.
+    for f in 5000..7000 {
+        send(&mut rx, Timestamp::from_millis(100), addr(1), 1, f);
+    }
+    assert_eq!(rx.stats().over_rate, 5000 - 1024 + 1000);
+}
