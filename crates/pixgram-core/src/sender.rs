@@ -259,6 +259,9 @@ pub struct SenderStats {
     pub chunks_retransmitted: u64,
     /// Retransmission timeouts that fired.
     pub rto_expirations: u64,
+    /// Times a reliable frame was refused for lack of room at the receiver and scheduled to
+    /// be tried again.
+    pub rejections_retried: u64,
     /// Parity (FEC) chunks sent.
     pub parity_chunks_sent: u64,
     /// Live frames dropped for newer ones (window full).
@@ -789,6 +792,17 @@ impl Sender {
             self.reported_burst = 0.9 * self.reported_burst + 0.1 * f64::from(ack.burst);
         }
         let key = (ack.stream, ack.frame);
+        if ack.status == AckStatus::Rejected {
+            if let Some(f) = self.frames.get_mut(&key).filter(|f| f.reliable()) {
+                // The receiver had no room for a reliable frame: not a verdict, a "later".
+                // Probe again after a backed-off timeout; the receiver, if it has room then,
+                // NACKs what it lacks. Only a receiver that stops answering ends the frame.
+                f.backoffs = (f.backoffs + 1).min(16);
+                f.rto_at = Some(now + self.rtt.backed_off(f.backoffs));
+                self.stats.rejections_retried += 1;
+                return;
+            }
+        }
         let Some(frame) = self.frames.remove(&key) else {
             self.stats.duplicate_acks += 1;
             return;

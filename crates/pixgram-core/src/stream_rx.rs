@@ -212,6 +212,18 @@ impl StreamReceiver {
                     return ChunkOutcome::OverFramesInFlight;
                 }
                 let cost = PartialFrame::footprint(&layout, h.parity);
+                if cost > admission.available_bytes && self.reliable {
+                    // No room now. A reliable frame is not lost for that: answer REJECTED
+                    // without remembering a verdict, and the sender tries again later, when
+                    // other frames have completed or expired and freed their memory.
+                    out.push(StreamOutput::Ack {
+                        frame,
+                        status: AckStatus::Rejected,
+                        chunks_received: 0,
+                        loss: (0, 0),
+                    });
+                    return ChunkOutcome::OverBudget;
+                }
                 if cost > admission.available_bytes {
                     self.finish(frame, AckStatus::Rejected, 0, (0, 0), out);
                     out.push(StreamOutput::Lost {

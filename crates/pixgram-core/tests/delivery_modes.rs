@@ -368,3 +368,68 @@ fn live_frames_never_wait_for_a_lost_one() {
     assert!(link.tx.stats().frames_superseded > 0);
     assert!(delivered.windows(2).all(|w| w[0] < w[1]), "{delivered:?}");
 }
+
+#[test]
+fn reliable_frames_refused_for_lack_of_room_are_retried_until_delivered() {
+    // The receiver holds 600 KB in total: one 400 KB frame fits, two do not. The frames
+    // refused are tried again as memory frees, and every frame arrives once, intact.
+    let mut link = Link::new(
+        SenderConfig::default(),
+        ReceiverConfig {
+            max_total_bytes: 600_000,
+            ..ReceiverConfig::default()
+        },
+        ImpairConfig {
+            // Loss keeps a frame in reassembly (waiting for a resend) while the next begins.
+            loss: 0.05,
+            delay: Duration::from_millis(2),
+            ..Default::default()
+        },
+        11,
+    );
+    let mut sent: HashMap<FrameId, Vec<u8>> = HashMap::new();
+    let mut delivered = 0;
+    let mut acked = 0;
+    let mut next = 0u64;
+    while acked < 24 {
+        while next < 24 && link.tx.can_send(StreamId::FRAMES) {
+            let bytes: Vec<u8> = (0..400_000u64).map(|i| (i * 7 + next) as u8).collect();
+            let id = link
+                .tx
+                .send(
+                    link.now,
+                    OutgoingFrame::frame(StreamId::FRAMES, bytes.clone()).reliable(true),
+                )
+                .unwrap();
+            sent.insert(id, bytes);
+            next += 1;
+        }
+        let (tx_events, rx_events) = link.step(link.now + Duration::from_millis(20));
+        for e in tx_events {
+            match e {
+                SenderEvent::Acked { .. } => acked += 1,
+                other => panic!("reliable frame not delivered: {other:?}"),
+            }
+        }
+        for (_, e) in rx_events {
+            match e {
+                ReceiverEvent::Frame(f) => {
+                    assert_eq!(&f.payload[..], &sent[&f.frame][..]);
+                    delivered += 1;
+                }
+                ReceiverEvent::Lost { .. } => panic!("receiver reported a loss: {e:?}"),
+                _ => {}
+            }
+        }
+        assert!(
+            link.now < Timestamp::from_millis(60_000),
+            "stuck at {acked} acked"
+        );
+    }
+    assert_eq!(delivered, 24);
+    assert!(
+        link.tx.stats().rejections_retried > 0,
+        "no frame was ever refused: the test proves nothing"
+    );
+    assert!(link.rx.stats().over_budget > 0);
+}
