@@ -45,6 +45,28 @@ pub enum Mode {
     Live,
 }
 
+/// Image formats to send in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// JPEG (lossy, small; --quality sets the trade-off).
+    Jpeg,
+    /// PNG (lossless, large).
+    Png,
+}
+
+/// Parses WIDTHxHEIGHT.
+pub fn parse_size(what: &str, text: &str) -> anyhow::Result<(u32, u32)> {
+    let parsed = text
+        .split_once(['x', 'X'])
+        .and_then(|(w, h)| Some((w.trim().parse::<u32>().ok()?, h.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((w, h)) if (16..=16_384).contains(&w) && (16..=16_384).contains(&h) => Ok((w, h)),
+        _ => anyhow::bail!(
+            "{what} takes WIDTHxHEIGHT between 16 and 16384, like 1280x720, not `{text}`"
+        ),
+    }
+}
+
 /// Wire formats other than pixgram's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Compat {
@@ -60,7 +82,11 @@ pixgram send --to 127.0.0.1:9000 --dir photos/ --loop 10 --window 16\n  \
 pixgram send --to 127.0.0.1:9000 cam.jpg --meta '{\"camera\":\"front\",\"ts\":1700000000}'\n  \
 pixgram send --to 127.0.0.1:9000 --dir frames/ --mode live --fps 30 --fec 10\n  \
 pixgram send --to 127.0.0.1:9000 --dir frames/ --mode live --fec auto --rate 20\n  \
-pixgram send --compat seed --to 127.0.0.1:9999 a.jpg")]
+pixgram send --compat seed --to 127.0.0.1:9999 a.jpg\n  \
+pixgram send --to 127.0.0.1:9000 --pattern --size 1280x720 --fps 30 --count 300\n  \
+ffmpeg -f lavfi -i testsrc2 -f mjpeg - | pixgram send --to 127.0.0.1:9000 --stdin\n  \
+pixgram send --to 127.0.0.1:9000 --camera /dev/video0 --size 1280x720 --fps 30   (--features camera)\n  \
+pixgram send --to 127.0.0.1:9000 --dir photos/ --resize 640x480 --quality 70")]
 pub struct SendArgs {
     /// Receiver address, HOST:PORT.
     #[arg(long, value_name = "ADDR")]
@@ -90,9 +116,38 @@ pub struct SendArgs {
     /// Highest sending rate in Mbit/s (default: found by congestion control).
     #[arg(long, value_name = "MBIT")]
     pub rate: Option<f64>,
-    /// Delivery mode; the receiver follows the sender.
-    #[arg(long, value_enum, default_value_t = Mode::Reliable)]
-    pub mode: Mode,
+    /// Delivery mode; the receiver follows the sender. Default: reliable for files and
+    /// folders, live for --pattern, --stdin and --camera.
+    #[arg(long, value_enum)]
+    pub mode: Option<Mode>,
+    /// Send a generated moving test pattern (frame number and send time drawn in and carried
+    /// in the metadata, so the receiver can measure latency).
+    #[arg(long, conflicts_with_all = ["stdin", "camera"])]
+    pub pattern: bool,
+    /// Send the JPEG frames of an MJPEG stream read from stdin, e.g.
+    /// `ffmpeg -i cam.mp4 -f mjpeg - | pixgram send --to HOST:PORT --stdin`.
+    #[arg(long, conflicts_with = "camera")]
+    pub stdin: bool,
+    /// Send frames from a V4L2 camera such as /dev/video0 (needs a build with `--features
+    /// camera`).
+    #[arg(long, value_name = "DEV")]
+    pub camera: Option<PathBuf>,
+    /// Frame size of --pattern and --camera, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH")]
+    pub size: Option<String>,
+    /// Stop after this many frames (--pattern, --stdin, --camera).
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Re-encode as JPEG of this quality (1-100). Without --quality, --resize or --format,
+    /// files are sent exactly as they are.
+    #[arg(long, value_name = "Q", value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: Option<u8>,
+    /// Scale images to WIDTHxHEIGHT before sending (re-encodes them).
+    #[arg(long, value_name = "WxH")]
+    pub resize: Option<String>,
+    /// Send images in this format (re-encodes those in another).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
     /// Live mode: frames per second to send at (default 30).
     #[arg(long, value_name = "N")]
     pub fps: Option<f64>,
@@ -188,6 +243,10 @@ pub struct RecvArgs {
     /// Show each stream in a desktop window (needs a build with `--features window`).
     #[arg(long)]
     pub window: bool,
+    /// Decode every frame (on a thread of its own) and report the decode time in the
+    /// latency summary; frames the decoder is too busy for are skipped and counted.
+    #[arg(long)]
+    pub decode: bool,
 }
 
 #[derive(Debug, Args)]

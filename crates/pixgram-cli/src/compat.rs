@@ -170,7 +170,10 @@ pub fn send(args: &SendArgs) -> anyhow::Result<()> {
     if args.meta.is_some() {
         bail!("--meta cannot be sent with --compat seed: the original format has no metadata");
     }
-    if args.mode == Mode::Live || args.fps.is_some() || args.fec.is_some() {
+    if args.pattern || args.stdin || args.camera.is_some() {
+        bail!("--compat seed sends files: --pattern, --stdin and --camera need pixgram's own protocol");
+    }
+    if args.mode == Some(Mode::Live) || args.fps.is_some() || args.fec.is_some() {
         bail!("--compat seed is stop-and-wait: --mode live, --fps and --fec do not apply");
     }
     let to = resolve("--to", &args.to)?;

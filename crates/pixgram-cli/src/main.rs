@@ -9,6 +9,7 @@ mod keygen;
 mod msg;
 mod recv;
 mod send;
+mod stream;
 mod summary;
 
 use clap::Parser;

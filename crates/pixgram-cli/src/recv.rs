@@ -12,7 +12,7 @@ use pixgram::{sink, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent, U
 use serde_json::{json, Value};
 
 use crate::cli::{resolve, Compat, RecvArgs};
-use crate::summary::rate_line;
+use crate::summary::{rate_line, Samples};
 
 pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     if args.compat == Some(Compat::Seed) {
@@ -60,6 +60,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut sink = FrameSink::new(args.save.clone(), args.quiet);
     sink.outputs = live_outputs(&args)?;
+    if args.decode {
+        sink.timing.decoder = Some(DecodeWorker::start());
+    }
     let spinner = ProgressBar::new_spinner();
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed)
@@ -92,6 +95,12 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     }
     spinner.finish_and_clear();
     eprintln!("{}", sink.summary(rx.stats()));
+    if let Some(d) = &mut sink.timing.decoder {
+        d.finish();
+    }
+    if let Some(line) = sink.timing.line() {
+        eprintln!("{line}");
+    }
     eprintln!("{}", limits_line(rx.stats()));
     sink.emit(&stats_json(rx.stats(), rx.open_stats()));
     if let Some(o) = rx.open_stats() {
@@ -207,6 +216,97 @@ pub struct FrameSink {
     pub open_sessions: u64,
     /// Where frames are shown live, besides the JSON lines and the folder.
     pub outputs: LiveOutputs,
+    /// End-to-end latency and its shares, for frames whose sender stamped them.
+    pub timing: Timing,
+}
+
+/// Latency from capture (the sender's `sent_us`) to arrival, and its parts.
+#[derive(Default)]
+pub struct Timing {
+    total: Samples,
+    encode: Samples,
+    transit: Samples,
+    /// Decoding on its own thread (`--decode`).
+    pub decoder: Option<DecodeWorker>,
+}
+
+impl Timing {
+    /// "latency ..." or nothing when no frame carried a timestamp.
+    pub fn line(&mut self) -> Option<String> {
+        self.total.percentile(50.0)?;
+        let mut line = format!(
+            "latency, capture to arrival: {}; encode {}; network and queues {}",
+            self.total.describe(),
+            self.encode.describe(),
+            self.transit.describe()
+        );
+        if let Some(d) = &self.decoder {
+            let (mut samples, skipped) = d.results();
+            line.push_str(&format!(
+                "; decode {} ({} frames decoded, {skipped} skipped while busy)",
+                samples.describe(),
+                samples.len()
+            ));
+        }
+        Some(line)
+    }
+}
+
+/// Decodes frames on a thread of its own and times it; skips frames while busy.
+pub struct DecodeWorker {
+    tx: Option<std::sync::mpsc::SyncSender<bytes::Bytes>>,
+    times: Arc<std::sync::Mutex<Samples>>,
+    skipped: Arc<std::sync::atomic::AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DecodeWorker {
+    pub fn start() -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(2);
+        let times = Arc::new(std::sync::Mutex::new(Samples::default()));
+        let t = times.clone();
+        let thread = std::thread::Builder::new()
+            .name("pixgram-decode".into())
+            .spawn(move || {
+                for frame in rx {
+                    let start = Instant::now();
+                    if pixgram::codec::decode(&frame).is_ok() {
+                        if let Ok(mut s) = t.lock() {
+                            s.push(start.elapsed());
+                        }
+                    }
+                }
+            })
+            .ok();
+        DecodeWorker {
+            tx: Some(tx),
+            times,
+            skipped: Arc::default(),
+            thread,
+        }
+    }
+
+    fn offer(&self, frame: bytes::Bytes) {
+        if let Some(tx) = &self.tx {
+            if tx.try_send(frame).is_err() {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Waits for the frames queued, then returns the decode times and the frames skipped.
+    fn results(&self) -> (Samples, u64) {
+        let times = self.times.lock().map(|s| s.clone()).unwrap_or_default();
+        (times, self.skipped.load(Ordering::Relaxed))
+    }
+
+    /// Stops the thread once it has decoded what is queued.
+    pub fn finish(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The live sinks of `pixgram recv`.
@@ -260,6 +360,7 @@ impl FrameSink {
             rate_mark: None,
             open_sessions: 0,
             outputs: LiveOutputs::default(),
+            timing: Timing::default(),
         }
     }
 
@@ -332,6 +433,22 @@ impl FrameSink {
                 self.bytes += f.payload.len() as u64;
                 line["event"] = json!("frame");
                 line["bytes"] = json!(f.payload.len());
+                if let Some(total) = sender_latency(meta.as_ref()) {
+                    line["latency_ms"] = json!(total.as_secs_f64() * 1e3);
+                    self.timing.total.push(total);
+                    let encode = meta
+                        .as_ref()
+                        .and_then(|m| m.get("encode_us"))
+                        .and_then(Value::as_u64)
+                        .map(Duration::from_micros);
+                    if let Some(e) = encode {
+                        self.timing.encode.push(e);
+                        self.timing.transit.push(total.saturating_sub(e));
+                    }
+                }
+                if let Some(d) = &self.timing.decoder {
+                    d.offer(f.payload.clone());
+                }
             }
         }
         self.show(&f, meta.as_ref());

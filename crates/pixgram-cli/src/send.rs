@@ -17,28 +17,38 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     if args.compat == Some(Compat::Seed) {
         return crate::compat::send(&args);
     }
+    if args.pattern || args.stdin || args.camera.is_some() {
+        return crate::stream::run(args);
+    }
     let to = resolve("--to", &args.to)?;
     let meta = parse_meta(args.meta.as_deref())?;
     let delivery = Delivery::from_args(&args)?;
+    let transcode = transcode_of(&args)?;
     let files = source::collect_files(&args.files, &args.dir)?;
     if files.is_empty() {
         bail!("nothing to send: name files, or a folder with --dir");
     }
-    let config = SenderConfig {
-        window: args.window as usize,
-        datagram_size: args.datagram_size as usize,
-        peer_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
-        frame_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
-        max_rate: args.rate.map(|mbit| mbit.max(0.1) * 1e6 / 8.0),
-        ..Default::default()
-    };
-    let key = crate::keygen::load(args.key_file.as_deref())?;
-    let mut tx = UdpSender::connect_keyed(to, config, key.as_ref())?;
+    if !transcode.is_identity() {
+        // Re-encoding needs images: say which file is not one before anything is sent.
+        for f in &files {
+            let mut head = [0u8; 8];
+            let n = std::io::Read::read(&mut std::fs::File::open(f)?, &mut head).unwrap_or(0);
+            if pixgram::codec::ImageFormat::detect(&head[..n]).is_none() {
+                bail!(
+                    "{}: not a JPEG or PNG image (--quality, --resize and --format re-encode \
+                     images)",
+                    f.display()
+                );
+            }
+        }
+    }
+    let mut tx = connect(&args, to)?;
     let total = files.len() as u64 * u64::from(args.repeat);
     let bar = progress_bar(total);
     let verbose = args.verbose;
     let mut report = FrameSender::new(&mut tx, meta, bar.clone())
         .with_delivery(delivery)
+        .with_transcode(transcode)
         .send_all(&files, args.repeat, |v| {
             if verbose {
                 bar.suspend(|| println!("{}", v.line()));
@@ -77,8 +87,14 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    fn from_args(args: &SendArgs) -> anyhow::Result<Self> {
-        if args.mode == Mode::Reliable {
+    pub fn from_args(args: &SendArgs) -> anyhow::Result<Self> {
+        let streaming = args.pattern || args.stdin || args.camera.is_some();
+        let mode = args.mode.unwrap_or(if streaming {
+            Mode::Live
+        } else {
+            Mode::Reliable
+        });
+        if mode == Mode::Reliable {
             if args.fps.is_some() || args.deadline.is_some() || args.fec.is_some() {
                 bail!("--fps, --deadline and --fec belong to --mode live");
             }
@@ -110,6 +126,37 @@ impl Delivery {
             fec,
         })
     }
+}
+
+/// A sender to `to` configured by the flags (window, datagram size, timeouts, rate, key).
+pub fn connect(args: &SendArgs, to: std::net::SocketAddr) -> anyhow::Result<UdpSender> {
+    let config = SenderConfig {
+        window: args.window as usize,
+        datagram_size: args.datagram_size as usize,
+        peer_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        frame_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
+        max_rate: args.rate.map(|mbit| mbit.max(0.1) * 1e6 / 8.0),
+        ..Default::default()
+    };
+    let key = crate::keygen::load(args.key_file.as_deref())?;
+    Ok(UdpSender::connect_keyed(to, config, key.as_ref())?)
+}
+
+/// What --quality, --resize and --format ask for.
+pub fn transcode_of(args: &SendArgs) -> anyhow::Result<pixgram::codec::Transcode> {
+    use pixgram::codec::{ImageFormat, Transcode};
+    Ok(Transcode {
+        format: args.format.map(|f| match f {
+            crate::cli::Format::Jpeg => ImageFormat::Jpeg,
+            crate::cli::Format::Png => ImageFormat::Png,
+        }),
+        quality: args.quality,
+        size: args
+            .resize
+            .as_deref()
+            .map(|s| crate::cli::parse_size("--resize", s))
+            .transpose()?,
+    })
 }
 
 /// Parses `--meta`: it must be a JSON object.
@@ -216,6 +263,7 @@ pub struct FrameSender<'a> {
     bar: ProgressBar,
     pending: HashMap<FrameId, (String, usize)>,
     report: SendReport,
+    transcode: pixgram::codec::Transcode,
 }
 
 impl<'a> FrameSender<'a> {
@@ -227,7 +275,14 @@ impl<'a> FrameSender<'a> {
             bar,
             pending: HashMap::new(),
             report: SendReport::default(),
+            transcode: pixgram::codec::Transcode::default(),
         }
+    }
+
+    /// Re-encodes files this way before sending (default: as they are).
+    pub fn with_transcode(mut self, transcode: pixgram::codec::Transcode) -> Self {
+        self.transcode = transcode;
+        self
     }
 
     /// Delivers frames this way (default: reliable).
@@ -272,11 +327,27 @@ impl<'a> FrameSender<'a> {
 
     fn send_one(&mut self, path: &Path) -> anyhow::Result<()> {
         let bytes = source::read_file(path)?;
+        let bytes = match self.transcode.apply(&bytes) {
+            Ok(std::borrow::Cow::Borrowed(_)) => bytes,
+            Ok(std::borrow::Cow::Owned(b)) => b,
+            Err(e) => bail!("{}: {e}", path.display()),
+        };
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        self.send_bytes(name, bytes, Map::new())
+    }
+
+    /// Sends one frame named `name` (the metadata's "file"), with `extra` metadata.
+    fn send_bytes(
+        &mut self,
+        name: String,
+        bytes: Vec<u8>,
+        extra: Map<String, Value>,
+    ) -> anyhow::Result<()> {
         let mut meta = self.meta.clone();
+        meta.extend(extra);
         meta.insert("file".into(), Value::String(name.clone()));
         let meta = serde_json::to_vec(&meta).context("encoding metadata")?;
         let len = bytes.len();
@@ -290,6 +361,36 @@ impl<'a> FrameSender<'a> {
         self.report.sent += 1;
         self.pending.insert(id, (name, len));
         Ok(())
+    }
+
+    /// Sends the frames a source produces until it ends (or an error), then waits for every
+    /// verdict. The source runs on its own thread; this one only sends and takes verdicts.
+    pub fn send_stream(
+        mut self,
+        frames: std::sync::mpsc::Receiver<crate::stream::SourceFrame>,
+        mut on_verdict: impl FnMut(&Verdict),
+    ) -> SendReport {
+        use std::sync::mpsc::RecvTimeoutError;
+        let start = Instant::now();
+        let result = (|| -> anyhow::Result<()> {
+            loop {
+                match frames.recv_timeout(Duration::from_millis(2)) {
+                    Ok(f) => self.send_bytes(f.name, f.bytes, f.meta)?,
+                    Err(RecvTimeoutError::Timeout) => self
+                        .tx
+                        .pump(Some(Instant::now() + Duration::from_millis(2)))?,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                self.drain(&mut on_verdict);
+            }
+            let flush_for = self.tx.core().config().frame_timeout * 2;
+            self.tx.flush(flush_for)?;
+            Ok(())
+        })();
+        self.drain(&mut on_verdict);
+        self.report.elapsed = start.elapsed();
+        self.report.error = result.err();
+        self.report
     }
 
     fn drain(&mut self, on_verdict: &mut impl FnMut(&Verdict)) {

@@ -21,6 +21,11 @@ impl Samples {
         Some(self.0[rank.clamp(1, self.0.len()) - 1])
     }
 
+    /// How many samples.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     /// "p50 X ms, p99 Y ms", or "n/a".
     pub fn describe(&mut self) -> String {
         match (self.percentile(50.0), self.percentile(99.0)) {

@@ -15,7 +15,9 @@ use pixgram_core::{
 };
 
 fn main() {
-    let root = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into());
+    let root = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "fuzz/corpus".into());
     let root = Path::new(&root);
     let (data, replies) = exchange();
     let write = |target: &str, name: String, bytes: &[u8]| {

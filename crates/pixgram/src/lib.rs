@@ -20,9 +20,14 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "camera")]
+pub mod camera;
 pub mod clock;
+pub mod codec;
 pub mod compat;
 pub mod error;
+pub mod mjpeg;
+pub mod pattern;
 pub mod receiver;
 pub mod relay;
 pub mod security;

@@ -1,10 +1,9 @@
 //! `pixgram recv --window`: one desktop window per stream, like the original scripts' `imshow`.
 //! Built with the `window` feature (minifb; X11 or Wayland at run time). Frames are decoded
-//! (JPEG, with zune-jpeg) and shown on a thread of their own that owns every window; if that
+//! (JPEG or PNG, `codec`) and shown on a thread of their own that owns every window; if that
 //! thread falls behind, frames are skipped (the latest wins) and counted.
 
 use std::collections::HashMap;
-use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -13,7 +12,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use minifb::{Window, WindowOptions};
-use zune_jpeg::JpegDecoder;
 
 /// Windows open at once; frames of further streams are not shown.
 pub const MAX_WINDOWS: usize = 16;
@@ -119,19 +117,13 @@ fn show_loop(rx: &Receiver<(String, Bytes)>, skipped: &AtomicU64) {
     }
 }
 
-/// A JPEG as 0RGB pixels: (width, height, pixels).
+/// A JPEG or PNG as 0RGB pixels: (width, height, pixels).
 fn decode(frame: &[u8]) -> Option<(usize, usize, Vec<u32>)> {
-    let mut d = JpegDecoder::new(Cursor::new(frame));
-    let rgb = d.decode().ok()?;
-    let info = d.info()?;
-    let (w, h) = (usize::from(info.width), usize::from(info.height));
-    if rgb.len() < w * h * 3 {
-        return None;
-    }
-    let pixels = rgb
+    let img = crate::codec::decode(frame).ok()?;
+    let pixels = img
+        .rgb
         .chunks_exact(3)
-        .take(w * h)
         .map(|p| (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2]))
         .collect();
-    Some((w, h, pixels))
+    Some((img.width as usize, img.height as usize, pixels))
 }
