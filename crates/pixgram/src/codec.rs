@@ -1,6 +1,7 @@
-//! Image codecs: JPEG (encode with `jpeg-encoder`, SIMD; decode with `zune-jpeg`), PNG (`png`),
-//! resizing, and the rule that an already-encoded file is sent as it is unless the user asks
-//! for something else. Choice of crates and their speed: docs/BENCHMARKS.md.
+//! Image codecs: JPEG (pure Rust by default: encode with `jpeg-encoder`, SIMD; decode with
+//! `zune-jpeg`; with the `turbojpeg` feature, both through the system's libjpeg-turbo), PNG
+//! (`png`), resizing, and the rule that an already-encoded file is sent as it is unless the
+//! user asks for something else. Choice of crates and their speed: docs/BENCHMARKS.md.
 
 use std::borrow::Cow;
 use std::io::Cursor;
@@ -77,6 +78,21 @@ fn check_size(w: u32, h: u32) -> Result<(), CodecError> {
     Ok(())
 }
 
+#[cfg(feature = "turbojpeg")]
+fn decode_jpeg(bytes: &[u8]) -> Result<Image, CodecError> {
+    let header =
+        turbojpeg::read_header(bytes).map_err(|e| CodecError::Decode(e.to_string()))?;
+    check_size(header.width as u32, header.height as u32)?;
+    let img = turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB)
+        .map_err(|e| CodecError::Decode(e.to_string()))?;
+    Ok(Image {
+        width: img.width as u32,
+        height: img.height as u32,
+        rgb: img.pixels,
+    })
+}
+
+#[cfg(not(feature = "turbojpeg"))]
 fn decode_jpeg(bytes: &[u8]) -> Result<Image, CodecError> {
     use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
@@ -135,6 +151,28 @@ fn decode_png(bytes: &[u8]) -> Result<Image, CodecError> {
 }
 
 /// Encodes RGB as a JPEG of `quality` (1-100; 4:2:0 below 90).
+#[cfg(feature = "turbojpeg")]
+pub fn encode_jpeg(img: &Image, quality: u8) -> Result<Vec<u8>, CodecError> {
+    let q = quality.clamp(1, 100);
+    let sub = if q < 90 {
+        turbojpeg::Subsamp::Sub2x2
+    } else {
+        turbojpeg::Subsamp::None
+    };
+    let image = turbojpeg::Image {
+        pixels: &img.rgb[..],
+        width: img.width as usize,
+        pitch: img.width as usize * 3,
+        height: img.height as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let out = turbojpeg::compress(image, i32::from(q), sub)
+        .map_err(|e| CodecError::Encode(e.to_string()))?;
+    Ok(out.to_vec())
+}
+
+/// Encodes RGB as a JPEG of `quality` (1-100; 4:2:0 below 90).
+#[cfg(not(feature = "turbojpeg"))]
 pub fn encode_jpeg(img: &Image, quality: u8) -> Result<Vec<u8>, CodecError> {
     let (w, h) = (
         u16::try_from(img.width).map_err(|_| CodecError::TooLarge(img.width, img.height))?,
@@ -302,9 +340,6 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(t.apply(b"hello"), Err(CodecError::NotAnImage)));
-        assert!(matches!(
-            decode(&[0xFF, 0xD8, 0xFF, 0, 1, 2]),
-            Err(CodecError::Decode(_))
-        ));
+        assert!(decode(&[0xFF, 0xD8, 0xFF, 0, 1, 2]).is_err());
     }
 }
