@@ -91,7 +91,7 @@ pub struct SendArgs {
     /// Receiver address, HOST:PORT.
     #[arg(long, value_name = "ADDR")]
     pub to: String,
-    /// Files to send.
+    /// Files to send; a quoted pattern such as 'frames/*.jpg' is expanded in name order.
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Send every file in this folder (name order, not recursive). Repeatable.

@@ -80,7 +80,16 @@ fn screenshot(browser: &str, url: &str, path: &std::path::Path) -> Vec<u8> {
 fn the_browser_viewer_shows_live_frames_and_moving_figures() {
     let tmp = TempDir::new("viewer");
     let files = jpegs(&tmp);
-    let mut rx = Recv::start(&["--http", "127.0.0.1:0", "--duration", "60", "--quiet"]);
+    let save = tmp.path().join("saved");
+    let mut rx = Recv::start(&[
+        "--http",
+        "127.0.0.1:0",
+        "--save",
+        save.to_str().unwrap(),
+        "--duration",
+        "60",
+        "--quiet",
+    ]);
     let line = rx.wait_for_line("viewer on http://", Duration::from_secs(10));
     let http = line
         .split("http://")
@@ -177,6 +186,8 @@ fn the_browser_viewer_shows_live_frames_and_moving_figures() {
         .status();
     let (_, _, stderr) = rx.finish(Duration::from_secs(10));
     assert!(stderr.contains("received"), "{stderr}");
+    // The viewer combines with --save: the frames shown were saved too.
+    assert!(std::fs::read_dir(&save).unwrap().count() > 0);
 }
 
 #[test]

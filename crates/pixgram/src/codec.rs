@@ -80,8 +80,7 @@ fn check_size(w: u32, h: u32) -> Result<(), CodecError> {
 
 #[cfg(feature = "turbojpeg")]
 fn decode_jpeg(bytes: &[u8]) -> Result<Image, CodecError> {
-    let header =
-        turbojpeg::read_header(bytes).map_err(|e| CodecError::Decode(e.to_string()))?;
+    let header = turbojpeg::read_header(bytes).map_err(|e| CodecError::Decode(e.to_string()))?;
     check_size(header.width as u32, header.height as u32)?;
     let img = turbojpeg::decompress(bytes, turbojpeg::PixelFormat::RGB)
         .map_err(|e| CodecError::Decode(e.to_string()))?;
