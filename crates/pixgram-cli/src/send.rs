@@ -315,11 +315,26 @@ impl<'a> FrameSender<'a> {
                     self.drain(&mut on_verdict);
                 }
             }
-            let flush_for = self.tx.core().config().frame_timeout * 2;
-            self.tx.flush(flush_for)?;
-            Ok(())
+            self.flush()
         })();
-        self.drain(&mut on_verdict);
+        self.finish(start, result, &mut on_verdict)
+    }
+
+    /// Waits for the verdicts of every frame sent (twice the frame timeout at most).
+    fn flush(&mut self) -> anyhow::Result<()> {
+        let flush_for = self.tx.core().config().frame_timeout * 2;
+        self.tx.flush(flush_for)?;
+        Ok(())
+    }
+
+    /// The report of a run that started at `start` and ended with `result`.
+    fn finish(
+        mut self,
+        start: Instant,
+        result: anyhow::Result<()>,
+        on_verdict: &mut impl FnMut(&Verdict),
+    ) -> SendReport {
+        self.drain(on_verdict);
         self.report.elapsed = start.elapsed();
         self.report.error = result.err();
         self.report
@@ -383,14 +398,9 @@ impl<'a> FrameSender<'a> {
                 }
                 self.drain(&mut on_verdict);
             }
-            let flush_for = self.tx.core().config().frame_timeout * 2;
-            self.tx.flush(flush_for)?;
-            Ok(())
+            self.flush()
         })();
-        self.drain(&mut on_verdict);
-        self.report.elapsed = start.elapsed();
-        self.report.error = result.err();
-        self.report
+        self.finish(start, result, &mut on_verdict)
     }
 
     fn drain(&mut self, on_verdict: &mut impl FnMut(&Verdict)) {
