@@ -98,6 +98,15 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     if let Some(d) = &mut sink.timing.decoder {
         d.finish();
     }
+    #[cfg(feature = "window")]
+    if let Some(w) = &mut sink.outputs.window {
+        w.finish();
+        eprintln!(
+            "window: {} frames shown, {} skipped (busy or not decodable)",
+            w.shown(),
+            w.skipped()
+        );
+    }
     if let Some(line) = sink.timing.line() {
         eprintln!("{line}");
     }

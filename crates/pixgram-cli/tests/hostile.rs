@@ -86,7 +86,16 @@ fn stop(rx: &Recv) {
 fn every_kind_of_bad_datagram_is_dropped_and_counted() {
     let tmp = TempDir::new("hostile");
     let save = tmp.path().join("out");
-    let rx = Recv::start(&["--save", save.to_str().unwrap(), "--duration", "30"]);
+    let cap: u64 = 32 << 20;
+    let rx = Recv::start(&[
+        "--save",
+        save.to_str().unwrap(),
+        "--max-total-bytes",
+        &cap.to_string(),
+        "--duration",
+        "30",
+    ]);
+    let baseline = peak_rss_kib(rx.child.id());
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     let to = rx.addr.clone();
     let send = |d: &[u8]| {
@@ -131,6 +140,12 @@ fn every_kind_of_bad_datagram_is_dropped_and_counted() {
         String::from_utf8_lossy(&ok.stderr)
     );
     std::thread::sleep(Duration::from_millis(200));
+    let peak = peak_rss_kib(rx.child.id());
+    assert!(
+        peak * 1024 < baseline * 1024 + cap + (48 << 20),
+        "peak RSS {} MiB over the cap",
+        peak / 1024
+    );
     stop(&rx);
     let (_, stdout, stderr) = rx.finish(Duration::from_secs(10));
     let st = stats_of(&stdout);

@@ -21,6 +21,7 @@ pub struct WindowSink {
     tx: Option<SyncSender<(String, Bytes)>>,
     thread: Option<JoinHandle<()>>,
     skipped: Arc<AtomicU64>,
+    shown: Arc<AtomicU64>,
 }
 
 impl Default for WindowSink {
@@ -34,15 +35,17 @@ impl WindowSink {
     pub fn start() -> Self {
         let (tx, rx) = mpsc::sync_channel(2);
         let skipped = Arc::new(AtomicU64::new(0));
-        let s = skipped.clone();
+        let shown = Arc::new(AtomicU64::new(0));
+        let (s, w) = (skipped.clone(), shown.clone());
         let thread = std::thread::Builder::new()
             .name("pixgram-window".into())
-            .spawn(move || show_loop(&rx, &s))
+            .spawn(move || show_loop(&rx, &s, &w))
             .ok();
         WindowSink {
             tx: Some(tx),
             thread,
             skipped,
+            shown,
         }
     }
 
@@ -59,10 +62,14 @@ impl WindowSink {
     pub fn skipped(&self) -> u64 {
         self.skipped.load(Ordering::Relaxed)
     }
-}
 
-impl Drop for WindowSink {
-    fn drop(&mut self) {
+    /// Frames drawn in a window.
+    pub fn shown(&self) -> u64 {
+        self.shown.load(Ordering::Relaxed)
+    }
+
+    /// Closes the windows once the frames queued are drawn.
+    pub fn finish(&mut self) {
         self.tx.take();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -70,7 +77,13 @@ impl Drop for WindowSink {
     }
 }
 
-fn show_loop(rx: &Receiver<(String, Bytes)>, skipped: &AtomicU64) {
+impl Drop for WindowSink {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+fn show_loop(rx: &Receiver<(String, Bytes)>, skipped: &AtomicU64, shown: &AtomicU64) {
     let mut windows: HashMap<String, Window> = HashMap::new();
     let mut warned = false;
     loop {
@@ -97,7 +110,9 @@ fn show_loop(rx: &Receiver<(String, Bytes)>, skipped: &AtomicU64) {
                 }
                 match windows.get_mut(&key) {
                     Some(win) => {
-                        if win.update_with_buffer(&pixels, w, h).is_err() {
+                        if win.update_with_buffer(&pixels, w, h).is_ok() {
+                            shown.fetch_add(1, Ordering::Relaxed);
+                        } else {
                             skipped.fetch_add(1, Ordering::Relaxed);
                         }
                     }
