@@ -108,17 +108,13 @@ fn show_loop(rx: &Receiver<(String, Bytes)>, skipped: &AtomicU64, shown: &Atomic
                         Err(_) => {}
                     }
                 }
-                match windows.get_mut(&key) {
-                    Some(win) => {
-                        if win.update_with_buffer(&pixels, w, h).is_ok() {
-                            shown.fetch_add(1, Ordering::Relaxed);
-                        } else {
-                            skipped.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    None => {
-                        skipped.fetch_add(1, Ordering::Relaxed);
-                    }
+                let drawn = windows
+                    .get_mut(&key)
+                    .is_some_and(|win| win.update_with_buffer(&pixels, w, h).is_ok());
+                if drawn {
+                    shown.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    skipped.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
