@@ -10,14 +10,16 @@
 //! taken as 30% until two windows are known). A window is *congested* when its loss is above
 //! `p + 10%` and above `2p + 5%` (a queue overflowing), or when the lowest RTT sampled since
 //! the previous judgement exceeds the path's lowest RTT by more than the queueing-delay
-//! threshold, the larger of 4 ms and half the lowest RTT (a queue building up before it
+//! threshold, the larger of 10 ms and half the lowest RTT (a queue building up before it
 //! overflows). A congested window cuts the rate (to 70% for loss, 85% for delay) and ends slow
 //! start; windows sent before the cut took effect are not cut again, so one overflow costs
 //! one cut. Any other window in which the sender had more to send grows the rate: doubling in
 //! slow start, then by the larger of one datagram per RTT and 2%: a rate cut far below the
 //! path's capacity recovers in a few dozen round trips, and growth near it overshoots little.
 //! In slow start, one RTT sample over the threshold ends it at once and halves the rate: the
-//! windows showing the queue would be judged a few RTTs (and doublings) too late.
+//! windows showing the queue would be judged a few RTTs (and doublings) too late. Delay counts
+//! only while the sender fills the path (the pacer holds data back): an application-limited
+//! stream did not build the queue, and a busy host's scheduling jitter looks the same.
 //!
 //! Why not plain loss-based AIMD (every loss halves the rate, as in TCP Reno): Wi-Fi and
 //! radio links lose datagrams at random, and a sender that treats each such loss as congestion
@@ -231,7 +233,7 @@ impl RateController {
 
     /// Queueing delay above which a window counts as congested.
     pub fn delay_threshold(&self) -> Option<Duration> {
-        Some((self.min_rtt? / 2).max(Duration::from_millis(4)))
+        Some((self.min_rtt? / 2).max(Duration::from_millis(10)))
     }
 
     /// One datagram was sent at `now`.
@@ -263,7 +265,8 @@ impl RateController {
         self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
         self.recent_rtt = Some(self.recent_rtt.map_or(rtt, |m| m.min(rtt)));
         let queueing = self.min_rtt.map(|m| rtt.saturating_sub(m));
-        if self.slow_start && queueing > self.delay_threshold() {
+        let filling = self.current.is_some_and(|w| w.limited);
+        if self.slow_start && filling && queueing > self.delay_threshold() {
             // A queue is building: slow start has passed the path's rate, and by up to one
             // doubling since the queue began. Leave it now rather than a few RTTs later,
             // when the window showing it is judged.
@@ -302,8 +305,13 @@ impl RateController {
         let loss = (w.lost as f64 / sent).min(1.0);
         let p = self.loss_baseline();
         let lossy = w.lost >= 2 && loss > p + 0.10 && loss > 2.0 * p + 0.05;
+        // Queueing delay is a reason to slow down only for a sender that is filling the path
+        // (the pacer held data back): an application-limited one, such as a 30 fps stream
+        // below the path's rate, did not build the queue (scheduling jitter on a busy host
+        // looks the same), and cutting its rate below its frame rate would only make frames
+        // late.
         let queued = match (self.recent_rtt.take(), self.min_rtt, self.delay_threshold()) {
-            (Some(rtt), Some(min), Some(limit)) => rtt.saturating_sub(min) > limit,
+            (Some(rtt), Some(min), Some(limit)) => w.limited && rtt.saturating_sub(min) > limit,
             _ => false,
         };
         let already_cut = self.last_cut.is_some_and(|t| w.start < t);
@@ -396,11 +404,12 @@ mod tests {
         window(&mut c, 0, 100, 0);
         assert_eq!(c.rate(), 2e6);
         c.on_rtt(Timestamp::from_millis(60), Duration::from_millis(10));
-        // 4 ms above the lowest RTT is within the threshold (the larger of 4 ms and half
-        // the lowest RTT); 6 ms is a queue.
-        c.on_rtt(Timestamp::from_millis(61), Duration::from_millis(14));
+        c.on_rate_limited(Timestamp::from_millis(60));
+        // 9 ms above the lowest RTT is within the threshold (the larger of 10 ms and half
+        // the lowest RTT); 11 ms is a queue.
+        c.on_rtt(Timestamp::from_millis(61), Duration::from_millis(19));
         assert!(c.in_slow_start());
-        c.on_rtt(Timestamp::from_millis(62), Duration::from_millis(16));
+        c.on_rtt(Timestamp::from_millis(62), Duration::from_millis(21));
         assert!(!c.in_slow_start());
         assert_eq!(c.rate(), 1e6);
     }
@@ -419,11 +428,12 @@ mod tests {
         c.on_tick(Timestamp::from_millis(160), rtt);
         c.on_tick(Timestamp::from_millis(195), rtt);
         let before = c.rate();
-        // Window A (160-210 ms) sees 7 ms of queueing: more than the threshold.
+        // Window A (160-210 ms) sees 12 ms of queueing: more than the threshold.
         for i in 0..100 {
             c.on_sent(Timestamp::from_micros(200_000 + i));
         }
-        c.on_rtt(Timestamp::from_millis(205), Duration::from_millis(17));
+        c.on_rate_limited(Timestamp::from_millis(200));
+        c.on_rtt(Timestamp::from_millis(205), Duration::from_millis(22));
         c.on_tick(Timestamp::from_millis(210), rtt);
         // Window B starts at 210 ms and closes at 226 ms, before A's cut takes effect.
         for i in 0..100 {
@@ -432,7 +442,7 @@ mod tests {
         c.on_tick(Timestamp::from_millis(226), rtt);
         c.on_tick(Timestamp::from_millis(241), rtt);
         assert_eq!((c.delay_cuts(), c.rate()), (1, before * 0.85));
-        c.on_rtt(Timestamp::from_millis(245), Duration::from_millis(17));
+        c.on_rtt(Timestamp::from_millis(245), Duration::from_millis(22));
         c.on_tick(Timestamp::from_millis(260), rtt);
         assert_eq!((c.delay_cuts(), c.rate()), (1, before * 0.85));
     }

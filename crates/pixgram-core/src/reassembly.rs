@@ -33,8 +33,8 @@ pub(crate) struct PartialFrame {
     have_parity: u32,
     /// Highest chunk index (data or parity) seen.
     highest: u32,
-    /// Chunks that arrived below `highest`: holes filled late, by a retransmission (or, more
-    /// rarely, reordering). They count as loss in the report, since the first copy was lost.
+    /// Chunks that arrived below `highest` after the frame was NACKed: holes filled by a
+    /// retransmission. They count as loss in the report, since the first copy was lost.
     late_fills: u32,
     pub(crate) first_seen: Timestamp,
     pub(crate) last_progress: Timestamp,
@@ -176,7 +176,9 @@ impl PartialFrame {
             self.have_parity += 1;
         }
         self.have[(index.0 / 64) as usize] |= 1 << (index.0 % 64);
-        if index.0 < self.highest {
+        if index.0 < self.highest && self.last_nack.is_some() {
+            // A hole filled after it was NACKed: its first copy was lost (a chunk merely
+            // overtaken by reordering usually arrives before the NACK delay has passed).
             self.late_fills += 1;
         }
         self.highest = self.highest.max(index.0);
