@@ -826,13 +826,10 @@ impl Sender {
                 // frame has one), unless it was a timeout probe, or it is shorter than the
                 // lowest unambiguous RTT: then the ACK answered an earlier copy, and taking it
                 // would shrink the RTO, resend sooner, and shrink the samples further.
-                // Before any frame went out once and whole (every frame loses a chunk at high
-                // loss), the floor is half the smoothed RTT, so short samples can only pull
-                // it down slowly instead of spiralling.
-                let floor = self
-                    .rate
-                    .min_rtt()
-                    .or_else(|| self.rtt.smoothed().map(|s| s / 2));
+                // Before any frame went out once and whole (at high loss every large frame
+                // loses a chunk), the floor is the smoothed RTT itself: an ambiguous sample
+                // may raise it, never lower it (a spurious one is always too short).
+                let floor = self.rate.min_rtt().or_else(|| self.rtt.smoothed());
                 let plausible = floor.is_none_or(|m| rtt >= m);
                 if !frame.last_tx_probe && (!frame.retransmitted || plausible) {
                     self.rtt.on_sample(rtt);
