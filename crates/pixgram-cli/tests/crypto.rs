@@ -41,6 +41,7 @@ fn plain_frame() -> Vec<u8> {
         frame_len: payload.len() as u64,
         parity: 0,
         deadline_ms: 0,
+        floor: FrameId(0),
     };
     let n = wire::emit_data(&mut buf, &h, payload);
     buf.truncate(n);

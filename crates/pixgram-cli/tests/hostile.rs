@@ -23,6 +23,7 @@ fn header(session: u32, frame: u64, frame_len: u64, count: u32, index: u32) -> D
         frame_len,
         parity: 0,
         deadline_ms: 0,
+        floor: FrameId(0),
     }
 }
 

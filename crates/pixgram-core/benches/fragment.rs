@@ -302,6 +302,7 @@ fn datagram_1200() -> Vec<u8> {
         frame_len: 252 * chunk as u64,
         parity: 0,
         deadline_ms: 0,
+        floor: FrameId(0),
     };
     let mut buf = vec![0u8; 1200];
     let len = wire::emit_data(

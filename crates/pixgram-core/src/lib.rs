@@ -36,12 +36,13 @@ pub mod seal;
 pub mod sender;
 mod stream_rx;
 pub mod time;
+mod verdicts;
 pub mod wire;
 
 pub use ids::{ChunkIndex, FrameId, SessionId, StreamId};
 pub use receiver::{
-    LossReason, PayloadKind, ReceivedFrame, Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats,
-    SessionEnd, MAX_REPLY_LEN,
+    DeliveryKey, LossReason, PayloadKind, ReceivedFrame, Receiver, ReceiverConfig, ReceiverEvent,
+    ReceiverStats, SessionEnd, MAX_REPLY_LEN,
 };
 pub use sender::{
     FecPolicy, OutgoingFrame, PathEstimate, SendError, SendFailure, Sender, SenderConfig,

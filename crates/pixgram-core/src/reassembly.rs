@@ -117,6 +117,13 @@ impl PartialFrame {
         (loss, longest.min(255) as u8)
     }
 
+    /// Chunks this frame lost on the way: still missing below the highest index seen, or filled
+    /// only after a NACK. Each chunk counts once, however often it was asked for.
+    pub(crate) fn chunks_lost(&self) -> u32 {
+        let seen = self.highest + 1;
+        (seen.saturating_sub(self.chunks_received()) + self.late_fills).min(seen)
+    }
+
     /// Rebuilds missing data chunks from parity once enough chunks arrived. Returns how many
     /// data chunks were restored (`None`: not possible yet, or the code failed).
     pub(crate) fn try_recover(&mut self) -> Option<u32> {

@@ -1,5 +1,6 @@
-//! The receiving endpoint: many senders on one socket, each demultiplexed by address, session and
-//! stream, with every remotely growable structure bounded.
+//! The receiving endpoint: many senders on one socket, each demultiplexed by session, address
+//! and stream (a session that moves to a new address keeps its state), with every remotely
+//! growable structure bounded.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -36,7 +37,7 @@ pub struct ReceiverConfig {
     pub max_streams_per_peer: usize,
     /// Frames per stream that may be in reassembly or waiting for in-order delivery.
     pub max_frames_in_flight: usize,
-    /// Bytes buffered for one sender.
+    /// Bytes buffered for one sender address (all its sessions together).
     pub max_peer_bytes: u64,
     /// Bytes buffered for all senders together.
     pub max_total_bytes: u64,
@@ -53,6 +54,15 @@ pub struct ReceiverConfig {
     /// Datagrams per second one sender may send (a token bucket holding a tenth of a second,
     /// at least 1,024); the excess is dropped. `None`: no limit.
     pub max_peer_datagrams_per_sec: Option<u32>,
+    /// Whether a delivered frame waits for [`Receiver::confirm`] before it is acknowledged
+    /// (an ACK then means the application has it, for example saved to disk). `false`: it is
+    /// acknowledged as it is delivered.
+    pub confirm_deliveries: bool,
+    /// Sessions whose verdicts are remembered after they went idle or closed, so one that comes
+    /// back is answered and nothing is delivered twice.
+    pub max_remembered_sessions: usize,
+    /// How long such a session is remembered.
+    pub remember_sessions_for: Duration,
 }
 
 impl Default for ReceiverConfig {
@@ -70,6 +80,9 @@ impl Default for ReceiverConfig {
             nack_delay: Duration::from_millis(5),
             max_queued_acks: 4096,
             max_peer_datagrams_per_sec: Some(200_000),
+            confirm_deliveries: false,
+            max_remembered_sessions: 256,
+            remember_sessions_for: Duration::from_secs(120),
         }
     }
 }
@@ -151,8 +164,21 @@ pub struct ReceiverStats {
     pub replies_limited: u64,
     /// Sessions that started.
     pub sessions_started: u64,
-    /// Sessions that ended (closed, replaced or idle).
+    /// Sessions that ended (closed or idle).
     pub sessions_ended: u64,
+    /// Sessions that came back after going idle, with their verdicts remembered.
+    pub sessions_resumed: u64,
+    /// Sessions that moved to another address (a NAT rebinding, a new network).
+    pub sessions_moved: u64,
+    /// Frames the sender gave up on before they completed.
+    pub frames_given_up: u64,
+    /// Delivered frames the application could not take (answered FAILED).
+    pub frames_not_stored: u64,
+    /// Chunks lost on the way in frames decided so far, each counted once however often it
+    /// was asked for.
+    pub chunks_lost: u64,
+    /// Verdicts forgotten for lack of room (their frames, if sent again, are not answered).
+    pub verdicts_forgotten: u64,
 }
 
 /// What a frame carries.
@@ -162,6 +188,28 @@ pub enum PayloadKind {
     Frame,
     /// A JSON message (UTF-8 bytes; the core does not parse them).
     Message,
+}
+
+/// How long a session's address must have been silent before a datagram of the same session
+/// from another address moves it there (a NAT rebinding, which mostly follows an idle spell).
+/// Until then the other address is served as a separate sender: a datagram that merely names a
+/// session id cannot take over a session that is active elsewhere.
+pub const MIGRATION_QUIET: Duration = Duration::from_millis(250);
+
+/// A sender as the receiver tells it apart: its session and its address.
+type PeerKey = (SessionId, SocketAddr);
+
+/// Names one delivered frame, for [`Receiver::confirm`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryKey {
+    /// The sender's address when the frame was delivered.
+    pub peer: SocketAddr,
+    /// The sender's session.
+    pub session: SessionId,
+    /// The stream.
+    pub stream: StreamId,
+    /// The frame id.
+    pub frame: FrameId,
 }
 
 /// A frame delivered whole.
@@ -187,13 +235,23 @@ pub struct ReceivedFrame {
     pub completed_at: Timestamp,
 }
 
+impl ReceivedFrame {
+    /// What [`Receiver::confirm`] takes for this frame.
+    pub fn key(&self) -> DeliveryKey {
+        DeliveryKey {
+            peer: self.peer,
+            session: self.session,
+            stream: self.stream,
+            frame: self.frame,
+        }
+    }
+}
+
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEnd {
     /// The sender sent CLOSE.
     Closed,
-    /// A datagram with a new session id arrived from the same address.
-    Replaced,
     /// Nothing arrived for `peer_idle_timeout`.
     Idle,
 }
@@ -238,7 +296,6 @@ pub enum ReceiverEvent {
 
 #[derive(Debug)]
 struct Peer {
-    session: SessionId,
     streams: BTreeMap<StreamId, StreamReceiver>,
     footprint: u64,
     last_seen: Timestamp,
@@ -248,6 +305,15 @@ struct Peer {
     /// the bucket was last filled.
     tokens: f64,
     filled: Timestamp,
+}
+
+/// What is kept of a session that went idle or closed.
+#[derive(Debug)]
+struct Remembered {
+    at: Timestamp,
+    /// Closed by the sender: its late datagrams are dropped rather than resuming it.
+    closed: bool,
+    streams: BTreeMap<StreamId, StreamReceiver>,
 }
 
 /// A datagram waiting for [`Receiver::poll_transmit`].
@@ -305,12 +371,14 @@ pub struct Receiver {
     config: ReceiverConfig,
     // Ordered maps: timers visit peers and streams in the same order on every run, so a
     // simulation replays exactly from its seed.
-    peers: BTreeMap<SocketAddr, Peer>,
-    /// The last session that ended by CLOSE or was replaced, per address, and when: its late
-    /// datagrams (duplicates, retransmissions that crossed the CLOSE) are dropped for
-    /// `peer_idle_timeout` instead of starting it again. At most `max_peers` entries.
-    ended: BTreeMap<SocketAddr, (SessionId, Timestamp)>,
+    peers: BTreeMap<PeerKey, Peer>,
+    /// Sessions that ended, with their streams' verdicts: a closed one's late datagrams are
+    /// dropped, an idle one that comes back resumes. At most `max_remembered_sessions`.
+    remembered: BTreeMap<SessionId, Remembered>,
     footprint: u64,
+    /// Bytes buffered per address, all its sessions together: several sessions at one
+    /// address share one `max_peer_bytes`.
+    addr_footprint: BTreeMap<SocketAddr, u64>,
     events: VecDeque<ReceiverEvent>,
     replies: VecDeque<(SocketAddr, Reply)>,
     fine_timer: bool,
@@ -325,7 +393,8 @@ impl Receiver {
         Receiver {
             config,
             peers: BTreeMap::new(),
-            ended: BTreeMap::new(),
+            remembered: BTreeMap::new(),
+            addr_footprint: BTreeMap::new(),
             footprint: 0,
             events: VecDeque::new(),
             replies: VecDeque::new(),
@@ -363,9 +432,9 @@ impl Receiver {
         match wire::parse(datagram) {
             Ok(Datagram::Data(h, payload)) => self.on_data(now, from, &h, payload),
             Ok(Datagram::Close(session)) => {
-                if self.peers.get(&from).is_some_and(|p| p.session == session) {
-                    self.end_session(from, SessionEnd::Closed);
-                    self.remember_ended(from, session, now);
+                // Only from the session's own address: a CLOSE is not worth a migration.
+                if self.peers.contains_key(&(session, from)) {
+                    self.end_session((session, from), SessionEnd::Closed, now);
                 }
             }
             Ok(Datagram::Ack(_) | Datagram::Nack(_)) => self.stats.unexpected_type += 1,
@@ -391,48 +460,17 @@ impl Receiver {
             self.stats.over_frame_limit += 1;
             return;
         }
-        let layout = ChunkLayout::from_header(h.frame_len, h.count).expect("checked by parse");
-        if self.ended.get(&from).is_some_and(|&(session, at)| {
-            session == h.session && now.saturating_since(at) < self.config.peer_idle_timeout
-        }) {
-            // A late datagram of a session that is over must not start it again (a frame it
-            // completes would be delivered twice).
-            self.stats.stale_chunks += 1;
+        let Some(layout) = ChunkLayout::from_header(h.frame_len, h.count) else {
+            self.stats.bad_header += 1;
+            return;
+        };
+        if !self.admit_session(now, from, h.session) {
             return;
         }
-        if let Some(old) = self
-            .peers
-            .get(&from)
-            .map(|p| p.session)
-            .filter(|&s| s != h.session)
-        {
-            self.end_session(from, SessionEnd::Replaced);
-            self.remember_ended(from, old, now);
-        }
-        if !self.peers.contains_key(&from) {
-            if self.peers.len() >= self.config.max_peers {
-                self.stats.over_peers += 1;
-                return;
-            }
-            self.peers.insert(
-                from,
-                Peer {
-                    session: h.session,
-                    streams: BTreeMap::new(),
-                    footprint: 0,
-                    last_seen: now,
-                    reply_credit: 0,
-                    tokens: f64::MAX,
-                    filled: now,
-                },
-            );
-            self.stats.sessions_started += 1;
-            self.events.push_back(ReceiverEvent::SessionStarted {
-                peer: from,
-                session: h.session,
-            });
-        }
-        let peer = self.peers.get_mut(&from).expect("inserted above");
+        let confirm = self.config.confirm_deliveries;
+        let Some(peer) = self.peers.get_mut(&(h.session, from)) else {
+            return;
+        };
         if let Some(rate) = self.config.max_peer_datagrams_per_sec {
             let rate = f64::from(rate);
             let burst = (rate / 10.0).max(1024.0);
@@ -452,22 +490,29 @@ impl Receiver {
                 self.stats.over_streams += 1;
                 return;
             }
-            peer.streams.insert(h.stream, StreamReceiver::new(h.flags));
+            peer.streams
+                .insert(h.stream, StreamReceiver::new(h.flags, h.floor, confirm));
         }
-        let stream = peer.streams.get_mut(&h.stream).expect("inserted above");
+        let Some(stream) = peer.streams.get_mut(&h.stream) else {
+            return;
+        };
+        let at_addr = self.addr_footprint.get(&from).copied().unwrap_or(0);
         let admission = Admission {
-            available_bytes: (self.config.max_peer_bytes.saturating_sub(peer.footprint))
+            available_bytes: (self.config.max_peer_bytes.saturating_sub(at_addr))
                 .min(self.config.max_total_bytes.saturating_sub(self.footprint)),
             max_frames_in_flight: self.config.max_frames_in_flight,
             nack_delay: self.config.nack_delay,
         };
         let before = stream.footprint();
+        let forgotten = stream.verdicts_forgotten();
         let mut out = std::mem::take(&mut self.scratch);
         let outcome = stream.on_chunk(h, layout, payload, now, &admission, &mut out);
         let after = stream.footprint();
+        self.stats.verdicts_forgotten += stream.verdicts_forgotten() - forgotten;
         self.fine_timer |= stream.wants_fine_timer();
         peer.footprint = peer.footprint + after - before;
         self.footprint = self.footprint + after - before;
+        self.charge_addr(from, at_addr + after - before);
         let s = &mut self.stats;
         match outcome {
             ChunkOutcome::Added | ChunkOutcome::Completed => {}
@@ -486,6 +531,131 @@ impl Receiver {
         self.scratch = out;
     }
 
+    /// Finds, resumes or creates the session `session` for a datagram from `from`; `false`
+    /// when the datagram is to be dropped (a closed session's late datagram, or no room).
+    fn admit_session(&mut self, now: Timestamp, from: SocketAddr, session: SessionId) -> bool {
+        let key = (session, from);
+        if self.peers.contains_key(&key) {
+            return true;
+        }
+        if let Some(old) = self.quiet_elsewhere(now, session) {
+            // The same session from a new address (NAT rebinding, another network), its old
+            // address silent: keep its state, answer at the new address, and let that
+            // address earn its own reply credit.
+            if let Some(mut peer) = self.peers.remove(&old) {
+                peer.reply_credit = 0;
+                let moved = peer.footprint;
+                let left = self.addr_footprint.get(&old.1).copied().unwrap_or(0) - moved;
+                self.charge_addr(old.1, left);
+                let here = self.addr_footprint.get(&from).copied().unwrap_or(0);
+                self.charge_addr(from, here + moved);
+                self.peers.insert(key, peer);
+                self.stats.sessions_moved += 1;
+                return true;
+            }
+        }
+        let retention = self.config.remember_sessions_for;
+        let remembered = self
+            .remembered
+            .get(&session)
+            .filter(|r| now.saturating_since(r.at) < retention);
+        if remembered.is_some_and(|r| r.closed) {
+            // A late datagram of a session that is over must not start it again (a frame it
+            // completes would be delivered twice).
+            self.stats.stale_chunks += 1;
+            return false;
+        }
+        if self.peers.len() >= self.config.max_peers {
+            self.stats.over_peers += 1;
+            return false;
+        }
+        let streams = match self.remembered.remove(&session) {
+            Some(r) if now.saturating_since(r.at) < retention => {
+                self.stats.sessions_resumed += 1;
+                r.streams
+            }
+            _ => BTreeMap::new(),
+        };
+        self.peers.insert(
+            key,
+            Peer {
+                streams,
+                footprint: 0,
+                last_seen: now,
+                reply_credit: 0,
+                tokens: f64::MAX,
+                filled: now,
+            },
+        );
+        self.stats.sessions_started += 1;
+        self.events.push_back(ReceiverEvent::SessionStarted {
+            peer: from,
+            session,
+        });
+        true
+    }
+
+    /// Records that `addr` now buffers `bytes` (forgetting addresses that buffer nothing).
+    fn charge_addr(&mut self, addr: SocketAddr, bytes: u64) {
+        if bytes == 0 {
+            self.addr_footprint.remove(&addr);
+        } else {
+            self.addr_footprint.insert(addr, bytes);
+        }
+    }
+
+    /// The address where `session` is served, if it has been silent there for
+    /// [`MIGRATION_QUIET`].
+    fn quiet_elsewhere(&self, now: Timestamp, session: SessionId) -> Option<PeerKey> {
+        let lowest = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.peers
+            .range((session, lowest)..)
+            .take_while(|((s, _), _)| *s == session)
+            .find(|(_, p)| now.saturating_since(p.last_seen) >= MIGRATION_QUIET)
+            .map(|(k, _)| *k)
+    }
+
+    /// Where `session` is served now: at `addr`, or at the one address it moved to.
+    fn locate(&self, session: SessionId, addr: SocketAddr) -> Option<PeerKey> {
+        if self.peers.contains_key(&(session, addr)) {
+            return Some((session, addr));
+        }
+        let lowest = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.peers
+            .range((session, lowest)..)
+            .take_while(|((s, _), _)| *s == session)
+            .map(|(k, _)| *k)
+            .next()
+    }
+
+    /// The application took (`stored`) or could not take a frame delivered while
+    /// [`ReceiverConfig::confirm_deliveries`] is on: its ACK (COMPLETE or FAILED) is queued now.
+    /// A frame of a session that has ended meanwhile is recorded but not answered.
+    pub fn confirm(&mut self, now: Timestamp, key: DeliveryKey, stored: bool) {
+        let mut out = std::mem::take(&mut self.scratch);
+        let located = self.locate(key.session, key.peer);
+        let waiting = if let Some(peer) = located.and_then(|k| self.peers.get_mut(&k)) {
+            let addr = located.map_or(key.peer, |k| k.1);
+            let waiting = peer
+                .streams
+                .get_mut(&key.stream)
+                .is_some_and(|s| s.confirm(key.frame, stored, now, &mut out));
+            self.emit(addr, key.session, key.stream, &mut out);
+            waiting
+        } else if let Some(r) = self.remembered.get_mut(&key.session) {
+            r.streams
+                .get_mut(&key.stream)
+                .is_some_and(|s| s.confirm(key.frame, stored, now, &mut out))
+        } else {
+            false
+        };
+        out.clear();
+        self.scratch = out;
+        if waiting && !stored {
+            self.stats.frames_not_stored += 1;
+        }
+    }
+
     /// Turns a stream's outputs into acknowledgements and events.
     fn emit(
         &mut self,
@@ -499,20 +669,21 @@ impl Receiver {
                 StreamOutput::Ack {
                     frame,
                     status,
-                    chunks_received,
-                    loss: (loss, burst),
+                    report,
+                    delay_us,
                 } => {
+                    self.stats.chunks_lost += u64::from(report.chunks_lost);
                     let ack = Ack {
                         session,
                         stream,
                         frame,
                         status,
-                        chunks_received,
-                        ack_delay_us: 0,
-                        loss,
-                        burst,
+                        chunks_received: report.chunks_received,
+                        ack_delay_us: delay_us,
+                        loss: report.loss.0,
+                        burst: report.loss.1,
                     };
-                    self.queue_reply(peer, Reply::Ack(ack));
+                    self.queue_reply((session, peer), Reply::Ack(ack));
                 }
                 StreamOutput::Nack {
                     frame,
@@ -526,7 +697,7 @@ impl Receiver {
                         chunks_received,
                         ranges,
                     };
-                    self.queue_reply(peer, reply);
+                    self.queue_reply((session, peer), reply);
                 }
                 StreamOutput::Deliver(frame, done) => {
                     match split_frame(peer, session, stream, frame, done) {
@@ -565,6 +736,7 @@ impl Receiver {
                         LossReason::Malformed => &mut s.frames_malformed,
                         LossReason::SessionEnded => &mut s.frames_abandoned,
                         LossReason::Superseded => &mut s.frames_superseded,
+                        LossReason::GivenUp => &mut s.frames_given_up,
                     };
                     *counter = counter.saturating_add(count);
                     self.events.push_back(ReceiverEvent::Lost {
@@ -581,13 +753,13 @@ impl Receiver {
     }
 
     /// Queues a reply if the queue has room and the peer has sent at least as many bytes.
-    fn queue_reply(&mut self, addr: SocketAddr, reply: Reply) {
+    fn queue_reply(&mut self, key: PeerKey, reply: Reply) {
         if self.replies.len() >= self.config.max_queued_acks {
             self.stats.acks_dropped += 1;
             return;
         }
         let len = reply.len() as u64;
-        let Some(peer) = self.peers.get_mut(&addr) else {
+        let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
         if peer.reply_credit < len {
@@ -595,42 +767,54 @@ impl Receiver {
             return;
         }
         peer.reply_credit -= len;
-        self.replies.push_back((addr, reply));
+        self.replies.push_back((key.1, reply));
     }
 
-    /// Remembers that `session` from `addr` is over, forgetting the oldest such memory if
-    /// `max_peers` are kept already.
-    fn remember_ended(&mut self, addr: SocketAddr, session: SessionId, now: Timestamp) {
-        if self.ended.len() >= self.config.max_peers && !self.ended.contains_key(&addr) {
-            let oldest = self
-                .ended
-                .iter()
-                .min_by_key(|(_, &(_, at))| at)
-                .map(|(&a, _)| a);
-            if let Some(a) = oldest {
-                self.ended.remove(&a);
-            }
-        }
-        self.ended.insert(addr, (session, now));
-    }
-
-    fn end_session(&mut self, addr: SocketAddr, reason: SessionEnd) {
-        let Some(mut peer) = self.peers.remove(&addr) else {
+    /// Ends a session: frames in flight are reported lost, and its streams' verdicts are
+    /// remembered (compacted) for `remember_sessions_for`, the oldest memory going first.
+    fn end_session(&mut self, key: PeerKey, reason: SessionEnd, now: Timestamp) {
+        let Some(mut peer) = self.peers.remove(&key) else {
             return;
         };
+        let (session, addr) = key;
         self.footprint -= peer.footprint;
+        let at_addr = self.addr_footprint.get(&addr).copied().unwrap_or(0);
+        self.charge_addr(addr, at_addr - peer.footprint);
         let mut out = std::mem::take(&mut self.scratch);
         for (id, stream) in peer.streams.iter_mut() {
             stream.abandon(&mut out);
-            self.emit(addr, peer.session, *id, &mut out);
+            stream.compact_for_idle();
+            self.emit(addr, session, *id, &mut out);
         }
         self.scratch = out;
         self.stats.sessions_ended += 1;
         self.events.push_back(ReceiverEvent::SessionEnded {
             peer: addr,
-            session: peer.session,
+            session,
             reason,
         });
+        if self.config.max_remembered_sessions == 0 {
+            return;
+        }
+        while self.remembered.len() >= self.config.max_remembered_sessions {
+            let oldest = self
+                .remembered
+                .iter()
+                .min_by_key(|(_, r)| r.at)
+                .map(|(&s, _)| s);
+            match oldest {
+                Some(s) => self.remembered.remove(&s),
+                None => break,
+            };
+        }
+        self.remembered.insert(
+            session,
+            Remembered {
+                at: now,
+                closed: reason == SessionEnd::Closed,
+                streams: peer.streams,
+            },
+        );
     }
 
     /// How often timers are checked: finely while reliable frames may need NACKs, coarsely
@@ -672,24 +856,25 @@ impl Receiver {
         if self.next_sweep.is_none_or(|t| now < t) {
             return;
         }
-        let idle: Vec<SocketAddr> = self
+        let idle: Vec<PeerKey> = self
             .peers
             .iter()
             .filter(|(_, p)| now.saturating_since(p.last_seen) >= self.config.peer_idle_timeout)
-            .map(|(a, _)| *a)
+            .map(|(k, _)| *k)
             .collect();
-        for addr in idle {
-            self.end_session(addr, SessionEnd::Idle);
+        for key in idle {
+            self.end_session(key, SessionEnd::Idle, now);
         }
-        let idle_timeout = self.config.peer_idle_timeout;
-        self.ended
-            .retain(|_, &mut (_, at)| now.saturating_since(at) < idle_timeout);
+        let retention = self.config.remember_sessions_for;
+        self.remembered
+            .retain(|_, r| now.saturating_since(r.at) < retention);
         let timers = self.timers();
         self.fine_timer = false;
-        let addrs: Vec<SocketAddr> = self.peers.keys().copied().collect();
-        for addr in addrs {
-            let peer = self.peers.get_mut(&addr).expect("listed");
-            let session = peer.session;
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for (session, addr) in keys {
+            let Some(peer) = self.peers.get_mut(&(session, addr)) else {
+                continue;
+            };
             let mut pending = Vec::new();
             for (id, stream) in peer.streams.iter_mut() {
                 if stream.is_idle() {
@@ -702,6 +887,9 @@ impl Receiver {
                 let freed = before - stream.footprint();
                 peer.footprint -= freed;
                 self.footprint -= freed;
+                if let Some(b) = self.addr_footprint.get_mut(&addr) {
+                    *b -= freed;
+                }
                 if !out.is_empty() {
                     pending.push((*id, out));
                 }

@@ -201,6 +201,9 @@ pub enum SendFailure {
     /// Live frame: dropped for a newer frame when the window was full, or by the receiver
     /// because a newer frame arrived first.
     Superseded,
+    /// The receiver had the whole frame but its application could not take it (a save
+    /// that failed); final.
+    NotStored,
 }
 
 /// Something the application should know. Drain with [`Sender::poll_event`] after every input.
@@ -738,6 +741,14 @@ impl Sender {
         frame.last_tx = now;
         frame.last_tx_probe = resend && frame.backoffs > 0;
         let count = frame.layout.count();
+        // The stream's lowest frame without a verdict: the receiver forgets what is below it
+        // and starts a stream it does not know (it restarted) there.
+        let floor = self
+            .frames
+            .range((key.0, FrameId(0))..=key)
+            .next()
+            .map_or(key.1, |(k, _)| k.1);
+        let frame = self.frames.get_mut(&key)?;
         let header = DataHeader {
             session: self.session,
             stream: key.0,
@@ -748,6 +759,7 @@ impl Sender {
             frame_len: frame.layout.len(),
             parity: frame.parity_count,
             deadline_ms: frame.deadline_ms,
+            floor,
         };
         wire::emit_data_header(buf, &header);
         let payload_len = if index < count {
@@ -843,15 +855,15 @@ impl Sender {
                     latency: now.saturating_since(frame.submitted),
                 }
             }
-            AckStatus::Expired | AckStatus::Rejected => {
+            AckStatus::Expired | AckStatus::Rejected | AckStatus::Failed => {
                 self.stats.frames_lost += 1;
                 SenderEvent::Lost {
                     stream: ack.stream,
                     frame: ack.frame,
-                    reason: if ack.status == AckStatus::Expired {
-                        SendFailure::Expired
-                    } else {
-                        SendFailure::Rejected
+                    reason: match ack.status {
+                        AckStatus::Expired => SendFailure::Expired,
+                        AckStatus::Rejected => SendFailure::Rejected,
+                        _ => SendFailure::NotStored,
                     },
                 }
             }

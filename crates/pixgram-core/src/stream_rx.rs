@@ -1,5 +1,11 @@
-//! The receiving half of one stream: frames in reassembly, recent verdicts (to answer duplicates
-//! and drop stale chunks), and, for ordered streams, completed frames held until their turn.
+//! The receiving half of one stream: frames in reassembly, the verdicts given (to answer
+//! duplicates and drop stale chunks), completed frames an ordered stream holds until their turn,
+//! and delivered frames waiting for the application to confirm them.
+//!
+//! A frame is acknowledged COMPLETE only once it is delivered, and, when the receiver is
+//! configured to wait for confirmations, only once the application has confirmed it (an ACK
+//! means the sink has it). Frames held or waiting are not acknowledged, so they may be dropped
+//! to make room: the sender still has them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -8,11 +14,12 @@ use crate::chunking::ChunkLayout;
 use crate::ids::FrameId;
 use crate::reassembly::{Insert, PartialFrame};
 use crate::time::Timestamp;
+use crate::verdicts::Verdicts;
 use crate::wire::{AckStatus, ChunkRange, DataFlags, DataHeader, MAX_NACK_RANGES};
 
-/// How many recent verdicts a stream remembers. Chunks of frames older than the oldest remembered
-/// verdict are stale and dropped without an answer.
-pub(crate) const VERDICT_MEMORY: usize = 1024;
+/// Verdict runs a stream keeps once its session went idle (the rest is below the sender's
+/// floor in any ordinary run).
+pub(crate) const IDLE_VERDICT_RUNS: usize = 16;
 
 /// Chunks after which a hole in a reliable frame is taken as loss rather than reordering.
 pub(crate) const REORDER_WINDOW: u32 = 64;
@@ -32,6 +39,8 @@ pub enum LossReason {
     SessionEnded,
     /// Live streams: a newer frame was delivered first, so this one is worthless.
     Superseded,
+    /// The sender gave up on the frame before it completed (its floor moved past it).
+    GivenUp,
 }
 
 /// A frame that arrived whole.
@@ -41,6 +50,34 @@ pub(crate) struct Completed {
     pub flags: DataFlags,
     pub first_seen: Timestamp,
     pub completed_at: Timestamp,
+    /// What its ACK reports: chunks held, loss and burst, chunks lost on the way.
+    pub report: FrameReport,
+}
+
+/// What a decided frame's ACK says about the path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FrameReport {
+    pub chunks_received: u32,
+    pub loss: (u8, u8),
+    /// Chunks lost on the way (each once): for the receiver's counters, not the wire.
+    pub chunks_lost: u32,
+}
+
+impl FrameReport {
+    fn of(p: &PartialFrame) -> Self {
+        FrameReport {
+            chunks_received: p.chunks_received(),
+            loss: p.loss_report(),
+            chunks_lost: p.chunks_lost(),
+        }
+    }
+}
+
+/// A delivered frame the application has not confirmed yet.
+#[derive(Debug, Clone, Copy)]
+struct Unconfirmed {
+    completed_at: Timestamp,
+    report: FrameReport,
 }
 
 /// The timers a stream runs on (from the receiver's configuration).
@@ -72,9 +109,9 @@ pub(crate) enum StreamOutput {
     Ack {
         frame: FrameId,
         status: AckStatus,
-        chunks_received: u32,
-        /// Loss and longest burst seen in the frame (see `PartialFrame::loss_report`).
-        loss: (u8, u8),
+        report: FrameReport,
+        /// Microseconds from the decision (completion) to this ACK.
+        delay_us: u32,
     },
     Nack {
         frame: FrameId,
@@ -117,33 +154,54 @@ pub(crate) struct StreamReceiver {
     ordered: bool,
     reliable: bool,
     live: bool,
+    /// Whether delivered frames wait for [`StreamReceiver::confirm`] before their ACK.
+    confirm: bool,
     /// Live streams: the newest frame delivered; older ones are stale.
     newest: Option<FrameId>,
     partial: BTreeMap<FrameId, PartialFrame>,
-    verdicts: BTreeMap<FrameId, AckStatus>,
-    floor: FrameId,
+    verdicts: Verdicts,
+    /// Ordered streams: the next frame to deliver.
     next: FrameId,
     held: BTreeMap<FrameId, Completed>,
+    unconfirmed: BTreeMap<FrameId, Unconfirmed>,
     gap_since: Option<Timestamp>,
     footprint: u64,
 }
 
+fn micros_between(from: Timestamp, to: Timestamp) -> u32 {
+    u32::try_from(to.saturating_since(from).as_micros()).unwrap_or(u32::MAX)
+}
+
 impl StreamReceiver {
-    /// A stream whose ordering and reliability are those of its first chunk's flags.
-    pub(crate) fn new(flags: DataFlags) -> Self {
+    /// A stream whose ordering and reliability are those of its first chunk's flags, starting
+    /// at the sender's floor: frames below it were resolved before this receiver knew the
+    /// stream (it restarted, or forgot an idle session), so they are neither expected nor lost.
+    /// With `confirm`, delivered frames are acknowledged only by [`StreamReceiver::confirm`].
+    pub(crate) fn new(flags: DataFlags, floor: FrameId, confirm: bool) -> Self {
         StreamReceiver {
             ordered: flags.contains(DataFlags::ORDERED),
             reliable: flags.contains(DataFlags::RELIABLE),
             live: flags.contains(DataFlags::LIVE),
+            confirm,
             newest: None,
             partial: BTreeMap::new(),
-            verdicts: BTreeMap::new(),
-            floor: FrameId(0),
-            next: FrameId(0),
+            verdicts: Verdicts::starting_at(floor),
+            next: floor,
             held: BTreeMap::new(),
+            unconfirmed: BTreeMap::new(),
             gap_since: None,
             footprint: 0,
         }
+    }
+
+    /// Verdict runs forgotten for lack of room.
+    pub(crate) fn verdicts_forgotten(&self) -> u64 {
+        self.verdicts.forgotten()
+    }
+
+    /// Frames in reassembly, held for their turn, or delivered and not yet confirmed.
+    fn frames_in_flight(&self) -> usize {
+        self.partial.len() + self.held.len() + self.unconfirmed.len()
     }
 
     /// Bytes this stream holds: frames in reassembly and completed frames waiting their turn.
@@ -154,6 +212,106 @@ impl StreamReceiver {
     /// Whether nothing is in flight (no timers needed).
     pub(crate) fn is_idle(&self) -> bool {
         self.partial.is_empty() && self.held.is_empty()
+    }
+
+    /// The sender's floor arrived: everything below it is resolved on the sender's side.
+    /// Frames below it still in reassembly are given up; an ordered stream delivers what it
+    /// holds below it and moves on.
+    fn on_floor(&mut self, floor: FrameId, out: &mut Vec<StreamOutput>) {
+        if !self.verdicts.raise_base(floor) {
+            return;
+        }
+        let given_up: Vec<FrameId> = self.partial.range(..floor).map(|(&id, _)| id).collect();
+        for id in given_up {
+            if let Some(p) = self.partial.remove(&id) {
+                self.footprint -= PartialFrame::footprint(p.layout(), p.parity_count());
+                out.push(StreamOutput::Lost {
+                    first: id,
+                    count: 1,
+                    reason: LossReason::GivenUp,
+                });
+            }
+        }
+        self.skip_below_base(out);
+    }
+
+    /// Ordered streams: frames below the verdicts' base will not come; deliver the complete
+    /// ones held before it, in order, and continue from the base.
+    fn skip_below_base(&mut self, out: &mut Vec<StreamOutput>) {
+        let base = self.verdicts.base();
+        if !self.ordered || self.next >= base {
+            return;
+        }
+        self.next = base;
+        self.gap_since = None;
+        let below: Vec<FrameId> = self.held.range(..base).map(|(&id, _)| id).collect();
+        for id in below {
+            if let Some(done) = self.held.remove(&id) {
+                self.footprint -= done.body.len() as u64;
+                self.deliver(id, done, out);
+            }
+        }
+    }
+
+    /// Hands a complete frame to the application: acknowledged now, or when confirmed.
+    fn deliver(&mut self, frame: FrameId, done: Completed, out: &mut Vec<StreamOutput>) {
+        if self.confirm {
+            self.unconfirmed.insert(
+                frame,
+                Unconfirmed {
+                    completed_at: done.completed_at,
+                    report: done.report,
+                },
+            );
+        } else {
+            self.finish(frame, AckStatus::Complete, done.report, 0, out);
+        }
+        out.push(StreamOutput::Deliver(frame, done));
+    }
+
+    /// The application took a delivered frame (`stored`) or could not: acknowledges it
+    /// COMPLETE or FAILED, with the time it took as the ACK delay. Returns whether the frame
+    /// was waiting.
+    pub(crate) fn confirm(
+        &mut self,
+        frame: FrameId,
+        stored: bool,
+        now: Timestamp,
+        out: &mut Vec<StreamOutput>,
+    ) -> bool {
+        let Some(u) = self.unconfirmed.remove(&frame) else {
+            return false;
+        };
+        let status = if stored {
+            AckStatus::Complete
+        } else {
+            AckStatus::Failed
+        };
+        let delay = micros_between(u.completed_at, now);
+        self.finish(frame, status, u.report, delay, out);
+        true
+    }
+
+    /// Drops held (complete, undelivered, unacknowledged) frames from the newest down until
+    /// `needed` bytes fit beside `available`: the sender still has them and sends them again.
+    /// Returns the bytes freed.
+    fn evict_held(&mut self, needed: u64, available: u64) -> u64 {
+        let mut freed = 0;
+        while available + freed < needed {
+            let Some((_, done)) = self.held.pop_last() else {
+                break;
+            };
+            freed += done.body.len() as u64;
+        }
+        self.footprint -= freed;
+        freed
+    }
+
+    /// What to keep of this stream once its session went idle: its verdicts (compacted), so a
+    /// session that comes back is still answered and nothing is delivered twice.
+    pub(crate) fn compact_for_idle(&mut self) {
+        self.verdicts.truncate(IDLE_VERDICT_RUNS);
+        self.skip_below_base(&mut Vec::new());
     }
 
     /// Whether frames of a reliable or live stream are in reassembly: NACK timers and
@@ -179,7 +337,8 @@ impl StreamReceiver {
         {
             return ChunkOutcome::Conflict;
         }
-        if let Some(&status) = self.verdicts.get(&frame) {
+        self.on_floor(h.floor, out);
+        if let Some(status) = self.verdicts.get(frame) {
             if index.0 >= h.count {
                 // Parity sent for the case of loss, arriving after the frame was whole.
                 return ChunkOutcome::UnneededParity;
@@ -189,43 +348,54 @@ impl StreamReceiver {
                 out.push(StreamOutput::Ack {
                     frame,
                     status,
-                    chunks_received: 0,
-                    loss: (0, 0),
+                    report: FrameReport::default(),
+                    delay_us: 0,
                 });
             }
             return ChunkOutcome::Duplicate;
         }
+        if self.held.contains_key(&frame) || self.unconfirmed.contains_key(&frame) {
+            // Whole already; its verdict comes when it is delivered and confirmed.
+            return ChunkOutcome::Duplicate;
+        }
         let stale_below = if self.ordered {
-            self.floor.max(self.next)
+            self.verdicts.base().max(self.next)
         } else if let Some(newest) = self.newest.filter(|_| self.live) {
-            self.floor.max(newest.next())
+            self.verdicts.base().max(newest.next())
         } else {
-            self.floor
+            self.verdicts.base()
         };
         if frame < stale_below {
             return ChunkOutcome::Stale;
         }
+        // The frame an ordered stream waits for is always admitted: refusing it would leave
+        // every later frame waiting behind it.
+        let awaited = self.ordered && frame == self.next;
         let partial = match self.partial.get_mut(&frame) {
             Some(p) => p,
             None => {
-                if self.partial.len() + self.held.len() >= admission.max_frames_in_flight {
+                if self.frames_in_flight() >= admission.max_frames_in_flight && !awaited {
                     return ChunkOutcome::OverFramesInFlight;
                 }
                 let cost = PartialFrame::footprint(&layout, h.parity);
-                if cost > admission.available_bytes && self.reliable {
+                let mut available = admission.available_bytes;
+                if cost > available && awaited {
+                    available += self.evict_held(cost, available);
+                }
+                if cost > available && self.reliable {
                     // No room now. A reliable frame is not lost for that: answer REJECTED
                     // without remembering a verdict, and the sender tries again later, when
                     // other frames have completed or expired and freed their memory.
                     out.push(StreamOutput::Ack {
                         frame,
                         status: AckStatus::Rejected,
-                        chunks_received: 0,
-                        loss: (0, 0),
+                        report: FrameReport::default(),
+                        delay_us: 0,
                     });
                     return ChunkOutcome::OverBudget;
                 }
-                if cost > admission.available_bytes {
-                    self.finish(frame, AckStatus::Rejected, 0, (0, 0), out);
+                if cost > available {
+                    self.finish(frame, AckStatus::Rejected, FrameReport::default(), 0, out);
                     out.push(StreamOutput::Lost {
                         first: frame,
                         count: 1,
@@ -274,17 +444,17 @@ impl StreamReceiver {
             }
             return ChunkOutcome::Added;
         }
-        let partial = self.partial.remove(&frame).expect("present");
+        let Some(partial) = self.partial.remove(&frame) else {
+            return ChunkOutcome::Added;
+        };
         let cost = PartialFrame::footprint(partial.layout(), partial.parity_count());
-        let chunks = partial.chunks_received();
-        let loss = partial.loss_report();
         let completed = Completed {
             flags: partial.flags(),
             first_seen: partial.first_seen,
             completed_at: now,
+            report: FrameReport::of(&partial),
             body: partial.into_body(),
         };
-        self.finish(frame, AckStatus::Complete, chunks, loss, out);
         if self.live {
             // Latest frame wins: older frames still in reassembly are now worthless.
             self.footprint -= cost;
@@ -293,16 +463,18 @@ impl StreamReceiver {
                 self.drop_partial(id, LossReason::Superseded, out);
             }
             self.newest = Some(frame);
-            out.push(StreamOutput::Deliver(frame, completed));
+            self.deliver(frame, completed, out);
         } else if self.ordered && frame != self.next {
-            // Keep the body's bytes charged while it waits; the bitmap is freed.
+            // Keep the body's bytes charged while it waits; the bitmap is freed. Not
+            // acknowledged yet: it is not in the application's hands.
             self.footprint -= cost - completed.body.len() as u64;
             self.held.insert(frame, completed);
         } else {
             self.footprint -= cost;
-            out.push(StreamOutput::Deliver(frame, completed));
+            self.deliver(frame, completed, out);
             if self.ordered {
                 self.next = frame.next();
+                self.gap_since = None;
             }
         }
         self.advance(now, Duration::MAX, out);
@@ -318,13 +490,7 @@ impl StreamReceiver {
             return;
         };
         self.footprint -= PartialFrame::footprint(p.layout(), p.parity_count());
-        self.finish(
-            id,
-            AckStatus::Expired,
-            p.chunks_received(),
-            p.loss_report(),
-            out,
-        );
+        self.finish(id, AckStatus::Expired, FrameReport::of(&p), 0, out);
         out.push(StreamOutput::Lost {
             first: id,
             count: 1,
@@ -391,10 +557,12 @@ impl StreamReceiver {
         });
     }
 
-    /// Ends the stream (the session ended): frames in reassembly are reported lost, frames
-    /// complete and waiting for their turn are delivered.
+    /// Ends the stream (the session ended): frames in reassembly are reported lost (and
+    /// answered EXPIRED should the session come back); complete frames an ordered stream held
+    /// for their turn are delivered now, giving up on the gaps before them.
     pub(crate) fn abandon(&mut self, out: &mut Vec<StreamOutput>) {
-        for &id in self.partial.keys() {
+        let ids: Vec<FrameId> = self.partial.keys().copied().collect();
+        for id in ids {
             out.push(StreamOutput::Lost {
                 first: id,
                 count: 1,
@@ -404,10 +572,9 @@ impl StreamReceiver {
             self.verdicts.insert(id, AckStatus::Expired);
         }
         self.partial.clear();
-        // Held frames were acknowledged COMPLETE: deliver them, in order, giving up at once
-        // on the gaps before them (nothing more will come).
         self.advance(Timestamp::ZERO, Duration::ZERO, out);
         self.held.clear();
+        self.gap_since = None;
         self.footprint = 0;
     }
 
@@ -416,22 +583,18 @@ impl StreamReceiver {
         &mut self,
         frame: FrameId,
         status: AckStatus,
-        chunks_received: u32,
-        loss: (u8, u8),
+        report: FrameReport,
+        delay_us: u32,
         out: &mut Vec<StreamOutput>,
     ) {
         out.push(StreamOutput::Ack {
             frame,
             status,
-            chunks_received,
-            loss,
+            report,
+            delay_us,
         });
         self.verdicts.insert(frame, status);
-        while self.verdicts.len() > VERDICT_MEMORY {
-            if let Some((old, _)) = self.verdicts.pop_first() {
-                self.floor = self.floor.max(old.next());
-            }
-        }
+        self.skip_below_base(out);
     }
 
     /// Ordered streams: delivers held frames whose turn has come, skips frames that finished
@@ -443,13 +606,14 @@ impl StreamReceiver {
         loop {
             if let Some(done) = self.held.remove(&self.next) {
                 self.footprint -= done.body.len() as u64;
-                out.push(StreamOutput::Deliver(self.next, done));
+                self.deliver(self.next, done, out);
                 self.next = self.next.next();
                 self.gap_since = None;
                 continue;
             }
-            if matches!(self.verdicts.get(&self.next), Some(s) if *s != AckStatus::Complete) {
+            if matches!(self.verdicts.get(self.next), Some(s) if s != AckStatus::Complete) {
                 self.next = self.next.next();
+                self.gap_since = None;
                 continue;
             }
             if self.partial.contains_key(&self.next) {
@@ -462,15 +626,22 @@ impl StreamReceiver {
             // The later frame has waited since it completed, even if a frame in reassembly
             // before the gap kept `next` from reaching the gap until now.
             let waiting_since = self.held[&first_held].completed_at;
-            let since = (*self.gap_since.get_or_insert(now)).min(waiting_since);
+            let gap_since = *self.gap_since.get_or_insert(now);
+            // A reliable sender resends until the receiver is gone: only a gap that itself
+            // stays empty that long is given up, however long later frames have waited.
+            let since = if self.reliable {
+                gap_since
+            } else {
+                gap_since.min(waiting_since)
+            };
             if now.saturating_since(since) < gap_timeout {
                 return;
             }
             // The gap ends at the first frame the stream knows: one in reassembly, one already
             // decided (expired or rejected, and reported lost then) or the held one.
             let in_reassembly = self.partial.range(self.next..first_held).next();
-            let decided = self.verdicts.range(self.next..first_held).next();
-            let gap_end = [in_reassembly.map(|(&id, _)| id), decided.map(|(&id, _)| id)]
+            let decided = self.verdicts.first_in(self.next, first_held);
+            let gap_end = [in_reassembly.map(|(&id, _)| id), decided]
                 .into_iter()
                 .flatten()
                 .fold(first_held, FrameId::min);
@@ -479,6 +650,9 @@ impl StreamReceiver {
                 count: gap_end.0 - self.next.0,
                 reason: LossReason::NeverSeen,
             });
+            // Decided: a sender still trying one of them is answered EXPIRED, not ignored.
+            self.verdicts
+                .insert_range(self.next, gap_end, AckStatus::Expired);
             self.next = gap_end;
             self.gap_since = None;
         }

@@ -1,4 +1,4 @@
-//! Wire format v1: checked parsing and emitting of every datagram type.
+//! Wire format v2: checked parsing and emitting of every datagram type.
 //!
 //! The normative description is `docs/PROTOCOL.md`; this module is its implementation. All
 //! integers are big-endian. Every datagram is
@@ -16,13 +16,13 @@ use thiserror::Error;
 /// The two magic bytes that open every pixgram datagram: ASCII `PG`.
 pub const MAGIC: [u8; 2] = *b"PG";
 /// The protocol version this crate speaks.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 /// Bytes of the common header (magic, version, type, session id).
 pub const COMMON_HEADER_LEN: usize = 8;
 /// Bytes of the CRC32C trailer.
 pub const TRAILER_LEN: usize = 4;
 /// Bytes of a DATA header, common header included.
-pub const DATA_HEADER_LEN: usize = 40;
+pub const DATA_HEADER_LEN: usize = 44;
 /// Bytes of a whole ACK datagram, trailer included.
 pub const ACK_LEN: usize = 32 + TRAILER_LEN;
 /// Bytes of a NACK before its ranges (common header included, trailer excluded).
@@ -53,6 +53,7 @@ mod field {
     pub const CHUNK_INDEX: Range<usize> = 24..28;
     pub const CHUNK_COUNT: Range<usize> = 28..32;
     pub const FRAME_LEN: Range<usize> = 32..40;
+    pub const FLOOR_DISTANCE: Range<usize> = 40..44;
     pub const ACK_STATUS: usize = 12;
     pub const ACK_LOSS: usize = 13;
     pub const ACK_BURST: usize = 14;
@@ -139,6 +140,9 @@ pub enum AckStatus {
     Expired = 1,
     /// The frame was refused: it broke a limit (size, budget, streams).
     Rejected = 2,
+    /// The frame arrived whole but the receiving application could not take it (a save that
+    /// failed): final, never retried.
+    Failed = 3,
 }
 
 impl AckStatus {
@@ -147,6 +151,7 @@ impl AckStatus {
             0 => Some(Self::Complete),
             1 => Some(Self::Expired),
             2 => Some(Self::Rejected),
+            3 => Some(Self::Failed),
             _ => None,
         }
     }
@@ -196,6 +201,11 @@ pub struct DataHeader {
     pub parity: u8,
     /// Live frames: milliseconds after its first chunk after which the frame is worthless.
     pub deadline_ms: u16,
+    /// The lowest frame id of this stream the sender has not yet resolved (every frame below
+    /// it was acknowledged or given up by the sender), at most `frame`. On the wire as the
+    /// distance `frame - floor`; a distance of `u32::MAX` or more goes as `u32::MAX` and
+    /// means "unknown", read back as floor 0 (a lower floor is always safe).
+    pub floor: FrameId,
 }
 
 /// Most data chunks a frame with parity may have (the erasure code's limit is 32,768; pixgram
@@ -391,11 +401,23 @@ fn parse_data(b: &[u8], session: SessionId) -> Result<Datagram<'_>, ParseError> 
     }
     let flags =
         DataFlags::from_bits(b[field::DATA_FLAGS]).ok_or(ParseError::BadHeader("unknown flags"))?;
+    let frame = FrameId(u64_at(b, field::FRAME));
+    if frame.0 == u64::MAX {
+        return Err(ParseError::BadHeader("frame id 2^64-1 is reserved"));
+    }
+    let floor = match u32_at(b, field::FLOOR_DISTANCE) {
+        // "Unknown" only where the distance cannot be written exactly.
+        u32::MAX if frame.0 >= u64::from(u32::MAX) => 0,
+        d => frame
+            .0
+            .checked_sub(u64::from(d))
+            .ok_or(ParseError::BadHeader("floor below frame id 0"))?,
+    };
     let header = DataHeader {
         session,
         stream: StreamId(u32_at(b, field::STREAM)),
         flags,
-        frame: FrameId(u64_at(b, field::FRAME)),
+        frame,
         index: ChunkIndex(u32_at(b, field::CHUNK_INDEX)),
         count: u32_at(b, field::CHUNK_COUNT),
         frame_len: u64_at(b, field::FRAME_LEN),
@@ -404,6 +426,7 @@ fn parse_data(b: &[u8], session: SessionId) -> Result<Datagram<'_>, ParseError> 
             b[field::DEADLINE_MS.start],
             b[field::DEADLINE_MS.start + 1],
         ]),
+        floor: FrameId(floor),
     };
     let live = flags.contains(DataFlags::LIVE);
     if live != (header.deadline_ms > 0) {
@@ -467,6 +490,8 @@ pub fn emit_data_header(buf: &mut [u8], h: &DataHeader) {
     buf[field::CHUNK_INDEX].copy_from_slice(&h.index.0.to_be_bytes());
     buf[field::CHUNK_COUNT].copy_from_slice(&h.count.to_be_bytes());
     buf[field::FRAME_LEN].copy_from_slice(&h.frame_len.to_be_bytes());
+    let distance = u32::try_from(h.frame.0.saturating_sub(h.floor.0)).unwrap_or(u32::MAX);
+    buf[field::FLOOR_DISTANCE].copy_from_slice(&distance.to_be_bytes());
 }
 
 /// Appends the CRC after a DATA header and `payload_len` payload bytes; returns the datagram length.
@@ -557,6 +582,7 @@ mod tests {
             frame_len: 25,
             parity: 0,
             deadline_ms: 0,
+            floor: FrameId(97),
         }
     }
 
@@ -674,9 +700,9 @@ mod tests {
     fn version_and_type_are_checked() {
         let mut buf = [0u8; 64];
         let n = emit_close(&mut buf, SessionId(9));
-        buf[2] = 2;
-        assert_eq!(parse(&buf[..n]), Err(ParseError::UnsupportedVersion(2)));
         buf[2] = 1;
+        assert_eq!(parse(&buf[..n]), Err(ParseError::UnsupportedVersion(1)));
+        buf[2] = VERSION;
         buf[3] = 200;
         assert_eq!(parse(&buf[..n]), Err(ParseError::UnknownType(200)));
     }

@@ -41,7 +41,7 @@ pub mod window;
 
 pub use error::DriverError;
 pub use pixgram_core::{
-    FrameId, OutgoingFrame, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent,
+    DeliveryKey, FrameId, OutgoingFrame, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent,
     ReceiverStats, SenderConfig, SenderEvent, SenderStats, SessionId, StreamId,
 };
 pub use receiver::UdpReceiver;

@@ -5,7 +5,9 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use pixgram_core::seal::{OpenStats, Psk};
-use pixgram_core::{Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats, MAX_REPLY_LEN};
+use pixgram_core::{
+    DeliveryKey, Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats, MAX_REPLY_LEN,
+};
 
 use crate::clock::Clock;
 use crate::error::DriverError;
@@ -131,14 +133,28 @@ impl UdpReceiver {
                 Err(e) => return Err(e.into()),
             }
             self.core.handle_timeout(self.clock.now());
-            while let Some((dst, len)) = self.core.poll_transmit(&mut self.tx_buf) {
-                // A failed acknowledgement is like a lost one: the sender copes.
-                let reply = match &mut self.envelope {
-                    Some(e) => e.seal(&self.tx_buf[..len]),
-                    None => &self.tx_buf[..len],
-                };
-                let _ = self.socket.send_to(reply, dst);
-            }
+            self.send_replies();
+        }
+    }
+
+    /// Tells the sender whether the application took a frame delivered while
+    /// [`ReceiverConfig::confirm_deliveries`] is on: `stored` acknowledges it COMPLETE (the
+    /// sender counts it delivered), otherwise FAILED (the sender reports it not stored).
+    /// Until then the frame is not acknowledged at all.
+    pub fn confirm(&mut self, frame: DeliveryKey, stored: bool) {
+        self.core.confirm(self.clock.now(), frame, stored);
+        self.send_replies();
+    }
+
+    /// Sends every reply the core has queued.
+    fn send_replies(&mut self) {
+        while let Some((dst, len)) = self.core.poll_transmit(&mut self.tx_buf) {
+            // A failed acknowledgement is like a lost one: the sender copes.
+            let reply = match &mut self.envelope {
+                Some(e) => e.seal(&self.tx_buf[..len]),
+                None => &self.tx_buf[..len],
+            };
+            let _ = self.socket.send_to(reply, dst);
         }
     }
 
