@@ -55,7 +55,12 @@ fn demo(args: &DemoArgs, scratch: &Path, out_dir: &Path) -> anyhow::Result<()> {
     .collect();
     let expected = files.len() as u64 * u64::from(args.repeat) + messages.len() as u64;
 
-    let rx = UdpReceiver::bind("127.0.0.1:0".parse()?, ReceiverConfig::default())?;
+    // Acknowledged only once saved: the sender's verdicts mean the files are on disk.
+    let config = ReceiverConfig {
+        confirm_deliveries: true,
+        ..ReceiverConfig::default()
+    };
+    let rx = UdpReceiver::bind("127.0.0.1:0".parse()?, config)?;
     let addr = rx.local_addr()?;
     if let Some(w) = rx.buffer_grant().warning() {
         eprintln!("pixgram: warning: {w}");
@@ -191,6 +196,7 @@ fn receive(
         };
         got += 1;
         if f.kind == PayloadKind::Message {
+            rx.confirm(f.key(), true);
             let _ = arrivals.send(Arrival::Message(f.payload.to_vec()));
             continue;
         }
@@ -200,7 +206,9 @@ fn receive(
             .and_then(|m| serde_json::from_slice::<Value>(m).ok())
             .and_then(|m| m.get("file").and_then(Value::as_str).map(String::from))
             .unwrap_or_default();
-        let path = sink::save_atomic(out, &sink::file_name_for(&f, Some(&name)), &f.payload)?;
+        let saved = sink::save_atomic(out, &sink::file_name_for(&f, Some(&name)), &f.payload);
+        rx.confirm(f.key(), saved.is_ok());
+        let path = saved?;
         let _ = arrivals.send(Arrival::Frame {
             frame: f.frame,
             name,

@@ -34,6 +34,8 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         max_peer_bytes: args.max_peer_bytes,
         max_total_bytes: args.max_total_bytes,
         max_peer_datagrams_per_sec: (args.max_peer_rate > 0).then_some(args.max_peer_rate),
+        // An ACK means the sinks have the frame: saved, printed, shown.
+        confirm_deliveries: true,
         ..Default::default()
     };
     let key = crate::keygen::load(args.key_file.as_deref())?;
@@ -72,7 +74,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         let wake = Instant::now() + Duration::from_millis(200);
         let wake = deadline.map_or(wake, |d| d.min(wake));
         if let Some(event) = rx.next_event(Some(wake))? {
-            sink.handle(event)?;
+            if let Some((frame, stored)) = sink.handle(event)? {
+                rx.confirm(frame, stored);
+            }
         }
         if last_tick.elapsed() > Duration::from_millis(250) {
             spinner.set_message(sink.progress(rx.stats()));
@@ -90,7 +94,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         && Instant::now() < linger
     {
         if let Some(event) = rx.next_event(Some(linger))? {
-            sink.handle(event)?;
+            if let Some((frame, stored)) = sink.handle(event)? {
+                rx.confirm(frame, stored);
+            }
         }
     }
     spinner.finish_and_clear();
@@ -155,6 +161,12 @@ fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenS
         "over_peers": s.over_peers, "over_streams": s.over_streams, "over_rate": s.over_rate,
         "acks_sent": s.acks_sent, "nacks_sent": s.nacks_sent,
         "replies_limited": s.replies_limited, "sessions_started": s.sessions_started,
+        "sessions_ended": s.sessions_ended, "sessions_resumed": s.sessions_resumed,
+        "sessions_moved": s.sessions_moved, "frames_given_up": s.frames_given_up,
+        "frames_not_stored": s.frames_not_stored, "chunks_lost": s.chunks_lost,
+        "chunks_nacked": s.chunks_nacked, "verdicts_forgotten": s.verdicts_forgotten,
+        "messages_delivered": s.messages_delivered, "frames_abandoned": s.frames_abandoned,
+        "frames_superseded": s.frames_superseded, "acks_dropped": s.acks_dropped,
     });
     if let Some(k) = key {
         v["key_opened"] = json!(k.opened);
@@ -219,6 +231,8 @@ pub struct FrameSink {
     /// Saved files in arrival order (path, frame), for callers that check them.
     pub saved: Vec<(PathBuf, ReceivedFrame)>,
     pub keep_frames: bool,
+    /// Frames a save failed for (each answered FAILED to its sender).
+    not_saved: u64,
     /// Where the live rate is measured from: (when, bytes received by then).
     rate_mark: Option<(Instant, u64)>,
     /// Sessions started and not yet ended.
@@ -365,6 +379,7 @@ impl FrameSink {
             first: None,
             last: None,
             saved: Vec::new(),
+            not_saved: 0,
             keep_frames: false,
             rate_mark: None,
             open_sessions: 0,
@@ -378,9 +393,17 @@ impl FrameSink {
         self.frames + self.messages
     }
 
-    pub fn handle(&mut self, event: ReceiverEvent) -> anyhow::Result<()> {
+    /// Takes one event; for a frame, returns it with whether every sink took it (the
+    /// receiver then acknowledges it COMPLETE, or FAILED).
+    pub fn handle(
+        &mut self,
+        event: ReceiverEvent,
+    ) -> anyhow::Result<Option<(pixgram::DeliveryKey, bool)>> {
         match event {
-            ReceiverEvent::Frame(f) => self.on_frame(f)?,
+            ReceiverEvent::Frame(f) => {
+                let key = f.key();
+                return Ok(Some((key, self.on_frame(f))));
+            }
             ReceiverEvent::Lost {
                 peer,
                 session,
@@ -413,10 +436,12 @@ impl FrameSink {
                 eprintln!("pixgram: sender {peer} session {session} ended ({reason:?})");
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    fn on_frame(&mut self, f: ReceivedFrame) -> anyhow::Result<()> {
+    /// Hands a frame to every sink; `false` if one could not take it (a save that failed:
+    /// said once on stderr, then counted).
+    fn on_frame(&mut self, f: ReceivedFrame) -> bool {
         let now = Instant::now();
         self.first.get_or_insert(now);
         self.last = Some(now);
@@ -431,11 +456,15 @@ impl FrameSink {
             PayloadKind::Message => {
                 self.messages += 1;
                 line["event"] = json!("message");
-                line["message"] = serde_json::from_slice(&f.payload).unwrap_or_else(
-                    |_| json!({"invalid_json": String::from_utf8_lossy(&f.payload)}),
-                );
+                match serde_json::from_slice::<Value>(&f.payload) {
+                    Ok(m) => line["message"] = m,
+                    Err(_) => {
+                        line["event"] = json!("invalid_message");
+                        line["text"] = json!(String::from_utf8_lossy(&f.payload));
+                    }
+                }
                 self.emit(&line);
-                return Ok(());
+                return true;
             }
             PayloadKind::Frame => {
                 self.frames += 1;
@@ -465,21 +494,38 @@ impl FrameSink {
             .as_ref()
             .and_then(|m| m.get("file"))
             .and_then(Value::as_str);
+        let mut stored = true;
         if let Some(dir) = &self.save {
             let name = sink::file_name_for(&f, file_name);
-            let path = sink::save_atomic(dir, &name, &f.payload)?;
-            line["saved"] = json!(path.display().to_string());
-            if self.keep_frames {
-                self.saved.push((path, f));
+            match sink::save_atomic(dir, &name, &f.payload) {
+                Ok(path) => {
+                    line["saved"] = json!(path.display().to_string());
+                    if self.keep_frames {
+                        self.saved.push((path, f));
+                    }
+                }
+                Err(e) => {
+                    if self.not_saved == 0 {
+                        eprintln!(
+                            "pixgram: cannot save into {}: {e}; frames not saved are \
+                             reported to their senders as not delivered",
+                            dir.display()
+                        );
+                    }
+                    self.not_saved += 1;
+                    line["event"] = json!("not_saved");
+                    line["error"] = json!(e.to_string());
+                    stored = false;
+                }
             }
         }
         if let Some(m) = meta {
             line["meta"] = m;
         }
-        if !self.quiet {
+        if !self.quiet || !stored {
             self.emit(&line);
         }
-        Ok(())
+        stored
     }
 
     /// One JSON line: on stdout, or on stderr when stdout carries MJPEG.
@@ -533,12 +579,12 @@ impl FrameSink {
             self.rate_mark = Some((now, self.bytes));
         }
         format!(
-            "{} frames, {} messages, {:.1} MB; {rate:.0} Mbit/s; {} chunks NACKed, {} frames \
-             rebuilt by FEC, {} expired, {} lost",
+            "{} frames, {} messages, {:.1} MB; {rate:.0} Mbit/s; {} chunks lost on the way, {} \
+             frames rebuilt by FEC, {} expired, {} lost",
             self.frames,
             self.messages,
             self.bytes as f64 / 1e6,
-            stats.chunks_nacked,
+            stats.chunks_lost,
             stats.frames_recovered_by_fec,
             stats.frames_expired,
             self.lost,
@@ -558,20 +604,21 @@ impl FrameSink {
             + stats.bad_header;
         format!(
             "received {}; {} messages; {} frames lost (expired {}, never seen {}, rejected {}); \
-             {} datagrams ({} malformed, {} duplicate) from {} sessions; {} chunks found \
-             missing and asked for again in {} NACKs; {} frames completed from parity \
-             ({} chunks rebuilt), {} superseded by newer frames",
+             {} not saved; {} datagrams ({} malformed, {} duplicate) from {} sessions; {} \
+             chunks lost on the way and asked for again in {} NACKs; {} frames completed from \
+             parity ({} chunks rebuilt), {} superseded by newer frames",
             rate_line(self.frames, self.bytes, span),
             self.messages,
             self.lost,
             stats.frames_expired,
             stats.frames_never_seen,
             stats.frames_rejected,
+            self.not_saved,
             stats.datagrams,
             dropped,
             stats.duplicate_chunks,
             stats.sessions_started,
-            stats.chunks_nacked,
+            stats.chunks_lost,
             stats.nacks_sent,
             stats.frames_recovered_by_fec,
             stats.chunks_recovered_by_fec,
