@@ -131,7 +131,7 @@ fn the_browser_viewer_shows_live_frames_and_moving_figures() {
 
     // The MJPEG endpoint: two parts, each a JPEG.
     let mut c = TcpStream::connect(&http).unwrap();
-    write!(c, "GET /stream/{key}.mjpg HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(c, "GET /stream/{key}.mjpg HTTP/1.1\r\nHost: {http}\r\n\r\n").unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 65536];
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
