@@ -234,9 +234,16 @@ pub struct RecvArgs {
     #[arg(long, value_name = "ADDR")]
     pub msg_listen: Option<String>,
     /// Serve a page showing every stream live, with its figures, at http://ADDR/ (also
-    /// /stats.json, and /stream/KEY.mjpg for players).
+    /// /stats.json, and /stream/KEY.mjpg for players). Requests must name this machine in
+    /// Host: localhost, a loopback IP or the listen IP (any IP literal when ADDR is 0.0.0.0
+    /// or [::]), or a --http-allow-host name; others get 403, so that no web page can read
+    /// the frames through DNS rebinding.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// With --http: also serve requests whose Host is this name (repeatable), e.g. the
+    /// name the machine is reached by on the LAN.
+    #[arg(long, value_name = "HOST")]
+    pub http_allow_host: Vec<String>,
     /// Write JPEG frames to stdout as an MJPEG stream (the JSON lines go to stderr instead).
     #[arg(long)]
     pub stdout: bool,

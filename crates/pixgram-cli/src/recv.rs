@@ -187,7 +187,10 @@ fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
         ..LiveOutputs::default()
     };
     if let Some(addr) = &args.http {
-        let viewer = pixgram::viewer::Viewer::bind(resolve("--http", addr)?)?;
+        let viewer = pixgram::viewer::Viewer::bind_allowing(
+            resolve("--http", addr)?,
+            &args.http_allow_host,
+        )?;
         eprintln!(
             "pixgram: viewer on http://{}/ (open it in a browser)",
             viewer.local_addr()

@@ -34,6 +34,30 @@ fn get(addr: &str, path: &str) -> Vec<u8> {
     all.split_off(at)
 }
 
+/// Where `recv --http` says its viewer is.
+fn viewer_addr(rx: &mut Recv) -> String {
+    let line = rx.wait_for_line("viewer on http://", Duration::from_secs(10));
+    line.split("http://")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .unwrap()
+        .to_string()
+}
+
+/// The status code of `GET path` sent to `addr` with `Host: host` (0: no answer in 5 s).
+fn status(addr: &str, path: &str, host: &str) -> u16 {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(c, "GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    let _ = c.read_to_end(&mut all);
+    String::from_utf8_lossy(&all)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
 fn stats(addr: &str) -> serde_json::Value {
     serde_json::from_slice(&get(addr, "/stats.json")).unwrap()
 }
@@ -90,13 +114,7 @@ fn the_browser_viewer_shows_live_frames_and_moving_figures() {
         "60",
         "--quiet",
     ]);
-    let line = rx.wait_for_line("viewer on http://", Duration::from_secs(10));
-    let http = line
-        .split("http://")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .unwrap()
-        .to_string();
+    let http = viewer_addr(&mut rx);
     let page = String::from_utf8(get(&http, "/")).unwrap();
     assert!(page.contains("/stats.json"), "{page}");
 
@@ -131,7 +149,7 @@ fn the_browser_viewer_shows_live_frames_and_moving_figures() {
 
     // The MJPEG endpoint: two parts, each a JPEG.
     let mut c = TcpStream::connect(&http).unwrap();
-    write!(c, "GET /stream/{key}.mjpg HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(c, "GET /stream/{key}.mjpg HTTP/1.1\r\nHost: {http}\r\n\r\n").unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 65536];
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -220,4 +238,52 @@ fn stdout_carries_the_frames_as_mjpeg() {
         stderr.contains("\"event\":\"frame\""),
         "JSON lines belong on stderr: {stderr}"
     );
+}
+
+#[test]
+fn the_viewer_serves_only_its_own_hosts_and_survives_clients_that_leave() {
+    let mut rx = Recv::start(&[
+        "--http",
+        "127.0.0.1:0",
+        "--http-allow-host",
+        "cam.local",
+        "--duration",
+        "30",
+        "--quiet",
+    ]);
+    let http = viewer_addr(&mut rx);
+    let port = http.rsplit(':').next().unwrap();
+    // DNS rebinding: a page of another origin would send its own name.
+    assert_eq!(status(&http, "/stats.json", "evil.example"), 403);
+    assert_eq!(status(&http, "/", &format!("evil.example:{port}")), 403);
+    assert_eq!(status(&http, "/", "other.local"), 403);
+    assert_eq!(status(&http, "/", &http), 200);
+    assert_eq!(status(&http, "/", &format!("localhost:{port}")), 200);
+    assert_eq!(
+        status(&http, "/stats.json", &format!("cam.local:{port}")),
+        200
+    );
+    // More clients than slots ask for a stream that does not exist and leave unread.
+    assert_eq!(status(&http, "/stream/nosuchkey.mjpg", &http), 404);
+    for _ in 0..40 {
+        let mut c = TcpStream::connect(&http).unwrap();
+        write!(
+            c,
+            "GET /stream/nosuchkey.mjpg HTTP/1.1\r\nHost: {http}\r\n\r\n"
+        )
+        .unwrap();
+    }
+    let start = Instant::now();
+    while status(&http, "/", &http) != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the page is refused after clients of an unknown stream left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = Command::new("kill")
+        .args(["-INT", &rx.child.id().to_string()])
+        .status();
+    let (ok, _, stderr) = rx.finish(Duration::from_secs(10));
+    assert!(ok, "recv did not stop cleanly: {stderr}");
 }
