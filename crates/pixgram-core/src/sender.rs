@@ -19,6 +19,11 @@ use crate::wire::{
     MAX_FEC_DATA_CHUNKS,
 };
 
+/// Most chunks one NACK makes the sender resend, so a 44-byte datagram (forged, or from a
+/// confused receiver) cannot make it send megabytes: 256 chunks, about 300 KB at the default
+/// datagram size. A receiver missing more NACKs again as retransmissions arrive.
+pub const MAX_RESENDS_PER_NACK: u64 = 256;
+
 /// Forward error correction for live frames.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FecPolicy {
@@ -262,6 +267,11 @@ pub struct SenderStats {
     pub chunks_retransmitted: u64,
     /// Retransmission timeouts that fired.
     pub rto_expirations: u64,
+    /// NACKed chunks not resent because they were sent too recently to be known lost.
+    pub nack_chunks_not_due: u64,
+    /// NACKed chunks left for a later NACK: one NACK resends at most
+    /// [`MAX_RESENDS_PER_NACK`] chunks.
+    pub nack_chunks_deferred: u64,
     /// Times a reliable frame was refused for lack of room at the receiver and scheduled to
     /// be tried again.
     pub rejections_retried: u64,
@@ -884,13 +894,29 @@ impl Sender {
         let count = frame.layout.count();
         // A chunk resent less than this long ago may still be on its way.
         let holdoff = self.rtt.smoothed().unwrap_or(Duration::from_millis(10)) * 3 / 2;
+        // A chunk sent less than half the lowest RTT ago cannot be known lost yet: the NACK
+        // was written before it could have arrived (or is forged).
+        let not_due = self.rate.min_rtt().unwrap_or(Duration::ZERO) / 2;
         let mut queued = 0u64;
-        for r in nack.ranges() {
+        'ranges: for r in nack.ranges() {
             let end = r.first.saturating_add(r.count).min(count);
             for i in r.first..end {
+                if queued >= MAX_RESENDS_PER_NACK {
+                    // Feedback has bounded leverage: what is not resent now is asked for
+                    // again by the receiver's next NACK.
+                    self.stats.nack_chunks_deferred += u64::from(end - i);
+                    continue 'ranges;
+                }
+                let sent = frame.sent_at.get(i as usize).copied();
+                if sent.is_some_and(|t| now.saturating_since(t) < not_due) {
+                    self.stats.nack_chunks_not_due += 1;
+                    continue;
+                }
                 if frame.queue_resend(i, now, holdoff) {
                     queued += 1;
-                    self.rate.on_lost(frame.sent_at[i as usize]);
+                    if let Some(t) = sent {
+                        self.rate.on_lost(t);
+                    }
                 }
             }
         }
