@@ -12,7 +12,7 @@ use pixgram_core::compat_seed::{SeedConfig, SeedStats};
 use serde_json::json;
 
 use crate::cli::{resolve, Mode, MsgArgs, RecvArgs, SendArgs};
-use crate::recv::stop_flag;
+use crate::recv::{stop_flag, write_stdout};
 use crate::send::progress_bar;
 use crate::summary::{ms, rate_line, Samples};
 
@@ -32,8 +32,7 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
         None => None,
     };
     if let Some(dir) = &args.save {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create --save folder {}", dir.display()))?;
+        sink::check_writable(dir)?;
     }
     let config = SeedConfig {
         max_image_len: args.max_frame_size,
@@ -59,7 +58,9 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
     let (mut images, mut messages, mut bytes) = (0u64, 0u64, 0u64);
     let mut span: Option<(Instant, Instant)> = None;
     let spinner = ProgressBar::new_spinner();
-    while !stop.load(Ordering::Relaxed)
+    let mut stdout_open = true;
+    while stdout_open
+        && !stop.load(Ordering::Relaxed)
         && args.count.is_none_or(|n| images + messages < n)
         && deadline.is_none_or(|d| Instant::now() < d)
     {
@@ -111,7 +112,8 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             }
         };
         if let Some(line) = line {
-            spinner.suspend(|| println!("{line}"));
+            // A reader that went away (`| head`) ends recv quietly, with its summary.
+            stdout_open = spinner.suspend(|| write_stdout(format!("{line}\n").as_bytes()))?;
         }
         spinner.set_message(format!(
             "{images} images, {messages} messages, {:.1} MB",

@@ -23,8 +23,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     }
     let listen = resolve("--listen", &args.listen)?;
     if let Some(dir) = &args.save {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create --save folder {}", dir.display()))?;
+        // Before listening: a folder that cannot take files fails now, in one line, not at
+        // the first frame.
+        sink::check_writable(dir)?;
     }
     let config = ReceiverConfig {
         max_frame_len: args.max_frame_size,
@@ -66,6 +67,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     let spinner = ProgressBar::new_spinner();
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed)
+        && !sink.stdout_closed
         && args.count.is_none_or(|n| sink.items() < n)
         && deadline.is_none_or(|d| Instant::now() < d)
     {
@@ -86,6 +88,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     let counted = args.count.is_some_and(|n| sink.items() >= n);
     while counted
         && sink.open_sessions > 0
+        && !sink.stdout_closed
         && !stop.load(Ordering::Relaxed)
         && Instant::now() < linger
     {
@@ -94,6 +97,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         }
     }
     spinner.finish_and_clear();
+    if sink.stdout_closed {
+        eprintln!("pixgram: stdout was closed by its reader; stopped receiving");
+    }
     eprintln!("{}", sink.summary(rx.stats()));
     if let Some(d) = &mut sink.timing.decoder {
         d.finish();
@@ -111,7 +117,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     eprintln!("{}", limits_line(rx.stats()));
-    sink.emit(&stats_json(rx.stats(), rx.open_stats()));
+    sink.emit(&stats_json(rx.stats(), rx.open_stats()))?;
     if let Some(o) = rx.open_stats() {
         eprintln!(
             "key: {} datagrams authenticated; dropped unanswered: {} failing authentication \
@@ -196,7 +202,20 @@ fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
     Ok(out)
 }
 
-/// Ctrl-C sets the returned flag instead of killing the process, so the summary is printed.
+/// Writes `bytes` to stdout and flushes. `Ok(false)` when the reader has gone away (EPIPE:
+/// `| head`, a player that quit; Rust ignores SIGPIPE, so the write returns the error instead
+/// of killing the process); other write errors are errors.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<bool> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+    }
+}
+
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP set the returned flag instead of killing the process,
+/// so the summary is printed (the `termination` feature of ctrlc adds SIGTERM and SIGHUP).
 pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
@@ -227,6 +246,8 @@ pub struct FrameSink {
     pub outputs: LiveOutputs,
     /// End-to-end latency and its shares, for frames whose sender stamped them.
     pub timing: Timing,
+    /// Stdout's reader went away (EPIPE): nothing more is written there, and recv stops.
+    pub stdout_closed: bool,
 }
 
 /// Latency from capture (the sender's `sent_us`) to arrival, and its parts.
@@ -370,6 +391,7 @@ impl FrameSink {
             open_sessions: 0,
             outputs: LiveOutputs::default(),
             timing: Timing::default(),
+            stdout_closed: false,
         }
     }
 
@@ -396,7 +418,7 @@ impl FrameSink {
                 }
                 self.emit(&json!({"event": "lost", "peer": peer.to_string(),
                     "session": session.to_string(), "stream": stream.0, "first": first.0,
-                    "count": count, "reason": format!("{reason:?}")}));
+                    "count": count, "reason": format!("{reason:?}")}))?;
             }
             ReceiverEvent::SessionStarted { peer, session } => {
                 // Rates count from the first sender's first datagram, not its first frame.
@@ -434,8 +456,7 @@ impl FrameSink {
                 line["message"] = serde_json::from_slice(&f.payload).unwrap_or_else(
                     |_| json!({"invalid_json": String::from_utf8_lossy(&f.payload)}),
                 );
-                self.emit(&line);
-                return Ok(());
+                return self.emit(&line);
             }
             PayloadKind::Frame => {
                 self.frames += 1;
@@ -460,7 +481,7 @@ impl FrameSink {
                 }
             }
         }
-        self.show(&f, meta.as_ref());
+        self.show(&f, meta.as_ref())?;
         let file_name = meta
             .as_ref()
             .and_then(|m| m.get("file"))
@@ -477,30 +498,29 @@ impl FrameSink {
             line["meta"] = m;
         }
         if !self.quiet {
-            self.emit(&line);
+            self.emit(&line)?;
         }
         Ok(())
     }
 
-    /// One JSON line: on stdout, or on stderr when stdout carries MJPEG.
-    pub fn emit(&self, line: &Value) {
+    /// One JSON line: on stdout, or on stderr when stdout carries MJPEG. Once stdout's reader
+    /// has gone away, lines for it are dropped and [`FrameSink::stdout_closed`] is set.
+    pub fn emit(&mut self, line: &Value) -> anyhow::Result<()> {
         if self.outputs.mjpeg_stdout {
             eprintln!("{line}");
-        } else {
-            println!("{line}");
+        } else if !self.stdout_closed && !write_stdout(format!("{line}\n").as_bytes())? {
+            self.stdout_closed = true;
         }
+        Ok(())
     }
 
     /// Hands a frame to the live sinks: MJPEG on stdout, the browser viewer, windows.
-    fn show(&mut self, f: &ReceivedFrame, meta: Option<&Value>) {
+    fn show(&mut self, f: &ReceivedFrame, meta: Option<&Value>) -> anyhow::Result<()> {
         let key = stream_key(f.peer, f.session, f.stream);
-        if self.outputs.mjpeg_stdout {
+        if self.outputs.mjpeg_stdout && !self.stdout_closed {
             if f.payload.starts_with(&[0xFF, 0xD8]) {
-                let mut out = std::io::stdout().lock();
-                if out.write_all(&f.payload).and_then(|_| out.flush()).is_err() {
-                    // The reader went away (ffplay closed): stop writing, keep receiving.
-                    self.outputs.mjpeg_stdout = false;
-                }
+                // The reader went away (the player quit): recv stops, quietly.
+                self.stdout_closed = !write_stdout(&f.payload)?;
             } else {
                 if self.outputs.not_jpeg == 0 {
                     eprintln!(
@@ -517,6 +537,7 @@ impl FrameSink {
         if let Some(w) = &self.outputs.window {
             w.show(&key, f.payload.clone());
         }
+        Ok(())
     }
 
     /// The live status line: totals, the rate over the last second, and what went wrong.
