@@ -178,12 +178,17 @@ fn counters(s: &UdpRelayStats) -> String {
         )
     };
     format!(
-        "impair: {}; {}; {} clients ({} refused), {} datagrams dropped for memory, {} send errors",
+        "impair: {}; {}; {} clients ({} open; {} forgotten after 30 s idle, {} replaced when \
+         full, {} refused), {} datagrams dropped for memory, {} for ended flows, {} send errors",
         way("forward", &s.relay.forward),
         way("back", &s.relay.back),
         s.clients,
+        s.open_flows,
+        s.relay.flows_expired,
+        s.relay.flows_evicted,
         s.relay.clients_refused,
         s.relay.dropped_held,
+        s.relay.dropped_closed,
         s.send_errors
     )
 }
