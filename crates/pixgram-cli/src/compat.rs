@@ -154,12 +154,15 @@ fn describe(img: &SeedStats, msg: &SeedStats) -> String {
         format!(" ({})", reasons.join(", "))
     };
     format!(
-        "{} broken images{reasons}; {} stray datagrams; {} messages not JSON; {} replies sent, \
-         {} held back (no amplification); {} peers refused",
+        "{} broken images{reasons}; {} stray datagrams; {} messages not JSON; {} replies sent \
+         ({} of them late, waiting for the reply allowance; {} bytes beyond what their senders \
+         sent), {} held back (no amplification); {} peers refused",
         img.broken(),
         img.stray_datagrams,
         msg.messages_rejected,
         img.replies_sent + msg.replies_sent,
+        img.replies_deferred + msg.replies_deferred,
+        img.allowance_bytes + msg.allowance_bytes,
         img.replies_limited + msg.replies_limited,
         img.peers_refused + msg.peers_refused,
     )
