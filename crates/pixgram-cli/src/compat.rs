@@ -52,9 +52,7 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let stop = stop_flag()?;
-    let deadline = args
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = crate::recv::deadline_after(args.duration);
     let (mut images, mut messages, mut bytes) = (0u64, 0u64, 0u64);
     let mut span: Option<(Instant, Instant)> = None;
     let spinner = ProgressBar::new_spinner();
@@ -132,6 +130,17 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--timeout SECS`, from 0.1 s to a day (NaN: the 5 s default), so `inf` or `1e30` cannot
+/// overflow an `Instant`.
+fn timeout_flag(secs: f64) -> Duration {
+    let secs = if secs.is_nan() {
+        5.0
+    } else {
+        secs.clamp(0.1, 86_400.0)
+    };
+    Duration::from_secs_f64(secs)
+}
+
 /// What went wrong, by reason (only the reasons that occurred), and what the replies came to.
 fn describe(img: &SeedStats, msg: &SeedStats) -> String {
     let reasons: Vec<String> = [
@@ -181,13 +190,17 @@ pub fn send(args: &SendArgs) -> anyhow::Result<()> {
     if args.mode == Some(Mode::Live) || args.fps.is_some() || args.fec.is_some() {
         bail!("--compat seed is stop-and-wait: --mode live, --fps and --fec do not apply");
     }
+    let rate = match args.rate {
+        None => None,
+        Some(mbit) if mbit.is_finite() && mbit >= 0.1 => Some(mbit * 1e6 / 8.0),
+        Some(mbit) => bail!("--rate is in Mbit/s, at least 0.1, not {mbit}"),
+    };
     let to = resolve("--to", &args.to)?;
     let files = source::collect_files(&args.files, &args.dir)?;
     if files.is_empty() {
         bail!("nothing to send: name files, or a folder with --dir");
     }
-    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
-    let rate = args.rate.map(|mbit| mbit.max(0.1) * 1e6 / 8.0);
+    let timeout = timeout_flag(args.timeout);
     let mut client = SeedClient::connect(to, rate)?;
     let total = files.len() as u64 * u64::from(args.repeat);
     let bar = progress_bar(total);
@@ -250,7 +263,7 @@ pub fn msg(args: &MsgArgs) -> anyhow::Result<()> {
     }
     let to = resolve("--to", &args.to)?;
     let docs = crate::msg::documents(&args.json)?;
-    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    let timeout = timeout_flag(args.timeout);
     let mut client = SeedClient::connect(to, None)?;
     let mut missing = 0;
     for (i, doc) in docs.iter().enumerate() {

@@ -56,9 +56,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let stop = stop_flag()?;
-    let deadline = args
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = deadline_after(args.duration);
     let mut sink = FrameSink::new(args.save.clone(), args.quiet);
     sink.outputs = live_outputs(&args)?;
     if args.decode {
@@ -200,6 +198,14 @@ fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
         );
     }
     Ok(out)
+}
+
+/// `--duration SECS` from now: `None` without the flag, or when it is too far to be an instant
+/// (`inf`, `1e30`: no limit, rather than a panic); NaN and negative values are 0.
+pub fn deadline_after(secs: Option<f64>) -> Option<Instant> {
+    let s = secs?;
+    let s = if s.is_nan() { 0.0 } else { s.max(0.0) };
+    Instant::now().checked_add(Duration::try_from_secs_f64(s).ok()?)
 }
 
 /// Writes `bytes` to stdout and flushes. `Ok(false)` when the reader has gone away (EPIPE:

@@ -381,3 +381,65 @@ fn short_messages_and_empty_images_are_answered() {
     assert_eq!(messages[0]["message"][2], 3, "{stdout}");
     assert!(stderr.contains("0 held back"), "{stderr}");
 }
+
+#[test]
+fn out_of_range_numbers_are_refused_or_bounded_not_a_panic() {
+    let tmp = TempDir::new("seed-timeout");
+    let img = tmp.path().join("a.jpg");
+    std::fs::write(&img, jpeg_like(3000, 1)).unwrap();
+    for rate in ["0.05", "nan", "-3", "inf", "0"] {
+        let rate_flag = format!("--rate={rate}");
+        let out = run(
+            &[
+                "send",
+                "--compat",
+                "seed",
+                "--to",
+                "127.0.0.1:9",
+                &rate_flag,
+                img.to_str().unwrap(),
+            ],
+            Duration::from_secs(10),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{rate}: {err}");
+        assert!(
+            err.contains("--rate is in Mbit/s, at least 0.1"),
+            "{rate}: {err}"
+        );
+    }
+    // `--timeout inf` is a day, not an Instant overflow.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = silent.local_addr().unwrap().to_string();
+    let mut child = Command::new(support::bin())
+        .args([
+            "msg",
+            "--compat",
+            "seed",
+            "--to",
+            &to,
+            "--timeout",
+            "inf",
+            "[1]",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The message was sent, and the client is still waiting for its reply (no panic).
+    let mut buf = [0u8; 16];
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (n, _) = silent.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"[1]");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none());
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = child.stderr.take().map(|e| {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(e), &mut s);
+        s
+    });
+    assert!(!err.unwrap_or_default().contains("panicked"));
+}

@@ -130,8 +130,8 @@ fn signal(child: &Child, name: &str) {
     assert!(st.success());
 }
 
-fn stops_with_summary_on(sig: &str) {
-    let mut recv = Recv::start(&[]);
+fn stops_with_summary_on(sig: &str, extra: &[&str]) {
+    let mut recv = Recv::start(extra);
     let sent = run(&["msg", "--to", &recv.addr, "[1,2,3]"], LIMIT);
     assert!(
         sent.status.success(),
@@ -158,12 +158,13 @@ fn stops_with_summary_on(sig: &str) {
 
 #[test]
 fn sigterm_prints_the_summary_and_stats() {
-    stops_with_summary_on("TERM");
+    // `--duration inf` is no limit (it used to overflow `Instant` and panic).
+    stops_with_summary_on("TERM", &["--duration", "inf"]);
 }
 
 #[test]
 fn sigint_prints_the_summary_and_stats() {
-    stops_with_summary_on("INT");
+    stops_with_summary_on("INT", &["--duration", "1e30"]);
 }
 
 fn assert_fails_at_start(save: &str, needle: &str) {
