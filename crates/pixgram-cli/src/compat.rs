@@ -12,7 +12,7 @@ use pixgram_core::compat_seed::{SeedConfig, SeedStats};
 use serde_json::json;
 
 use crate::cli::{resolve, Mode, MsgArgs, RecvArgs, SendArgs};
-use crate::recv::stop_flag;
+use crate::recv::{stop_flag, write_stdout};
 use crate::send::progress_bar;
 use crate::summary::{ms, rate_line, Samples};
 
@@ -32,8 +32,7 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
         None => None,
     };
     if let Some(dir) = &args.save {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create --save folder {}", dir.display()))?;
+        sink::check_writable(dir)?;
     }
     let config = SeedConfig {
         max_image_len: args.max_frame_size,
@@ -53,13 +52,13 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let stop = stop_flag()?;
-    let deadline = args
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = crate::recv::deadline_after(args.duration);
     let (mut images, mut messages, mut bytes) = (0u64, 0u64, 0u64);
     let mut span: Option<(Instant, Instant)> = None;
     let spinner = ProgressBar::new_spinner();
-    while !stop.load(Ordering::Relaxed)
+    let mut stdout_open = true;
+    while stdout_open
+        && !stop.load(Ordering::Relaxed)
         && args.count.is_none_or(|n| images + messages < n)
         && deadline.is_none_or(|d| Instant::now() < d)
     {
@@ -111,7 +110,8 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             }
         };
         if let Some(line) = line {
-            spinner.suspend(|| println!("{line}"));
+            // A reader that went away (`| head`) ends recv quietly, with its summary.
+            stdout_open = spinner.suspend(|| write_stdout(format!("{line}\n").as_bytes()))?;
         }
         spinner.set_message(format!(
             "{images} images, {messages} messages, {:.1} MB",
@@ -128,6 +128,17 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
         describe(&img, &msg)
     );
     Ok(())
+}
+
+/// `--timeout SECS`, from 0.1 s to a day (NaN: the 5 s default), so `inf` or `1e30` cannot
+/// overflow an `Instant`.
+fn timeout_flag(secs: f64) -> Duration {
+    let secs = if secs.is_nan() {
+        5.0
+    } else {
+        secs.clamp(0.1, 86_400.0)
+    };
+    Duration::from_secs_f64(secs)
 }
 
 /// What went wrong, by reason (only the reasons that occurred), and what the replies came to.
@@ -152,12 +163,15 @@ fn describe(img: &SeedStats, msg: &SeedStats) -> String {
         format!(" ({})", reasons.join(", "))
     };
     format!(
-        "{} broken images{reasons}; {} stray datagrams; {} messages not JSON; {} replies sent, \
-         {} held back (no amplification); {} peers refused",
+        "{} broken images{reasons}; {} stray datagrams; {} messages not JSON; {} replies sent \
+         ({} of them late, waiting for the reply allowance; {} bytes beyond what their senders \
+         sent), {} held back (no amplification); {} peers refused",
         img.broken(),
         img.stray_datagrams,
         msg.messages_rejected,
         img.replies_sent + msg.replies_sent,
+        img.replies_deferred + msg.replies_deferred,
+        img.allowance_bytes + msg.allowance_bytes,
         img.replies_limited + msg.replies_limited,
         img.peers_refused + msg.peers_refused,
     )
@@ -176,13 +190,17 @@ pub fn send(args: &SendArgs) -> anyhow::Result<()> {
     if args.mode == Some(Mode::Live) || args.fps.is_some() || args.fec.is_some() {
         bail!("--compat seed is stop-and-wait: --mode live, --fps and --fec do not apply");
     }
+    let rate = match args.rate {
+        None => None,
+        Some(mbit) if mbit.is_finite() && mbit >= 0.1 => Some(mbit * 1e6 / 8.0),
+        Some(mbit) => bail!("--rate is in Mbit/s, at least 0.1, not {mbit}"),
+    };
     let to = resolve("--to", &args.to)?;
     let files = source::collect_files(&args.files, &args.dir)?;
     if files.is_empty() {
         bail!("nothing to send: name files, or a folder with --dir");
     }
-    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
-    let rate = args.rate.map(|mbit| mbit.max(0.1) * 1e6 / 8.0);
+    let timeout = timeout_flag(args.timeout);
     let mut client = SeedClient::connect(to, rate)?;
     let total = files.len() as u64 * u64::from(args.repeat);
     let bar = progress_bar(total);
@@ -245,7 +263,7 @@ pub fn msg(args: &MsgArgs) -> anyhow::Result<()> {
     }
     let to = resolve("--to", &args.to)?;
     let docs = crate::msg::documents(&args.json)?;
-    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    let timeout = timeout_flag(args.timeout);
     let mut client = SeedClient::connect(to, None)?;
     let mut missing = 0;
     for (i, doc) in docs.iter().enumerate() {

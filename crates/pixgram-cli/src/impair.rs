@@ -1,7 +1,7 @@
 //! `pixgram impair`: an impairing UDP relay, for trying pixgram (or anything over UDP) on a bad
 //! network without root or netem.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use pixgram::relay::{UdpRelay, UdpRelayStats};
@@ -42,9 +42,7 @@ pub fn run(args: ImpairArgs) -> anyhow::Result<()> {
         args.seed
     );
     let stop = stop_flag()?;
-    let deadline = args
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = crate::recv::deadline_after(args.duration);
     let verbose = args.verbose;
     let stats = relay.run(&stop, deadline, |s| {
         if verbose {
@@ -94,8 +92,10 @@ fn impairment(args: &ImpairArgs) -> anyhow::Result<ImpairConfig> {
     };
     let rate = match args.rate {
         None => None,
-        Some(mbit) if mbit > 0.0 && mbit <= 100_000.0 => Some((mbit * 1e6 / 8.0) as u64),
-        Some(mbit) => bail!("--rate is in Mbit/s, above 0 and at most 100000, not {mbit}"),
+        // At least 0.001 Mbit/s (125 bytes/s): a smaller rate rounds to 0 bytes/s, which the
+        // model would take as no limit at all.
+        Some(mbit) if (0.001..=100_000.0).contains(&mbit) => Some((mbit * 1e6 / 8.0) as u64),
+        Some(mbit) => bail!("--rate is in Mbit/s, from 0.001 to 100000, not {mbit}"),
     };
     Ok(ImpairConfig {
         loss: share("loss", args.loss)?,
@@ -178,12 +178,17 @@ fn counters(s: &UdpRelayStats) -> String {
         )
     };
     format!(
-        "impair: {}; {}; {} clients ({} refused), {} datagrams dropped for memory, {} send errors",
+        "impair: {}; {}; {} clients ({} open; {} forgotten after 30 s idle, {} replaced when \
+         full, {} refused), {} datagrams dropped for memory, {} for ended flows, {} send errors",
         way("forward", &s.relay.forward),
         way("back", &s.relay.back),
         s.clients,
+        s.open_flows,
+        s.relay.flows_expired,
+        s.relay.flows_evicted,
         s.relay.clients_refused,
         s.relay.dropped_held,
+        s.relay.dropped_closed,
         s.send_errors
     )
 }

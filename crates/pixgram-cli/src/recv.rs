@@ -23,8 +23,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     }
     let listen = resolve("--listen", &args.listen)?;
     if let Some(dir) = &args.save {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create --save folder {}", dir.display()))?;
+        // Before listening: a folder that cannot take files fails now, in one line, not at
+        // the first frame.
+        sink::check_writable(dir)?;
     }
     let config = ReceiverConfig {
         max_frame_len: args.max_frame_size,
@@ -57,9 +58,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     let stop = stop_flag()?;
-    let deadline = args
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = deadline_after(args.duration);
     let mut sink = FrameSink::new(args.save.clone(), args.quiet);
     sink.outputs = live_outputs(&args)?;
     if args.decode {
@@ -68,6 +67,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     let spinner = ProgressBar::new_spinner();
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed)
+        && !sink.stdout_closed
         && args.count.is_none_or(|n| sink.items() < n)
         && deadline.is_none_or(|d| Instant::now() < d)
     {
@@ -90,6 +90,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     let counted = args.count.is_some_and(|n| sink.items() >= n);
     while counted
         && sink.open_sessions > 0
+        && !sink.stdout_closed
         && !stop.load(Ordering::Relaxed)
         && Instant::now() < linger
     {
@@ -100,6 +101,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         }
     }
     spinner.finish_and_clear();
+    if sink.stdout_closed {
+        eprintln!("pixgram: stdout was closed by its reader; stopped receiving");
+    }
     eprintln!("{}", sink.summary(rx.stats()));
     if let Some(d) = &mut sink.timing.decoder {
         d.finish();
@@ -117,7 +121,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     eprintln!("{}", limits_line(rx.stats()));
-    sink.emit(&stats_json(rx.stats(), rx.open_stats()));
+    sink.emit(&stats_json(rx.stats(), rx.open_stats()))?;
     if let Some(o) = rx.open_stats() {
         eprintln!(
             "key: {} datagrams authenticated; dropped unanswered: {} failing authentication \
@@ -211,7 +215,28 @@ fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
     Ok(out)
 }
 
-/// Ctrl-C sets the returned flag instead of killing the process, so the summary is printed.
+/// `--duration SECS` from now: `None` without the flag, or when it is too far to be an instant
+/// (`inf`, `1e30`: no limit, rather than a panic); NaN and negative values are 0.
+pub fn deadline_after(secs: Option<f64>) -> Option<Instant> {
+    let s = secs?;
+    let s = if s.is_nan() { 0.0 } else { s.max(0.0) };
+    Instant::now().checked_add(Duration::try_from_secs_f64(s).ok()?)
+}
+
+/// Writes `bytes` to stdout and flushes. `Ok(false)` when the reader has gone away (EPIPE:
+/// `| head`, a player that quit; Rust ignores SIGPIPE, so the write returns the error instead
+/// of killing the process); other write errors are errors.
+pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<bool> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
+    }
+}
+
+/// Ctrl-C (SIGINT), SIGTERM and SIGHUP set the returned flag instead of killing the process,
+/// so the summary is printed (the `termination` feature of ctrlc adds SIGTERM and SIGHUP).
 pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let s = stop.clone();
@@ -244,6 +269,8 @@ pub struct FrameSink {
     pub outputs: LiveOutputs,
     /// End-to-end latency and its shares, for frames whose sender stamped them.
     pub timing: Timing,
+    /// Stdout's reader went away (EPIPE): nothing more is written there, and recv stops.
+    pub stdout_closed: bool,
 }
 
 /// Latency from capture (the sender's `sent_us`) to arrival, and its parts.
@@ -388,6 +415,7 @@ impl FrameSink {
             open_sessions: 0,
             outputs: LiveOutputs::default(),
             timing: Timing::default(),
+            stdout_closed: false,
         }
     }
 
@@ -405,7 +433,7 @@ impl FrameSink {
         match event {
             ReceiverEvent::Frame(f) => {
                 let key = f.key();
-                return Ok(Some((key, self.on_frame(f))));
+                return Ok(Some((key, self.on_frame(f)?)));
             }
             ReceiverEvent::Lost {
                 peer,
@@ -422,7 +450,7 @@ impl FrameSink {
                 }
                 self.emit(&json!({"event": "lost", "peer": peer.to_string(),
                     "session": session.to_string(), "stream": stream.0, "first": first.0,
-                    "count": count, "reason": format!("{reason:?}")}));
+                    "count": count, "reason": format!("{reason:?}")}))?;
             }
             ReceiverEvent::SessionStarted { peer, session } => {
                 // Rates count from the first sender's first datagram, not its first frame.
@@ -444,7 +472,7 @@ impl FrameSink {
 
     /// Hands a frame to every sink; `false` if one could not take it (a save that failed:
     /// said once on stderr, then counted).
-    fn on_frame(&mut self, f: ReceivedFrame) -> bool {
+    fn on_frame(&mut self, f: ReceivedFrame) -> anyhow::Result<bool> {
         let now = Instant::now();
         self.first.get_or_insert(now);
         self.last = Some(now);
@@ -466,8 +494,9 @@ impl FrameSink {
                         line["text"] = json!(String::from_utf8_lossy(&f.payload));
                     }
                 }
-                self.emit(&line);
-                return true;
+                self.emit(&line)?;
+                // Printed is taken, unless nobody reads stdout any more.
+                return Ok(!self.stdout_closed || self.outputs.mjpeg_stdout);
             }
             PayloadKind::Frame => {
                 self.frames += 1;
@@ -492,7 +521,7 @@ impl FrameSink {
                 }
             }
         }
-        self.show(&f, meta.as_ref());
+        self.show(&f, meta.as_ref())?;
         let file_name = meta
             .as_ref()
             .and_then(|m| m.get("file"))
@@ -526,30 +555,33 @@ impl FrameSink {
             line["meta"] = m;
         }
         if !self.quiet || !stored {
-            self.emit(&line);
+            self.emit(&line)?;
         }
-        stored
+        if self.save.is_none() && self.stdout_closed && !self.outputs.mjpeg_stdout {
+            // The JSON line was the only sink, and nobody reads it any more.
+            stored = false;
+        }
+        Ok(stored)
     }
 
-    /// One JSON line: on stdout, or on stderr when stdout carries MJPEG.
-    pub fn emit(&self, line: &Value) {
+    /// One JSON line: on stdout, or on stderr when stdout carries MJPEG. Once stdout's reader
+    /// has gone away, lines for it are dropped and [`FrameSink::stdout_closed`] is set.
+    pub fn emit(&mut self, line: &Value) -> anyhow::Result<()> {
         if self.outputs.mjpeg_stdout {
             eprintln!("{line}");
-        } else {
-            println!("{line}");
+        } else if !self.stdout_closed && !write_stdout(format!("{line}\n").as_bytes())? {
+            self.stdout_closed = true;
         }
+        Ok(())
     }
 
     /// Hands a frame to the live sinks: MJPEG on stdout, the browser viewer, windows.
-    fn show(&mut self, f: &ReceivedFrame, meta: Option<&Value>) {
+    fn show(&mut self, f: &ReceivedFrame, meta: Option<&Value>) -> anyhow::Result<()> {
         let key = stream_key(f.peer, f.session, f.stream);
-        if self.outputs.mjpeg_stdout {
+        if self.outputs.mjpeg_stdout && !self.stdout_closed {
             if f.payload.starts_with(&[0xFF, 0xD8]) {
-                let mut out = std::io::stdout().lock();
-                if out.write_all(&f.payload).and_then(|_| out.flush()).is_err() {
-                    // The reader went away (ffplay closed): stop writing, keep receiving.
-                    self.outputs.mjpeg_stdout = false;
-                }
+                // The reader went away (the player quit): recv stops, quietly.
+                self.stdout_closed = !write_stdout(&f.payload)?;
             } else {
                 if self.outputs.not_jpeg == 0 {
                     eprintln!(
@@ -566,6 +598,7 @@ impl FrameSink {
         if let Some(w) = &self.outputs.window {
             w.show(&key, f.payload.clone());
         }
+        Ok(())
     }
 
     /// The live status line: totals, the rate over the last second, and what went wrong.

@@ -308,3 +308,138 @@ fn a_missing_seed_server_is_reported_not_waited_for() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("pixgram: error:"), "{err}");
 }
+
+#[test]
+fn short_messages_and_empty_images_are_answered() {
+    // Shorter than their replies (`get the msg` is 11 bytes, `get message!!!` 14): these went
+    // unanswered under a strict no-amplification rule, and an original client blocked forever.
+    let tmp = TempDir::new("seed-short");
+    let empty = tmp.path().join("empty.jpg");
+    std::fs::write(&empty, b"").unwrap();
+    let py = python();
+    let expect = 3 + if py.is_some() { 3 } else { 0 };
+    let rx = Recv::start(&[
+        "--compat",
+        "seed",
+        "--msg-listen",
+        "127.0.0.1:0",
+        "--count",
+        &expect.to_string(),
+        "--duration",
+        "30",
+    ]);
+    let msg_addr = port_of(&rx.line, "JSON messages on ");
+    // The --help example, then shorter still.
+    for doc in ["[1,2,3]", r#"{"a": 1}"#, "[1]"] {
+        let out = run(
+            &[
+                "msg",
+                "--compat",
+                "seed",
+                "--to",
+                &msg_addr,
+                "--timeout",
+                "3",
+                doc,
+            ],
+            Duration::from_secs(20),
+        );
+        assert!(
+            out.status.success(),
+            "{doc}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    if let Some(py) = py {
+        // The Python client of the original format: a one-byte message, `[1]`, an empty image.
+        let out = wait_bounded(
+            Command::new(py)
+                .arg(script("seed_client.py"))
+                .args(["--to", &rx.addr, "--msg-to", &msg_addr, "--timeout", "3"])
+                .args([
+                    "--message",
+                    "1",
+                    "--message",
+                    "[1]",
+                    empty.to_str().unwrap(),
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+            Duration::from_secs(20),
+        );
+        let said = json_lines(&String::from_utf8_lossy(&out.stdout));
+        let summary = said.last().unwrap();
+        assert_eq!(summary["images_replied"], 1, "{said:?}");
+        assert_eq!(summary["messages_replied"], 2, "{said:?}");
+    }
+    let (ok, stdout, stderr) = rx.finish(Duration::from_secs(20));
+    assert!(ok, "{stderr}");
+    let lines = json_lines(&stdout);
+    let messages: Vec<_> = lines.iter().filter(|l| l["event"] == "message").collect();
+    assert_eq!(messages[0]["message"][2], 3, "{stdout}");
+    assert!(stderr.contains("0 held back"), "{stderr}");
+}
+
+#[test]
+fn out_of_range_numbers_are_refused_or_bounded_not_a_panic() {
+    let tmp = TempDir::new("seed-timeout");
+    let img = tmp.path().join("a.jpg");
+    std::fs::write(&img, jpeg_like(3000, 1)).unwrap();
+    for rate in ["0.05", "nan", "-3", "inf", "0"] {
+        let rate_flag = format!("--rate={rate}");
+        let out = run(
+            &[
+                "send",
+                "--compat",
+                "seed",
+                "--to",
+                "127.0.0.1:9",
+                &rate_flag,
+                img.to_str().unwrap(),
+            ],
+            Duration::from_secs(10),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{rate}: {err}");
+        assert!(
+            err.contains("--rate is in Mbit/s, at least 0.1"),
+            "{rate}: {err}"
+        );
+    }
+    // `--timeout inf` is a day, not an Instant overflow.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = silent.local_addr().unwrap().to_string();
+    let mut child = Command::new(support::bin())
+        .args([
+            "msg",
+            "--compat",
+            "seed",
+            "--to",
+            &to,
+            "--timeout",
+            "inf",
+            "[1]",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The message was sent, and the client is still waiting for its reply (no panic).
+    let mut buf = [0u8; 16];
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (n, _) = silent.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"[1]");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none());
+    let _ = child.kill();
+    let _ = child.wait();
+    let err = child.stderr.take().map(|e| {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(e), &mut s);
+        s
+    });
+    assert!(!err.unwrap_or_default().contains("panicked"));
+}

@@ -202,6 +202,12 @@ fn bad_impairment_flags_get_one_clear_line() {
         (vec!["--loss", "150"], "--loss is a percentage"),
         (vec!["--burst", "1,2"], "--burst takes three"),
         (vec!["--delay=-4"], "--delay is in milliseconds"),
+        // Rounds to 0 bytes/s, which the model took as no limit at all.
+        (
+            vec!["--rate", "0.000001"],
+            "--rate is in Mbit/s, from 0.001",
+        ),
+        (vec!["--rate", "nan"], "--rate is in Mbit/s"),
     ] {
         let mut args = vec!["impair", "--listen", "127.0.0.1:0", "--to", "127.0.0.1:9"];
         args.extend(flags);

@@ -45,10 +45,32 @@
 //! The core does not parse JSON: [`SeedReceiver::handle_message`] reports the datagram and the
 //! driver calls [`SeedReceiver::acknowledge_message`] for the ones that parse.
 //!
-//! **No amplification.** A reply is sent only while the bytes received from that address
-//! exceed the bytes already sent back to it, so the receiver can never be used to send more
-//! towards a spoofed address than the spoofer sent; a reply held back is counted in
-//! [`SeedStats::replies_limited`].
+//! **Replies and amplification.** Every original client is answered, including one whose
+//! datagram is shorter than the reply (a message `[1]` or `1`, shorter than the 11 bytes of
+//! [`MESSAGE_REPLY`]; an 8-byte header announcing an empty image, shorter than the 14 bytes of
+//! [`IMAGE_REPLY`]), and the receiver still cannot be used as an amplifier beyond a fixed
+//! number of bytes per second, however many (spoofed) source addresses send to it:
+//!
+//! 1. Each address has a *credit*: the bytes received from it minus the bytes already sent to
+//!    it. A reply is paid from the credit first.
+//! 2. What the credit does not cover (the *shortfall*, at most the reply's length) is paid from
+//!    two token buckets, both of which must hold it: the address's own allowance
+//!    ([`SeedConfig::reply_allowance_per_peer`], default 512 bytes, refilled at that many bytes
+//!    per second; an address seen for the first time starts with a full bucket) and the
+//!    receiver's allowance shared by all addresses ([`SeedConfig::reply_allowance_total`],
+//!    default 8,192 bytes, refilled at 8,192 bytes per second).
+//! 3. A reply that cannot be paid now is *deferred*: it waits, in arrival order, until both
+//!    buckets have refilled enough, and is then sent (a stop-and-wait client is answered late,
+//!    never left waiting forever). At most [`MAX_DEFERRED_PER_PEER`] replies per address and
+//!    [`MAX_DEFERRED`] in all wait; a reply beyond that, or one whose address was forgotten
+//!    meanwhile, is dropped and counted in [`SeedStats::replies_limited`].
+//!
+//! Hence, over any stretch of `T` seconds, one receiver sends at most
+//! `received + reply_allowance_total × (1 + T)` bytes of replies, where `received` is what it
+//! received in that stretch ([`SeedConfig::reply_bound`]), and one address gets at most
+//! `reply_allowance_per_peer × (1 + T)` bytes more than it sent. `pixgram recv --compat seed`
+//! runs one receiver per port (images, messages), so its bound is twice that: 16 KiB/s beyond
+//! what it receives, with the defaults.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -64,6 +86,10 @@ pub const CHUNK_LEN: usize = 1024;
 pub const IMAGE_REPLY: &[u8] = b"get message!!!";
 /// The reply to a message.
 pub const MESSAGE_REPLY: &[u8] = b"get the msg";
+/// Replies waiting for the allowance, per address.
+pub const MAX_DEFERRED_PER_PEER: u32 = 4;
+/// Replies waiting for the allowance, in all.
+pub const MAX_DEFERRED: usize = 1024;
 
 /// The 8-byte header announcing an image of `len` bytes.
 pub fn header(len: usize) -> [u8; HEADER_LEN] {
@@ -98,6 +124,21 @@ pub struct SeedConfig {
     pub max_buffered: u64,
     /// Silence after which an image being collected is given up.
     pub idle_timeout: Duration,
+    /// Bytes per second (and bucket size) by which replies to one address may exceed what it
+    /// sent (see the module documentation).
+    pub reply_allowance_per_peer: u32,
+    /// Bytes per second (and bucket size) by which replies to all addresses together may
+    /// exceed what they sent.
+    pub reply_allowance_total: u32,
+}
+
+impl SeedConfig {
+    /// The most bytes of replies a receiver with this configuration sends over `elapsed`
+    /// during which it received `received` bytes: `received + total × (1 + elapsed)`.
+    pub fn reply_bound(&self, received: u64, elapsed: Duration) -> u64 {
+        let total = f64::from(self.reply_allowance_total);
+        received.saturating_add((total * (1.0 + elapsed.as_secs_f64())).ceil() as u64)
+    }
 }
 
 impl Default for SeedConfig {
@@ -107,6 +148,8 @@ impl Default for SeedConfig {
             max_peers: 256,
             max_buffered: 256 << 20,
             idle_timeout: Duration::from_secs(2),
+            reply_allowance_per_peer: 512,
+            reply_allowance_total: 8192,
         }
     }
 }
@@ -199,8 +242,13 @@ pub struct SeedStats {
     pub messages_rejected: u64,
     /// Replies queued.
     pub replies_sent: u64,
-    /// Replies held back because the peer had not sent enough bytes to cover them.
+    /// Replies dropped: not covered by the peer's bytes or the allowance, and no room to wait.
     pub replies_limited: u64,
+    /// Replies that waited for the allowance to refill (then sent or, if counted in
+    /// `replies_limited` too, dropped).
+    pub replies_deferred: u64,
+    /// Reply bytes paid from the allowance (beyond what their addresses sent).
+    pub allowance_bytes: u64,
     /// Peers forgotten to make room for new ones.
     pub peers_evicted: u64,
     /// Datagrams dropped because the peer table was full of peers mid-image.
@@ -241,12 +289,66 @@ struct Partial {
     bytes: Vec<u8>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Peer {
     partial: Option<Partial>,
     last_heard: Timestamp,
     /// Bytes received from the address minus bytes sent to it.
     credit: u64,
+    /// The address's reply allowance.
+    allowance: Bucket,
+    /// Its replies waiting in `deferred`.
+    deferred: u32,
+}
+
+impl Peer {
+    fn new(now: Timestamp, allowance: u32) -> Self {
+        Peer {
+            partial: None,
+            last_heard: now,
+            credit: 0,
+            allowance: Bucket::full(now, allowance),
+            deferred: 0,
+        }
+    }
+}
+
+/// A token bucket of bytes: `rate` per second, at most `rate` held.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Timestamp,
+    rate: f64,
+}
+
+impl Bucket {
+    fn full(now: Timestamp, rate: u32) -> Self {
+        Bucket {
+            tokens: f64::from(rate),
+            at: now,
+            rate: f64::from(rate),
+        }
+    }
+
+    fn refill(&mut self, now: Timestamp) {
+        if now > self.at {
+            let earned = now.saturating_since(self.at).as_secs_f64() * self.rate;
+            self.tokens = (self.tokens + earned).min(self.rate);
+            self.at = now;
+        }
+    }
+
+    /// When the bucket holds `n` tokens (`None`: never, it is too small).
+    fn ready_at(&self, n: f64) -> Option<Timestamp> {
+        if self.tokens >= n {
+            return Some(self.at);
+        }
+        if n > self.rate {
+            return None;
+        }
+        let wait = (n - self.tokens) / self.rate;
+        Some(self.at + Duration::from_micros((wait * 1e6).ceil() as u64))
+    }
 }
 
 /// One port of the seed format (image or message), serving any number of peers.
@@ -257,6 +359,15 @@ pub struct SeedReceiver {
     buffered: u64,
     events: VecDeque<SeedEvent>,
     transmits: VecDeque<(SocketAddr, &'static [u8])>,
+    /// Replies waiting for the allowance, oldest first.
+    deferred: VecDeque<(SocketAddr, &'static [u8])>,
+    /// The allowance shared by all addresses.
+    allowance: Bucket,
+    /// The latest time handed in.
+    now: Timestamp,
+    /// An image was delivered to this peer while handling its datagram: reply once it is back
+    /// in the table.
+    image_reply: Option<SocketAddr>,
     stats: SeedStats,
 }
 
@@ -264,12 +375,16 @@ impl SeedReceiver {
     /// A receiver with these limits.
     pub fn new(config: SeedConfig) -> Self {
         SeedReceiver {
-            config,
             peers: HashMap::new(),
             buffered: 0,
             events: VecDeque::new(),
             transmits: VecDeque::new(),
+            deferred: VecDeque::new(),
+            allowance: Bucket::full(Timestamp::ZERO, config.reply_allowance_total),
+            now: Timestamp::ZERO,
+            image_reply: None,
             stats: SeedStats::default(),
+            config,
         }
     }
 
@@ -294,6 +409,9 @@ impl SeedReceiver {
             .expect("admitted peers are tracked");
         self.image_datagram(peer, &mut state, datagram);
         self.peers.insert(peer, state);
+        if let Some(to) = self.image_reply.take() {
+            self.reply(to, IMAGE_REPLY);
+        }
     }
 
     /// A datagram that arrived on the message port: reported as [`SeedEvent::Message`].
@@ -308,18 +426,10 @@ impl SeedReceiver {
         });
     }
 
-    /// Queues [`MESSAGE_REPLY`] to `peer`, credit permitting.
+    /// Queues [`MESSAGE_REPLY`] to `peer` (at once, or deferred until the allowance permits:
+    /// see the module documentation).
     pub fn acknowledge_message(&mut self, peer: SocketAddr) {
-        match self.peers.get_mut(&peer) {
-            Some(state) => queue_reply(
-                state,
-                peer,
-                MESSAGE_REPLY,
-                &mut self.stats,
-                &mut self.transmits,
-            ),
-            None => self.stats.replies_limited += 1,
-        }
+        self.reply(peer, MESSAGE_REPLY);
     }
 
     /// Counts a message the driver refused; it is not answered.
@@ -327,8 +437,11 @@ impl SeedReceiver {
         self.stats.messages_rejected += 1;
     }
 
-    /// Gives up images that have been silent for [`SeedConfig::idle_timeout`].
+    /// Gives up images that have been silent for [`SeedConfig::idle_timeout`], and sends
+    /// deferred replies the allowance now permits.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+        self.release_deferred();
         let timeout = self.config.idle_timeout;
         let stalled: Vec<SocketAddr> = self
             .peers
@@ -343,13 +456,95 @@ impl SeedReceiver {
         }
     }
 
-    /// When [`SeedReceiver::handle_timeout`] next has something to do.
+    /// When [`SeedReceiver::handle_timeout`] next has something to do: an image to give up,
+    /// or the oldest deferred reply to send.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.peers
+        let stalled = self
+            .peers
             .values()
             .filter(|p| p.partial.is_some())
             .map(|p| p.last_heard + self.config.idle_timeout)
-            .min()
+            .min();
+        let deferred = self.deferred.front().map(|&(peer, reply)| {
+            self.payable_at(peer, reply)
+                .unwrap_or(self.now)
+                .max(self.now)
+        });
+        stalled.into_iter().chain(deferred).min()
+    }
+
+    /// Replies waiting for the allowance.
+    pub fn deferred_replies(&self) -> usize {
+        self.deferred.len()
+    }
+
+    /// Sends `reply` to `peer` now if its credit pays for it, or if nothing waits ahead of it
+    /// and the allowances pay the shortfall; defers it otherwise (room permitting).
+    fn reply(&mut self, peer: SocketAddr, reply: &'static [u8]) {
+        self.release_deferred();
+        let Some(state) = self.peers.get_mut(&peer) else {
+            self.stats.replies_limited += 1;
+            return;
+        };
+        // A reply its own bytes pay for costs no allowance and never waits; one that needs
+        // the allowance waits behind those already waiting for it.
+        let may_try = shortfall(state, reply) == 0 || self.deferred.is_empty();
+        if may_try && try_pay(state, &mut self.allowance, reply, self.now, &mut self.stats) {
+            self.stats.replies_sent += 1;
+            self.transmits.push_back((peer, reply));
+            return;
+        }
+        if state.deferred >= MAX_DEFERRED_PER_PEER || self.deferred.len() >= MAX_DEFERRED {
+            self.stats.replies_limited += 1;
+            return;
+        }
+        state.deferred += 1;
+        self.stats.replies_deferred += 1;
+        self.deferred.push_back((peer, reply));
+    }
+
+    /// Sends deferred replies, oldest first, while the allowance pays for them.
+    fn release_deferred(&mut self) {
+        while let Some(&(peer, reply)) = self.deferred.front() {
+            let Some(state) = self.peers.get_mut(&peer) else {
+                // The address was forgotten while its reply waited.
+                self.deferred.pop_front();
+                self.stats.replies_limited += 1;
+                continue;
+            };
+            if !try_pay(state, &mut self.allowance, reply, self.now, &mut self.stats) {
+                if self.payable_at(peer, reply).is_none() {
+                    // Larger than the buckets: can never be paid.
+                    self.deferred.pop_front();
+                    self.drop_deferred(peer);
+                    continue;
+                }
+                return;
+            }
+            self.deferred.pop_front();
+            state.deferred = state.deferred.saturating_sub(1);
+            self.stats.replies_sent += 1;
+            self.transmits.push_back((peer, reply));
+        }
+    }
+
+    fn drop_deferred(&mut self, peer: SocketAddr) {
+        if let Some(state) = self.peers.get_mut(&peer) {
+            state.deferred = state.deferred.saturating_sub(1);
+        }
+        self.stats.replies_limited += 1;
+    }
+
+    /// When `reply` to `peer` can be paid (`None`: never).
+    fn payable_at(&self, peer: SocketAddr, reply: &[u8]) -> Option<Timestamp> {
+        let state = self.peers.get(&peer)?;
+        let short = shortfall(state, reply) as f64;
+        if short == 0.0 {
+            return Some(self.now);
+        }
+        let own = state.allowance.ready_at(short)?;
+        let all = self.allowance.ready_at(short)?;
+        Some(own.max(all))
     }
 
     /// The next reply to send: (address, bytes).
@@ -384,9 +579,18 @@ impl SeedReceiver {
                 }
             }
         }
-        let state = self.peers.entry(peer).or_default();
+        self.now = self.now.max(now);
+        let allowance = self.config.reply_allowance_per_peer;
+        let state = self
+            .peers
+            .entry(peer)
+            .or_insert_with(|| Peer::new(now, allowance));
         state.last_heard = now;
         state.credit = state.credit.saturating_add(len as u64);
+        // Bytes from a peer whose reply waits may now cover it.
+        if !self.deferred.is_empty() {
+            self.release_deferred();
+        }
         true
     }
 
@@ -427,7 +631,7 @@ impl SeedReceiver {
             }
             let done = state.partial.take().expect("checked above");
             self.buffered -= done.declared;
-            self.deliver(peer, state, done.bytes, false);
+            self.deliver(peer, done.bytes, false);
         }
     }
 
@@ -439,7 +643,7 @@ impl SeedReceiver {
             } else if declared as u64 > self.config.max_image_len {
                 BrokenReason::TooLarge
             } else if declared == 0 {
-                return self.deliver(peer, state, Vec::new(), false);
+                return self.deliver(peer, Vec::new(), false);
             } else {
                 state.partial = Some(Partial {
                     declared: declared as u64,
@@ -456,7 +660,7 @@ impl SeedReceiver {
             });
         } else if is_whole_image(d) && d.len() as u64 <= self.config.max_image_len {
             self.stats.images_single_datagram += 1;
-            self.deliver(peer, state, d.to_vec(), true);
+            self.deliver(peer, d.to_vec(), true);
         } else {
             self.stats.stray_datagrams += 1;
         }
@@ -477,38 +681,48 @@ impl SeedReceiver {
         });
     }
 
-    fn deliver(&mut self, peer: SocketAddr, state: &mut Peer, bytes: Vec<u8>, single: bool) {
+    fn deliver(&mut self, peer: SocketAddr, bytes: Vec<u8>, single: bool) {
         self.stats.images += 1;
         self.events.push_back(SeedEvent::Image {
             peer,
             bytes,
             single_datagram: single,
         });
-        queue_reply(
-            state,
-            peer,
-            IMAGE_REPLY,
-            &mut self.stats,
-            &mut self.transmits,
-        );
+        // The peer is out of the table while its datagram is handled: the reply is queued once
+        // it is back (see `handle_image`).
+        self.image_reply = Some(peer);
     }
 }
 
-/// Queues `reply` to `peer` if the bytes it sent cover it (no amplification).
-fn queue_reply(
+/// Bytes of `reply` that `state`'s credit does not cover.
+fn shortfall(state: &Peer, reply: &[u8]) -> u64 {
+    (reply.len() as u64).saturating_sub(state.credit)
+}
+
+/// Pays for `reply` from the peer's credit, then its shortfall from both allowances; false
+/// (and nothing spent) if either allowance lacks it.
+fn try_pay(
     state: &mut Peer,
-    peer: SocketAddr,
-    reply: &'static [u8],
+    total: &mut Bucket,
+    reply: &[u8],
+    now: Timestamp,
     stats: &mut SeedStats,
-    transmits: &mut VecDeque<(SocketAddr, &'static [u8])>,
-) {
-    if state.credit < reply.len() as u64 {
-        stats.replies_limited += 1;
-        return;
+) -> bool {
+    let short = shortfall(state, reply);
+    if short > 0 {
+        state.allowance.refill(now);
+        total.refill(now);
+        let need = short as f64;
+        // A hair of tolerance, so the moment `Bucket::ready_at` names does pay.
+        if state.allowance.tokens + 1e-9 < need || total.tokens + 1e-9 < need {
+            return false;
+        }
+        state.allowance.tokens = (state.allowance.tokens - need).max(0.0);
+        total.tokens = (total.tokens - need).max(0.0);
+        stats.allowance_bytes += short;
     }
-    state.credit -= reply.len() as u64;
-    stats.replies_sent += 1;
-    transmits.push_back((peer, reply));
+    state.credit -= reply.len() as u64 - short;
+    true
 }
 
 /// Whether `bytes` is a JPEG that has reached its EOI marker.
@@ -759,17 +973,135 @@ mod tests {
     }
 
     #[test]
-    fn replies_never_exceed_what_the_peer_sent() {
+    fn short_datagrams_from_a_new_address_are_answered() {
         let mut rx = SeedReceiver::new(SeedConfig::default());
-        // An empty image: 8 bytes in, a 14-byte reply would amplify.
-        rx.handle_image(peer(1), &header(0), Timestamp::ZERO);
-        assert!(rx.poll_transmit().is_none());
-        assert_eq!(rx.stats().replies_limited, 1);
+        // `[1]`: 3 bytes in, the 11-byte reply is paid 3 from its bytes, 8 from the allowance.
         rx.handle_message(peer(2), b"[1]", Timestamp::ZERO);
         rx.acknowledge_message(peer(2));
-        assert!(rx.poll_transmit().is_none());
-        rx.handle_message(peer(2), b"[1,2,3,4,5]", Timestamp::ZERO);
-        rx.acknowledge_message(peer(2));
         assert_eq!(rx.poll_transmit(), Some((peer(2), MESSAGE_REPLY)));
+        // An empty image: 8 bytes in, 14 out.
+        rx.handle_image(peer(1), &header(0), Timestamp::ZERO);
+        assert_eq!(rx.poll_transmit(), Some((peer(1), IMAGE_REPLY)));
+        assert_eq!(rx.stats().allowance_bytes, 8 + 6);
+        // A message longer than the reply is paid by its own bytes: no allowance spent.
+        rx.handle_message(peer(3), b"[1,2,3,4,5]", Timestamp::ZERO);
+        rx.acknowledge_message(peer(3));
+        assert_eq!(rx.poll_transmit(), Some((peer(3), MESSAGE_REPLY)));
+        assert_eq!(rx.stats().allowance_bytes, 14);
+        assert_eq!(
+            (rx.stats().replies_sent, rx.stats().replies_limited),
+            (3, 0)
+        );
+    }
+
+    /// Replies sent so far, in bytes.
+    fn drain(rx: &mut SeedReceiver) -> u64 {
+        std::iter::from_fn(|| rx.poll_transmit())
+            .map(|(_, r)| r.len() as u64)
+            .sum()
+    }
+
+    #[test]
+    fn a_stop_and_wait_client_of_tiny_messages_is_always_answered() {
+        // The original client sends, then blocks until the reply: 2,000 `1`s in a row (1 byte
+        // each, 10 short) outrun its 512-byte allowance after about 50, then wait for it.
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        let mut now = Timestamp::ZERO;
+        for i in 0..2000 {
+            rx.handle_message(peer(9), b"1", now);
+            rx.acknowledge_message(peer(9));
+            let mut got = rx.poll_transmit();
+            while got.is_none() {
+                let t = rx.poll_timeout().expect("a deferred reply has a time");
+                assert!(t > now, "message {i}: no progress at {now:?}");
+                now = t;
+                rx.handle_timeout(now);
+                got = rx.poll_transmit();
+            }
+            assert_eq!(got, Some((peer(9), MESSAGE_REPLY)), "message {i}");
+        }
+        let s = rx.stats();
+        assert_eq!((s.replies_sent, s.replies_limited), (2000, 0));
+        assert!(s.replies_deferred > 1900, "{}", s.replies_deferred);
+        // It ran at the allowance: 10 bytes per reply at 512 bytes/s, after the first 512.
+        let secs = now.as_micros() as f64 / 1e6;
+        let expected = (2000.0 * 10.0 - 512.0) / 512.0;
+        assert!(
+            (secs - expected).abs() < 0.5,
+            "{secs} s, expected {expected}"
+        );
+    }
+
+    #[test]
+    fn a_burst_from_one_address_waits_within_bounds() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        for _ in 0..100 {
+            rx.handle_message(peer(4), b"[1]", Timestamp::ZERO);
+            rx.acknowledge_message(peer(4));
+        }
+        // 512 / 8 = 64 at once on the allowance, then later messages' own bytes pay for a
+        // few more; 4 wait, the rest are dropped.
+        let first = drain(&mut rx);
+        assert!(first >= 64 * 11, "{first}");
+        assert!(first <= 300 + 512, "{first}");
+        assert_eq!(rx.deferred_replies(), 4);
+        let s = rx.stats().clone();
+        assert_eq!(s.replies_sent + s.replies_limited + 4, 100);
+        rx.handle_timeout(Timestamp::from_millis(1000));
+        assert_eq!(drain(&mut rx), 4 * 11);
+        assert_eq!(rx.deferred_replies(), 0);
+        assert_eq!(rx.poll_timeout(), None);
+    }
+
+    #[test]
+    fn a_spoofed_flood_gets_back_at_most_the_documented_bound() {
+        // 50,000 "addresses" (the table holds 256: the rest evict each other) sending one-byte
+        // messages, or empty-image headers, 5 a millisecond for 10 s of injected time:
+        // every reply needs the allowance, which is far too small for them all.
+        let config = SeedConfig::default();
+        for image_port in [false, true] {
+            let mut rx = SeedReceiver::new(config.clone());
+            let (mut received, mut replied) = (0u64, 0u64);
+            for step in 0..10_000u64 {
+                let now = Timestamp::from_millis(step);
+                for k in 0..5u64 {
+                    let n = step * 5 + k;
+                    let from = SocketAddr::from((
+                        [10, (n >> 16) as u8 % 4, (n >> 8) as u8, n as u8],
+                        1000 + (n % 5) as u16,
+                    ));
+                    if image_port {
+                        rx.handle_image(from, &header(0), now);
+                        received += 8;
+                    } else {
+                        rx.handle_message(from, b"1", now);
+                        rx.acknowledge_message(from);
+                        received += 1;
+                    }
+                }
+                rx.handle_timeout(now);
+                while rx.poll_event().is_some() {}
+                replied += drain(&mut rx);
+                let elapsed = now.saturating_since(Timestamp::ZERO);
+                assert!(
+                    replied <= config.reply_bound(received, elapsed),
+                    "at {elapsed:?}: {replied} bytes out for {received} in"
+                );
+            }
+            // Bytes beyond what their senders sent: the shared 8 KiB/s (and its first 8 KiB),
+            // used up by the flood, and not more.
+            let s = rx.stats();
+            let beyond = s.allowance_bytes as f64;
+            assert!(beyond <= 8192.0 * 11.0, "{beyond}");
+            assert!(beyond >= 8192.0 * 9.0, "{beyond}");
+            // Per second: what came in, plus at most 8 KiB (and the first second's burst).
+            let (in_rate, out_rate) = (received as f64 / 10.0, replied as f64 / 10.0);
+            assert!(
+                out_rate <= in_rate + 8192.0 * 1.1,
+                "{out_rate} B/s out, {in_rate} in"
+            );
+            assert!(s.replies_limited > 10_000);
+            assert!(rx.deferred_replies() <= MAX_DEFERRED);
+        }
     }
 }

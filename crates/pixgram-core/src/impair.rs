@@ -129,7 +129,9 @@ impl Impairment {
         let mut depart = now;
         if let Some(rate) = c.rate.filter(|&r| r > 0) {
             let start = self.link_free_at.max(now);
-            let backlog_bytes = start.saturating_since(now).as_micros() as u64 * rate / 1_000_000;
+            // In u128: a huge --queue lets the backlog outgrow u64 micro-bytes.
+            let backlog = start.saturating_since(now).as_micros() * u128::from(rate) / 1_000_000;
+            let backlog_bytes = u64::try_from(backlog).unwrap_or(u64::MAX);
             if backlog_bytes + datagram.len() as u64 > c.queue_bytes.max(datagram.len() as u64) {
                 self.stats.dropped_queue += 1;
                 return;

@@ -33,10 +33,40 @@
 //!
 //! [`Pacer`] spreads datagrams at that rate with a token bucket, so a 2 MB frame leaves as a
 //! steady stream instead of a burst that overflows the first queue on its way.
+//!
+//! Neither ever panics on the numbers it is given: [`RateController::new`] sanitises its
+//! [`RateConfig`] (a non-finite or non-positive bound is replaced, and the floor is lowered to
+//! the ceiling when a user's `--rate` is below it, so `min <= max` always holds), and
+//! [`Pacer::new`] / [`Pacer::set_rate`] take any `f64` (NaN, infinite, zero, negative) and pace
+//! at a rate between [`MIN_RATE`] and unlimited.
 
 use std::time::Duration;
 
 use crate::time::Timestamp;
+
+/// The slowest rate anything here paces at, bytes per second: the floor a NaN, zero or negative
+/// rate is raised to (100 bytes/s, far below any useful `--rate`; the CLI refuses < 0.1 Mbit/s).
+pub const MIN_RATE: f64 = 100.0;
+
+/// `rate` if it is a usable rate, `MIN_RATE` if it is NaN, zero, negative or tiny; `+inf` (no
+/// limit) is kept.
+fn sane_rate(rate: f64) -> f64 {
+    if rate.is_nan() {
+        MIN_RATE
+    } else {
+        rate.max(MIN_RATE)
+    }
+}
+
+/// A bucket size: NaN, negative and infinite become 0 and `f64::MAX` respectively (a bucket of
+/// 0 still releases one datagram at a time, see [`Pacer::ready_at`]).
+fn sane_burst(burst: f64) -> f64 {
+    if burst.is_nan() {
+        0.0
+    } else {
+        burst.clamp(0.0, f64::MAX)
+    }
+}
 
 /// A token bucket: `rate` bytes per second, at most `burst` bytes at once.
 #[derive(Debug, Clone)]
@@ -50,8 +80,9 @@ pub struct Pacer {
 impl Pacer {
     /// A full bucket.
     pub fn new(rate: f64, burst: f64) -> Self {
+        let burst = sane_burst(burst);
         Pacer {
-            rate: rate.max(1.0),
+            rate: sane_rate(rate),
             burst,
             tokens: burst,
             last: None,
@@ -62,9 +93,9 @@ impl Pacer {
     /// the new size.
     pub fn set_rate(&mut self, now: Timestamp, rate: f64, burst: f64) {
         self.refill(now);
-        self.rate = rate.max(1.0);
-        self.burst = burst;
-        self.tokens = self.tokens.min(burst);
+        self.rate = sane_rate(rate);
+        self.burst = sane_burst(burst);
+        self.tokens = self.tokens.min(self.burst);
     }
 
     fn tokens_at(&self, now: Timestamp) -> f64 {
@@ -84,9 +115,11 @@ impl Pacer {
     /// When `len` bytes may be sent: `now` or later.
     pub fn ready_at(&self, now: Timestamp, len: usize) -> Timestamp {
         let need = (len as f64).min(self.burst) - self.tokens_at(now);
-        if need <= 0.0 {
+        if need <= 0.0 || need.is_nan() {
             now
         } else {
+            // `as` saturates: a wait beyond u64 microseconds is u64::MAX, and the addition
+            // saturates too.
             now + Duration::from_micros((need / self.rate * 1e6).ceil() as u64)
         }
     }
@@ -103,7 +136,7 @@ impl Pacer {
     }
 }
 
-/// Settings of the [`RateController`].
+/// Settings of the [`RateController`]. Any values are accepted; see [`RateConfig::sanitised`].
 #[derive(Debug, Clone)]
 pub struct RateConfig {
     /// Rate before anything is known, bytes per second.
@@ -114,6 +147,42 @@ pub struct RateConfig {
     pub max: f64,
     /// Bytes of one datagram, the additive step per round trip.
     pub datagram: f64,
+}
+
+impl RateConfig {
+    /// The settings the controller actually uses: `max` NaN or `+inf` means no limit
+    /// (`f64::MAX`), and is raised to [`MIN_RATE`] if lower; `min` is at least [`MIN_RATE`] and
+    /// never above `max` (a `--rate` below the usual floor lowers the floor with it); `initial`
+    /// NaN starts at `max`'s bound, otherwise it is clamped into `min..=max`; `datagram` is at
+    /// least one byte.
+    pub fn sanitised(&self) -> RateConfig {
+        let max = if self.max.is_nan() {
+            f64::MAX
+        } else {
+            self.max.clamp(MIN_RATE, f64::MAX)
+        };
+        let min = if self.min.is_nan() {
+            MIN_RATE
+        } else {
+            self.min.clamp(MIN_RATE, max)
+        };
+        let initial = if self.initial.is_nan() {
+            max
+        } else {
+            self.initial.clamp(min, max)
+        };
+        let datagram = if self.datagram.is_nan() {
+            1.0
+        } else {
+            self.datagram.clamp(1.0, f64::from(u32::MAX))
+        };
+        RateConfig {
+            initial,
+            min,
+            max,
+            datagram,
+        }
+    }
 }
 
 /// Datagrams a loss window must hold before it is judged: 64, or fewer for large datagrams
@@ -172,9 +241,11 @@ pub struct RateController {
 }
 
 impl RateController {
-    /// A controller starting at `config.initial`, in slow start.
+    /// A controller starting at `config.initial`, in slow start. Never panics: the settings are
+    /// [sanitised](RateConfig::sanitised) first.
     pub fn new(config: RateConfig) -> Self {
-        let rate = config.initial.clamp(config.min, config.max);
+        let config = config.sanitised();
+        let rate = config.initial;
         RateController {
             config,
             rate,
@@ -507,5 +578,143 @@ mod tests {
             window(&mut c, 20_000 + i * 100, 100, 0);
         }
         assert!(c.rate() <= 1e9);
+    }
+
+    #[test]
+    fn a_max_rate_below_the_floor_lowers_the_floor() {
+        // The sender's floor is 100 kB/s (0.8 Mbit/s); `--rate 0.1` is 12.5 kB/s. This used to
+        // panic in `clamp` (min > max).
+        let mut c = RateController::new(RateConfig {
+            initial: 50e6,
+            min: 100e3,
+            max: 12_500.0,
+            datagram: 1200.0,
+        });
+        assert_eq!(c.rate(), 12_500.0);
+        // Losses and growth keep it within min..=max: never above the user's limit.
+        for i in 0..20 {
+            window(&mut c, i * 100, 100, 80);
+            assert!(c.rate() <= 12_500.0 && c.rate() >= MIN_RATE, "{}", c.rate());
+        }
+        for i in 20..40 {
+            window(&mut c, i * 100, 100, 0);
+            assert!(c.rate() <= 12_500.0, "{}", c.rate());
+        }
+        assert_eq!(c.rate(), 12_500.0);
+    }
+
+    #[test]
+    fn any_f64_is_sanitised_without_panicking() {
+        let weird = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -0.0,
+            -1.0,
+            1e-300,
+            f64::MAX,
+            f64::MIN,
+            12_500.0,
+        ];
+        for &initial in &weird {
+            for &min in &weird {
+                for &max in &weird {
+                    for &datagram in &[f64::NAN, 0.0, -5.0, 1200.0, f64::INFINITY] {
+                        let cfg = RateConfig {
+                            initial,
+                            min,
+                            max,
+                            datagram,
+                        };
+                        let s = cfg.sanitised();
+                        assert!(s.min <= s.max, "{cfg:?} -> {s:?}");
+                        assert!(s.min >= MIN_RATE && s.max.is_finite(), "{cfg:?} -> {s:?}");
+                        let mut c = RateController::new(cfg);
+                        assert!((s.min..=s.max).contains(&c.rate()), "{s:?}");
+                        window(&mut c, 0, 100, 0);
+                        window(&mut c, 100, 100, 90);
+                        assert!((s.min..=s.max).contains(&c.rate()), "{s:?}");
+                    }
+                }
+            }
+        }
+        // A user's limit is kept exactly; no limit (NaN, +inf) is unlimited.
+        let max_of = |max| {
+            RateConfig {
+                initial: 1e6,
+                min: 100e3,
+                max,
+                datagram: 1200.0,
+            }
+            .sanitised()
+            .max
+        };
+        assert_eq!(max_of(12_500.0), 12_500.0);
+        assert_eq!(max_of(f64::INFINITY), f64::MAX);
+        assert_eq!(max_of(f64::NAN), f64::MAX);
+        assert_eq!(max_of(-3.0), MIN_RATE);
+    }
+
+    #[test]
+    fn the_pacer_takes_any_rate_and_burst() {
+        let t0 = Timestamp::from_millis(5);
+        let weird = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.0,
+            -1.0,
+            f64::MAX,
+            1000.0,
+        ];
+        for &rate in &weird {
+            for &burst in &weird {
+                let mut p = Pacer::new(rate, burst);
+                p.on_sent(t0, 1200);
+                let at = p.ready_at(t0, 1200);
+                assert!(at >= t0);
+                p.set_rate(at, rate, burst);
+                assert!(p.ready_at(at, 65_507) >= at);
+            }
+        }
+        // NaN paces at the floor instead of not at all: 1,000 bytes owed take 10 s at 100 B/s.
+        let mut p = Pacer::new(f64::NAN, 1000.0);
+        p.on_sent(t0, 1000);
+        assert_eq!(
+            p.ready_at(t0, 1000),
+            t0 + Duration::from_secs_f64(1000.0 / MIN_RATE)
+        );
+    }
+
+    #[test]
+    fn a_sender_limited_to_a_tenth_of_a_megabit_paces_at_it() {
+        use crate::ids::{SessionId, StreamId};
+        use crate::sender::{OutgoingFrame, Sender, SenderConfig};
+        for max in [12_500.0, f64::NAN, 0.0, -1.0, f64::INFINITY] {
+            let mut s = Sender::new(
+                SenderConfig {
+                    max_rate: Some(max),
+                    ..SenderConfig::default()
+                },
+                SessionId(7),
+            );
+            let t0 = Timestamp::ZERO;
+            s.send(t0, OutgoingFrame::frame(StreamId(1), vec![7u8; 100_000]))
+                .unwrap();
+            let mut buf = vec![0u8; 2000];
+            let mut sent = 0usize;
+            while let Some(t) = s.poll_transmit(t0, &mut buf) {
+                sent += t.len;
+            }
+            assert!(sent > 0);
+            if max == 12_500.0 {
+                assert_eq!(s.path().rate, 12_500.0);
+                // One burst (16 datagrams), then the pacer holds the rest back.
+                assert!(sent < 100_000, "{sent}");
+                let next = s.poll_timeout().unwrap();
+                assert!(next > t0);
+            }
+        }
     }
 }

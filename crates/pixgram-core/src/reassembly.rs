@@ -1,4 +1,9 @@
 //! One frame being put back together from its chunks.
+//!
+//! The layout comes from a datagram's header, so every index and size derived from it is
+//! computed without overflow (in `u64` or checked), and every buffer access is checked: a
+//! header that got past the parser with extreme fields makes an insert a `Conflict`, never a
+//! panic.
 
 use crate::chunking::ChunkLayout;
 use crate::fec;
@@ -49,20 +54,27 @@ pub(crate) struct PartialFrame {
 impl PartialFrame {
     /// Bytes a frame with this layout holds while in flight: body, parity and bitmap. Callers
     /// charge this against their budgets before calling [`PartialFrame::new`].
+    /// Saturates at `u64::MAX` (no budget admits that) instead of overflowing.
     pub(crate) fn footprint(layout: &ChunkLayout, parity: u8) -> u64 {
         let chunks = u64::from(layout.count()) + u64::from(parity);
-        layout.len() + chunks.div_ceil(64) * 8 + u64::from(parity) * layout.parity_len() as u64
+        let bitmap = chunks.div_ceil(64) * 8;
+        let shard = u64::try_from(layout.parity_len()).unwrap_or(u64::MAX);
+        layout
+            .len()
+            .saturating_add(bitmap)
+            .saturating_add(u64::from(parity).saturating_mul(shard))
     }
 
     /// Allocates the frame. `layout.len()` must fit in memory: the caller has checked it.
     pub(crate) fn new(layout: ChunkLayout, flags: DataFlags, parity: u8, now: Timestamp) -> Self {
-        let words = (layout.count() + u32::from(parity)).div_ceil(64) as usize;
+        let chunks = u64::from(layout.count()) + u64::from(parity);
+        let words = usize::try_from(chunks.div_ceil(64)).unwrap_or(usize::MAX);
         PartialFrame {
             layout,
             flags,
             parity_count: parity,
             // Zeroed allocation: pages not yet written are not committed by the OS.
-            body: vec![0; layout.len() as usize],
+            body: vec![0; layout.len_usize()],
             parity: Vec::new(),
             have: vec![0; words],
             have_count: 0,
@@ -94,20 +106,26 @@ impl PartialFrame {
         self.have_count + self.have_parity
     }
 
+    /// Data and parity chunks together (up to `u32::MAX + 255`).
+    fn total_chunks(&self) -> u64 {
+        u64::from(self.layout.count()) + u64::from(self.parity_count)
+    }
+
     fn has(&self, i: u32) -> bool {
-        self.have[(i / 64) as usize] & (1 << (i % 64)) != 0
+        bit_in(&self.have, u64::from(i))
     }
 
     /// The share of chunks missing up to the highest index seen, or filled late (in 1/255
     /// units), and the longest run still missing (saturating at 255): what this frame says
     /// about the path.
     pub(crate) fn loss_report(&self) -> (u8, u8) {
-        let seen = self.highest + 1;
-        let missing = (seen.saturating_sub(self.chunks_received()) + self.late_fills).min(seen);
-        let loss = (u64::from(missing) * 255 / u64::from(seen.max(1))) as u8;
-        let (mut run, mut longest) = (0u32, 0u32);
+        let seen = u64::from(self.highest) + 1;
+        let received = u64::from(self.have_count) + u64::from(self.have_parity);
+        let missing = (seen.saturating_sub(received) + u64::from(self.late_fills)).min(seen);
+        let loss = (missing * 255 / seen) as u8;
+        let (mut run, mut longest) = (0u64, 0u64);
         for i in 0..seen {
-            if self.has(i) {
+            if bit_in(&self.have, i) {
                 run = 0;
             } else {
                 run += 1;
@@ -128,21 +146,21 @@ impl PartialFrame {
     /// data chunks were restored (`None`: not possible yet, or the code failed).
     pub(crate) fn try_recover(&mut self) -> Option<u32> {
         let count = self.layout.count();
-        if self.have_count == count || self.have_count + self.have_parity < count {
+        let received = u64::from(self.have_count) + u64::from(self.have_parity);
+        if self.have_count == count || received < u64::from(count) {
             return None;
         }
         let have = self.have.clone();
-        let bit = |i: u32| have[(i / 64) as usize] & (1 << (i % 64)) != 0;
         let restored = fec::recover(
             &self.layout,
             self.parity_count,
             &mut self.body,
-            bit,
+            |i| bit_in(&have, u64::from(i)),
             &self.parity,
-            |j| bit(count + u32::from(j)),
+            |j| bit_in(&have, u64::from(count) + u64::from(j)),
         )?;
-        for i in 0..count {
-            self.have[(i / 64) as usize] |= 1 << (i % 64);
+        for i in 0..u64::from(count) {
+            set_bit(&mut self.have, i);
         }
         self.have_count = count;
         Some(restored)
@@ -163,26 +181,41 @@ impl PartialFrame {
             return Insert::Conflict;
         }
         let count = self.layout.count();
-        if index.0 >= count + u32::from(parity) {
+        if u64::from(index.0) >= self.total_chunks() {
             return Insert::Conflict;
         }
         if self.has(index.0) {
             return Insert::Duplicate;
         }
         if index.0 < count {
-            let range = self.layout.range(index).expect("index below count");
-            self.body[range].copy_from_slice(payload);
+            let Some(dst) = self.layout.range(index).and_then(|r| self.body.get_mut(r)) else {
+                return Insert::Conflict;
+            };
+            if dst.len() != payload.len() {
+                return Insert::Conflict;
+            }
+            dst.copy_from_slice(payload);
             self.have_count += 1;
         } else {
             let shard = self.layout.parity_len();
             if self.parity.is_empty() {
-                self.parity = vec![0; usize::from(parity) * shard];
+                let Some(total) = usize::from(parity).checked_mul(shard) else {
+                    return Insert::Conflict;
+                };
+                self.parity = vec![0; total];
             }
-            let at = (index.0 - count) as usize * shard;
-            self.parity[at..at + shard].copy_from_slice(payload);
+            let j = (index.0 - count) as usize;
+            let dst = j
+                .checked_mul(shard)
+                .and_then(|at| Some(at..at.checked_add(shard)?))
+                .and_then(|r| self.parity.get_mut(r));
+            let Some(dst) = dst.filter(|d| d.len() == payload.len()) else {
+                return Insert::Conflict;
+            };
+            dst.copy_from_slice(payload);
             self.have_parity += 1;
         }
-        self.have[(index.0 / 64) as usize] |= 1 << (index.0 % 64);
+        set_bit(&mut self.have, u64::from(index.0));
         if index.0 < self.highest && self.last_nack.is_some() {
             // A hole filled after it was NACKed: its first copy was lost (a chunk merely
             // overtaken by reordering usually arrives before the NACK delay has passed).
@@ -201,25 +234,30 @@ impl PartialFrame {
             .iter()
             .enumerate()
             .find(|(_, w)| **w != u64::MAX)?;
-        let i = w as u32 * 64 + word.trailing_ones();
-        (i < self.layout.count()).then_some(i)
+        let i = (w as u64) * 64 + u64::from(word.trailing_ones());
+        u32::try_from(i).ok().filter(|&i| i < self.layout.count())
     }
 
     /// Up to `max` runs of chunks below index `end` not yet received, lowest first.
     pub(crate) fn missing_ranges(&self, max: usize, end: u32) -> Vec<ChunkRange> {
         let mut out: Vec<ChunkRange> = Vec::new();
-        let count = self.layout.count().min(end);
-        let mut i = 0u32;
+        let count = u64::from(self.layout.count().min(end));
+        // In u64: the word after the last one may start at 2^32.
+        let mut i = 0u64;
         while i < count && out.len() < max {
-            let word = self.have[(i / 64) as usize];
+            let word = self.have.get((i / 64) as usize).copied().unwrap_or(0);
             if word == u64::MAX {
                 i = (i / 64 + 1) * 64; // a whole word received: skip it
                 continue;
             }
             if word & (1 << (i % 64)) == 0 {
+                let index = i as u32; // i < count <= u32::MAX
                 match out.last_mut() {
-                    Some(r) if r.first + r.count == i => r.count += 1,
-                    _ => out.push(ChunkRange { first: i, count: 1 }),
+                    Some(r) if u64::from(r.first) + u64::from(r.count) == i => r.count += 1,
+                    _ => out.push(ChunkRange {
+                        first: index,
+                        count: 1,
+                    }),
                 }
             }
             i += 1;
@@ -235,6 +273,21 @@ impl PartialFrame {
 
     pub(crate) fn into_body(self) -> Vec<u8> {
         self.body
+    }
+}
+
+/// Bit `i` of a bitmap; bits past its end read as absent.
+fn bit_in(bits: &[u64], i: u64) -> bool {
+    usize::try_from(i / 64)
+        .ok()
+        .and_then(|w| bits.get(w))
+        .is_some_and(|w| w & (1 << (i % 64)) != 0)
+}
+
+/// Sets bit `i` of a bitmap, if it has one.
+fn set_bit(bits: &mut [u64], i: u64) {
+    if let Some(w) = usize::try_from(i / 64).ok().and_then(|w| bits.get_mut(w)) {
+        *w |= 1 << (i % 64);
     }
 }
 
@@ -332,6 +385,66 @@ mod tests {
             0,
             ChunkIndex(0),
             &vec![0; r.len()],
+            Timestamp::ZERO,
+        );
+        assert_eq!(got, Insert::Conflict);
+        assert_eq!(f.chunks_received(), 0);
+    }
+
+    #[test]
+    fn footprint_saturates_instead_of_overflowing() {
+        use crate::chunking::MAX_LAYOUT_LEN;
+        let huge = ChunkLayout::from_header(MAX_LAYOUT_LEN, 1).unwrap();
+        assert_eq!(PartialFrame::footprint(&huge, 0), MAX_LAYOUT_LEN + 8);
+        // 255 parity shards of 2^63 bytes: far past u64, saturated.
+        assert_eq!(PartialFrame::footprint(&huge, 255), u64::MAX);
+        let many = ChunkLayout::from_header(u64::from(u32::MAX), u32::MAX).unwrap();
+        let words = (u64::from(u32::MAX) + 255).div_ceil(64);
+        assert_eq!(
+            PartialFrame::footprint(&many, 255),
+            u64::from(u32::MAX) + words * 8 + 255 * 2
+        );
+    }
+
+    #[test]
+    fn u32_max_chunks_neither_overflow_nor_index_out_of_bounds() {
+        // 2^32 - 1 chunks of one byte, plus one parity chunk: 2^32 chunks, the bitmap's last
+        // word ends exactly at 2^32. The body is 4 GiB of untouched (uncommitted) zeroed memory.
+        let layout = ChunkLayout::from_header(u64::from(u32::MAX), u32::MAX).unwrap();
+        let mut f = PartialFrame::new(layout, DataFlags::default(), 1, Timestamp::ZERO);
+        let last = ChunkIndex(u32::MAX - 1);
+        let add = |f: &mut PartialFrame, i: ChunkIndex, p: &[u8]| {
+            f.insert(&layout, DataFlags::default(), 1, i, p, Timestamp::ZERO)
+        };
+        assert_eq!(add(&mut f, last, &[1]), Insert::Added);
+        assert_eq!(add(&mut f, last, &[1]), Insert::Duplicate);
+        // The parity chunk (index 2^32 - 1) has shard length 2; a wrong length is refused.
+        assert_eq!(add(&mut f, ChunkIndex(u32::MAX), &[1]), Insert::Conflict);
+        assert_eq!(add(&mut f, ChunkIndex(u32::MAX), &[1, 2]), Insert::Added);
+        assert_eq!(add(&mut f, ChunkIndex(0), &[1, 2]), Insert::Conflict);
+        assert_eq!(f.oldest_hole(), Some(0));
+        assert_eq!(f.missing_ranges(1, u32::MAX).len(), 1);
+        // Every chunk but the first received: the hole scan skips whole words up to 2^32,
+        // which overflowed a u32 index.
+        f.have.fill(u64::MAX);
+        f.have[0] = !1;
+        let r = f.missing_ranges(4, u32::MAX);
+        assert_eq!((r.len(), r[0].first, r[0].count), (1, 0, 1));
+        f.have[0] = u64::MAX;
+        assert!(f.missing_ranges(4, u32::MAX).is_empty());
+        assert_eq!(f.oldest_hole(), None);
+    }
+
+    #[test]
+    fn a_payload_of_the_wrong_length_is_a_conflict_not_a_panic() {
+        let layout = ChunkLayout::for_frame(100, 30).unwrap();
+        let mut f = PartialFrame::new(layout, DataFlags::default(), 0, Timestamp::ZERO);
+        let got = f.insert(
+            &layout,
+            DataFlags::default(),
+            0,
+            ChunkIndex(0),
+            &[0; 29],
             Timestamp::ZERO,
         );
         assert_eq!(got, Insert::Conflict);

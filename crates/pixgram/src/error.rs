@@ -51,6 +51,16 @@ pub enum DriverError {
         /// The least that works.
         min: usize,
     },
+    /// A folder to save into is missing and cannot be created, or cannot be written.
+    #[error("cannot save into {}: {reason}", dir.display())]
+    NotWritable {
+        /// The folder.
+        dir: PathBuf,
+        /// What the system said, in a few words ("permission denied", "not a folder").
+        reason: String,
+        /// The system's error kind.
+        kind: std::io::ErrorKind,
+    },
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     File {

@@ -1,7 +1,10 @@
 //! `pixgram impair` over real sockets: drives the sans-IO [`Relay`] with one listening socket,
 //! one upstream socket per client, a receiving thread per socket and the caller's thread as the
-//! scheduler that sends each datagram when the delay line says it is due.
+//! scheduler that sends each datagram when the delay line says it is due. Flows the relay
+//! ends (idle for 30 s, or replaced when 64 are open) have their socket closed and their
+//! thread stopped, so the relay runs for any number of clients over time.
 
+use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,9 +33,38 @@ struct Shared {
 
 struct State {
     relay: Relay,
-    /// Per flow; `None` if its socket could not be opened (every send to it fails).
-    upstreams: Vec<Option<Arc<UdpSocket>>>,
+    /// Per open flow.
+    upstreams: HashMap<FlowId, Upstream>,
     send_errors: u64,
+}
+
+/// An open flow's socket towards the destination.
+struct Upstream {
+    /// `None` if the socket could not be opened (every send to it fails).
+    socket: Option<Arc<UdpSocket>>,
+    /// Set when the flow ends: its reading thread stops and the socket closes.
+    closed: Arc<AtomicBool>,
+}
+
+impl State {
+    /// Closes the sockets of flows the relay has ended.
+    fn close_ended(&mut self) {
+        while let Some(flow) = self.relay.poll_closed() {
+            if let Some(up) = self.upstreams.remove(&flow) {
+                up.closed.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn stats(&self) -> UdpRelayStats {
+        let relay = self.relay.stats();
+        UdpRelayStats {
+            clients: usize::try_from(relay.flows_opened).unwrap_or(usize::MAX),
+            open_flows: self.upstreams.len(),
+            relay,
+            send_errors: self.send_errors,
+        }
+    }
 }
 
 /// A running impairment relay. Dropping it stops its threads.
@@ -50,8 +82,10 @@ pub struct UdpRelayStats {
     pub relay: RelayStats,
     /// Datagrams the kernel refused to send (the destination gone, a full buffer).
     pub send_errors: u64,
-    /// Clients seen.
+    /// Clients seen (flows opened).
     pub clients: usize,
+    /// Flows open now.
+    pub open_flows: usize,
 }
 
 impl UdpRelay {
@@ -67,7 +101,7 @@ impl UdpRelay {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     relay: Relay::new(config),
-                    upstreams: Vec::new(),
+                    upstreams: HashMap::new(),
                     send_errors: 0,
                 }),
                 wake: Condvar::new(),
@@ -89,12 +123,7 @@ impl UdpRelay {
 
     /// Counters so far.
     pub fn stats(&self) -> UdpRelayStats {
-        let s = lock(&self.shared.state);
-        UdpRelayStats {
-            relay: s.relay.stats(),
-            send_errors: s.send_errors,
-            clients: s.upstreams.len(),
-        }
+        lock(&self.shared.state).stats()
     }
 
     /// Sends datagrams as they fall due until `stop` is set or `deadline` passes, calling
@@ -111,8 +140,10 @@ impl UdpRelay {
             let now = self.shared.clock.now();
             while let Some((route, bytes)) = state.relay.poll_transmit(now) {
                 let sent = match route {
-                    Route::Upstream(FlowId(i)) => match state.upstreams.get(i) {
-                        Some(Some(up)) => up.send(&bytes),
+                    Route::Upstream(flow) => match state.upstreams.get(&flow) {
+                        Some(Upstream {
+                            socket: Some(up), ..
+                        }) => up.send(&bytes),
                         _ => Err(ErrorKind::NotConnected.into()),
                     },
                     Route::Client(addr) => self.listen.send_to(&bytes, addr),
@@ -127,11 +158,10 @@ impl UdpRelay {
             }
             if wall >= next_report {
                 next_report += Duration::from_secs(1);
-                let stats = UdpRelayStats {
-                    relay: state.relay.stats(),
-                    send_errors: state.send_errors,
-                    clients: state.upstreams.len(),
-                };
+                state.relay.handle_timeout(now);
+                state.close_ended();
+                lock(&self.threads).retain(|h| !h.is_finished());
+                let stats = state.stats();
                 drop(state);
                 every_second(&stats);
                 state = lock(&self.shared.state);
@@ -148,11 +178,7 @@ impl UdpRelay {
                 .map(|(g, _)| g)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
-        UdpRelayStats {
-            relay: state.relay.stats(),
-            send_errors: state.send_errors,
-            clients: state.upstreams.len(),
-        }
+        state.stats()
     }
 
     /// The thread reading the listening socket; it opens a flow's upstream socket (and its
@@ -173,14 +199,17 @@ impl UdpRelay {
                     let mut state = lock(&shared.state);
                     let now = shared.clock.now();
                     if let Some(flow) = state.relay.from_client(now, client, &buf[..n]) {
-                        // Flows are numbered in order, so the socket's index is the flow's.
-                        let up = open_upstream(to).ok();
-                        if let Some(up) = &up {
-                            if let Ok(h) = spawn_upstream(shared.clone(), up.clone(), flow) {
+                        // A new client may have taken an old flow's place: close that first.
+                        state.close_ended();
+                        let socket = open_upstream(to).ok();
+                        let closed = Arc::new(AtomicBool::new(false));
+                        if let Some(up) = &socket {
+                            let (sh, up, cl) = (shared.clone(), up.clone(), closed.clone());
+                            if let Ok(h) = spawn_upstream(sh, up, flow, cl) {
                                 lock(&threads).push(h);
                             }
                         }
-                        state.upstreams.push(up);
+                        state.upstreams.insert(flow, Upstream { socket, closed });
                     }
                     drop(state);
                     shared.wake.notify_one();
@@ -212,12 +241,13 @@ fn spawn_upstream(
     shared: Arc<Shared>,
     socket: Arc<UdpSocket>,
     flow: FlowId,
+    closed: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name(format!("pixgram-relay-flow-{}", flow.0))
         .spawn(move || {
             let mut buf = vec![0u8; 65_536];
-            while !shared.stop.load(Ordering::Relaxed) {
+            while !shared.stop.load(Ordering::Relaxed) && !closed.load(Ordering::Relaxed) {
                 let n = match socket.recv(&mut buf) {
                     Ok(n) => n,
                     // Timeouts, and ICMP errors for earlier sends (destination not there yet).

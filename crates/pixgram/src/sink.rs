@@ -1,46 +1,155 @@
-//! Where received frames go: a folder, written atomically.
+//! Where received frames go: a folder, written atomically and durably.
 
 use std::fs;
-use std::io::Write;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use pixgram_core::ReceivedFrame;
 
 use crate::error::DriverError;
 
-/// Writes `bytes` to `dir/name` so that no reader ever sees a partial file: the bytes go to a
-/// hidden temporary file in the same folder, which is then renamed into place.
+/// Writes `bytes` to `dir/name` so that no reader ever sees a partial file, and so that once
+/// this returns the file survives a crash or power loss:
+///
+/// 1. the bytes go to a new hidden temporary file in the same folder, created with
+///    `create_new` (`O_EXCL`: a file or symlink already at that name is never followed or
+///    overwritten) under an unpredictable name (process id, a counter, clock-derived bits);
+/// 2. the file is `fsync`ed (`sync_all`), then renamed into place;
+/// 3. the folder is `fsync`ed, so the rename itself is on disk.
+///
+/// An acknowledgement sent after this returns means the sink has the frame.
 pub fn save_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DriverError> {
     let path = dir.join(name);
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
+    let file_err = |source| DriverError::File {
+        path: path.clone(),
+        source,
+    };
+    let (tmp, mut f) = create_temp(dir, name).map_err(file_err)?;
+    let write = || -> io::Result<()> {
         f.write_all(bytes)?;
-        fs::rename(&tmp, &path)
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, &path)?;
+        sync_dir(dir)
     };
     write().map_err(|source| {
         let _ = fs::remove_file(&tmp);
-        DriverError::File {
-            path: path.clone(),
-            source,
-        }
+        file_err(source)
     })?;
     Ok(path)
+}
+
+/// Makes sure frames can be saved into `dir`: creates it (and its parents) if absent, then
+/// proves it is writable by creating (`create_new`) and removing a probe file. The error names
+/// the folder: `cannot save into DIR: permission denied`.
+pub fn check_writable(dir: &Path) -> Result<(), DriverError> {
+    let fail = |e: io::Error| DriverError::NotWritable {
+        dir: dir.to_path_buf(),
+        reason: describe(&e),
+        kind: e.kind(),
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(fail(io::Error::from(io::ErrorKind::NotADirectory)));
+    }
+    fs::create_dir_all(dir).map_err(fail)?;
+    let (probe, f) = create_temp(dir, "pixgram-write-check").map_err(fail)?;
+    drop(f);
+    fs::remove_file(&probe).map_err(fail)
+}
+
+/// A few lowercase words for what went wrong, without the OS error number.
+fn describe(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        io::ErrorKind::ReadOnlyFilesystem => "read-only file system".into(),
+        io::ErrorKind::NotADirectory | io::ErrorKind::AlreadyExists => "not a folder".into(),
+        io::ErrorKind::NotFound => "no such folder, and it cannot be created there".into(),
+        io::ErrorKind::StorageFull => "no space left".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// Temporary files created by this process, for unique names.
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Creates a new hidden file `.{name}.{pid}-{counter}-{bits}.tmp` in `dir` with `create_new`
+/// (never opening an existing file or following a symlink). The bits come from the clock's
+/// nanoseconds mixed with the counter, so the name cannot be guessed in advance by another
+/// local user; a name that exists anyway is skipped and another one tried.
+fn create_temp(dir: &Path, name: &str) -> io::Result<(PathBuf, fs::File)> {
+    let mut last = None;
+    for _ in 0..16 {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let bits = mix(nanos ^ n.rotate_left(32) ^ u64::from(std::process::id()));
+        let tmp = dir.join(format!(
+            ".{name}.{}-{n}-{bits:016x}.tmp",
+            std::process::id()
+        ));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+        {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AlreadyExists)))
+}
+
+/// SplitMix64's finaliser: spreads every input bit over the output.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// `fsync` of a folder, so a rename into it is durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 /// The file name a received frame is saved under:
 /// `<session>-<stream>-<frame id>-<name>`, where `name` is the sender's file name from the
 /// metadata key `"file"` (reduced to safe characters), or `frame.<ext>` with the extension
-/// guessed from the content.
+/// guessed from the content. When the content is a JPEG or PNG and the sender's name says
+/// otherwise (`photo.png` re-encoded as JPEG), the extension is replaced by the content's
+/// (`photo.jpg`), or added if the name has none.
 pub fn file_name_for(frame: &ReceivedFrame, sender_name: Option<&str>) -> String {
     let name = sender_name
         .map(sanitise)
         .filter(|n| !n.is_empty())
+        .map(|n| with_content_extension(&n, &frame.payload))
         .unwrap_or_else(|| format!("frame.{}", extension_for(&frame.payload)));
     format!(
         "{}-{}-{:06}-{}",
         frame.session, frame.stream, frame.frame.0, name
     )
+}
+
+/// `name` with its extension made to agree with what `bytes` are, when that is known (JPEG,
+/// PNG); other names are kept as they are.
+pub fn with_content_extension(name: &str, bytes: &[u8]) -> String {
+    let sniffed = extension_for(bytes);
+    let aliases: &[&str] = match sniffed {
+        "jpg" => &["jpg", "jpeg", "jpe", "jfif"],
+        "png" => &["png"],
+        _ => return name.to_string(),
+    };
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
+        _ => (name, None),
+    };
+    match ext {
+        Some(e) if aliases.iter().any(|a| a.eq_ignore_ascii_case(e)) => name.to_string(),
+        _ => format!("{stem}.{sniffed}"),
+    }
 }
 
 /// Keeps the last path component and only `[A-Za-z0-9._-]`, so a sender cannot write outside
@@ -73,6 +182,25 @@ pub fn extension_for(bytes: &[u8]) -> &'static str {
 mod tests {
     use super::*;
 
+    /// A fresh folder under the system's temporary folder, removed by the caller.
+    fn scratch(tag: &str) -> PathBuf {
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("pixgram-sink-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
     #[test]
     fn names_cannot_escape_the_folder() {
         assert_eq!(sanitise("../../etc/passwd"), "passwd");
@@ -83,15 +211,107 @@ mod tests {
 
     #[test]
     fn save_is_atomic_and_leaves_no_temp_file() {
-        let dir = std::env::temp_dir().join(format!("pixgram-sink-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let dir = scratch("atomic");
         let p = save_atomic(&dir, "x.bin", b"hello").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"hello");
-        let names: Vec<_> = fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("x.bin")]);
+        // Saving again over the same name replaces it.
+        let p = save_atomic(&dir, "x.bin", b"again").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"again");
+        assert_eq!(names(&dir), ["x.bin"]);
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temp_files_are_new_files_with_unpredictable_names() {
+        let dir = scratch("excl");
+        let (a, fa) = create_temp(&dir, "x.jpg").unwrap();
+        let (b, fb) = create_temp(&dir, "x.jpg").unwrap();
+        drop((fa, fb));
+        assert_ne!(a, b);
+        let (an, bn) = (
+            a.file_name().unwrap().to_string_lossy().into_owned(),
+            b.file_name().unwrap().to_string_lossy().into_owned(),
+        );
+        assert!(an.starts_with(".x.jpg.") && an.ends_with(".tmp"), "{an}");
+        // The random-looking parts differ in more than the counter.
+        let tail = |s: &str| s.rsplit('-').next().unwrap().to_string();
+        assert_ne!(tail(&an), tail(&bn));
+        // The old name (".x.jpg.<pid>.tmp") as a symlink to a victim file is not followed.
+        let victim = dir.join("victim");
+        fs::write(&victim, b"keep").unwrap();
+        let old_style = dir.join(format!(".x.jpg.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_style).unwrap();
+        save_atomic(&dir, "x.jpg", b"new").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(fs::read(dir.join("x.jpg")).unwrap(), b"new");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn check_writable_creates_the_folder_and_leaves_nothing() {
+        let dir = scratch("writable").join("a/b");
+        check_writable(&dir).unwrap();
+        assert!(dir.is_dir());
+        assert!(names(&dir).is_empty());
+        fs::remove_dir_all(dir.parent().unwrap().parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn check_writable_names_the_folder_when_it_cannot_be_used() {
+        let dir = scratch("notdir");
+        let file = dir.join("file");
+        fs::write(&file, b"x").unwrap();
+        for bad in [file.clone(), file.join("sub")] {
+            let e = check_writable(&bad).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(
+                text,
+                format!("cannot save into {}: not a folder", bad.display())
+            );
+        }
+        // /proc accepts no new folders, even from root.
+        let e = check_writable(Path::new("/proc/pixgram-test")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("cannot save into /proc/pixgram-test: "),
+            "{e}"
+        );
+        let denied = io::Error::from(io::ErrorKind::PermissionDenied);
+        assert_eq!(describe(&denied), "permission denied");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_extension_follows_the_content() {
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0];
+        let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A];
+        assert_eq!(with_content_extension("photo.png", &jpeg), "photo.jpg");
+        assert_eq!(with_content_extension("photo.jpg", &png), "photo.png");
+        assert_eq!(with_content_extension("photo.JPEG", &jpeg), "photo.JPEG");
+        assert_eq!(with_content_extension("photo.jpg", &jpeg), "photo.jpg");
+        assert_eq!(with_content_extension("photo.PNG", &png), "photo.PNG");
+        assert_eq!(with_content_extension("a.b.tiff", &jpeg), "a.b.jpg");
+        assert_eq!(with_content_extension("photo", &jpeg), "photo.jpg");
+        // Unknown content: the sender's name is kept, whatever it says.
+        assert_eq!(with_content_extension("photo.png", b"GIF89a"), "photo.png");
+        assert_eq!(with_content_extension("data.bin", b"xyz"), "data.bin");
+    }
+
+    #[test]
+    fn a_png_re_encoded_as_jpeg_is_saved_as_jpg() {
+        let frame = ReceivedFrame {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            session: pixgram_core::SessionId(0x1234),
+            stream: pixgram_core::StreamId(1),
+            frame: pixgram_core::FrameId(7),
+            kind: pixgram_core::PayloadKind::Frame,
+            metadata: None,
+            payload: bytes::Bytes::from_static(&[0xFF, 0xD8, 0xFF, 0xD9]),
+            first_chunk_at: pixgram_core::Timestamp::ZERO,
+            completed_at: pixgram_core::Timestamp::ZERO,
+        };
+        let name = file_name_for(&frame, Some("holiday/photo.png"));
+        assert!(name.ends_with("-000007-photo.jpg"), "{name}");
+        assert!(file_name_for(&frame, None).ends_with("-frame.jpg"));
     }
 }

@@ -202,7 +202,16 @@ fn serve_port(
     let clock = Clock::new();
     let mut rx = SeedReceiver::new(config);
     let mut buf = vec![0u8; 65_536];
+    let mut timeout = TICK;
     while !stop.load(Ordering::Relaxed) {
+        // Wake for the core's next deadline (a deferred reply, a stalled image), TICK at most.
+        let want = rx
+            .poll_timeout()
+            .map_or(TICK, |t| t.saturating_since(clock.now()))
+            .clamp(Duration::from_millis(1), TICK);
+        if want != timeout && socket.set_read_timeout(Some(want)).is_ok() {
+            timeout = want;
+        }
         match socket.recv_from(&mut buf) {
             Ok((n, peer)) => match port {
                 Port::Images => rx.handle_image(peer, &buf[..n], clock.now()),
@@ -215,6 +224,10 @@ fn serve_port(
         let now = clock.now();
         if rx.poll_timeout().is_some_and(|t| t <= now) {
             rx.handle_timeout(now);
+        }
+        // Deferred replies released by the timeout or by this datagram.
+        while let Some((to, reply)) = rx.poll_transmit() {
+            let _ = socket.send_to(reply, to);
         }
         while let Some(event) = rx.poll_event() {
             let out = match event {
