@@ -73,7 +73,7 @@ pub fn run(args: MsgArgs) -> anyhow::Result<()> {
             SenderEvent::Lost { frame, reason, .. } => {
                 eprintln!("message {frame} NOT delivered ({reason:?})");
             }
-            SenderEvent::PeerGone => {}
+            SenderEvent::PeerGone | SenderEvent::LateAck { .. } => {}
         }
     }
     tx.close()?;

@@ -179,7 +179,7 @@ pub fn path_line(tx: &UdpSender) -> String {
     format!(
         "path: {} datagrams ({} parity), {} chunks retransmitted ({share:.1}%) after {} NACKs \
          and {} timeouts; rate {:.0} Mbit/s; smoothed RTT {}; queueing delay {}; receiver \
-         sees {:.1}% loss",
+         sees {} loss",
         s.datagrams_sent,
         s.parity_chunks_sent,
         s.chunks_retransmitted,
@@ -188,8 +188,13 @@ pub fn path_line(tx: &UdpSender) -> String {
         p.rate * 8.0 / 1e6,
         p.srtt.map_or("n/a".into(), ms),
         p.queueing_delay().map_or("n/a".into(), ms),
-        p.loss * 100.0,
+        loss_text(p.loss),
     )
+}
+
+/// The loss the receiver measured, "n/a" before it reported any (never the FEC prior).
+fn loss_text(loss: Option<f64>) -> String {
+    loss.map_or("n/a".into(), |l| format!("{:.1}%", l * 100.0))
 }
 
 pub fn progress_bar(total: u64) -> ProgressBar {
@@ -417,7 +422,7 @@ impl<'a> FrameSender<'a> {
                     (frame, Ok(rtt))
                 }
                 SenderEvent::Lost { frame, reason, .. } => (frame, Err(reason)),
-                SenderEvent::PeerGone => continue,
+                SenderEvent::PeerGone | SenderEvent::LateAck { .. } => continue,
             };
             let Some((name, bytes)) = self.pending.remove(&frame) else {
                 continue;
@@ -432,11 +437,11 @@ impl<'a> FrameSender<'a> {
             self.bar.inc(1);
             let p = self.tx.core().path();
             self.bar.set_message(format!(
-                "{:.0} Mbit/s, rtt {}, queueing {}, loss {:.1}%, {} resent",
+                "{:.0} Mbit/s, rtt {}, queueing {}, loss {}, {} resent",
                 p.rate * 8.0 / 1e6,
                 p.srtt.map_or("n/a".into(), ms),
                 p.queueing_delay().map_or("n/a".into(), ms),
-                p.loss * 100.0,
+                loss_text(p.loss),
                 self.tx.stats().chunks_retransmitted
             ));
             on_verdict(&Verdict {
