@@ -391,3 +391,34 @@ fn a_message_that_is_not_json_is_refused_at_the_sender() {
     // Numbered from 0, like the frame ids the sender and the receiver print.
     assert!(err.contains("message 1 is not valid JSON"), "{err}");
 }
+
+#[test]
+fn an_unkeyed_sender_facing_a_keyed_receiver_is_told_about_the_key() {
+    let tmp = TempDir::new("honest-key");
+    let key = tmp.path().join("k.key");
+    let made = run(&["keygen", key.to_str().unwrap()], Duration::from_secs(10));
+    assert!(made.status.success(), "{}", stderr(&made));
+    let mut recv = Recv::start(&["--key-file", key.to_str().unwrap(), "--duration", "30"]);
+    let file = tmp.path().join("a.bin");
+    std::fs::write(&file, vec![1u8; 5000]).unwrap();
+    let t = Instant::now();
+    let out = run(
+        &[
+            "send",
+            "--to",
+            &recv.addr,
+            "--timeout",
+            "1",
+            file.to_str().unwrap(),
+        ],
+        Duration::from_secs(20),
+    );
+    let err = stderr(&out);
+    // The keyed receiver drops plain datagrams without a word: never heard from.
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("may require --key-file"), "{err}");
+    assert!(err.contains("not delivered: a.bin"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let _ = recv.child.kill();
+    recv.finish(Duration::from_secs(10));
+}
