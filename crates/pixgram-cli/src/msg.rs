@@ -111,7 +111,7 @@ pub fn run(args: MsgArgs) -> anyhow::Result<()> {
     let keyed = tx.open_stats().is_some();
     tx.close()?;
     let sent = sent.map_err(|e| exit::classify(e, heard))?;
-    if !heard {
+    if !heard && !stop.load(Ordering::Relaxed) {
         return Err(exit::unreachable(if refused {
             format!("nothing is listening at {peer} (the kernel refused the datagrams)")
         } else if keyed {

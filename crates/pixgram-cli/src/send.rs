@@ -135,7 +135,9 @@ pub fn conclude(
     if report.asked() == 0 {
         return Ok(());
     }
-    if !heard && report.sent > 0 {
+    if !heard && report.sent > 0 && !report.interrupted {
+        // (Interrupted early, silence proves nothing: a receiver answers a frame's chunks
+        // only when the frame is whole or stalls.)
         return Err(exit::unreachable(no_answer(tx)));
     }
     let missing = report.asked() - report.acked;
@@ -572,7 +574,7 @@ impl<'a> FrameSender<'a> {
                 }
             }
             loop {
-                self.flush()?;
+                self.flush(&mut on_verdict)?;
                 self.drain(&mut on_verdict);
                 if self.retries.is_empty() || !self.send_retries(&mut on_verdict)? {
                     return Ok(());
@@ -621,13 +623,39 @@ impl<'a> FrameSender<'a> {
 
     /// Waits for the verdicts of every frame sent, as long as the receiver keeps answering
     /// (the core reports it gone after `--timeout` of silence); on Ctrl-C, gives them up.
-    fn flush(&mut self) -> anyhow::Result<()> {
+    /// Live frames: then lingers a little for acknowledgements still on their way, so a frame
+    /// reported lost at its deadline whose ACK was only slow counts delivered.
+    fn flush(&mut self, on_verdict: &mut impl FnMut(&Verdict)) -> anyhow::Result<()> {
         let quiet = self.tx.core().config().peer_timeout * 2;
         let stop = self.stop.clone();
         self.tx.flush_until(quiet, || {
             stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed))
         })?;
+        self.drain(on_verdict);
+        if self.delivery == Delivery::Reliable || !self.tx.heard_from_peer() {
+            return Ok(());
+        }
+        // Two smoothed RTTs, or 1 s while there is no sample (every ACK came late).
+        let linger = self
+            .tx
+            .core()
+            .path()
+            .srtt
+            .map_or(LINGER_MAX, |rtt| (rtt * 2).min(LINGER_MAX));
+        let until = Instant::now() + linger;
+        while Instant::now() < until && !self.stopped() && self.guessed_losses() {
+            self.tx.pump(Some(until.min(Instant::now() + STOP_POLL)))?;
+            self.drain(on_verdict);
+        }
         Ok(())
+    }
+
+    /// Whether some frame is reported lost on the sender's guess alone (an ACK may still come).
+    fn guessed_losses(&self) -> bool {
+        self.report
+            .not_delivered
+            .values()
+            .any(|(_, _, why)| why.is_guess())
     }
 
     /// The report of a run that started at `start` and ended with `result`.
@@ -716,7 +744,7 @@ impl<'a> FrameSender<'a> {
                 }
                 self.drain(&mut on_verdict);
             }
-            self.flush()
+            self.flush(&mut on_verdict)
         })();
         if let Some(n) = count {
             // Skipped by the source (the sender busy) or never made (interrupted, error).
@@ -793,6 +821,7 @@ impl<'a> FrameSender<'a> {
                     self.report.acked += 1;
                     self.report.late_acks += 1;
                     self.report.bytes_acked += bytes as u64;
+                    self.report.latency.push(latency);
                     Verdict {
                         name,
                         frame,
@@ -819,6 +848,9 @@ impl<'a> FrameSender<'a> {
 
 /// Times a reliable file is sent when the receiver expires it.
 const MAX_ATTEMPTS: u32 = 3;
+
+/// Longest wait for late acknowledgements after a live stream.
+const LINGER_MAX: Duration = Duration::from_secs(1);
 
 /// How often a wait checks for Ctrl-C.
 const STOP_POLL: Duration = Duration::from_millis(100);

@@ -314,8 +314,17 @@ fn ctrl_c_prints_the_summary_and_fails_the_run() {
     let mut recv = Recv::start(&["-q", "--duration", "60"]);
     // 1 Mbit/s: 3 MB take 24 s at least; interrupted after 1.5 s.
     let relay = Relay::start(&recv.addr, &["--rate", "1"]);
+    for signal in ["-INT", "-TERM"] {
+        interrupted_send(&relay.addr, &file, signal);
+    }
+    drop(relay);
+    let _ = recv.child.kill();
+    recv.finish(Duration::from_secs(10));
+}
+
+fn interrupted_send(to: &str, file: &Path, signal: &str) {
     let child = Command::new(bin())
-        .args(["send", "--to", &relay.addr, file.to_str().unwrap()])
+        .args(["send", "--to", to, file.to_str().unwrap()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -323,7 +332,7 @@ fn ctrl_c_prints_the_summary_and_fails_the_run() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
@@ -335,7 +344,36 @@ fn ctrl_c_prints_the_summary_and_fails_the_run() {
     assert!(err.contains("acked 0, lost 1"), "the summary: {err}");
     assert!(err.contains("path: "), "the path line: {err}");
     assert!(err.contains("not delivered: slow.bin (Abandoned)"), "{err}");
-    assert!(err.contains("(interrupted)"), "{err}");
+    assert!(err.contains("(interrupted)"), "{signal}: {err}");
+}
+
+#[test]
+fn a_live_frame_whose_ack_comes_after_its_deadline_counts_delivered() {
+    let _turn = turn();
+    let mut recv = Recv::start(&["-q", "--duration", "30"]);
+    // 100 ms each way: every ACK arrives 150 ms after its frame's 50 ms deadline.
+    let relay = Relay::start(&recv.addr, &["--delay", "100"]);
+    let out = run(
+        &[
+            "send",
+            "--to",
+            &relay.addr,
+            "--pattern",
+            "--size",
+            "64x48",
+            "--count",
+            "10",
+            "--fps",
+            "20",
+            "--deadline",
+            "50",
+        ],
+        Duration::from_secs(20),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("acked 10, lost 0"), "{err}");
+    assert!(err.contains("10 acknowledged late"), "{err}");
     drop(relay);
     let _ = recv.child.kill();
     recv.finish(Duration::from_secs(10));
