@@ -489,6 +489,9 @@ pub struct Sender {
     measured_loss: Option<f64>,
     /// When a valid ACK or NACK of this session last arrived; `None` before the first.
     heard: Option<Timestamp>,
+    /// When the receiver last completed a frame or asked for chunks: a refused frame waits
+    /// while others make progress.
+    progress: Timestamp,
     /// Frames recently reported lost on a guess: (payload bytes, submitted), with their order
     /// for the bound of [`RECENT_LOST`].
     recent_lost: HashMap<(StreamId, FrameId), (u64, Timestamp)>,
@@ -536,6 +539,7 @@ impl Sender {
             reported_burst: 1.0,
             measured_loss: None,
             heard: None,
+            progress: Timestamp::ZERO,
             recent_lost: HashMap::new(),
             recent_lost_order: VecDeque::new(),
         }
@@ -900,14 +904,17 @@ impl Sender {
             self.measured_loss = Some(self.measured_loss.map_or(loss, |m| 0.9 * m + 0.1 * loss));
         }
         let key = (ack.stream, ack.frame);
+        if ack.status == AckStatus::Complete {
+            self.progress = now;
+        }
         if ack.status == AckStatus::Rejected {
-            let patience = self.config.peer_timeout;
+            let (patience, progress) = (self.config.peer_timeout, self.progress);
             if let Some(f) = self.frames.get_mut(&key).filter(|f| f.reliable()) {
                 // The receiver had no room for a reliable frame: not a verdict, a "later".
                 // Probe again after a backed-off timeout; the receiver, if it has room then,
-                // NACKs what it lacks. A receiver that refuses it for `peer_timeout` without
-                // ever asking for a chunk (a limit the frame can never fit) ends the frame.
-                let since = *f.rejected_since.get_or_insert(now);
+                // NACKs what it lacks. Refused for `peer_timeout` while no frame completed
+                // and no chunk was asked for (a limit the frame can never fit), it is lost.
+                let since = (*f.rejected_since.get_or_insert(now)).max(progress);
                 if now.saturating_since(since) < patience {
                     f.backoffs = (f.backoffs + 1).min(16);
                     f.rto_at = Some(now + self.rtt.backed_off(f.backoffs));
@@ -978,6 +985,7 @@ impl Sender {
         self.stats.nacks_received += 1;
         self.peer_clock = self.peer_clock.max(now);
         self.heard = Some(now);
+        self.progress = now;
         let key = (nack.stream, nack.frame);
         let Some(frame) = self.frames.get_mut(&key) else {
             return;
@@ -1325,6 +1333,31 @@ mod tests {
             }]
         );
         assert_eq!(tx.in_flight(), 0);
+    }
+
+    #[test]
+    fn sender_keeps_a_refused_frame_while_the_receiver_completes_others() {
+        let mut tx = sender();
+        let f = || OutgoingFrame::frame(StreamId(1), vec![0u8; 5000]).reliable(true);
+        let first = tx.send(Timestamp::ZERO, f()).unwrap();
+        let second = tx.send(Timestamp::ZERO, f()).unwrap();
+        let at = |ms| Timestamp::ZERO + Duration::from_millis(ms);
+        tx.handle(at(0), &ack(AckStatus::Rejected, second.0, 0, 0));
+        // The receiver is busy with the first frame, and completes it.
+        tx.handle(at(4000), &ack(AckStatus::Complete, first.0, 5, 0));
+        tx.handle(at(6000), &ack(AckStatus::Rejected, second.0, 0, 0));
+        assert!(
+            matches!(events(&mut tx)[..], [SenderEvent::Acked { .. }]),
+            "the second frame still waits for room"
+        );
+        tx.handle(at(9500), &ack(AckStatus::Rejected, second.0, 0, 0));
+        assert!(matches!(
+            events(&mut tx)[..],
+            [SenderEvent::Lost {
+                reason: SendFailure::Rejected,
+                ..
+            }]
+        ));
     }
 
     #[test]
