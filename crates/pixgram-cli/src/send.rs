@@ -221,15 +221,11 @@ impl Delivery {
             Mode::Reliable
         });
         if mode == Mode::Reliable {
-            if args.fps.is_some()
-                || args.deadline.is_some()
-                || args.fec.is_some()
-                || args.max_loss.is_some()
-            {
-                bail!(
-                    "--fps, --deadline, --fec and --max-loss belong to --mode live (reliable \
-                     mode delivers every frame or fails)"
-                );
+            if args.fps.is_some() || args.deadline.is_some() || args.fec.is_some() {
+                bail!("--fps, --deadline and --fec belong to --mode live");
+            }
+            if args.max_loss.is_some() {
+                bail!("--max-loss belongs to --mode live (reliable mode delivers every frame or fails)");
             }
             return Ok(Delivery::Reliable);
         }
