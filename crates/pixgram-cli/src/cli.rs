@@ -75,8 +75,20 @@ pub enum Compat {
     Seed,
 }
 
+/// The exit codes of `send` and `msg` (crate::exit), for their --help.
+macro_rules! exit_codes_help {
+    () => {
+        "\n\nExit codes:\n  \
+0  every frame or message asked for was acknowledged (live streams: the loss --max-loss\n     \
+allows; by default at least one frame delivered)\n  \
+1  usage or local error (bad flag, unreadable or oversized file, invalid JSON)\n  \
+2  some were not delivered (the summary names them), or interrupted by Ctrl-C or SIGTERM\n  \
+3  the receiver never answered, or nothing is listening at the address"
+    };
+}
+
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
+#[command(after_help = concat!("Examples:\n  \
 pixgram send --to 127.0.0.1:9000 a.jpg b.png\n  \
 pixgram send --to 127.0.0.1:9000 --dir photos/ --loop 10 --window 16\n  \
 pixgram send --to 127.0.0.1:9000 cam.jpg --meta '{\"camera\":\"front\",\"ts\":1700000000}'\n  \
@@ -86,7 +98,8 @@ pixgram send --compat seed --to 127.0.0.1:9999 a.jpg\n  \
 pixgram send --to 127.0.0.1:9000 --pattern --size 1280x720 --fps 30 --count 300\n  \
 ffmpeg -f lavfi -i testsrc2 -f mjpeg - | pixgram send --to 127.0.0.1:9000 --stdin\n  \
 pixgram send --to 127.0.0.1:9000 --camera /dev/video0 --size 1280x720 --fps 30   (--features camera)\n  \
-pixgram send --to 127.0.0.1:9000 --dir photos/ --resize 640x480 --quality 70")]
+pixgram send --to 127.0.0.1:9000 --dir photos/ --resize 640x480 --quality 70\n  \
+pixgram send --to 127.0.0.1:9000 --pattern --count 600 --max-loss 5", exit_codes_help!()))]
 pub struct SendArgs {
     /// Receiver address, HOST:PORT.
     #[arg(long, value_name = "ADDR")]
@@ -110,9 +123,19 @@ pub struct SendArgs {
     /// jumbo-frame links carry more (up to 65507).
     #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(576..=65507))]
     pub datagram_size: u32,
-    /// Seconds without any answer before the receiver is declared gone.
+    /// Seconds without any answer before the receiver is declared gone. Counted from its
+    /// last answer: a slow transfer waits as long as the receiver makes progress.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub timeout: f64,
+    /// Largest file (frame body, metadata included) to send, in bytes; checked for every
+    /// file before anything is sent. The receiver has its own --max-frame-size.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_frame_size: u64,
+    /// Live mode: fail (exit 2) if more than PCT percent of the frames sent were not
+    /// delivered. Default: fail only if none was delivered. Reliable mode always requires
+    /// every frame.
+    #[arg(long, value_name = "PCT")]
+    pub max_loss: Option<f64>,
     /// Highest sending rate in Mbit/s (default: found by congestion control).
     #[arg(long, value_name = "MBIT")]
     pub rate: Option<f64>,
@@ -257,10 +280,10 @@ pub struct RecvArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  \
+#[command(after_help = concat!("Examples:\n  \
 pixgram msg --to 127.0.0.1:9000 '{\"cmd\":\"start\",\"speed\":0.5}'\n  \
 printf '%s\\n' '[1,2,3]' '\"hi\"' | pixgram msg --to 127.0.0.1:9000 -\n  \
-pixgram msg --compat seed --to 127.0.0.1:6666 '[1,2,3]'")]
+pixgram msg --compat seed --to 127.0.0.1:6666 '[1,2,3]'", exit_codes_help!()))]
 pub struct MsgArgs {
     /// Receiver address, HOST:PORT.
     #[arg(long, value_name = "ADDR")]
@@ -268,7 +291,7 @@ pub struct MsgArgs {
     /// JSON documents to send, in order; `-` reads one JSON document per line from stdin.
     #[arg(value_name = "JSON", required = true)]
     pub json: Vec<String>,
-    /// Seconds to wait for the receiver's acknowledgements.
+    /// Seconds without any answer before the receiver is declared gone.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub timeout: f64,
     /// Pre-shared key file (from `pixgram keygen`): every datagram is encrypted and

@@ -9,6 +9,13 @@ use pixgram_core::seal::Psk;
 use crate::cli::KeygenArgs;
 
 pub fn run(args: &KeygenArgs) -> anyhow::Result<()> {
+    if args.path.is_dir() {
+        anyhow::bail!(
+            "{} is a directory: name the key file, like {}",
+            args.path.display(),
+            args.path.join("pixgram.key").display()
+        );
+    }
     security::write_key_file(&args.path, args.force).with_context(|| {
         if args.path.exists() && !args.force {
             format!(

@@ -4,18 +4,29 @@
 mod cli;
 mod compat;
 mod demo;
+mod exit;
 mod impair;
 mod keygen;
 mod msg;
 mod recv;
 mod send;
+mod signals;
 mod stream;
 mod summary;
 
 use clap::Parser;
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print and exit 0; a usage error is a local error: 1 (clap's
+        // own 2 means "not delivered" for send and msg).
+        Err(e) if e.use_stderr() => {
+            let _ = e.print();
+            std::process::exit(1);
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         cli::Command::Send(args) => send::run(args),
         cli::Command::Recv(args) => recv::run(args),
@@ -26,7 +37,7 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("pixgram: error: {}", one_line(&e));
-        std::process::exit(1);
+        std::process::exit(exit::code_of(&e));
     }
 }
 

@@ -1,6 +1,8 @@
 //! `pixgram msg`: JSON messages to a receiver, in order, each acknowledged.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -8,6 +10,7 @@ use pixgram::{OutgoingFrame, SenderConfig, SenderEvent, StreamId, UdpSender};
 use serde_json::Value;
 
 use crate::cli::{resolve, Compat, MsgArgs};
+use crate::exit;
 use crate::summary::ms;
 
 /// The JSON documents to send, each checked and re-encoded compactly. `-` stands for the lines
@@ -31,7 +34,8 @@ pub fn documents(args: &[String]) -> anyhow::Result<Vec<Vec<u8>>> {
         .enumerate()
         .map(|(i, t)| match serde_json::from_str::<Value>(t) {
             Ok(v) => Ok(serde_json::to_vec(&v).expect("a parsed value encodes")),
-            Err(e) => bail!("message {} is not valid JSON ({e}): {}", i + 1, shorten(t)),
+            // Numbered like the frame ids the receiver reports: the first message is 0.
+            Err(e) => bail!("message {i} is not valid JSON ({e}): {}", shorten(t)),
         })
         .collect()
 }
@@ -57,12 +61,25 @@ pub fn run(args: MsgArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let key = crate::keygen::load(args.key_file.as_deref())?;
+    let stop = crate::signals::stop_flag()?;
     let mut tx = UdpSender::connect_keyed(to, config, key.as_ref())?;
     let count = docs.len();
-    for doc in docs {
-        tx.send(OutgoingFrame::message(StreamId::MESSAGES, doc))?;
-    }
-    let flushed = tx.flush(timeout * 2);
+    let sent = (|| -> anyhow::Result<usize> {
+        let mut sent = 0;
+        for doc in docs {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            tx.send(OutgoingFrame::message(StreamId::MESSAGES, doc))?;
+            sent += 1;
+        }
+        // As long as the receiver keeps answering; the core gives up after --timeout of
+        // silence.
+        tx.flush_until(timeout * 2, || stop.load(Ordering::Relaxed))?;
+        Ok(sent)
+    })();
+    tx.abandon();
+    let mut not_delivered = BTreeMap::new();
     let mut delivered = 0;
     while let Some(e) = tx.poll_event() {
         match e {
@@ -71,18 +88,47 @@ pub fn run(args: MsgArgs) -> anyhow::Result<()> {
                 eprintln!("message {frame} delivered in {}", ms(latency));
             }
             SenderEvent::Lost { frame, reason, .. } => {
-                eprintln!("message {frame} NOT delivered ({reason:?})");
+                not_delivered.insert(frame, reason);
+            }
+            SenderEvent::LateAck { frame, latency, .. } => {
+                if not_delivered.remove(&frame).is_some() {
+                    delivered += 1;
+                    eprintln!(
+                        "message {frame} delivered in {} (acknowledged late)",
+                        ms(latency)
+                    );
+                }
             }
             SenderEvent::PeerGone => {}
         }
     }
+    for (frame, reason) in &not_delivered {
+        eprintln!("message {frame} NOT delivered ({reason:?})");
+    }
+    let heard = tx.heard_from_peer();
+    let refused = tx.is_refused();
+    let peer = tx.peer();
+    let keyed = tx.open_stats().is_some();
     tx.close()?;
-    flushed?;
+    let sent = sent.map_err(|e| exit::classify(e, heard))?;
+    if !heard && !stop.load(Ordering::Relaxed) {
+        return Err(exit::unreachable(if refused {
+            format!("nothing is listening at {peer} (the kernel refused the datagrams)")
+        } else if keyed {
+            format!("no answer from {peer} (or it has another key)")
+        } else {
+            format!(
+                "no answer from {peer}: is `pixgram recv` running there? (the receiver may \
+                 require --key-file)"
+            )
+        }));
+    }
     if delivered < count {
-        bail!(
-            "{} of {count} messages were not acknowledged",
+        let interrupted = if sent < count { " (interrupted)" } else { "" };
+        return Err(exit::undelivered(format!(
+            "{} of {count} messages were not acknowledged{interrupted}",
             count - delivered
-        );
+        )));
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ use pixgram::mjpeg::MjpegSplitter;
 use serde_json::{json, Map, Value};
 
 use crate::cli::{parse_size, resolve, SendArgs};
-use crate::send::{connect, parse_meta, path_line, transcode_of, Delivery, FrameSender};
+use crate::send::{conclude, connect, parse_meta, path_line, transcode_of, Delivery, FrameSender};
 
 /// One frame from a live source.
 pub struct SourceFrame {
@@ -45,7 +45,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|s| parse_size("--size", s))
         .transpose()?;
-    let stop = crate::recv::stop_flag()?;
+    let stop = crate::signals::stop_flag()?;
     let (tx_frames, frames) = mpsc::sync_channel::<SourceFrame>(2);
     let count = args.count;
     let source = if args.pattern {
@@ -72,7 +72,8 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     let b = bar.clone();
     let mut report = FrameSender::new(&mut tx, meta, bar.clone())
         .with_delivery(delivery)
-        .send_stream(frames, |v| {
+        .with_stop(stop.clone())
+        .send_stream(frames, count, |v| {
             if verbose {
                 b.suspend(|| println!("{}", v.line()));
             }
@@ -87,13 +88,14 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     if skipped > 0 {
         eprintln!("source: {skipped} frames skipped because the sender was busy with earlier ones");
     }
-    let outcome = report.error.take();
+    if stop.load(Ordering::Relaxed) && count.is_none() {
+        // Ctrl-C is how an endless stream ends: judged by what was sent.
+        report.interrupted = false;
+    }
+    let outcome = conclude(&mut report, &tx, delivery, args.max_loss);
     tx.close()?;
     source_result?;
-    if let Some(e) = outcome {
-        return Err(e);
-    }
-    Ok(())
+    outcome
 }
 
 /// Unix time in microseconds: what `sent_us` carries (sender and receiver clocks compared).

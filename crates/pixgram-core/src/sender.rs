@@ -209,6 +209,23 @@ pub enum SendFailure {
     /// The receiver had the whole frame but its application could not take it (a save
     /// that failed); final.
     NotStored,
+    /// The application gave up on it ([`Sender::abandon`]), e.g. on Ctrl-C.
+    Abandoned,
+}
+
+impl SendFailure {
+    /// Whether this is the sender's own guess (no verdict from the receiver): a COMPLETE ACK
+    /// may still arrive for such a frame and then turns it into a [`SenderEvent::LateAck`].
+    pub fn is_guess(self) -> bool {
+        matches!(
+            self,
+            SendFailure::Timeout
+                | SendFailure::PeerGone
+                | SendFailure::Deadline
+                | SendFailure::Superseded
+                | SendFailure::Abandoned
+        )
+    }
 }
 
 /// Something the application should know. Drain with [`Sender::poll_event`] after every input.
@@ -237,6 +254,17 @@ pub enum SenderEvent {
     /// Nothing was heard from the receiver for `peer_timeout` while frames were in flight; those
     /// frames were reported `Lost` with [`SendFailure::PeerGone`].
     PeerGone,
+    /// A frame already reported [`Lost`](SenderEvent::Lost) on the sender's own guess
+    /// ([`SendFailure::is_guess`]) was acknowledged whole after all: only its acknowledgement
+    /// was late or lost. Count it delivered instead ([`SenderStats`] are already corrected).
+    LateAck {
+        /// Stream.
+        stream: StreamId,
+        /// Frame.
+        frame: FrameId,
+        /// From [`Sender::send`] to the acknowledgement.
+        latency: Duration,
+    },
 }
 
 /// Counters of a sender.
@@ -281,6 +309,9 @@ pub struct SenderStats {
     pub frames_superseded: u64,
     /// Live frames whose deadline passed without a verdict.
     pub frames_past_deadline: u64,
+    /// Frames reported lost on a guess, then acknowledged after all (already moved from
+    /// `frames_lost` to `frames_acked`).
+    pub late_acks: u64,
 }
 
 /// The sender's view of the path, for live display.
@@ -294,9 +325,13 @@ pub struct PathEstimate {
     pub rto: Duration,
     /// Pacing rate, bytes per second.
     pub rate: f64,
-    /// Loss the receiver reports, smoothed (share of chunks).
-    pub loss: f64,
-    /// Longest loss burst the receiver reports, smoothed (chunks).
+    /// Loss the receiver reports, smoothed (share of chunks); `None` until an ACK reported
+    /// chunks. A measurement only: no prior is mixed in.
+    pub loss: Option<f64>,
+    /// Loss `FecPolicy::Auto` provisions for: the receiver's reports smoothed from a prior of
+    /// 5%, so the first frames carry parity before anything is known.
+    pub fec_loss: f64,
+    /// Longest loss burst the receiver reports, smoothed (chunks), from a prior of 1.
     pub burst: f64,
 }
 
@@ -354,6 +389,9 @@ struct OutFrame {
     /// Reliable frames: when to probe if no verdict has come.
     rto_at: Option<Timestamp>,
     backoffs: u32,
+    /// Reliable frames: since when the receiver has refused the frame for lack of room, with
+    /// no NACK (room) in between.
+    rejected_since: Option<Timestamp>,
 }
 
 impl OutFrame {
@@ -460,7 +498,21 @@ pub struct Sender {
     /// Smoothed loss share and burst length from the receiver's ACKs, for `FecPolicy::Auto`.
     reported_loss: f64,
     reported_burst: f64,
+    /// The same loss share without the prior: `None` before any report.
+    measured_loss: Option<f64>,
+    /// When a valid ACK or NACK of this session last arrived; `None` before the first.
+    heard: Option<Timestamp>,
+    /// When the receiver last completed a frame or asked for chunks: a refused frame waits
+    /// while others make progress.
+    progress: Timestamp,
+    /// Frames recently reported lost on a guess: (payload bytes, submitted), with their order
+    /// for the bound of [`RECENT_LOST`].
+    recent_lost: HashMap<(StreamId, FrameId), (u64, Timestamp)>,
+    recent_lost_order: VecDeque<(StreamId, FrameId)>,
 }
+
+/// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
+pub const RECENT_LOST: usize = 1024;
 
 impl Sender {
     /// A sender for one session. The driver picks `session` at random.
@@ -498,6 +550,11 @@ impl Sender {
             stats: SenderStats::default(),
             reported_loss: 0.05,
             reported_burst: 1.0,
+            measured_loss: None,
+            heard: None,
+            progress: Timestamp::ZERO,
+            recent_lost: HashMap::new(),
+            recent_lost_order: VecDeque::new(),
         }
     }
 
@@ -519,6 +576,22 @@ impl Sender {
     /// Frames sent or awaiting a verdict, all streams together.
     pub fn in_flight(&self) -> usize {
         self.frames.len()
+    }
+
+    /// When a valid ACK or NACK of this session last arrived (the receiver making progress, or
+    /// at least alive), or `None` if the receiver has never answered.
+    pub fn last_heard(&self) -> Option<Timestamp> {
+        self.heard
+    }
+
+    /// Reports every frame in flight lost with [`SendFailure::Abandoned`] (the application
+    /// gives up, e.g. on Ctrl-C), so that no frame goes without a verdict. A COMPLETE ACK that
+    /// still arrives for one of them becomes a [`SenderEvent::LateAck`].
+    pub fn abandon(&mut self) {
+        let keys: Vec<_> = self.frames.keys().copied().collect();
+        for key in keys {
+            self.drop_frame(key, SendFailure::Abandoned);
+        }
     }
 
     /// Whether `stream` has room in its window.
@@ -641,6 +714,7 @@ impl Sender {
             last_tx_probe: false,
             rto_at: None,
             backoffs: 0,
+            rejected_since: None,
         };
         if parity_count > 0 {
             match fec::encode_parity(&out.layout, parity_count, |r, dst| out.copy_body(r, dst)) {
@@ -675,18 +749,53 @@ impl Sender {
 
     /// Forgets a frame in flight and reports it lost.
     fn drop_frame(&mut self, key: (StreamId, FrameId), reason: SendFailure) {
-        if self.frames.remove(&key).is_none() {
+        let Some(frame) = self.frames.remove(&key) else {
             return;
-        }
+        };
         self.send_queue.retain(|k| *k != key);
         self.resend_queue.retain(|k| *k != key);
         self.release(key.0);
         self.stats.frames_lost += 1;
+        if reason.is_guess() {
+            self.remember_lost(key, frame.payload.len() as u64, frame.submitted);
+        }
         self.events.push_back(SenderEvent::Lost {
             stream: key.0,
             frame: key.1,
             reason,
         });
+    }
+
+    /// Remembers a frame reported lost on a guess, forgetting the oldest beyond
+    /// [`RECENT_LOST`].
+    fn remember_lost(&mut self, key: (StreamId, FrameId), len: u64, submitted: Timestamp) {
+        if self.recent_lost.insert(key, (len, submitted)).is_none() {
+            self.recent_lost_order.push_back(key);
+        }
+        while self.recent_lost_order.len() > RECENT_LOST {
+            if let Some(old) = self.recent_lost_order.pop_front() {
+                self.recent_lost.remove(&old);
+            }
+        }
+    }
+
+    /// A COMPLETE ACK for a frame no longer in flight: if it was reported lost on a guess,
+    /// correct the verdict.
+    fn on_late_complete(&mut self, now: Timestamp, key: (StreamId, FrameId)) -> bool {
+        let Some((len, submitted)) = self.recent_lost.remove(&key) else {
+            return false;
+        };
+        self.recent_lost_order.retain(|k| *k != key);
+        self.stats.frames_lost -= 1;
+        self.stats.frames_acked += 1;
+        self.stats.payload_bytes_acked += len;
+        self.stats.late_acks += 1;
+        self.events.push_back(SenderEvent::LateAck {
+            stream: key.0,
+            frame: key.1,
+            latency: now.saturating_since(submitted),
+        });
+        true
     }
 
     /// Queues a CLOSE datagram telling the receiver this session is over. Frames still in flight
@@ -809,24 +918,37 @@ impl Sender {
     fn on_ack(&mut self, now: Timestamp, ack: Ack) {
         self.stats.acks_received += 1;
         self.peer_clock = self.peer_clock.max(now);
+        self.heard = Some(now);
         if ack.chunks_received > 0 {
-            self.reported_loss = 0.9 * self.reported_loss + 0.1 * f64::from(ack.loss) / 255.0;
+            let loss = f64::from(ack.loss) / 255.0;
+            self.reported_loss = 0.9 * self.reported_loss + 0.1 * loss;
             self.reported_burst = 0.9 * self.reported_burst + 0.1 * f64::from(ack.burst);
+            self.measured_loss = Some(self.measured_loss.map_or(loss, |m| 0.9 * m + 0.1 * loss));
         }
         let key = (ack.stream, ack.frame);
+        if ack.status == AckStatus::Complete {
+            self.progress = now;
+        }
         if ack.status == AckStatus::Rejected {
+            let (patience, progress) = (self.config.peer_timeout, self.progress);
             if let Some(f) = self.frames.get_mut(&key).filter(|f| f.reliable()) {
                 // The receiver had no room for a reliable frame: not a verdict, a "later".
                 // Probe again after a backed-off timeout; the receiver, if it has room then,
-                // NACKs what it lacks. Only a receiver that stops answering ends the frame.
-                f.backoffs = (f.backoffs + 1).min(16);
-                f.rto_at = Some(now + self.rtt.backed_off(f.backoffs));
-                self.stats.rejections_retried += 1;
-                return;
+                // NACKs what it lacks. Refused for `peer_timeout` while no frame completed
+                // and no chunk was asked for (a limit the frame can never fit), it is lost.
+                let since = (*f.rejected_since.get_or_insert(now)).max(progress);
+                if now.saturating_since(since) < patience {
+                    f.backoffs = (f.backoffs + 1).min(16);
+                    f.rto_at = Some(now + self.rtt.backed_off(f.backoffs));
+                    self.stats.rejections_retried += 1;
+                    return;
+                }
             }
         }
         let Some(frame) = self.frames.remove(&key) else {
-            self.stats.duplicate_acks += 1;
+            if !(ack.status == AckStatus::Complete && self.on_late_complete(now, key)) {
+                self.stats.duplicate_acks += 1;
+            }
             return;
         };
         self.send_queue.retain(|k| *k != key);
@@ -884,10 +1006,14 @@ impl Sender {
     fn on_nack(&mut self, now: Timestamp, nack: &Nack<'_>) {
         self.stats.nacks_received += 1;
         self.peer_clock = self.peer_clock.max(now);
+        self.heard = Some(now);
+        self.progress = now;
         let key = (nack.stream, nack.frame);
         let Some(frame) = self.frames.get_mut(&key) else {
             return;
         };
+        // Asking for chunks: the receiver has room for the frame now.
+        frame.rejected_since = None;
         if !frame.reliable() || frame.deadline.is_some_and(|d| now >= d) {
             return;
         }
@@ -951,7 +1077,8 @@ impl Sender {
             min_rtt: self.rate.min_rtt(),
             rto: self.rtt.rto(),
             rate: self.rate.rate(),
-            loss: self.reported_loss,
+            loss: self.measured_loss,
+            fec_loss: self.reported_loss,
             burst: self.reported_burst,
         }
     }
@@ -1061,4 +1188,233 @@ impl Sender {
 /// most 2 MiB (half a typical receive buffer).
 fn burst_for(rate: f64, datagram: usize) -> f64 {
     (rate * 0.002).clamp(16.0 * datagram as f64, (2 << 20) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receiver::{Receiver, ReceiverConfig};
+
+    const PEER: &str = "10.0.0.1:4000";
+
+    fn sender() -> Sender {
+        Sender::new(SenderConfig::default(), SessionId(7))
+    }
+
+    /// Every datagram the sender has ready, handed to the receiver; the receiver's replies.
+    fn to_receiver(tx: &mut Sender, rx: &mut Receiver, now: Timestamp) -> Vec<Vec<u8>> {
+        let mut buf = vec![0; 2048];
+        let peer = PEER.parse().unwrap();
+        while let Some(t) = tx.poll_transmit(now, &mut buf) {
+            rx.handle(now, peer, &buf[..t.len]);
+        }
+        let mut replies = Vec::new();
+        while let Some((_, len)) = rx.poll_transmit(&mut buf) {
+            replies.push(buf[..len].to_vec());
+        }
+        replies
+    }
+
+    fn events(tx: &mut Sender) -> Vec<SenderEvent> {
+        std::iter::from_fn(|| tx.poll_event()).collect()
+    }
+
+    fn ack(status: AckStatus, frame: u64, chunks: u32, loss: u8) -> Vec<u8> {
+        let mut buf = vec![0; wire::ACK_LEN];
+        let len = wire::emit_ack(
+            &mut buf,
+            &Ack {
+                session: SessionId(7),
+                stream: StreamId(1),
+                frame: FrameId(frame),
+                status,
+                chunks_received: chunks,
+                ack_delay_us: 0,
+                loss,
+                burst: 0,
+            },
+        );
+        buf.truncate(len);
+        buf
+    }
+
+    #[test]
+    fn sender_late_ack_turns_a_guessed_loss_into_a_delivery() {
+        let mut tx = sender();
+        let mut rx = Receiver::new(ReceiverConfig::default());
+        let t0 = Timestamp::ZERO;
+        let frame = OutgoingFrame::live(StreamId(1), vec![5u8; 3000], Duration::from_millis(50));
+        let id = tx.send(t0, frame).unwrap();
+        // The receiver gets every chunk and acknowledges; the network drops the ACK.
+        let held = to_receiver(&mut tx, &mut rx, t0);
+        assert!(!held.is_empty(), "the receiver acknowledged the frame");
+        // The deadline passes: the sender guesses the frame lost.
+        tx.handle_timeout(t0 + Duration::from_millis(60));
+        let lost = events(&mut tx);
+        assert_eq!(
+            lost,
+            vec![SenderEvent::Lost {
+                stream: StreamId(1),
+                frame: id,
+                reason: SendFailure::Deadline
+            }]
+        );
+        assert_eq!((tx.stats().frames_acked, tx.stats().frames_lost), (0, 1));
+        // A copy of the ACK arrives after all (a late duplicate, or a later answer).
+        let late = t0 + Duration::from_millis(80);
+        for d in &held {
+            tx.handle(late, d);
+        }
+        assert_eq!(
+            events(&mut tx),
+            vec![SenderEvent::LateAck {
+                stream: StreamId(1),
+                frame: id,
+                latency: Duration::from_millis(80)
+            }]
+        );
+        let s = tx.stats();
+        assert_eq!((s.frames_acked, s.frames_lost, s.late_acks), (1, 0, 1));
+        assert_eq!(s.payload_bytes_acked, 3000);
+        // Only once: a second copy is a duplicate.
+        for d in &held {
+            tx.handle(late, d);
+        }
+        assert!(events(&mut tx).is_empty());
+        assert_eq!(tx.stats().frames_acked, 1);
+    }
+
+    #[test]
+    fn sender_late_ack_is_not_taken_for_a_receiver_verdict() {
+        let mut tx = sender();
+        let frame = OutgoingFrame::frame(StreamId(1), vec![1u8; 100]);
+        let id = tx.send(Timestamp::ZERO, frame).unwrap();
+        let mut buf = vec![0; 2048];
+        while tx.poll_transmit(Timestamp::ZERO, &mut buf).is_some() {}
+        tx.handle(
+            Timestamp::from_micros(1000),
+            &ack(AckStatus::Expired, id.0, 0, 0),
+        );
+        assert!(matches!(
+            events(&mut tx)[..],
+            [SenderEvent::Lost {
+                reason: SendFailure::Expired,
+                ..
+            }]
+        ));
+        // The receiver said expired: a COMPLETE for it later is a confused peer, not a fix.
+        tx.handle(
+            Timestamp::from_micros(2000),
+            &ack(AckStatus::Complete, id.0, 1, 0),
+        );
+        assert!(events(&mut tx).is_empty());
+        assert_eq!((tx.stats().frames_acked, tx.stats().frames_lost), (0, 1));
+    }
+
+    #[test]
+    fn sender_remembers_a_bounded_number_of_guessed_losses() {
+        let mut tx = sender();
+        for i in 0..(RECENT_LOST as u64 + 10) {
+            tx.remember_lost((StreamId(1), FrameId(i)), 1, Timestamp::ZERO);
+        }
+        assert_eq!(tx.recent_lost.len(), RECENT_LOST);
+        assert_eq!(tx.recent_lost_order.len(), RECENT_LOST);
+        assert!(!tx.recent_lost.contains_key(&(StreamId(1), FrameId(9))));
+        assert!(tx.recent_lost.contains_key(&(StreamId(1), FrameId(10))));
+    }
+
+    #[test]
+    fn sender_reports_measured_loss_apart_from_the_fec_prior() {
+        let mut tx = sender();
+        assert_eq!(tx.path().loss, None, "nothing measured yet");
+        assert!(
+            (tx.path().fec_loss - 0.05).abs() < 1e-9,
+            "FEC keeps its prior"
+        );
+        assert_eq!(tx.last_heard(), None);
+        let id = tx
+            .send(
+                Timestamp::ZERO,
+                OutgoingFrame::frame(StreamId(1), vec![0u8; 10]),
+            )
+            .unwrap();
+        let at = Timestamp::from_micros(500);
+        tx.handle(at, &ack(AckStatus::Complete, id.0, 1, 0));
+        assert_eq!(tx.path().loss, Some(0.0), "a lossless ACK measures 0%");
+        assert!(
+            tx.path().fec_loss > 0.0,
+            "the prior decays, it does not vanish"
+        );
+        assert_eq!(tx.last_heard(), Some(at));
+    }
+
+    #[test]
+    fn sender_gives_up_on_a_reliable_frame_refused_for_peer_timeout() {
+        let mut tx = sender();
+        let frame = OutgoingFrame::frame(StreamId(1), vec![0u8; 5000]).reliable(true);
+        let id = tx.send(Timestamp::ZERO, frame).unwrap();
+        let patience = tx.config().peer_timeout;
+        let mut now = Timestamp::ZERO;
+        // Refused again and again, never a NACK: retried while patience lasts.
+        while now.saturating_since(Timestamp::ZERO) < patience {
+            tx.handle(now, &ack(AckStatus::Rejected, id.0, 0, 0));
+            assert!(events(&mut tx).is_empty(), "retried, not lost, at {now:?}");
+            now = now + Duration::from_millis(500);
+        }
+        tx.handle(now, &ack(AckStatus::Rejected, id.0, 0, 0));
+        assert_eq!(
+            events(&mut tx),
+            vec![SenderEvent::Lost {
+                stream: StreamId(1),
+                frame: id,
+                reason: SendFailure::Rejected
+            }]
+        );
+        assert_eq!(tx.in_flight(), 0);
+    }
+
+    #[test]
+    fn sender_keeps_a_refused_frame_while_the_receiver_completes_others() {
+        let mut tx = sender();
+        let f = || OutgoingFrame::frame(StreamId(1), vec![0u8; 5000]).reliable(true);
+        let first = tx.send(Timestamp::ZERO, f()).unwrap();
+        let second = tx.send(Timestamp::ZERO, f()).unwrap();
+        let at = |ms| Timestamp::ZERO + Duration::from_millis(ms);
+        tx.handle(at(0), &ack(AckStatus::Rejected, second.0, 0, 0));
+        // The receiver is busy with the first frame, and completes it.
+        tx.handle(at(4000), &ack(AckStatus::Complete, first.0, 5, 0));
+        tx.handle(at(6000), &ack(AckStatus::Rejected, second.0, 0, 0));
+        assert!(
+            matches!(events(&mut tx)[..], [SenderEvent::Acked { .. }]),
+            "the second frame still waits for room"
+        );
+        tx.handle(at(9500), &ack(AckStatus::Rejected, second.0, 0, 0));
+        assert!(matches!(
+            events(&mut tx)[..],
+            [SenderEvent::Lost {
+                reason: SendFailure::Rejected,
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn sender_abandon_gives_every_frame_in_flight_a_verdict() {
+        let mut tx = sender();
+        for _ in 0..3 {
+            let f = OutgoingFrame::frame(StreamId(1), vec![0u8; 5000]).reliable(true);
+            tx.send(Timestamp::ZERO, f).unwrap();
+        }
+        tx.abandon();
+        let lost = events(&mut tx);
+        assert_eq!(lost.len(), 3);
+        assert!(lost.iter().all(|e| matches!(
+            e,
+            SenderEvent::Lost {
+                reason: SendFailure::Abandoned,
+                ..
+            }
+        )));
+        assert_eq!((tx.in_flight(), tx.stats().frames_lost), (0, 3));
+    }
 }

@@ -29,6 +29,13 @@ pub enum DriverError {
         /// Extra detail, such as the kernel reporting the port closed.
         hint: &'static str,
     },
+    /// The kernel reported, repeatedly and with no answer ever heard, that nothing listens at
+    /// the receiver's address (ICMP port unreachable on the connected socket).
+    #[error("nothing is listening at {addr} (the kernel refused the datagrams): is `pixgram recv` running there?")]
+    Unreachable {
+        /// The receiver's address.
+        addr: SocketAddr,
+    },
     /// The core refused the frame.
     #[error(transparent)]
     Send(#[from] pixgram_core::SendError),

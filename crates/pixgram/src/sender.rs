@@ -25,7 +25,8 @@ pub struct UdpSender {
     rx_buf: Vec<u8>,
     events: VecDeque<SenderEvent>,
     read_timeout: Option<Duration>,
-    refused: bool,
+    /// "Connection refused" errors the kernel reported (ICMP port unreachable).
+    refused: u32,
     gone: bool,
     grant: BufferGrant,
     /// With a pre-shared key: seals what is sent, opens (or drops) what arrives.
@@ -73,7 +74,7 @@ impl UdpSender {
             rx_buf: vec![0; 2048],
             events: VecDeque::new(),
             read_timeout: None,
-            refused: false,
+            refused: 0,
             gone: false,
             grant,
             envelope,
@@ -126,27 +127,93 @@ impl UdpSender {
     /// Queues `frame` and starts sending it, first waiting (and processing acknowledgements)
     /// while its stream's window is full.
     pub fn send(&mut self, frame: OutgoingFrame) -> Result<FrameId, DriverError> {
+        self.check_refused()?;
         while !self.core.can_send(frame.stream) {
             self.pump(None)?;
         }
         let id = self.core.send(self.clock.now(), frame)?;
+        // A refusal now is reported by the next call: this frame is in flight and gets its
+        // verdict like the others.
         self.transmit()?;
         Ok(id)
     }
 
-    /// Waits until every frame has a verdict, or `timeout` passes (then returns with frames
-    /// still in flight; see [`UdpSender::in_flight`]).
-    pub fn flush(&mut self, timeout: Duration) -> Result<(), DriverError> {
-        let deadline = Instant::now() + timeout;
-        while self.core.in_flight() > 0 && Instant::now() < deadline {
-            self.pump(Some(deadline))?;
+    /// Waits until every frame has a verdict, for as long as the receiver keeps answering:
+    /// `quiet` counts from the last ACK or NACK (or from the call, if later), not from the
+    /// start. The core itself reports the receiver gone after `peer_timeout` of silence; if
+    /// `quiet` runs out first, the frames still in flight are abandoned
+    /// ([`pixgram_core::SendFailure::Abandoned`]): every frame gets a verdict either way.
+    pub fn flush(&mut self, quiet: Duration) -> Result<(), DriverError> {
+        self.flush_until(quiet, || false)
+    }
+
+    /// Like [`UdpSender::flush`], and abandons the frames in flight as soon as `stop` says so
+    /// (checked every 100 ms at least), e.g. on Ctrl-C.
+    pub fn flush_until(
+        &mut self,
+        quiet: Duration,
+        stop: impl Fn() -> bool,
+    ) -> Result<(), DriverError> {
+        let start = self.clock.now();
+        while self.core.in_flight() > 0 {
+            let since = self.core.last_heard().map_or(start, |h| h.max(start));
+            let give_up = self.clock.instant(since) + quiet;
+            if stop() || Instant::now() >= give_up {
+                self.abandon();
+                break;
+            }
+            self.pump(Some(
+                give_up.min(Instant::now() + Duration::from_millis(100)),
+            ))?;
         }
         Ok(())
+    }
+
+    /// Gives every frame in flight a verdict now: reported lost with
+    /// [`pixgram_core::SendFailure::Abandoned`] (for Ctrl-C, or a caller that stops waiting).
+    pub fn abandon(&mut self) {
+        self.core.abandon();
+        self.collect_events();
     }
 
     /// Frames without a verdict yet.
     pub fn in_flight(&self) -> usize {
         self.core.in_flight()
+    }
+
+    /// Whether the receiver ever answered this session (any valid ACK or NACK).
+    pub fn heard_from_peer(&self) -> bool {
+        self.core.last_heard().is_some()
+    }
+
+    /// How long ago the receiver last answered, `None` if it never did.
+    pub fn since_heard(&self) -> Option<Duration> {
+        let heard = self.core.last_heard()?;
+        Some(self.clock.now().saturating_since(heard))
+    }
+
+    /// Whether the kernel said, more than once and with the receiver never heard from, that
+    /// nothing listens at the peer's address. One refusal alone may be a stale ICMP answer to
+    /// an earlier program that used the same local port.
+    pub fn is_refused(&self) -> bool {
+        self.refused >= 2 && self.core.last_heard().is_none()
+    }
+
+    fn check_refused(&mut self) -> Result<(), DriverError> {
+        if self.is_refused() {
+            self.abandon();
+            return Err(DriverError::Unreachable { addr: self.peer });
+        }
+        Ok(())
+    }
+
+    fn collect_events(&mut self) {
+        while let Some(e) = self.core.poll_event() {
+            if e == SenderEvent::PeerGone {
+                self.gone = true;
+            }
+            self.events.push_back(e);
+        }
     }
 
     /// Tells the receiver this session is over.
@@ -181,26 +248,26 @@ impl UdpSender {
         match self.socket.recv(&mut self.rx_buf) {
             Ok(n) => self.deliver(n),
             Err(e) if is_timeout(&e) => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused += 1,
             Err(e) => return Err(e.into()),
         }
         self.core.handle_timeout(self.clock.now());
         self.transmit()?;
-        while let Some(e) = self.core.poll_event() {
-            if e == SenderEvent::PeerGone {
-                self.gone = true;
-            }
-            self.events.push_back(e);
-        }
+        self.collect_events();
+        self.check_refused()?;
         if std::mem::take(&mut self.gone) {
+            let heard = self.core.last_heard().is_some();
             return Err(DriverError::PeerGone {
                 addr: self.peer,
                 secs: self.core.config().peer_timeout.as_secs_f64(),
-                hint: if self.refused {
+                hint: if self.refused > 0 {
                     " (the kernel reported that nothing listens on that port)"
                 } else if self.envelope.is_some() {
                     " Or it has another key: a receiver drops datagrams that fail \
                      authentication without answering."
+                } else if !heard {
+                    " The receiver may require --key-file: a receiver with a key drops \
+                     datagrams without one, without answering."
                 } else {
                     ""
                 },
@@ -218,7 +285,7 @@ impl UdpSender {
             };
             match self.socket.send(datagram) {
                 Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused += 1,
                 Err(e) => return Err(e.into()),
             }
             sent += 1;
@@ -237,7 +304,7 @@ impl UdpSender {
         let result = loop {
             match self.socket.recv(&mut self.rx_buf) {
                 Ok(n) => self.deliver(n),
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused = true,
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused += 1,
                 Err(e) if is_timeout(&e) => break Ok(()),
                 Err(e) => break Err(e.into()),
             }
