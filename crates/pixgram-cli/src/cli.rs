@@ -125,7 +125,7 @@ pub struct SendArgs {
     pub datagram_size: u32,
     /// Seconds without any answer before the receiver is declared gone. Counted from its
     /// last answer: a slow transfer waits as long as the receiver makes progress.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_timeout)]
     pub timeout: f64,
     /// Largest file (frame body, metadata included) to send, in bytes; checked for every
     /// file before anything is sent. The receiver has its own --max-frame-size.
@@ -136,8 +136,8 @@ pub struct SendArgs {
     /// every frame.
     #[arg(long, value_name = "PCT")]
     pub max_loss: Option<f64>,
-    /// Highest sending rate in Mbit/s (default: found by congestion control).
-    #[arg(long, value_name = "MBIT")]
+    /// Highest sending rate in Mbit/s, at least 0.1 (default: found by congestion control).
+    #[arg(long, value_name = "MBIT", value_parser = parse_send_rate)]
     pub rate: Option<f64>,
     /// Delivery mode; the receiver follows the sender. Default: reliable for files and
     /// folders, live for --pattern, --stdin and --camera.
@@ -292,7 +292,7 @@ pub struct MsgArgs {
     #[arg(value_name = "JSON", required = true)]
     pub json: Vec<String>,
     /// Seconds without any answer before the receiver is declared gone.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_timeout)]
     pub timeout: f64,
     /// Pre-shared key file (from `pixgram keygen`): every datagram is encrypted and
     /// authenticated; both ends need the same key.
@@ -414,4 +414,24 @@ pub fn resolve(what: &str, addr: &str) -> anyhow::Result<SocketAddr> {
         .or(all.first())
         .copied()
         .ok_or_else(|| anyhow::anyhow!("{what} `{addr}` resolves to no address"))
+}
+
+/// `--timeout`: seconds, at least 0.1; longer than a day (`inf`) waits a day.
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v >= 0.1 => Ok(v.min(86_400.0)),
+        _ => Err(format!(
+            "--timeout is in seconds, at least 0.1, not `{text}`"
+        )),
+    }
+}
+
+/// `send --rate`: Mbit/s, from 0.1 to 1,000,000.
+fn parse_send_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.1..=1e6).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "--rate is in Mbit/s, at least 0.1 and at most 1000000, not `{text}`"
+        )),
+    }
 }

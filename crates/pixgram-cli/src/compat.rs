@@ -221,7 +221,13 @@ pub fn send(args: &SendArgs) -> anyhow::Result<()> {
                     in_a_row = 0;
                     rtt.push(t);
                     if args.verbose {
-                        bar.suspend(|| println!("{name}: {} B, acked in {}", image.len(), ms(t)));
+                        bar.suspend(|| {
+                            crate::recv::print_line(&format!(
+                                "{name}: {} B, acked in {}",
+                                image.len(),
+                                ms(t)
+                            ))
+                        });
                     }
                 }
                 None => {

@@ -29,6 +29,13 @@ enum Arrival {
     Message(Vec<u8>),
 }
 
+/// A line on stdout, dropped (not a panic) once nobody reads it (`pixgram demo | head`).
+macro_rules! out {
+    ($($t:tt)*) => {
+        crate::recv::print_line(&format!($($t)*))
+    };
+}
+
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let scratch = std::env::temp_dir().join(format!("pixgram-demo-{}", std::process::id()));
     let out_dir = scratch.join("received");
@@ -65,7 +72,7 @@ fn demo(args: &DemoArgs, scratch: &Path, out_dir: &Path) -> anyhow::Result<()> {
     if let Some(w) = rx.buffer_grant().warning() {
         eprintln!("pixgram: warning: {w}");
     }
-    println!(
+    out!(
         "pixgram demo: {} images from {origin}, sent {}x over UDP to a receiver on {addr} \
          (window {}, {}-byte datagrams), then {} JSON messages",
         files.len(),
@@ -138,21 +145,21 @@ fn demo(args: &DemoArgs, scratch: &Path, out_dir: &Path) -> anyhow::Result<()> {
         }
         let check = if same { "identical" } else { "DIFFERENT" };
         let line = verdicts.get(&frame).map_or("", String::as_str);
-        println!("  {line}  -> saved, {check}");
+        out!("  {line}  -> saved, {check}");
     }
     for (i, m) in got_messages.iter().enumerate() {
-        println!("  message {i}  {}", String::from_utf8_lossy(m));
+        out!("  message {i}  {}", String::from_utf8_lossy(m));
     }
     if got_messages != messages {
         problems.push("the JSON messages did not arrive intact and in order".into());
     }
-    println!(
+    out!(
         "sender:   {}; RTT {}; {} lost",
         rate_line(report.acked, report.bytes_acked, report.elapsed),
         report.rtt.describe(),
         report.lost
     );
-    println!(
+    out!(
         "receiver: {} datagrams, {} frames, {} messages, {} malformed datagrams, {} frames expired",
         rx_stats.datagrams,
         rx_stats.frames_delivered,
@@ -171,7 +178,7 @@ fn demo(args: &DemoArgs, scratch: &Path, out_dir: &Path) -> anyhow::Result<()> {
             }
         );
     }
-    println!(
+    out!(
         "OK: all {want} frames and {} messages arrived byte-identical.",
         messages.len()
     );

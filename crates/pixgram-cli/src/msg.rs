@@ -54,7 +54,7 @@ pub fn run(args: MsgArgs) -> anyhow::Result<()> {
     }
     let to = resolve("--to", &args.to)?;
     let docs = documents(&args.json)?;
-    let timeout = Duration::from_secs_f64(args.timeout.max(0.1));
+    let timeout = Duration::from_secs_f64(args.timeout);
     let config = SenderConfig {
         peer_timeout: timeout,
         frame_timeout: timeout,

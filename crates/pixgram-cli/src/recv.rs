@@ -235,6 +235,12 @@ pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<bool> {
     }
 }
 
+/// One line on stdout for a person or a script; dropped once nobody reads stdout (never a
+/// broken-pipe panic).
+pub fn print_line(line: &str) {
+    let _ = write_stdout(format!("{line}\n").as_bytes());
+}
+
 /// Ctrl-C (SIGINT), SIGTERM and SIGHUP set the returned flag instead of killing the process,
 /// so the summary is printed (the `termination` feature of ctrlc adds SIGTERM and SIGHUP).
 pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {

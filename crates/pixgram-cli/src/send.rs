@@ -54,7 +54,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         .with_stop(stop)
         .send_all(&files, args.repeat, |v| {
             if verbose {
-                bar.suspend(|| println!("{}", v.line()));
+                bar.suspend(|| crate::recv::print_line(&v.line()));
             }
         });
     bar.finish_and_clear();
@@ -267,9 +267,9 @@ pub fn connect(args: &SendArgs, to: std::net::SocketAddr) -> anyhow::Result<UdpS
     let config = SenderConfig {
         window: args.window as usize,
         datagram_size: args.datagram_size as usize,
-        peer_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
-        frame_timeout: Duration::from_secs_f64(args.timeout.max(0.1)),
-        max_rate: args.rate.map(|mbit| mbit.max(0.1) * 1e6 / 8.0),
+        peer_timeout: Duration::from_secs_f64(args.timeout),
+        frame_timeout: Duration::from_secs_f64(args.timeout),
+        max_rate: args.rate.map(|mbit| mbit * 1e6 / 8.0),
         max_frame_len: args.max_frame_size,
         ..Default::default()
     };

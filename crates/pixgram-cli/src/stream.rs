@@ -75,7 +75,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         .with_stop(stop.clone())
         .send_stream(frames, count, |v| {
             if verbose {
-                b.suspend(|| println!("{}", v.line()));
+                b.suspend(|| crate::recv::print_line(&v.line()));
             }
         });
     bar.finish_and_clear();

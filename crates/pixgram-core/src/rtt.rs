@@ -22,7 +22,8 @@ impl RttEstimator {
             rttvar: Duration::ZERO,
             latest: None,
             min_rto,
-            max_rto,
+            // A ceiling below the floor (a library caller's mistake) must not make clamp panic.
+            max_rto: max_rto.max(min_rto),
             initial_rto,
         }
     }

@@ -204,6 +204,14 @@ pub fn encode_png(img: &Image) -> Result<Vec<u8>, CodecError> {
 pub fn resize(img: &Image, width: u32, height: u32) -> Image {
     let (sw, sh) = (img.width as usize, img.height as usize);
     let (dw, dh) = (width.max(1) as usize, height.max(1) as usize);
+    if sw == 0 || sh == 0 || img.rgb.len() < sw * sh * 3 {
+        // Nothing to sample from: a black image of the size asked for.
+        return Image {
+            width: dw as u32,
+            height: dh as u32,
+            rgb: vec![0; dw * dh * 3],
+        };
+    }
     let mut rgb = vec![0u8; dw * dh * 3];
     let fx = sw as f32 / dw as f32;
     let fy = sh as f32 / dh as f32;
