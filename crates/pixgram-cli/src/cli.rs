@@ -247,9 +247,18 @@ pub struct RecvArgs {
     /// authenticated; both ends need the same key.
     #[arg(long, value_name = "PATH", env = "PIXGRAM_KEY_FILE")]
     pub key_file: Option<PathBuf>,
-    /// Do not print a JSON line per frame (messages and losses are still printed).
+    /// Quiet: no JSON line per frame and none per loss (losses still count in the summary);
+    /// messages are still printed.
     #[arg(short, long)]
     pub quiet: bool,
+    /// With --save: most files one source IP address may have saved per second (0: no
+    /// limit). Frames over it are not saved, and their senders are told so.
+    #[arg(long, value_name = "N", default_value_t = 500.0)]
+    pub max_saves_per_sec: f64,
+    /// With --save: most megabytes one source IP address may have saved per second (0: no
+    /// limit; a single larger file passes when that source has saved nothing for a second).
+    #[arg(long, value_name = "MB", default_value_t = 500.0)]
+    pub max_save_mbytes_per_sec: f64,
     /// Speak another wire format.
     #[arg(long, value_enum)]
     pub compat: Option<Compat>,

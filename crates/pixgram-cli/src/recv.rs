@@ -60,6 +60,10 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     let stop = stop_flag()?;
     let deadline = deadline_after(args.duration);
     let mut sink = FrameSink::new(args.save.clone(), args.quiet);
+    sink.save_budget = pixgram::save_budget::SaveBudget::new(pixgram::save_budget::SaveLimits {
+        files_per_sec: args.max_saves_per_sec.max(0.0),
+        bytes_per_sec: args.max_save_mbytes_per_sec.max(0.0) * 1e6,
+    });
     sink.outputs = live_outputs(&args)?;
     if args.decode {
         sink.timing.decoder = Some(DecodeWorker::start());
@@ -265,6 +269,10 @@ pub struct FrameSink {
     /// Saved files in arrival order (path, frame), for callers that check them.
     pub saved: Vec<(PathBuf, ReceivedFrame)>,
     pub keep_frames: bool,
+    /// Files and bytes per second each source may have saved.
+    pub save_budget: pixgram::save_budget::SaveBudget,
+    /// Lines about losses and sessions: at most a few per second, the rest counted.
+    lines: LineBudget,
     /// Frames a save failed for (each answered FAILED to its sender).
     not_saved: u64,
     /// Where the live rate is measured from: (when, bytes received by then).
@@ -416,6 +424,8 @@ impl FrameSink {
             last: None,
             saved: Vec::new(),
             not_saved: 0,
+            save_budget: Default::default(),
+            lines: LineBudget::default(),
             keep_frames: false,
             rate_mark: None,
             open_sessions: 0,
@@ -454,15 +464,26 @@ impl FrameSink {
                     let key = stream_key(peer, session, stream);
                     v.on_lost(&key, count, reason == pixgram_core::LossReason::Expired);
                 }
-                self.emit(&json!({"event": "lost", "peer": peer.to_string(),
-                    "session": session.to_string(), "stream": stream.0, "first": first.0,
-                    "count": count, "reason": format!("{reason:?}")}))?;
+                if !self.quiet {
+                    if let Some(suppressed) = self.lines.admit(Instant::now()) {
+                        let mut line = json!({"event": "lost", "peer": peer.to_string(),
+                            "session": session.to_string(), "stream": stream.0,
+                            "first": first.0, "count": count,
+                            "reason": format!("{reason:?}")});
+                        if suppressed > 0 {
+                            line["lines_suppressed_before"] = json!(suppressed);
+                        }
+                        self.emit(&line)?;
+                    }
+                }
             }
             ReceiverEvent::SessionStarted { peer, session } => {
                 // Rates count from the first sender's first datagram, not its first frame.
                 self.first.get_or_insert_with(Instant::now);
                 self.open_sessions += 1;
-                eprintln!("pixgram: sender {peer} started session {session}");
+                if self.lines.admit(Instant::now()).is_some() {
+                    eprintln!("pixgram: sender {peer} started session {session}");
+                }
             }
             ReceiverEvent::SessionEnded {
                 peer,
@@ -470,7 +491,9 @@ impl FrameSink {
                 reason,
             } => {
                 self.open_sessions = self.open_sessions.saturating_sub(1);
-                eprintln!("pixgram: sender {peer} session {session} ended ({reason:?})");
+                if self.lines.admit(Instant::now()).is_some() {
+                    eprintln!("pixgram: sender {peer} session {session} ended ({reason:?})");
+                }
             }
         }
         Ok(None)
@@ -533,7 +556,24 @@ impl FrameSink {
             .and_then(|m| m.get("file"))
             .and_then(Value::as_str);
         let mut stored = true;
-        if let Some(dir) = &self.save {
+        let within_budget = self.save.is_none()
+            || self
+                .save_budget
+                .admit(f.peer.ip(), f.payload.len(), Instant::now());
+        if !within_budget {
+            if self.save_budget.refused() == 1 {
+                eprintln!(
+                    "pixgram: {} sends more than --max-saves-per-sec or \
+                     --max-save-mbytes-per-sec allow: frames over it are not saved, and their \
+                     senders are told so",
+                    f.peer.ip()
+                );
+            }
+            line["event"] = json!("not_saved");
+            line["error"] = json!("over the save budget of its source");
+            stored = false;
+        }
+        if let Some(dir) = self.save.as_ref().filter(|_| within_budget) {
             let name = sink::file_name_for(&f, file_name);
             match sink::save_atomic(dir, &name, &f.payload) {
                 Ok(path) => {
@@ -666,5 +706,35 @@ impl FrameSink {
             stats.chunks_recovered_by_fec,
             stats.frames_superseded,
         )
+    }
+}
+
+/// At most [`LineBudget::PER_SEC`] lines a second about losses and sessions, so a flood cannot
+/// bury the terminal or a log: the rest are counted and reported with the next line allowed.
+#[derive(Debug, Default)]
+struct LineBudget {
+    second: Option<Instant>,
+    printed: u32,
+    suppressed: u64,
+}
+
+impl LineBudget {
+    const PER_SEC: u32 = 20;
+
+    /// `Some(lines suppressed since the last one printed)` if a line may be printed now.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        if self
+            .second
+            .is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1))
+        {
+            self.second = Some(now);
+            self.printed = 0;
+        }
+        if self.printed >= Self::PER_SEC {
+            self.suppressed += 1;
+            return None;
+        }
+        self.printed += 1;
+        Some(std::mem::take(&mut self.suppressed))
     }
 }

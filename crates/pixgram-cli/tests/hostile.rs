@@ -331,3 +331,87 @@ fn first_datagrams_from_unknown_addresses_get_no_more_bytes_back_than_they_sent(
         "{st}"
     );
 }
+
+/// Issue 11: one datagram from another port, naming a real sender's session, frame id and
+/// file name, used to replace the photo that sender saved. Saves never replace.
+#[test]
+fn a_forged_frame_with_a_saved_frames_name_never_replaces_it() {
+    let tmp = TempDir::new("noreplace");
+    let save = tmp.path().join("out");
+    let mut rx = Recv::start(&["--save", save.to_str().unwrap(), "--duration", "15", "-q"]);
+    let photo = tmp.path().join("photo.jpg");
+    let original: Vec<u8> = (0..60_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(&photo, &original).unwrap();
+    let out = run(
+        &["send", "--to", &rx.addr, photo.to_str().unwrap()],
+        Duration::from_secs(15),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved: Vec<_> = std::fs::read_dir(&save)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(saved.len(), 1);
+    let name = saved[0].file_name().unwrap().to_string_lossy().into_owned();
+    let session = u32::from_str_radix(name.split('-').next().unwrap(), 16).unwrap();
+    // The forgery: same session, stream, frame id and file name, from another port.
+    let meta = br#"{"file":"photo.jpg"}"#;
+    let mut body = (meta.len() as u32).to_be_bytes().to_vec();
+    body.extend_from_slice(meta);
+    body.extend_from_slice(b"EVIL");
+    let mut h = header(session, 0, body.len() as u64, 1, 0);
+    h.flags = DataFlags::from_bits(DataFlags::METADATA).unwrap();
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    attacker.send_to(&data(&h, &body), &rx.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::fs::read(&saved[0]).unwrap(),
+        original,
+        "the saved photo was replaced"
+    );
+    let _ = rx.child.kill();
+    let _ = rx.finish(Duration::from_secs(5));
+}
+
+/// Issue 11: a sender of tiny frames used to create 15,000 empty files in 1.6 s, and a flood
+/// printed a `lost` line per frame even with -q. Saves are budgeted per source and -q is quiet.
+#[test]
+fn a_flood_of_tiny_frames_is_held_to_the_save_budget_and_quiet_is_quiet() {
+    let tmp = TempDir::new("savebudget");
+    let save = tmp.path().join("out");
+    let rx = Recv::start(&[
+        "--save",
+        save.to_str().unwrap(),
+        "--duration",
+        "4",
+        "-q",
+        "--max-saves-per-sec",
+        "100",
+    ]);
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let start = std::time::Instant::now();
+    for i in 0..3000u64 {
+        // Empty whole frames, and frames that will never complete (a lost line each).
+        attacker
+            .send_to(&data(&header(77, i, 0, 1, 0), &[]), &rx.addr)
+            .unwrap();
+        attacker
+            .send_to(&data(&header(78, i, 2000, 2, 0), &[1u8; 1000]), &rx.addr)
+            .unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64().ceil();
+    let (_, stdout, stderr) = rx.finish(Duration::from_secs(15));
+    let files = std::fs::read_dir(&save).unwrap().count() as f64;
+    assert!(files <= 100.0 * (secs + 1.0), "{files} files in {secs} s");
+    assert!(files >= 50.0, "the budget still saves: {files}");
+    let lost_lines = stdout.lines().filter(|l| l.contains("\"lost\"")).count();
+    assert_eq!(lost_lines, 0, "-q printed {lost_lines} lost lines");
+    assert!(
+        stderr.matches("started session").count() <= 40,
+        "session lines are not budgeted"
+    );
+}

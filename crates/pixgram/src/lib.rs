@@ -30,6 +30,7 @@ pub mod mjpeg;
 pub mod pattern;
 pub mod receiver;
 pub mod relay;
+pub mod save_budget;
 pub mod security;
 pub mod sender;
 pub mod sink;

@@ -15,10 +15,14 @@ use crate::error::DriverError;
 /// 1. the bytes go to a new hidden temporary file in the same folder, created with
 ///    `create_new` (`O_EXCL`: a file or symlink already at that name is never followed or
 ///    overwritten) under an unpredictable name (process id, a counter, clock-derived bits);
-/// 2. the file is `fsync`ed (`sync_all`), then renamed into place;
-/// 3. the folder is `fsync`ed, so the rename itself is on disk.
+/// 2. the file is `fsync`ed (`sync_all`), then linked into place under `name`, never
+///    replacing anything: if `name` exists (a file, a folder, a symlink: nothing is followed),
+///    `stem-1.ext`, `stem-2.ext`, ... are tried instead, so no sender can overwrite a file
+///    another one saved;
+/// 3. the folder is `fsync`ed, so the new name itself is on disk.
 ///
-/// An acknowledgement sent after this returns means the sink has the frame.
+/// Returns the path actually written. An acknowledgement sent after this returns means the
+/// sink has the frame.
 pub fn save_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DriverError> {
     let path = dir.join(name);
     let file_err = |source| DriverError::File {
@@ -26,18 +30,50 @@ pub fn save_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Driv
         source,
     };
     let (tmp, mut f) = create_temp(dir, name).map_err(file_err)?;
-    let write = || -> io::Result<()> {
+    let write = || -> io::Result<PathBuf> {
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        fs::rename(&tmp, &path)?;
-        sync_dir(dir)
+        let placed = place_new(&tmp, dir, name)?;
+        fs::remove_file(&tmp)?;
+        sync_dir(dir)?;
+        Ok(placed)
     };
     write().map_err(|source| {
         let _ = fs::remove_file(&tmp);
         file_err(source)
-    })?;
-    Ok(path)
+    })
+}
+
+/// Names tried for one file before giving up: `name`, then `stem-1.ext` to `stem-999.ext`.
+const NAME_TRIES: u32 = 1000;
+
+/// Gives the file at `tmp` a name in `dir` that did not exist: a hard link, which fails
+/// rather than replace (and does not follow a symlink at the new name).
+fn place_new(tmp: &Path, dir: &Path, name: &str) -> io::Result<PathBuf> {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s, format!(".{e}")),
+        _ => (name, String::new()),
+    };
+    for n in 0..NAME_TRIES {
+        let candidate = if n == 0 {
+            dir.join(name)
+        } else {
+            dir.join(format!("{stem}-{n}{ext}"))
+        };
+        match fs::hard_link(tmp, &candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{name} and {} numbered variants exist already",
+            NAME_TRIES - 1
+        ),
+    ))
 }
 
 /// Makes sure frames can be saved into `dir`: creates it (and its parents) if absent, then
@@ -182,6 +218,32 @@ pub fn extension_for(bytes: &[u8]) -> &'static str {
 mod tests {
     use super::*;
 
+    /// Issue 11: a file already saved, or a symlink planted at the name, is never replaced
+    /// or followed: the new frame gets a numbered name.
+    #[test]
+    fn a_save_never_replaces_or_follows_what_is_there() {
+        let dir = std::env::temp_dir().join(format!("pixgram-noreplace-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let first = save_atomic(&dir, "a.jpg", b"first").unwrap();
+        assert_eq!(first, dir.join("a.jpg"));
+        let second = save_atomic(&dir, "a.jpg", b"second").unwrap();
+        assert_eq!(second, dir.join("a-1.jpg"));
+        assert_eq!(fs::read(&first).unwrap(), b"first");
+        let outside = dir.join("outside");
+        std::os::unix::fs::symlink(&outside, dir.join("b.jpg")).unwrap();
+        let third = save_atomic(&dir, "b.jpg", b"third").unwrap();
+        assert_eq!(third, dir.join("b-1.jpg"));
+        assert!(!outside.exists(), "followed a planted symlink");
+        let left: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A fresh folder under the system's temporary folder, removed by the caller.
     fn scratch(tag: &str) -> PathBuf {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -214,10 +276,11 @@ mod tests {
         let dir = scratch("atomic");
         let p = save_atomic(&dir, "x.bin", b"hello").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"hello");
-        // Saving again over the same name replaces it.
-        let p = save_atomic(&dir, "x.bin", b"again").unwrap();
-        assert_eq!(fs::read(&p).unwrap(), b"again");
-        assert_eq!(names(&dir), ["x.bin"]);
+        // Saving again under the same name never replaces the first (issue 11).
+        let q = save_atomic(&dir, "x.bin", b"again").unwrap();
+        assert_eq!(fs::read(&q).unwrap(), b"again");
+        assert_eq!(fs::read(&p).unwrap(), b"hello");
+        assert_eq!(names(&dir), ["x-1.bin", "x.bin"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 
