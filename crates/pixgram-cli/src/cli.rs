@@ -231,11 +231,13 @@ pub struct RecvArgs {
     /// Frames per stream in reassembly at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub max_frames_in_flight: usize,
-    /// Bytes buffered for one sender.
-    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    /// Bytes buffered for one sender address (all its sessions together), charged as chunks
+    /// arrive.
+    #[arg(long, value_name = "BYTES", default_value_t = 72 << 20)]
     pub max_peer_bytes: u64,
-    /// Bytes buffered for all senders together: the receiver's memory cap for frames.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 30)]
+    /// Bytes buffered for all senders together: the receiver's memory cap for frames in
+    /// reassembly. Past three quarters of it, each sender is held to an equal share.
+    #[arg(long, value_name = "BYTES", default_value_t = 96 << 20)]
     pub max_total_bytes: u64,
     /// Datagrams per second one sender may send (0: no limit).
     #[arg(long, value_name = "N", default_value_t = 200_000)]

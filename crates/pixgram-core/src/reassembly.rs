@@ -22,16 +22,26 @@ pub(crate) enum Insert {
     Conflict,
 }
 
-/// A frame whose chunks are arriving. The body buffer is allocated once, at the declared length,
-/// after the caller has checked that length against its limits; chunks are copied straight into
-/// place, and a bitmap records which have arrived (data chunks, then parity chunks). Parity
-/// chunks go to a separate buffer, allocated when the first one arrives.
+/// Memory pages: what a written byte commits.
+const PAGE: u64 = 4096;
+
+/// A frame whose chunks are arriving. Memory is charged for what arrives, not for what the
+/// header declares. The body is one zeroed allocation of the declared length, whose pages the
+/// operating system commits only when written; chunks are copied straight into place, and the
+/// frame is charged its bitmap, its parity buffer (allocated when the first parity chunk
+/// arrives) and its body up to the furthest page written (`extent`). A chunk far beyond what
+/// arrived is charged everything before it, so a header that declares 64 MiB and sends one
+/// chunk costs a page, and a chunk at its end costs 64 MiB (which a budget then refuses).
+/// [`PartialFrame::charge`] is what it holds now; [`PartialFrame::growth_for`] what a chunk
+/// would add, for the caller's budget.
 #[derive(Debug)]
 pub(crate) struct PartialFrame {
     layout: ChunkLayout,
     flags: DataFlags,
     parity_count: u8,
     body: Vec<u8>,
+    /// Body bytes charged: up to the end of the furthest page written.
+    extent: u64,
     parity: Vec<u8>,
     have: Vec<u64>,
     have_count: u32,
@@ -52,20 +62,49 @@ pub(crate) struct PartialFrame {
 }
 
 impl PartialFrame {
-    /// Bytes a frame with this layout holds while in flight: body, parity and bitmap. Callers
-    /// charge this against their budgets before calling [`PartialFrame::new`].
-    /// Saturates at `u64::MAX` (no budget admits that) instead of overflowing.
-    pub(crate) fn footprint(layout: &ChunkLayout, parity: u8) -> u64 {
-        let chunks = u64::from(layout.count()) + u64::from(parity);
-        let bitmap = chunks.div_ceil(64) * 8;
-        let shard = u64::try_from(layout.parity_len()).unwrap_or(u64::MAX);
-        layout
-            .len()
-            .saturating_add(bitmap)
-            .saturating_add(u64::from(parity).saturating_mul(shard))
+    /// Bytes a new frame holds before any chunk: its bitmap. Callers charge it (and the first
+    /// chunk's [`PartialFrame::growth_for`]) before calling [`PartialFrame::new`].
+    pub(crate) fn bitmap_bytes(layout: &ChunkLayout, parity: u8) -> u64 {
+        (u64::from(layout.count()) + u64::from(parity))
+            .div_ceil(64)
+            .saturating_mul(8)
     }
 
-    /// Allocates the frame. `layout.len()` must fit in memory: the caller has checked it.
+    /// Bytes a new frame would hold once chunk `index` is in: its bitmap and the body extent
+    /// (or parity buffer) that chunk needs. What a receiver charges before
+    /// [`PartialFrame::new`].
+    pub(crate) fn first_cost(layout: &ChunkLayout, parity: u8, index: ChunkIndex) -> u64 {
+        Self::bitmap_bytes(layout, parity)
+            .saturating_add(Self::buffer_for(layout, parity, index, 0, false))
+    }
+
+    /// Bytes the frame holds once every chunk (parity included) is in.
+    pub(crate) fn full_cost(layout: &ChunkLayout, parity: u8) -> u64 {
+        Self::bitmap_bytes(layout, parity)
+            .saturating_add(layout.len())
+            .saturating_add(u64::from(parity).saturating_mul(layout.parity_len() as u64))
+    }
+
+    /// Bytes chunk `index` adds beyond a body extent of `extent` (and a parity buffer,
+    /// allocated or not).
+    fn buffer_for(
+        layout: &ChunkLayout,
+        parity: u8,
+        index: ChunkIndex,
+        extent: u64,
+        parity_allocated: bool,
+    ) -> u64 {
+        if index.0 < layout.count() {
+            let end = layout.range(index).map_or(0, |r| r.end as u64);
+            page_end(end, layout.len()).saturating_sub(extent)
+        } else if parity_allocated {
+            0
+        } else {
+            u64::from(parity).saturating_mul(layout.parity_len() as u64)
+        }
+    }
+
+    /// A frame with nothing received yet: only its bitmap is allocated.
     pub(crate) fn new(layout: ChunkLayout, flags: DataFlags, parity: u8, now: Timestamp) -> Self {
         let chunks = u64::from(layout.count()) + u64::from(parity);
         let words = usize::try_from(chunks.div_ceil(64)).unwrap_or(usize::MAX);
@@ -75,6 +114,7 @@ impl PartialFrame {
             parity_count: parity,
             // Zeroed allocation: pages not yet written are not committed by the OS.
             body: vec![0; layout.len_usize()],
+            extent: 0,
             parity: Vec::new(),
             have: vec![0; words],
             have_count: 0,
@@ -89,16 +129,25 @@ impl PartialFrame {
         }
     }
 
-    pub(crate) fn layout(&self) -> &ChunkLayout {
-        &self.layout
+    /// Bytes this frame holds now: the body up to the furthest page written, the parity
+    /// buffer and the bitmap.
+    pub(crate) fn charge(&self) -> u64 {
+        self.extent + (self.parity.capacity() + self.have.len() * 8) as u64
+    }
+
+    /// Bytes inserting chunk `index` would add to [`PartialFrame::charge`].
+    pub(crate) fn growth_for(&self, index: ChunkIndex) -> u64 {
+        Self::buffer_for(
+            &self.layout,
+            self.parity_count,
+            index,
+            self.extent,
+            !self.parity.is_empty(),
+        )
     }
 
     pub(crate) fn flags(&self) -> DataFlags {
         self.flags
-    }
-
-    pub(crate) fn parity_count(&self) -> u8 {
-        self.parity_count
     }
 
     /// Data and parity chunks received.
@@ -151,6 +200,8 @@ impl PartialFrame {
             return None;
         }
         let have = self.have.clone();
+        // Rebuilt chunks go in place, anywhere in the body.
+        self.extent = self.layout.len();
         let restored = fec::recover(
             &self.layout,
             self.parity_count,
@@ -188,13 +239,18 @@ impl PartialFrame {
             return Insert::Duplicate;
         }
         if index.0 < count {
-            let Some(dst) = self.layout.range(index).and_then(|r| self.body.get_mut(r)) else {
+            let Some(range) = self.layout.range(index) else {
+                return Insert::Conflict;
+            };
+            let end = page_end(range.end as u64, self.layout.len());
+            let Some(dst) = self.body.get_mut(range) else {
                 return Insert::Conflict;
             };
             if dst.len() != payload.len() {
                 return Insert::Conflict;
             }
             dst.copy_from_slice(payload);
+            self.extent = self.extent.max(end);
             self.have_count += 1;
         } else {
             let shard = self.layout.parity_len();
@@ -274,6 +330,11 @@ impl PartialFrame {
     pub(crate) fn into_body(self) -> Vec<u8> {
         self.body
     }
+}
+
+/// The end of the page holding byte `end - 1`, at most `len`.
+fn page_end(end: u64, len: u64) -> u64 {
+    end.div_ceil(PAGE).saturating_mul(PAGE).min(len)
 }
 
 /// Bit `i` of a bitmap; bits past its end read as absent.
@@ -392,18 +453,54 @@ mod tests {
     }
 
     #[test]
-    fn footprint_saturates_instead_of_overflowing() {
+    fn charges_saturate_instead_of_overflowing() {
         use crate::chunking::MAX_LAYOUT_LEN;
         let huge = ChunkLayout::from_header(MAX_LAYOUT_LEN, 1).unwrap();
-        assert_eq!(PartialFrame::footprint(&huge, 0), MAX_LAYOUT_LEN + 8);
+        assert_eq!(
+            PartialFrame::first_cost(&huge, 0, ChunkIndex(0)),
+            MAX_LAYOUT_LEN + 8
+        );
         // 255 parity shards of 2^63 bytes: far past u64, saturated.
-        assert_eq!(PartialFrame::footprint(&huge, 255), u64::MAX);
+        assert_eq!(
+            PartialFrame::first_cost(&huge, 255, ChunkIndex(1)),
+            u64::MAX
+        );
         let many = ChunkLayout::from_header(u64::from(u32::MAX), u32::MAX).unwrap();
         let words = (u64::from(u32::MAX) + 255).div_ceil(64);
         assert_eq!(
-            PartialFrame::footprint(&many, 255),
-            u64::from(u32::MAX) + words * 8 + 255 * 2
+            PartialFrame::first_cost(&many, 255, ChunkIndex(u32::MAX)),
+            words * 8 + 255 * 2
         );
+    }
+
+    /// Issue 11: a frame is charged for what arrived, not for what its header declares.
+    #[test]
+    fn a_frame_is_charged_for_the_pages_its_chunks_reach() {
+        let layout = ChunkLayout::for_frame(64 << 20, 1152).unwrap();
+        let mut f = PartialFrame::new(layout, DataFlags::default(), 0, Timestamp::ZERO);
+        let bitmap = PartialFrame::bitmap_bytes(&layout, 0);
+        assert_eq!(f.charge(), bitmap);
+        let add = |f: &mut PartialFrame, i: u32| {
+            let len = layout.chunk_len(ChunkIndex(i)).unwrap();
+            f.insert(
+                &layout,
+                DataFlags::default(),
+                0,
+                ChunkIndex(i),
+                &vec![1; len],
+                Timestamp::ZERO,
+            )
+        };
+        assert_eq!(f.growth_for(ChunkIndex(0)), 4096);
+        assert_eq!(add(&mut f, 0), Insert::Added);
+        assert_eq!(f.charge(), bitmap + 4096);
+        for i in 1..10 {
+            add(&mut f, i);
+        }
+        assert_eq!(f.charge(), bitmap + (10 * 1152u64).div_ceil(4096) * 4096);
+        // A chunk at the end would be charged the whole frame before it.
+        let last = ChunkIndex(layout.count() - 1);
+        assert_eq!(f.growth_for(last), (64 << 20) - 12288);
     }
 
     #[test]

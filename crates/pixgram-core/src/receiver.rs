@@ -73,8 +73,8 @@ impl Default for ReceiverConfig {
             max_peers: 64,
             max_streams_per_peer: 16,
             max_frames_in_flight: 64,
-            max_peer_bytes: 256 << 20,
-            max_total_bytes: 1 << 30,
+            max_peer_bytes: 72 << 20,
+            max_total_bytes: 96 << 20,
             frame_timeout: Duration::from_secs(2),
             peer_idle_timeout: Duration::from_secs(10),
             nack_delay: Duration::from_millis(5),
@@ -468,6 +468,8 @@ impl Receiver {
             return;
         }
         let confirm = self.config.confirm_deliveries;
+        let at_addr = self.addr_footprint.get(&from).copied().unwrap_or(0);
+        let room = self.room_for(at_addr);
         let Some(peer) = self.peers.get_mut(&(h.session, from)) else {
             return;
         };
@@ -496,10 +498,9 @@ impl Receiver {
         let Some(stream) = peer.streams.get_mut(&h.stream) else {
             return;
         };
-        let at_addr = self.addr_footprint.get(&from).copied().unwrap_or(0);
         let admission = Admission {
-            available_bytes: (self.config.max_peer_bytes.saturating_sub(at_addr))
-                .min(self.config.max_total_bytes.saturating_sub(self.footprint)),
+            available_bytes: room,
+            max_frame_bytes: self.config.max_peer_bytes.min(self.config.max_total_bytes),
             max_frames_in_flight: self.config.max_frames_in_flight,
             nack_delay: self.config.nack_delay,
         };
@@ -593,6 +594,22 @@ impl Receiver {
             session,
         });
         true
+    }
+
+    /// Bytes an address that buffers `at_addr` may still take: its own budget and what is
+    /// left of the total; and once three quarters of the total are in use, no more than an
+    /// equal share of the total among the addresses buffering (so a newcomer always finds
+    /// room: the others cannot grow past their shares).
+    fn room_for(&self, at_addr: u64) -> u64 {
+        let total = self.config.max_total_bytes;
+        let mut room = (self.config.max_peer_bytes.saturating_sub(at_addr))
+            .min(total.saturating_sub(self.footprint));
+        if self.footprint >= total / 4 * 3 {
+            let active = self.addr_footprint.len() as u64 + u64::from(at_addr == 0);
+            let share = total / active.max(1);
+            room = room.min(share.saturating_sub(at_addr));
+        }
+        room
     }
 
     /// Records that `addr` now buffers `bytes` (forgetting addresses that buffer nothing).

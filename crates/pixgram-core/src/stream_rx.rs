@@ -145,6 +145,9 @@ pub(crate) enum ChunkOutcome {
 pub(crate) struct Admission {
     /// Bytes the stream may still take (the smaller of peer and global headroom).
     pub available_bytes: u64,
+    /// The most one frame may ever hold (its whole body, parity and bitmap): a frame larger
+    /// than this is refused at its first chunk, since it could never complete.
+    pub max_frame_bytes: u64,
     pub max_frames_in_flight: usize,
     pub nack_delay: Duration,
 }
@@ -224,7 +227,7 @@ impl StreamReceiver {
         let given_up: Vec<FrameId> = self.partial.range(..floor).map(|(&id, _)| id).collect();
         for id in given_up {
             if let Some(p) = self.partial.remove(&id) {
-                self.footprint -= PartialFrame::footprint(p.layout(), p.parity_count());
+                self.footprint -= p.charge();
                 out.push(StreamOutput::Lost {
                     first: id,
                     count: 1,
@@ -371,17 +374,34 @@ impl StreamReceiver {
         // The frame an ordered stream waits for is always admitted: refusing it would leave
         // every later frame waiting behind it.
         let awaited = self.ordered && frame == self.next;
+        // Memory is charged for what arrives: a new frame's bitmap and the buffer its first
+        // chunk needs, then each chunk's growth of the body.
+        let existing = self.partial.get(&frame).map(|p| p.growth_for(index));
+        if existing.is_none()
+            && self.frames_in_flight() >= admission.max_frames_in_flight
+            && !awaited
+        {
+            return ChunkOutcome::OverFramesInFlight;
+        }
+        let cost = existing.unwrap_or_else(|| {
+            if PartialFrame::full_cost(&layout, h.parity) > admission.max_frame_bytes {
+                u64::MAX // never fits: refused below as if there were no room
+            } else {
+                PartialFrame::first_cost(&layout, h.parity, index)
+            }
+        });
+        let mut available = admission.available_bytes;
+        if cost > available && awaited {
+            available += self.evict_held(cost, available);
+        }
+        if cost > available && existing.is_some() {
+            // No room for this chunk now: dropped, and asked for again (reliable streams) once
+            // memory has freed.
+            return ChunkOutcome::OverBudget;
+        }
         let partial = match self.partial.get_mut(&frame) {
             Some(p) => p,
             None => {
-                if self.frames_in_flight() >= admission.max_frames_in_flight && !awaited {
-                    return ChunkOutcome::OverFramesInFlight;
-                }
-                let cost = PartialFrame::footprint(&layout, h.parity);
-                let mut available = admission.available_bytes;
-                if cost > available && awaited {
-                    available += self.evict_held(cost, available);
-                }
                 if cost > available && self.reliable {
                     // No room now. A reliable frame is not lost for that: answer REJECTED
                     // without remembering a verdict, and the sender tries again later, when
@@ -404,24 +424,27 @@ impl StreamReceiver {
                     self.advance(now, Duration::MAX, out);
                     return ChunkOutcome::OverBudget;
                 }
-                self.footprint += cost;
                 let mut p = PartialFrame::new(layout, flags, h.parity, now);
+                self.footprint += p.charge();
                 if self.live {
                     p.expires_at = Some(now + Duration::from_millis(u64::from(h.deadline_ms)));
                 }
                 self.partial.entry(frame).or_insert(p)
             }
         };
-        match partial.insert(&layout, flags, h.parity, index, payload, now) {
-            Insert::Duplicate => return ChunkOutcome::Duplicate,
-            Insert::Conflict => return ChunkOutcome::Conflict,
-            Insert::Added => {}
-        }
-        let recovered = if partial.is_complete() {
+        let before = partial.charge();
+        let inserted = partial.insert(&layout, flags, h.parity, index, payload, now);
+        let recovered = if inserted != Insert::Added || partial.is_complete() {
             None
         } else {
             partial.try_recover()
         };
+        self.footprint += partial.charge() - before;
+        match inserted {
+            Insert::Duplicate => return ChunkOutcome::Duplicate,
+            Insert::Conflict => return ChunkOutcome::Conflict,
+            Insert::Added => {}
+        }
         if !partial.is_complete() {
             // Report holes without waiting for a stall: when the final chunk arrives, and every
             // REORDER_WINDOW chunks once a hole is that old (a reordered chunk would be back by
@@ -447,7 +470,7 @@ impl StreamReceiver {
         let Some(partial) = self.partial.remove(&frame) else {
             return ChunkOutcome::Added;
         };
-        let cost = PartialFrame::footprint(partial.layout(), partial.parity_count());
+        let cost = partial.charge();
         let completed = Completed {
             flags: partial.flags(),
             first_seen: partial.first_seen,
@@ -489,7 +512,7 @@ impl StreamReceiver {
         let Some(p) = self.partial.remove(&id) else {
             return;
         };
-        self.footprint -= PartialFrame::footprint(p.layout(), p.parity_count());
+        self.footprint -= p.charge();
         self.finish(id, AckStatus::Expired, FrameReport::of(&p), 0, out);
         out.push(StreamOutput::Lost {
             first: id,

@@ -586,17 +586,21 @@ fn declare_frames(
         for f in 0..frames {
             let size = 1000;
             let layout = ChunkLayout::from_header(len, len.div_ceil(size) as u32).unwrap();
+            // The last chunk: memory is charged for what arrives, and a chunk at the end of a
+            // frame is charged everything before it (a first chunk alone costs a page).
+            let last = ChunkIndex(layout.count() - 1);
             let header = DataHeader {
                 session,
                 stream: StreamId(stream),
                 flags: DataFlags::from_bits(bits).unwrap(),
                 frame: FrameId(f),
-                index: ChunkIndex(0),
+                index: last,
                 count: layout.count(),
                 frame_len: len,
                 ..base_header()
             };
-            let n = wire::emit_data(&mut buf, &header, &bytes(rng, size as usize));
+            let payload = bytes(rng, layout.chunk_len(last).unwrap());
+            let n = wire::emit_data(&mut buf, &header, &payload);
             *now = *now + Duration::from_micros(100);
             *io.0.entry(from).or_default() += n as u64;
             rx.handle(*now, from, &buf[..n]);
