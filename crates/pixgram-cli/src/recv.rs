@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use indicatif::ProgressBar;
 use pixgram::{sink, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent, UdpReceiver};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::cli::{resolve, Compat, RecvArgs};
@@ -184,6 +185,10 @@ fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenS
     }
     v
 }
+
+/// Messages up to this size are parsed and printed compactly; larger ones are checked
+/// without building a tree and printed as they came.
+const PARSED_MESSAGE_LIMIT: usize = 256 << 10;
 
 /// How long `recv --count N` keeps answering after the N-th item, while senders are open.
 const LINGER: Duration = Duration::from_secs(2);
@@ -516,11 +521,29 @@ impl FrameSink {
             PayloadKind::Message => {
                 self.messages += 1;
                 line["event"] = json!("message");
-                match serde_json::from_slice::<Value>(&f.payload) {
-                    Ok(m) => line["message"] = m,
-                    Err(_) => {
-                        line["event"] = json!("invalid_message");
-                        line["text"] = json!(String::from_utf8_lossy(&f.payload));
+                if f.payload.len() > PARSED_MESSAGE_LIMIT {
+                    // Checked without building a tree (a 64 MiB message parsed into values
+                    // took over a gigabyte), then spliced into the line as it came.
+                    let mut des = serde_json::Deserializer::from_slice(&f.payload);
+                    let valid = serde::de::IgnoredAny::deserialize(&mut des)
+                        .and_then(|_| des.end())
+                        .is_ok();
+                    if valid {
+                        let mut head = line.to_string();
+                        head.pop(); // the closing brace
+                        head.push_str(",\"message\":");
+                        self.emit_spliced(&head, &f.payload, "}")?;
+                        return Ok(!self.stdout_closed || self.outputs.mjpeg_stdout);
+                    }
+                    line["event"] = json!("invalid_message");
+                    line["bytes"] = json!(f.payload.len());
+                } else {
+                    match serde_json::from_slice::<Value>(&f.payload) {
+                        Ok(m) => line["message"] = m,
+                        Err(_) => {
+                            line["event"] = json!("invalid_message");
+                            line["text"] = json!(String::from_utf8_lossy(&f.payload));
+                        }
                     }
                 }
                 self.emit(&line)?;
@@ -613,9 +636,41 @@ impl FrameSink {
     /// One JSON line: on stdout, or on stderr when stdout carries MJPEG. Once stdout's reader
     /// has gone away, lines for it are dropped and [`FrameSink::stdout_closed`] is set.
     pub fn emit(&mut self, line: &Value) -> anyhow::Result<()> {
+        self.emit_text(&line.to_string())
+    }
+
+    /// [`FrameSink::emit`] for a line already written out as JSON text.
+    fn emit_text(&mut self, line: &str) -> anyhow::Result<()> {
+        self.emit_spliced(line, &[], "")
+    }
+
+    /// One line made of `head`, the valid JSON `raw` (its line breaks, whitespace between
+    /// tokens, written as spaces) and `tail`, written piecewise: a large message is never
+    /// copied whole.
+    fn emit_spliced(&mut self, head: &str, raw: &[u8], tail: &str) -> anyhow::Result<()> {
+        let flat = |c: &[u8]| -> Vec<u8> {
+            c.iter()
+                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
+                .collect()
+        };
         if self.outputs.mjpeg_stdout {
-            eprintln!("{line}");
-        } else if !self.stdout_closed && !write_stdout(format!("{line}\n").as_bytes())? {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(head.as_bytes());
+            for c in raw.chunks(64 << 10) {
+                let _ = err.write_all(&flat(c));
+            }
+            let _ = writeln!(err, "{tail}");
+            return Ok(());
+        }
+        if self.stdout_closed {
+            return Ok(());
+        }
+        let mut ok = write_stdout(head.as_bytes())?;
+        for c in raw.chunks(64 << 10) {
+            ok = ok && write_stdout(&flat(c))?;
+        }
+        ok = ok && write_stdout(format!("{tail}\n").as_bytes())?;
+        if !ok {
             self.stdout_closed = true;
         }
         Ok(())

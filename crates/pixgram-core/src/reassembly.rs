@@ -306,6 +306,22 @@ impl PartialFrame {
                 i = (i / 64 + 1) * 64; // a whole word received: skip it
                 continue;
             }
+            if word == 0 && i.is_multiple_of(64) {
+                // A whole word missing: one step, not 64 (a 262,144-chunk frame with one chunk
+                // in is scanned in 4,096 steps).
+                let end = (i + 64).min(count);
+                match out.last_mut() {
+                    Some(r) if u64::from(r.first) + u64::from(r.count) == i => {
+                        r.count += (end - i) as u32;
+                    }
+                    _ => out.push(ChunkRange {
+                        first: i as u32,
+                        count: (end - i) as u32,
+                    }),
+                }
+                i = end;
+                continue;
+            }
             if word & (1 << (i % 64)) == 0 {
                 let index = i as u32; // i < count <= u32::MAX
                 match out.last_mut() {
