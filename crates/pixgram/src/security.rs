@@ -18,26 +18,49 @@ pub struct Envelope {
     sealer: Sealer,
     opener: Opener,
     buf: Vec<u8>,
+    psk: Psk,
+    rekeys: u64,
+}
+
+/// Fresh random salt bytes.
+fn fresh_salt() -> Result<[u8; 16], DriverError> {
+    let mut salt = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut salt)
+        .map_err(|_| DriverError::Random)?;
+    Ok(salt)
 }
 
 impl Envelope {
     /// An envelope for `psk` with a fresh random salt for what this socket sends.
     pub fn new(psk: &Psk) -> Result<Self, DriverError> {
-        let mut salt = [0u8; 16];
-        SystemRandom::new()
-            .fill(&mut salt)
-            .map_err(|_| DriverError::Random)?;
         Ok(Envelope {
-            sealer: Sealer::new(psk, salt),
+            sealer: Sealer::new(psk, fresh_salt()?),
             opener: Opener::new(psk),
             buf: vec![0; 65_536 + SEAL_OVERHEAD],
+            psk: psk.clone(),
+            rekeys: 0,
         })
     }
 
-    /// `inner`, sealed.
+    /// `inner`, sealed; under a new random salt (a new key) every
+    /// [`pixgram_core::seal::REKEY_AFTER`] datagrams, within AES-GCM's usage limit.
     pub fn seal(&mut self, inner: &[u8]) -> &[u8] {
+        if self.sealer.needs_rekey() {
+            // A failing system RNG keeps the old key a little longer rather than stop
+            // sending; the next datagram tries again.
+            if let Ok(salt) = fresh_salt() {
+                self.sealer.rekey(&self.psk, salt);
+                self.rekeys += 1;
+            }
+        }
         let n = self.sealer.seal(inner, &mut self.buf);
         &self.buf[..n]
+    }
+
+    /// Times the sending key was replaced.
+    pub fn rekeys(&self) -> u64 {
+        self.rekeys
     }
 
     /// The inner datagram, or `None` if `datagram` does not authenticate (it is counted and
