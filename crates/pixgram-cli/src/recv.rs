@@ -71,6 +71,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     }
     let spinner = ProgressBar::new_spinner();
     let mut last_tick = Instant::now();
+    let mut said_full = false;
     while !stop.load(Ordering::Relaxed)
         && !sink.stdout_closed
         && args.count.is_none_or(|n| sink.items() < n)
@@ -87,6 +88,17 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             spinner.set_message(sink.progress(rx.stats()));
             spinner.tick();
             last_tick = Instant::now();
+            if !said_full && rx.stats().over_peers > 0 {
+                said_full = true;
+                spinner.suspend(|| {
+                    eprintln!(
+                        "pixgram: refusing new senders: all {} places (--max-peers) are held by \
+                         senders active in the last second; the limits line at the end counts \
+                         what was refused",
+                        rx.core().config().max_peers
+                    )
+                });
+            }
         }
     }
     // Reached --count: the last frames' acknowledgements may still be lost on the way, so
@@ -171,7 +183,8 @@ fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenS
         "acks_sent": s.acks_sent, "nacks_sent": s.nacks_sent,
         "replies_limited": s.replies_limited, "sessions_started": s.sessions_started,
         "sessions_ended": s.sessions_ended, "sessions_resumed": s.sessions_resumed,
-        "sessions_moved": s.sessions_moved, "frames_given_up": s.frames_given_up,
+        "sessions_moved": s.sessions_moved, "sessions_evicted": s.sessions_evicted,
+        "frames_given_up": s.frames_given_up,
         "frames_not_stored": s.frames_not_stored, "chunks_lost": s.chunks_lost,
         "chunks_nacked": s.chunks_nacked, "verdicts_forgotten": s.verdicts_forgotten,
         "messages_delivered": s.messages_delivered, "frames_abandoned": s.frames_abandoned,

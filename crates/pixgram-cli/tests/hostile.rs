@@ -415,3 +415,52 @@ fn a_flood_of_tiny_frames_is_held_to_the_save_budget_and_quiet_is_quiet() {
         "session lines are not budgeted"
     );
 }
+
+/// Issue 11: 64 source ports each sending one valid empty frame every 5 s (560 bytes/s in
+/// all) used to hold every place of --max-peers: every new sender failed with no answer.
+#[test]
+fn sixty_four_ports_keeping_their_places_do_not_lock_out_a_new_sender() {
+    let tmp = TempDir::new("lockout");
+    let rx = Recv::start(&["--duration", "20", "-q"]);
+    let to = rx.addr.clone();
+    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop_flag.clone();
+    let holders = std::thread::spawn(move || {
+        let sockets: Vec<UdpSocket> = (0..64)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        for round in 0..4u64 {
+            for (i, s) in sockets.iter().enumerate() {
+                let _ = s.send_to(&data(&header(5000 + i as u32, round, 0, 1, 0), &[]), &to);
+            }
+            for _ in 0..50 {
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    let file = tmp.path().join("photo.bin");
+    std::fs::write(&file, vec![1u8; 300_000]).unwrap();
+    let out = run(
+        &[
+            "send",
+            "--to",
+            &rx.addr,
+            file.to_str().unwrap(),
+            "--loop",
+            "5",
+        ],
+        Duration::from_secs(15),
+    );
+    stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    holders.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "locked out: {stderr}");
+    assert!(stderr.contains("acked 5, lost 0"), "{stderr}");
+    stop(&rx);
+    let (_, stdout, _) = rx.finish(Duration::from_secs(10));
+    assert!(stats_of(&stdout)["sessions_evicted"].as_u64().unwrap() >= 1);
+}

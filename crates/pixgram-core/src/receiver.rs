@@ -170,6 +170,8 @@ pub struct ReceiverStats {
     pub sessions_resumed: u64,
     /// Sessions that moved to another address (a NAT rebinding, a new network).
     pub sessions_moved: u64,
+    /// Quiet sessions ended to make room for a new sender (`max_peers` reached).
+    pub sessions_evicted: u64,
     /// Frames the sender gave up on before they completed.
     pub frames_given_up: u64,
     /// Delivered frames the application could not take (answered FAILED).
@@ -195,6 +197,10 @@ pub enum PayloadKind {
 /// Until then the other address is served as a separate sender: a datagram that merely names a
 /// session id cannot take over a session that is active elsewhere.
 pub const MIGRATION_QUIET: Duration = Duration::from_millis(250);
+
+/// How long a session must have been silent before a new sender may take its place when
+/// `max_peers` are served: a few cheap datagrams now and then cannot hold every place.
+pub const EVICT_QUIET: Duration = Duration::from_secs(1);
 
 /// A sender as the receiver tells it apart: its session and its address.
 type PeerKey = (SessionId, SocketAddr);
@@ -252,6 +258,9 @@ impl ReceivedFrame {
 pub enum SessionEnd {
     /// The sender sent CLOSE.
     Closed,
+    /// Ended to make room for a new sender while `max_peers` were served, after being silent
+    /// for [`EVICT_QUIET`] (remembered: it resumes if it comes back).
+    Evicted,
     /// Nothing arrived for `peer_idle_timeout`.
     Idle,
 }
@@ -566,7 +575,7 @@ impl Receiver {
             self.stats.stale_chunks += 1;
             return false;
         }
-        if self.peers.len() >= self.config.max_peers {
+        if self.peers.len() >= self.config.max_peers && !self.evict_quietest(now) {
             self.stats.over_peers += 1;
             return false;
         }
@@ -619,6 +628,24 @@ impl Receiver {
         } else {
             self.addr_footprint.insert(addr, bytes);
         }
+    }
+
+    /// Makes room for a new sender by ending the session silent the longest, if it has been
+    /// silent for at least [`EVICT_QUIET`]: an active session is never evicted, and an evicted
+    /// one is remembered like an idle one, so it resumes if it comes back.
+    fn evict_quietest(&mut self, now: Timestamp) -> bool {
+        let quietest = self
+            .peers
+            .iter()
+            .min_by_key(|(_, p)| p.last_seen)
+            .filter(|(_, p)| now.saturating_since(p.last_seen) >= EVICT_QUIET)
+            .map(|(k, _)| *k);
+        let Some(key) = quietest else {
+            return false;
+        };
+        self.end_session(key, SessionEnd::Evicted, now);
+        self.stats.sessions_evicted += 1;
+        true
     }
 
     /// The address where `session` is served, if it has been silent there for

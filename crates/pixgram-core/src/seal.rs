@@ -464,7 +464,10 @@ mod tests {
         // Packet 4 is now more than the window behind the highest.
         assert_eq!(o.open(&mut later[4]), Err(OpenError::Replayed));
         assert!(o.open(&mut later[w + 476]).is_ok());
-        assert_eq!(o.open(&mut later[w + 476].clone()), Err(OpenError::Replayed));
+        assert_eq!(
+            o.open(&mut later[w + 476].clone()),
+            Err(OpenError::Replayed)
+        );
         assert_eq!(o.stats().replayed, 3);
     }
 
