@@ -4,10 +4,9 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{bin, json_lines, run, Recv, TempDir};
+use support::{json_lines, run, Recv, Relay, TempDir};
 
 #[test]
 fn ten_thousand_small_reliable_frames_through_20_percent_loss_arrive_exactly_once() {
@@ -15,27 +14,12 @@ fn ten_thousand_small_reliable_frames_through_20_percent_loss_arrive_exactly_onc
     let file = tmp.path().join("f.bin");
     std::fs::write(&file, [42u8; 100]).unwrap();
     let rx = Recv::start(&["--duration", "90"]);
-    let relay_port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let relay = format!("127.0.0.1:{relay_port}");
-    let mut impair = Command::new(bin())
-        .args([
-            "impair", "--listen", &relay, "--to", &rx.addr, "--loss", "20",
-        ])
-        .args(["--seed", "3"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let relay = Relay::start(&rx.addr, &["--loss", "20", "--seed", "3"]);
     let out = run(
         &[
             "send",
             "--to",
-            &relay,
+            &relay.addr,
             file.to_str().unwrap(),
             "--loop",
             "10000",
@@ -46,8 +30,7 @@ fn ten_thousand_small_reliable_frames_through_20_percent_loss_arrive_exactly_onc
         ],
         Duration::from_secs(80),
     );
-    let _ = impair.kill();
-    let _ = impair.wait();
+    drop(relay);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("acked 10000, lost 0"), "{stderr}");

@@ -4,56 +4,17 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{bin, run, sample_images, wait_bounded, Recv, TempDir};
+use support::{bin, run, sample_images, wait_bounded, Recv, Relay, TempDir};
 
 /// The tests that move megabytes take turns (2-core machine).
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn turn() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A running `pixgram impair` towards `to`, with the address it listens on.
-struct Relay {
-    child: Child,
-    addr: String,
-}
-
-impl Relay {
-    fn start(to: &str, flags: &[&str]) -> Relay {
-        let mut child = Command::new(bin())
-            .args(["impair", "--listen", "127.0.0.1:0", "--to", to])
-            .args(["--duration", "120"])
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn pixgram impair");
-        let mut line = String::new();
-        BufReader::new(child.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
-        Relay { child, addr }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn stderr(o: &Output) -> String {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pixgram_core::wire::{self, DataFlags, DataHeader};
 use pixgram_core::{ChunkIndex, FrameId, SessionId, StreamId};
-use support::{json_lines, run, sample_images, Recv, TempDir};
+use support::{json_lines, peak_rss_kib, run, sample_images, Recv, TempDir};
 
 fn header(session: u32, frame: u64, frame_len: u64, count: u32, index: u32) -> DataHeader {
     DataHeader {
@@ -57,17 +57,6 @@ fn crc32c(bytes: &[u8]) -> u32 {
         }
     }
     !crc
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn stats_of(stdout: &str) -> serde_json::Value {

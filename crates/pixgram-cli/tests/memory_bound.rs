@@ -11,20 +11,9 @@ use pixgram::{OutgoingFrame, SenderConfig, StreamId, UdpSender};
 use pixgram_core::chunking::ChunkLayout;
 use pixgram_core::wire::{self, DataFlags, DataHeader};
 use pixgram_core::{ChunkIndex, FrameId, SessionId};
-use support::{json_lines, run, Recv, TempDir};
+use support::{json_lines, peak_rss_kib, run, Recv, TempDir};
 
 const BOUND_KIB: u64 = 128 << 10;
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn sample_file(tmp: &TempDir, len: usize) -> std::path::PathBuf {
     let p = tmp.path().join("real.bin");

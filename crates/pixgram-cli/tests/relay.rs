@@ -4,57 +4,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{bin, json_lines, run, sample_images, Recv, TempDir};
-
-/// A running `pixgram impair`, with the address it listens on.
-struct Relay {
-    child: Child,
-    addr: String,
-}
-
-impl Relay {
-    fn start(to: &str, flags: &[&str]) -> Relay {
-        let mut child = Command::new(bin())
-            .args([
-                "impair",
-                "--listen",
-                "127.0.0.1:0",
-                "--to",
-                to,
-                "--duration",
-                "120",
-            ])
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn pixgram impair");
-        let mut line = String::new();
-        BufReader::new(child.stderr.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("listening on ")
-            .nth(1)
-            .and_then(|r| r.split(',').next())
-            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
-            .to_string();
-        Relay { child, addr }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{json_lines, run, sample_images, Recv, Relay, TempDir};
 
 /// The heavy tests take turns: each runs three processes, and two at once on a 2-core machine
 /// measure the machine, not pixgram.

@@ -158,6 +158,57 @@ impl Recv {
     }
 }
 
+/// A running `pixgram impair --listen 127.0.0.1:0 --to TO FLAGS...`, with the address it
+/// reported listening on; killed on drop.
+pub struct Relay {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Relay {
+    pub fn start(to: &str, flags: &[&str]) -> Relay {
+        let mut child = Command::new(bin())
+            .args(["impair", "--listen", "127.0.0.1:0", "--to", to])
+            .args(["--duration", "120"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn pixgram impair");
+        let mut line = String::new();
+        BufReader::new(child.stderr.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|r| r.split(',').next())
+            .unwrap_or_else(|| panic!("unexpected first line: {line}"))
+            .to_string();
+        Relay { child, addr }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Peak resident memory (VmHWM) of process `pid`, KiB; 0 once it has exited.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Images to send: the shared corpus if present, else generated files in `dir`.
 pub fn sample_images(dir: &Path) -> Vec<PathBuf> {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
