@@ -184,6 +184,7 @@ fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenS
         "replies_limited": s.replies_limited, "sessions_started": s.sessions_started,
         "sessions_ended": s.sessions_ended, "sessions_resumed": s.sessions_resumed,
         "sessions_moved": s.sessions_moved, "sessions_evicted": s.sessions_evicted,
+        "duplicates_suppressed": s.duplicates_suppressed,
         "frames_given_up": s.frames_given_up,
         "frames_not_stored": s.frames_not_stored, "chunks_lost": s.chunks_lost,
         "chunks_nacked": s.chunks_nacked, "verdicts_forgotten": s.verdicts_forgotten,

@@ -172,6 +172,9 @@ pub struct ReceiverStats {
     pub sessions_moved: u64,
     /// Quiet sessions ended to make room for a new sender (`max_peers` reached).
     pub sessions_evicted: u64,
+    /// Frames not delivered because the same session delivered the same bytes at another
+    /// address (a move mid-stream): acknowledged, delivered once.
+    pub duplicates_suppressed: u64,
     /// Frames the sender gave up on before they completed.
     pub frames_given_up: u64,
     /// Delivered frames the application could not take (answered FAILED).
@@ -744,6 +747,22 @@ impl Receiver {
                     self.queue_reply((session, peer), reply);
                 }
                 StreamOutput::Deliver(frame, done) => {
+                    let digest = (done.body.len(), wire::checksum(&done.body));
+                    if self.delivered_elsewhere((session, peer), stream, frame, digest) {
+                        // The same frame, byte for byte, was delivered at this session's other
+                        // address: the sender moved mid-stream and sent it again (its ACK was
+                        // lost in the move). Acknowledge it; deliver nothing.
+                        self.stats.duplicates_suppressed += 1;
+                        self.settle_duplicate((session, peer), stream, frame, done.completed_at);
+                        continue;
+                    }
+                    if let Some(s) = self
+                        .peers
+                        .get_mut(&(session, peer))
+                        .and_then(|p| p.streams.get_mut(&stream))
+                    {
+                        s.remember_digest(frame, digest);
+                    }
                     match split_frame(peer, session, stream, frame, done) {
                         Some(f) => {
                             match f.kind {
@@ -794,6 +813,41 @@ impl Receiver {
                 }
             }
         }
+    }
+
+    /// Whether another address of the same session delivered `frame` of `stream` with this
+    /// digest (length, CRC32C of the body).
+    fn delivered_elsewhere(
+        &self,
+        key: PeerKey,
+        stream: StreamId,
+        frame: FrameId,
+        digest: (usize, u32),
+    ) -> bool {
+        let lowest = SocketAddr::from(([0, 0, 0, 0], 0));
+        self.peers
+            .range((key.0, lowest)..)
+            .take_while(|((s, _), _)| *s == key.0)
+            .filter(|(k, _)| **k != key)
+            .any(|(_, p)| {
+                p.streams
+                    .get(&stream)
+                    .is_some_and(|s| s.delivered_as(frame, digest))
+            })
+    }
+
+    /// Acknowledges a frame suppressed as a duplicate (waiting for confirmation if the stream
+    /// waits for one: it is confirmed now, the application has it already).
+    fn settle_duplicate(&mut self, key: PeerKey, stream: StreamId, frame: FrameId, at: Timestamp) {
+        let mut out = Vec::new();
+        if let Some(s) = self
+            .peers
+            .get_mut(&key)
+            .and_then(|p| p.streams.get_mut(&stream))
+        {
+            s.confirm(frame, true, at, &mut out);
+        }
+        self.emit(key.1, key.0, stream, &mut out);
     }
 
     /// Queues a reply if the queue has room and the peer has sent at least as many bytes.
