@@ -41,6 +41,10 @@ pub(crate) struct PartialFrame {
     /// Chunks that arrived below `highest` after the frame was NACKed: holes filled by a
     /// retransmission. They count as loss in the report, since the first copy was lost.
     late_fills: u32,
+    /// What [`PartialFrame::loss_report`] and [`PartialFrame::chunks_lost`] said just before
+    /// parity rebuilt the missing data: the rebuilt chunks were lost on the way, and the
+    /// report must say so (or `FecPolicy::Auto` provisions for no loss).
+    before_recovery: Option<((u8, u8), u32)>,
     pub(crate) first_seen: Timestamp,
     pub(crate) last_progress: Timestamp,
     /// NACKs sent since the last progress (reliable streams), for back-off.
@@ -81,6 +85,7 @@ impl PartialFrame {
             have_parity: 0,
             highest: 0,
             late_fills: 0,
+            before_recovery: None,
             first_seen: now,
             last_progress: now,
             nacks_since_progress: 0,
@@ -119,6 +124,9 @@ impl PartialFrame {
     /// units), and the longest run still missing (saturating at 255): what this frame says
     /// about the path.
     pub(crate) fn loss_report(&self) -> (u8, u8) {
+        if let Some((report, _)) = self.before_recovery {
+            return report;
+        }
         let seen = u64::from(self.highest) + 1;
         let received = u64::from(self.have_count) + u64::from(self.have_parity);
         let missing = (seen.saturating_sub(received) + u64::from(self.late_fills)).min(seen);
@@ -138,6 +146,9 @@ impl PartialFrame {
     /// Chunks this frame lost on the way: still missing below the highest index seen, or filled
     /// only after a NACK. Each chunk counts once, however often it was asked for.
     pub(crate) fn chunks_lost(&self) -> u32 {
+        if let Some((_, lost)) = self.before_recovery {
+            return lost;
+        }
         let seen = self.highest + 1;
         (seen.saturating_sub(self.chunks_received()) + self.late_fills).min(seen)
     }
@@ -159,6 +170,7 @@ impl PartialFrame {
             &self.parity,
             |j| bit_in(&have, u64::from(count) + u64::from(j)),
         )?;
+        self.before_recovery = Some((self.loss_report(), self.chunks_lost()));
         for i in 0..u64::from(count) {
             set_bit(&mut self.have, i);
         }
@@ -225,6 +237,11 @@ impl PartialFrame {
         self.last_progress = now;
         self.nacks_since_progress = 0;
         Insert::Added
+    }
+
+    /// The highest chunk index (data or parity) received.
+    pub(crate) fn highest(&self) -> u32 {
+        self.highest
     }
 
     /// The lowest chunk index not yet received.

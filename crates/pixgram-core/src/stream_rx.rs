@@ -166,6 +166,9 @@ pub(crate) struct StreamReceiver {
     unconfirmed: BTreeMap<FrameId, Unconfirmed>,
     gap_since: Option<Timestamp>,
     footprint: u64,
+    /// The newest frame any chunk arrived for (reliable streams: its predecessors were sent
+    /// whole before it).
+    newest_seen: Option<FrameId>,
 }
 
 fn micros_between(from: Timestamp, to: Timestamp) -> u32 {
@@ -191,6 +194,7 @@ impl StreamReceiver {
             unconfirmed: BTreeMap::new(),
             gap_since: None,
             footprint: 0,
+            newest_seen: None,
         }
     }
 
@@ -337,6 +341,7 @@ impl StreamReceiver {
         {
             return ChunkOutcome::Conflict;
         }
+        self.newest_seen = self.newest_seen.max(Some(frame));
         self.on_floor(h.floor, out);
         if let Some(status) = self.verdicts.get(frame) {
             if index.0 >= h.count {
@@ -412,6 +417,7 @@ impl StreamReceiver {
                 self.partial.entry(frame).or_insert(p)
             }
         };
+        let prev_highest = partial.highest();
         match partial.insert(&layout, flags, h.parity, index, payload, now) {
             Insert::Duplicate => return ChunkOutcome::Duplicate,
             Insert::Conflict => return ChunkOutcome::Conflict,
@@ -428,7 +434,10 @@ impl StreamReceiver {
             // then), at most once per `nack_delay`.
             if self.reliable {
                 let last = index.0 + 1 == layout.count();
-                let hole_is_old = index.0.is_multiple_of(REORDER_WINDOW)
+                // Crossing into a new block of REORDER_WINDOW chunks (not only arriving at a
+                // multiple of it: when a queue drops most chunks, that one is often lost too).
+                let crossed = index.0 / REORDER_WINDOW > prev_highest / REORDER_WINDOW;
+                let hole_is_old = crossed
                     && partial
                         .oldest_hole()
                         .is_some_and(|h| h + REORDER_WINDOW <= index.0)
@@ -533,7 +542,19 @@ impl StreamReceiver {
                 .map(|(&id, _)| id)
                 .collect();
             for id in stalled {
-                self.nack(id, now, u32::MAX, out);
+                // Only holes below the highest chunk received: chunks above it may not have
+                // been sent yet or still be on the wire (at a low rate a frame leaves over
+                // many RTTs). A sender sends a stream's frames one after the other, so once a
+                // later frame's chunks arrive, this whole frame was sent: then its tail is
+                // missing too. Otherwise a lost tail is found by the sender's retransmission
+                // timer, which probes with the last chunk (then every hole below it is lost).
+                let sent_whole = self.newest_seen.is_some_and(|n| n > id);
+                let end = match self.partial.get(&id) {
+                    Some(_) if sent_whole => u32::MAX,
+                    Some(p) => p.highest(),
+                    None => continue,
+                };
+                self.nack(id, now, end, out);
             }
         }
         self.advance(now, limit, out);
