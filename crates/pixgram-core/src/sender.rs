@@ -1065,10 +1065,9 @@ impl Sender {
         let count = frame.layout.count();
         // A chunk resent less than this long ago may still be on its way.
         let holdoff = self.rtt.smoothed().unwrap_or(Duration::from_millis(10)) * 3 / 2;
-        // A chunk sent less than the lowest RTT ago cannot be known lost yet: the NACK was
-        // written before it could have arrived (or is forged). (Half the RTT let a stall
-        // NACK that lists a frame's tail resend chunks still on the wire.)
-        let not_due = self.rate.min_rtt().unwrap_or(Duration::ZERO);
+        // A chunk sent less than half the lowest RTT ago cannot be known lost yet: the NACK
+        // was written before it could have arrived (or is forged).
+        let not_due = self.rate.min_rtt().unwrap_or(Duration::ZERO) / 2;
         let mut queued = 0u64;
         'ranges: for r in nack.ranges() {
             let end = r.first.saturating_add(r.count).min(count);
