@@ -264,6 +264,11 @@ impl Delivery {
 
 /// A sender to `to` configured by the flags (window, datagram size, timeouts, rate, key).
 pub fn connect(args: &SendArgs, to: std::net::SocketAddr) -> anyhow::Result<UdpSender> {
+    // Live frames have a deadline and cannot wait for slow start from the core's cautious
+    // 5 MB/s: live mode starts at 50 MB/s, as every mode did before issue 12. Reliable mode
+    // starts low, so a slow bottleneck's queue does not overflow for a whole round trip.
+    let live = matches!(Delivery::from_args(args), Ok(Delivery::Live { .. }));
+    let defaults = SenderConfig::default();
     let config = SenderConfig {
         window: args.window as usize,
         datagram_size: args.datagram_size as usize,
@@ -271,7 +276,8 @@ pub fn connect(args: &SendArgs, to: std::net::SocketAddr) -> anyhow::Result<UdpS
         frame_timeout: Duration::from_secs_f64(args.timeout),
         max_rate: args.rate.map(|mbit| mbit * 1e6 / 8.0),
         max_frame_len: args.max_frame_size,
-        ..Default::default()
+        initial_rate: if live { 50e6 } else { defaults.initial_rate },
+        ..defaults
     };
     let key = crate::keygen::load(args.key_file.as_deref())?;
     Ok(UdpSender::connect_keyed(to, config, key.as_ref())?)

@@ -52,6 +52,21 @@ pub struct ImpairConfig {
     pub queue_bytes: u64,
 }
 
+impl ImpairConfig {
+    /// A tbf-like bottleneck: a link of `rate` bytes per second behind a drop-tail queue that
+    /// holds `queue` of the link's time (`rate * queue` bytes, at least one datagram gets
+    /// through); a datagram arriving at a full queue is dropped. Nothing else is impaired;
+    /// set the other fields with struct-update syntax.
+    pub fn bottleneck(rate: u64, queue: Duration) -> Self {
+        let bytes = u128::from(rate) * queue.as_micros() / 1_000_000;
+        ImpairConfig {
+            rate: Some(rate),
+            queue_bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
+            ..ImpairConfig::default()
+        }
+    }
+}
+
 /// Counters of what an [`Impairment`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImpairStats {
@@ -105,6 +120,12 @@ impl Impairment {
     /// The configuration.
     pub fn config(&self) -> &ImpairConfig {
         &self.config
+    }
+
+    /// Changes the impairment from now on (a path whose delay or rate changes); the queue and
+    /// the random state carry over.
+    pub fn set_config(&mut self, config: ImpairConfig) {
+        self.config = config;
     }
 
     /// Decides the fate of `datagram`, sent at `now`: pushes zero, one or two copies with their
@@ -280,6 +301,27 @@ mod tests {
         assert_eq!(out.len(), 10);
         assert_eq!(out[9].0, Timestamp::from_millis(10));
         assert_eq!(imp.stats().dropped_queue, 10);
+    }
+
+    #[test]
+    fn a_bottleneck_queue_holds_its_delay_and_drops_the_rest() {
+        // 1 MB/s with a 10 ms queue: 10,000 bytes wait at most, as in the byte-sized queue.
+        let config = ImpairConfig::bottleneck(1_000_000, Duration::from_millis(10));
+        assert_eq!((config.rate, config.queue_bytes), (Some(1_000_000), 10_000));
+        let mut imp = Impairment::new(config, 1);
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            imp.apply(Timestamp::ZERO, &[0u8; 1000], &mut out);
+        }
+        assert_eq!(out.len(), 10);
+        assert_eq!(imp.stats().dropped_queue, 10);
+        // Once the queue drained for 5 ms, five more fit.
+        out.clear();
+        for _ in 0..10 {
+            imp.apply(Timestamp::from_millis(5), &[0u8; 1000], &mut out);
+        }
+        assert_eq!(out.len(), 5);
+        assert_eq!(out[4].0, Timestamp::from_millis(15));
     }
 
     #[test]

@@ -190,6 +190,76 @@ impl RateConfig {
 fn window_datagrams(datagram: f64) -> u64 {
     ((1u64 << 20) as f64 / datagram.max(1.0)).clamp(16.0, 64.0) as u64
 }
+/// How long an RTT sample counts towards the path's lowest RTT (as in BBR): a path whose
+/// delay rose (a route change, a radio link stepping down) stops looking queued after this.
+pub const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
+/// Slots of the windowed minimum: the lowest RTT is known per tenth of the window.
+const MIN_RTT_SLOTS: u64 = 10;
+
+/// The lowest RTT sampled in the last [`MIN_RTT_WINDOW`] (and in the slot being filled):
+/// the lowest sample of each tenth of the window, at most 11 of them.
+#[derive(Debug, Clone, Default)]
+struct WindowedMin {
+    /// (slot number, lowest sample in it), oldest first.
+    slots: std::collections::VecDeque<(u64, Duration)>,
+}
+
+impl WindowedMin {
+    fn slot(now: Timestamp) -> u64 {
+        let width = MIN_RTT_WINDOW.as_micros() as u64 / MIN_RTT_SLOTS;
+        now.as_micros() / width
+    }
+
+    fn expire(&mut self, now: Timestamp) {
+        let oldest = Self::slot(now).saturating_sub(MIN_RTT_SLOTS);
+        while self.slots.front().is_some_and(|&(s, _)| s < oldest) {
+            self.slots.pop_front();
+        }
+    }
+
+    fn on_sample(&mut self, now: Timestamp, rtt: Duration) {
+        self.expire(now);
+        let slot = Self::slot(now);
+        match self.slots.back_mut() {
+            Some((s, m)) if *s >= slot => *m = (*m).min(rtt),
+            _ => self.slots.push_back((slot, rtt)),
+        }
+    }
+
+    fn get(&self) -> Option<Duration> {
+        self.slots.iter().map(|&(_, m)| m).min()
+    }
+
+    /// Forgets every sample: `rtt`, sampled at `now`, is the lowest.
+    fn reset(&mut self, now: Timestamp, rtt: Duration) {
+        self.slots.clear();
+        self.on_sample(now, rtt);
+    }
+}
+
+/// Share of a window's time the sender must have been backlogged (held back by the pacer
+/// with data waiting) for its queueing delay to count against it.
+const FILLING: f64 = 0.8;
+/// Delay cuts in a row after which an RTT that did not come down is taken as the path's own:
+/// a queue the sender built drains once it slows down, a longer path does not.
+const FUTILE_DELAY_CUTS: u32 = 2;
+/// Delivery-rate samples span at least this many smoothed RTTs, and at least
+/// [`DELIVERY_MIN_SPAN`]: feedback comes per frame, in bursts.
+const DELIVERY_SPAN_RTTS: u32 = 1;
+const DELIVERY_MIN_SPAN: Duration = Duration::from_millis(100);
+/// The delivery rate is the highest sample of this many smoothed RTTs (at least 1 s).
+const DELIVERY_WINDOW_RTTS: u32 = 10;
+/// After a loss cut the rate is at most this share of the delivery rate: the queue that
+/// overflowed drains.
+const DRAIN_GAIN: f64 = 0.9;
+/// Losses a slow-start window must have before [`RateController::on_losses_reported`] judges
+/// it early.
+const SLOW_START_OVERFLOW: u64 = 16;
+/// Growth never takes the rate past this multiple of the delivery rate: in slow start, and
+/// after it (probing for more, as BBR's 1.25 gain does).
+const SLOW_START_CAP: f64 = 2.0;
+const GROWTH_CAP: f64 = 1.25;
+
 /// Windows the random-loss baseline looks back over.
 const BASELINE_WINDOWS: usize = 8;
 /// Loss above this is congestion whatever the history.
@@ -205,6 +275,8 @@ struct LossWindow {
     lost: u64,
     /// The sender had more to send than the rate allowed during this window.
     limited: bool,
+    /// How long the sender was backlogged (data waiting for the pacer) in this window.
+    backlogged: Duration,
 }
 
 impl LossWindow {
@@ -215,6 +287,7 @@ impl LossWindow {
             sent: 0,
             lost: 0,
             limited: false,
+            backlogged: Duration::ZERO,
         }
     }
 }
@@ -231,13 +304,29 @@ pub struct RateController {
     /// once NACKs for its last datagram have had time to arrive.
     closed: std::collections::VecDeque<LossWindow>,
     recent_loss: Vec<f64>,
-    min_rtt: Option<Duration>,
+    /// The path's lowest RTT over the last [`MIN_RTT_WINDOW`].
+    min_rtt: WindowedMin,
     /// The lowest RTT sampled since the last judgement.
     recent_rtt: Option<Duration>,
     /// When the rate was last cut: windows that started earlier are not cut again.
     last_cut: Option<Timestamp>,
     congested_windows: u64,
     delay_cuts: u64,
+    /// Whether the last window closed filled the path (see `filled`).
+    last_filled: bool,
+    /// Whether the receiver ever reported a loss.
+    loss_seen: bool,
+    /// Since when the sender has been backlogged, if it is.
+    backlog_since: Option<Timestamp>,
+    /// Delay cuts in a row, and the RTT that prompted the first of them.
+    delay_series: u32,
+    series_rtt: Option<Duration>,
+    /// Bytes the receiver reported holding, all frames together.
+    delivered: u64,
+    /// (when, `delivered`) at recent feedback, oldest first.
+    delivery_marks: std::collections::VecDeque<(Timestamp, u64)>,
+    /// Recent delivery-rate samples (when, bytes per second), oldest first.
+    delivery_samples: std::collections::VecDeque<(Timestamp, f64)>,
 }
 
 impl RateController {
@@ -253,12 +342,67 @@ impl RateController {
             current: None,
             closed: std::collections::VecDeque::new(),
             recent_loss: Vec::new(),
-            min_rtt: None,
+            min_rtt: WindowedMin::default(),
             recent_rtt: None,
             last_cut: None,
             congested_windows: 0,
             delay_cuts: 0,
+            loss_seen: false,
+            last_filled: false,
+            backlog_since: None,
+            delay_series: 0,
+            series_rtt: None,
+            delivered: 0,
+            delivery_marks: std::collections::VecDeque::new(),
+            delivery_samples: std::collections::VecDeque::new(),
         }
+    }
+
+    /// The rate at which the receiver has been taking data: the highest rate sampled over the
+    /// last [`DELIVERY_WINDOW_RTTS`] smoothed RTTs (at least a second), each sample spanning at
+    /// least one RTT of feedback. `None` before enough feedback.
+    pub fn delivery_rate(&self) -> Option<f64> {
+        self.delivery_samples
+            .iter()
+            .map(|&(_, r)| r)
+            .fold(None, |m, r| Some(m.map_or(r, |m: f64| m.max(r))))
+    }
+
+    /// The receiver reported `bytes` more of the sender's data (a NACK's or an ACK's chunk
+    /// count grew): a delivery-rate sample once the marks span an RTT.
+    pub fn on_delivered(&mut self, now: Timestamp, bytes: u64, srtt: Duration) {
+        self.delivered += bytes;
+        let span = (srtt * DELIVERY_SPAN_RTTS).max(DELIVERY_MIN_SPAN);
+        // Keep the newest mark at least `span` old, and nothing older.
+        while self.delivery_marks.len() >= 2
+            && now.saturating_since(self.delivery_marks[1].0) >= span
+        {
+            self.delivery_marks.pop_front();
+        }
+        if let Some(&(t, d)) = self.delivery_marks.front() {
+            let elapsed = now.saturating_since(t);
+            if elapsed >= span {
+                let rate = (self.delivered - d) as f64 / elapsed.as_secs_f64();
+                self.delivery_samples.push_back((now, rate));
+            }
+        }
+        if self.delivery_marks.len() < 256 {
+            self.delivery_marks.push_back((now, self.delivered));
+        }
+        let keep = (srtt * DELIVERY_WINDOW_RTTS).max(Duration::from_secs(1));
+        while self.delivery_samples.len() > 256
+            || self
+                .delivery_samples
+                .front()
+                .is_some_and(|&(t, _)| now.saturating_since(t) > keep)
+        {
+            self.delivery_samples.pop_front();
+        }
+    }
+
+    /// Whether a window of `span` with `backlogged` time filled the path.
+    fn filled(limited: bool, backlogged: Duration, span: Duration) -> bool {
+        limited && backlogged.as_secs_f64() >= FILLING * span.as_secs_f64()
     }
 
     /// Bytes per second the sender may use now.
@@ -271,9 +415,11 @@ impl RateController {
         self.slow_start
     }
 
-    /// The lowest RTT seen: the path's delay without queueing.
+    /// The lowest RTT seen in the last [`MIN_RTT_WINDOW`] (about 10 s): the path's delay
+    /// without queueing. A minimum kept forever would make every window look queued once the
+    /// path's delay rose, and cut the rate to the floor.
     pub fn min_rtt(&self) -> Option<Duration> {
-        self.min_rtt
+        self.min_rtt.get()
     }
 
     /// The random loss the controller tolerates now (share of datagrams).
@@ -304,7 +450,7 @@ impl RateController {
 
     /// Queueing delay above which a window counts as congested.
     pub fn delay_threshold(&self) -> Option<Duration> {
-        Some((self.min_rtt? / 2).max(Duration::from_millis(10)))
+        Some((self.min_rtt()? / 2).max(Duration::from_millis(10)))
     }
 
     /// One datagram was sent at `now`.
@@ -316,12 +462,22 @@ impl RateController {
     /// sender, so a clean window may grow the rate.
     pub fn on_rate_limited(&mut self, now: Timestamp) {
         self.current.get_or_insert(LossWindow::new(now)).limited = true;
+        self.backlog_since.get_or_insert(now);
+    }
+
+    /// The sender has nothing left to send (its queues are empty): it is no longer backlogged.
+    pub fn on_drained(&mut self, now: Timestamp) {
+        if let Some(since) = self.backlog_since.take() {
+            let w = self.current.get_or_insert(LossWindow::new(since));
+            w.backlogged += now.saturating_since(since.max(w.start));
+        }
     }
 
     /// The receiver reported missing a datagram that was last sent at `sent_at`. The loss is
     /// charged to the window it was sent in; losses older than both open windows are ignored
     /// (their window was judged already).
     pub fn on_lost(&mut self, sent_at: Timestamp) {
+        self.loss_seen = true;
         let windows = self.current.iter_mut().chain(self.closed.iter_mut().rev());
         for w in windows {
             if sent_at >= w.start {
@@ -331,12 +487,53 @@ impl RateController {
         }
     }
 
+    /// Losses of one NACK were reported (after [`RateController::on_lost`]). In slow start, a
+    /// window of which more than half is already reported lost ends it at once, cutting the
+    /// rate to what got through of it: a queue is overflowing, and waiting for the window's
+    /// judgement (two RTTs later, or never if the NACKs come after it) would let slow start
+    /// double on, far past the path's rate. Random loss is not half the traffic
+    /// ([`MAX_BASELINE`]).
+    pub fn on_losses_reported(&mut self, now: Timestamp) {
+        if !self.slow_start {
+            return;
+        }
+        let cut = self.last_cut;
+        let overflowing = self
+            .current
+            .iter()
+            .chain(self.closed.iter())
+            .filter(|w| w.lost >= SLOW_START_OVERFLOW && w.lost * 2 > w.sent && cut < Some(w.start))
+            .map(|w| w.lost as f64 / w.sent.max(1) as f64)
+            .fold(None, |m: Option<f64>, l| Some(m.map_or(l, |m| m.max(l))));
+        if let Some(loss) = overflowing {
+            self.slow_start = false;
+            self.congested_windows += 1;
+            // What got through of that window is about what the path carries.
+            self.rate *= (1.0 - loss.min(1.0)).max(0.01) * DRAIN_GAIN;
+            if let Some(d) = self.delivery_rate() {
+                self.rate = self.rate.min(d * DRAIN_GAIN);
+            }
+            self.rate = self.rate.clamp(self.config.min, self.config.max);
+            self.last_cut = Some(now);
+        }
+    }
+
+    /// An RTT sample that may read short (the ACK of a frame with resent chunks may answer an
+    /// earlier copy): it shows a queue (a short reading only hides one) but does not lower
+    /// the path's lowest RTT.
+    pub fn on_queue_rtt(&mut self, rtt: Duration) {
+        if std::env::var_os("NOQ").is_none() && self.min_rtt().is_some() {
+            self.recent_rtt = Some(self.recent_rtt.map_or(rtt, |m| m.min(rtt)));
+        }
+    }
+
     /// An RTT sample arrived.
     pub fn on_rtt(&mut self, now: Timestamp, rtt: Duration) {
-        self.min_rtt = Some(self.min_rtt.map_or(rtt, |m| m.min(rtt)));
+        self.min_rtt.on_sample(now, rtt);
         self.recent_rtt = Some(self.recent_rtt.map_or(rtt, |m| m.min(rtt)));
-        let queueing = self.min_rtt.map(|m| rtt.saturating_sub(m));
-        let filling = self.current.is_some_and(|w| w.limited);
+        let queueing = self.min_rtt().map(|m| rtt.saturating_sub(m));
+        // The last complete window tells: the current one may be a single frame's burst.
+        let filling = self.last_filled && self.current.is_some_and(|w| w.limited);
         if self.slow_start && filling && queueing > self.delay_threshold() {
             // A queue is building: slow start has passed the path's rate, and by up to one
             // doubling since the queue began. Leave it now rather than a few RTTs later,
@@ -344,6 +541,8 @@ impl RateController {
             self.slow_start = false;
             self.rate = (self.rate * 0.5).max(self.config.min);
             self.last_cut = Some(now);
+            self.delay_series = 1;
+            self.series_rtt = Some(rtt);
         }
     }
 
@@ -356,6 +555,15 @@ impl RateController {
                 && current.sent >= window_datagrams(self.config.datagram)
             {
                 current.end = now;
+                if let Some(since) = self.backlog_since {
+                    current.backlogged += now.saturating_since(since.max(current.start));
+                    self.backlog_since = Some(now);
+                }
+                self.last_filled = Self::filled(
+                    current.limited,
+                    current.backlogged,
+                    now.saturating_since(current.start),
+                );
                 self.closed.push_back(current);
                 self.current = Some(LossWindow::new(now));
             }
@@ -381,27 +589,78 @@ impl RateController {
         // below the path's rate, did not build the queue (scheduling jitter on a busy host
         // looks the same), and cutting its rate below its frame rate would only make frames
         // late.
-        let queued = match (self.recent_rtt.take(), self.min_rtt, self.delay_threshold()) {
-            (Some(rtt), Some(min), Some(limit)) => w.limited && rtt.saturating_sub(min) > limit,
+        // Filling means using the rate, not only being held back once: a live stream whose
+        // frames each outrun the pacer's burst is held back at every frame, yet on average
+        // it sends far below the rate and cannot have built a queue.
+        let filling = Self::filled(w.limited, w.backlogged, w.end.saturating_since(w.start));
+        let recent = self.recent_rtt.take();
+        let queued = match (recent, self.min_rtt(), self.delay_threshold()) {
+            (Some(rtt), Some(min), Some(limit)) => filling && rtt.saturating_sub(min) > limit,
             _ => false,
         };
+        if recent.is_some() && !queued {
+            self.delay_series = 0;
+        }
         let already_cut = self.last_cut.is_some_and(|t| w.start < t);
+        let delivery = self.delivery_rate();
         if lossy || queued {
             if !already_cut {
-                self.congested_windows += 1;
-                self.delay_cuts += u64::from(!lossy);
-                self.slow_start = false;
-                self.rate *= if lossy { 0.7 } else { 0.85 };
-                self.last_cut = Some(now);
+                let futile = !lossy
+                    && self.delay_series >= FUTILE_DELAY_CUTS
+                    && match (recent, self.series_rtt, self.delay_threshold()) {
+                        (Some(rtt), Some(first), Some(limit)) => rtt + limit / 2 >= first,
+                        _ => false,
+                    };
+                if futile {
+                    // Slowing down did not bring the RTT down: the path's delay rose (a
+                    // longer route), no queue of ours. Its lowest RTT is what it is now.
+                    self.min_rtt.reset(now, recent.unwrap_or_default());
+                    self.delay_series = 0;
+                    self.series_rtt = None;
+                } else {
+                    self.congested_windows += 1;
+                    self.delay_cuts += u64::from(!lossy);
+                    self.slow_start = false;
+                    self.rate *= if lossy { 0.7 } else { 0.85 };
+                    if lossy {
+                        // A queue overflowed: what the path delivered meanwhile is its
+                        // capacity; pace below it so the queue drains (from a rate far above
+                        // the path's, cutting by 30% a round would take many rounds).
+                        if let Some(d) = delivery {
+                            self.rate = self.rate.min(d * DRAIN_GAIN);
+                        }
+                    } else {
+                        if self.delay_series == 0 {
+                            self.series_rtt = recent;
+                        }
+                        self.delay_series += 1;
+                    }
+                    self.last_cut = Some(now);
+                }
             }
         } else if w.limited {
-            self.rate = if self.slow_start {
+            let grown = if self.slow_start {
                 self.rate * 2.0
             } else {
                 let additive =
                     self.config.datagram / srtt.max(Duration::from_micros(100)).as_secs_f64();
                 self.rate + additive.max(self.rate * 0.02)
             };
+            // Not past twice what the receiver has been taking: a rate the path does not
+            // deliver only fills its queue.
+            let gain = if self.slow_start {
+                SLOW_START_CAP
+            } else {
+                GROWTH_CAP
+            };
+            // Once the receiver reported loss, growth waits for a delivery rate to check
+            // against (on a path that loses nothing, feedback may come only per frame).
+            let cap = match delivery {
+                Some(d) => (d * gain).max(self.rate),
+                None if self.loss_seen && !self.delivery_marks.is_empty() => self.rate,
+                None => f64::INFINITY,
+            };
+            self.rate = grown.min(cap);
         }
         self.rate = self.rate.clamp(self.config.min, self.config.max);
         self.recent_loss.push(loss);
@@ -516,6 +775,68 @@ mod tests {
         c.on_rtt(Timestamp::from_millis(245), Duration::from_millis(22));
         c.on_tick(Timestamp::from_millis(260), rtt);
         assert_eq!((c.delay_cuts(), c.rate()), (1, before * 0.85));
+    }
+
+    #[test]
+    fn the_lowest_rtt_is_forgotten_after_its_window() {
+        let mut c = controller();
+        c.on_rtt(Timestamp::ZERO, Duration::from_millis(2));
+        c.on_rtt(Timestamp::from_millis(5_000), Duration::from_millis(62));
+        assert_eq!(c.min_rtt(), Some(Duration::from_millis(2)));
+        // Ten seconds (and the slot being filled) later, only the recent samples count.
+        c.on_rtt(Timestamp::from_millis(11_000), Duration::from_millis(63));
+        assert_eq!(c.min_rtt(), Some(Duration::from_millis(62)));
+        c.on_rtt(Timestamp::from_millis(16_000), Duration::from_millis(64));
+        assert_eq!(c.min_rtt(), Some(Duration::from_millis(63)));
+    }
+
+    /// Rounds 100 ms apart, each a filling window whose lowest RTT is `rtts[i]`; returns the
+    /// controller after them (out of slow start, path's lowest RTT 10 ms).
+    fn delay_rounds(rtts: &[u64]) -> RateController {
+        let mut c = controller();
+        c.on_rtt(Timestamp::from_millis(1), Duration::from_millis(10));
+        window(&mut c, 0, 100, 80); // loss: out of slow start
+        for (i, &rtt) in rtts.iter().enumerate() {
+            let t = 200 + 100 * i as u64;
+            c.on_rtt(Timestamp::from_millis(t), Duration::from_millis(rtt));
+            window(&mut c, t, 100, 0);
+        }
+        c
+    }
+
+    #[test]
+    fn delay_cuts_that_do_not_bring_the_rtt_down_adopt_the_new_rtt() {
+        // The path's RTT rose from 10 to 80 ms: two cuts change nothing, the third is not
+        // made and the lowest RTT becomes 80 ms; the rate grows again.
+        // (A window that began before a cut is not cut again: every other round is judged.)
+        let c = delay_rounds(&[80; 6]);
+        assert_eq!(c.delay_cuts(), 2);
+        assert_eq!(c.min_rtt(), Some(Duration::from_millis(80)));
+        // A queue that drains as the rate is cut is a queue: it is cut every time.
+        let c = delay_rounds(&[80, 70, 60, 50, 40, 30]);
+        assert_eq!(c.delay_cuts(), 3);
+        assert_eq!(c.min_rtt(), Some(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn an_application_limited_sender_is_not_cut_for_delay() {
+        // Backlogged for a fifth of each window (a live frame's burst, then idle): its
+        // queueing delay is not its doing.
+        let mut c = controller();
+        c.on_rtt(Timestamp::from_millis(1), Duration::from_millis(10));
+        window(&mut c, 0, 100, 80);
+        for i in 0..4u64 {
+            let t = 200 + 100 * i;
+            c.on_rtt(Timestamp::from_millis(t), Duration::from_millis(80));
+            for k in 0..100 {
+                c.on_sent(Timestamp::from_micros(t * 1000 + k));
+            }
+            c.on_rate_limited(Timestamp::from_millis(t));
+            c.on_drained(Timestamp::from_millis(t + 2));
+            c.on_tick(Timestamp::from_millis(t + 10), Duration::from_millis(10));
+            c.on_tick(Timestamp::from_millis(t + 41), Duration::from_millis(10));
+        }
+        assert_eq!(c.delay_cuts(), 0);
     }
 
     #[test]

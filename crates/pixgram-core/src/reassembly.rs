@@ -51,6 +51,10 @@ pub(crate) struct PartialFrame {
     /// Chunks that arrived below `highest` after the frame was NACKed: holes filled by a
     /// retransmission. They count as loss in the report, since the first copy was lost.
     late_fills: u32,
+    /// What [`PartialFrame::loss_report`] and [`PartialFrame::chunks_lost`] said just before
+    /// parity rebuilt the missing data: the rebuilt chunks were lost on the way, and the
+    /// report must say so (or `FecPolicy::Auto` provisions for no loss).
+    before_recovery: Option<((u8, u8), u32)>,
     pub(crate) first_seen: Timestamp,
     pub(crate) last_progress: Timestamp,
     /// NACKs sent since the last progress (reliable streams), for back-off.
@@ -62,20 +66,11 @@ pub(crate) struct PartialFrame {
 }
 
 impl PartialFrame {
-    /// Bytes a new frame holds before any chunk: its bitmap. Callers charge it (and the first
-    /// chunk's [`PartialFrame::growth_for`]) before calling [`PartialFrame::new`].
+    /// Bytes a new frame holds before any chunk: its bitmap.
     pub(crate) fn bitmap_bytes(layout: &ChunkLayout, parity: u8) -> u64 {
         (u64::from(layout.count()) + u64::from(parity))
             .div_ceil(64)
             .saturating_mul(8)
-    }
-
-    /// Bytes a new frame would hold once chunk `index` is in: its bitmap and the body extent
-    /// (or parity buffer) that chunk needs. What a receiver charges before
-    /// [`PartialFrame::new`].
-    pub(crate) fn first_cost(layout: &ChunkLayout, parity: u8, index: ChunkIndex) -> u64 {
-        Self::bitmap_bytes(layout, parity)
-            .saturating_add(Self::buffer_for(layout, parity, index, 0, false))
     }
 
     /// Bytes the frame holds once every chunk (parity included) is in.
@@ -121,6 +116,7 @@ impl PartialFrame {
             have_parity: 0,
             highest: 0,
             late_fills: 0,
+            before_recovery: None,
             first_seen: now,
             last_progress: now,
             nacks_since_progress: 0,
@@ -168,6 +164,9 @@ impl PartialFrame {
     /// units), and the longest run still missing (saturating at 255): what this frame says
     /// about the path.
     pub(crate) fn loss_report(&self) -> (u8, u8) {
+        if let Some((report, _)) = self.before_recovery {
+            return report;
+        }
         let seen = u64::from(self.highest) + 1;
         let received = u64::from(self.have_count) + u64::from(self.have_parity);
         let missing = (seen.saturating_sub(received) + u64::from(self.late_fills)).min(seen);
@@ -187,6 +186,9 @@ impl PartialFrame {
     /// Chunks this frame lost on the way: still missing below the highest index seen, or filled
     /// only after a NACK. Each chunk counts once, however often it was asked for.
     pub(crate) fn chunks_lost(&self) -> u32 {
+        if let Some((_, lost)) = self.before_recovery {
+            return lost;
+        }
         let seen = self.highest + 1;
         (seen.saturating_sub(self.chunks_received()) + self.late_fills).min(seen)
     }
@@ -210,6 +212,7 @@ impl PartialFrame {
             &self.parity,
             |j| bit_in(&have, u64::from(count) + u64::from(j)),
         )?;
+        self.before_recovery = Some((self.loss_report(), self.chunks_lost()));
         for i in 0..u64::from(count) {
             set_bit(&mut self.have, i);
         }
@@ -281,6 +284,11 @@ impl PartialFrame {
         self.last_progress = now;
         self.nacks_since_progress = 0;
         Insert::Added
+    }
+
+    /// The highest chunk index (data or parity) received.
+    pub(crate) fn highest(&self) -> u32 {
+        self.highest
     }
 
     /// The lowest chunk index not yet received.
@@ -472,20 +480,14 @@ mod tests {
     fn charges_saturate_instead_of_overflowing() {
         use crate::chunking::MAX_LAYOUT_LEN;
         let huge = ChunkLayout::from_header(MAX_LAYOUT_LEN, 1).unwrap();
-        assert_eq!(
-            PartialFrame::first_cost(&huge, 0, ChunkIndex(0)),
-            MAX_LAYOUT_LEN + 8
-        );
+        assert_eq!(PartialFrame::full_cost(&huge, 0), MAX_LAYOUT_LEN + 8);
         // 255 parity shards of 2^63 bytes: far past u64, saturated.
-        assert_eq!(
-            PartialFrame::first_cost(&huge, 255, ChunkIndex(1)),
-            u64::MAX
-        );
+        assert_eq!(PartialFrame::full_cost(&huge, 255), u64::MAX);
         let many = ChunkLayout::from_header(u64::from(u32::MAX), u32::MAX).unwrap();
         let words = (u64::from(u32::MAX) + 255).div_ceil(64);
         assert_eq!(
-            PartialFrame::first_cost(&many, 255, ChunkIndex(u32::MAX)),
-            words * 8 + 255 * 2
+            PartialFrame::full_cost(&many, 255),
+            u64::from(u32::MAX) + words * 8 + 255 * 2
         );
     }
 

@@ -512,7 +512,6 @@ impl Receiver {
         };
         let admission = Admission {
             available_bytes: room,
-            max_frame_bytes: self.config.max_peer_bytes.min(self.config.max_total_bytes),
             max_frames_in_flight: self.config.max_frames_in_flight,
             nack_delay: self.config.nack_delay,
         };

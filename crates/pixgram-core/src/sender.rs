@@ -51,7 +51,9 @@ pub struct SenderConfig {
     pub max_frame_len: u64,
     /// Streams this sender may open.
     pub max_streams: usize,
-    /// Sending rate before any feedback, bytes per second.
+    /// Sending rate before any feedback, bytes per second (default 5 MB/s, 40 Mbit/s: slow
+    /// start doubles from there; a higher start overflows a slow bottleneck's queue for a
+    /// whole round trip before the first loss report can arrive).
     pub initial_rate: f64,
     /// Highest sending rate, bytes per second (`--rate`); `None` lets the controller find it.
     pub max_rate: Option<f64>,
@@ -70,7 +72,7 @@ impl Default for SenderConfig {
             peer_timeout: Duration::from_secs(5),
             max_frame_len: 64 << 20,
             max_streams: 16,
-            initial_rate: 50e6,
+            initial_rate: 5e6,
             max_rate: None,
             min_rto: Duration::from_millis(20),
             max_rto: Duration::from_secs(1),
@@ -377,15 +379,20 @@ struct OutFrame {
     sent_at: Vec<Timestamp>,
     /// Whether any chunk was sent twice.
     retransmitted: bool,
-    /// When any chunk of the frame was last sent: the receiver acknowledges as soon as the last
-    /// missing chunk arrives, so the ACK's arrival minus this is a round-trip sample even for
-    /// frames with retransmissions (where Karn's rule would leave none: at 5% loss, every
-    /// 200 KB frame has one).
+    /// When any data chunk of the frame was last sent: the receiver acknowledges as soon as
+    /// the last missing chunk arrives, so the ACK's arrival minus this is a round-trip sample
+    /// even for frames with retransmissions (where Karn's rule would leave none: at 5% loss,
+    /// every 200 KB frame has one). Parity chunks do not count: they follow the data, which
+    /// usually completes the frame before they arrive (measured from them, a 40 ms path gave
+    /// samples of 0.2-2.5 ms). A frame rebuilt from parity gives a longer sample, never a
+    /// shorter one.
     last_tx: Timestamp,
     /// Whether that last send was a timeout probe. An ACK may answer the original instead of
     /// the probe (the verdict was only late), so such a sample could be far too short: Karn's
     /// rule, applied to probes only. NACK-driven resends answer a NACK and are not ambiguous.
     last_tx_probe: bool,
+    /// Chunks the receiver last said it holds (NACKs), for the delivery rate.
+    reported: u32,
     /// Reliable frames: when to probe if no verdict has come.
     rto_at: Option<Timestamp>,
     backoffs: u32,
@@ -488,11 +495,18 @@ pub struct Sender {
     rate: RateController,
     pacer: Pacer,
     events: VecDeque<SenderEvent>,
-    /// Last time the receiver was heard from, or frames went in flight, whichever is later.
-    peer_clock: Timestamp,
-    /// When the last frames in flight timed out unanswered, leaving none in flight: the
-    /// silence before it still counts when frames go in flight again.
-    idle_since: Option<Timestamp>,
+    /// Since when the receiver owes an answer and has given none: from when a frame in flight
+    /// first had all its chunks sent (a receiver answers a frame once it is whole; while the
+    /// sender is still sending, a healthy receiver has nothing to say), or from its last
+    /// answer, whichever is later. Meaningful while `due_frames > 0`.
+    answer_due: Timestamp,
+    /// Frames in flight whose chunks have all been sent once.
+    due_frames: usize,
+    /// Silence the frames that were due met before they were given up unanswered (timed out,
+    /// past their deadline), leaving none due: it still counts when a frame is due again, or
+    /// a sender whose frames keep timing out one window after another would never report the
+    /// receiver gone. Time with nothing due is not silence. Zero once the receiver answers.
+    carried_silence: Duration,
     close_queued: bool,
     stats: SenderStats,
     /// Smoothed loss share and burst length from the receiver's ACKs, for `FecPolicy::Auto`.
@@ -544,8 +558,9 @@ impl Sender {
             frames: BTreeMap::new(),
             send_queue: VecDeque::new(),
             events: VecDeque::new(),
-            peer_clock: Timestamp::ZERO,
-            idle_since: None,
+            answer_due: Timestamp::ZERO,
+            due_frames: 0,
+            carried_silence: Duration::ZERO,
             close_queued: false,
             stats: SenderStats::default(),
             reported_loss: 0.05,
@@ -590,7 +605,7 @@ impl Sender {
     pub fn abandon(&mut self) {
         let keys: Vec<_> = self.frames.keys().copied().collect();
         for key in keys {
-            self.drop_frame(key, SendFailure::Abandoned);
+            self.drop_frame(key, SendFailure::Abandoned, None);
         }
     }
 
@@ -649,24 +664,13 @@ impl Sender {
                 .next()
                 .map(|(k, _)| *k)
                 .expect("a full window holds frames");
-            self.drop_frame(oldest, SendFailure::Superseded);
+            self.drop_frame(oldest, SendFailure::Superseded, Some(now));
             self.stats.frames_superseded += 1;
         }
         let stream = self.streams.get_mut(&frame.stream).expect("inserted above");
         let id = stream.next_id;
         stream.next_id = id.next();
         stream.in_flight += 1;
-        if self.frames.is_empty() {
-            // Time with nothing in flight is not silence; time with frames in flight that
-            // timed out unanswered is, or a sender whose frames keep timing out one window
-            // after another would never report the receiver gone.
-            let unanswered = self
-                .idle_since
-                .take()
-                .map_or(Duration::ZERO, |t| t.saturating_since(self.peer_clock));
-            let unanswered = u64::try_from(unanswered.as_micros()).unwrap_or(u64::MAX);
-            self.peer_clock = Timestamp::from_micros(now.as_micros().saturating_sub(unanswered));
-        }
         let flags = DataFlags::default()
             .with(DataFlags::MESSAGE, frame.kind == PayloadKind::Message)
             .with(DataFlags::METADATA, frame.metadata.is_some())
@@ -712,6 +716,7 @@ impl Sender {
             retransmitted: false,
             last_tx: now,
             last_tx_probe: false,
+            reported: 0,
             rto_at: None,
             backoffs: 0,
             rejected_since: None,
@@ -747,11 +752,24 @@ impl Sender {
         wanted.min(f64::from(count)).min(255.0) as u8
     }
 
-    /// Forgets a frame in flight and reports it lost.
-    fn drop_frame(&mut self, key: (StreamId, FrameId), reason: SendFailure) {
+    /// Forgets a frame in flight and reports it lost, at `now` if known.
+    fn drop_frame(
+        &mut self,
+        key: (StreamId, FrameId),
+        reason: SendFailure,
+        now: Option<Timestamp>,
+    ) {
         let Some(frame) = self.frames.remove(&key) else {
             return;
         };
+        if frame.last_sent.is_some() {
+            self.due_frames -= 1;
+            if self.due_frames == 0 {
+                // Given up unanswered: the silence so far still counts.
+                let t = now.unwrap_or(self.answer_due);
+                self.carried_silence = t.saturating_since(self.answer_due);
+            }
+        }
         self.send_queue.retain(|k| *k != key);
         self.resend_queue.retain(|k| *k != key);
         self.release(key.0);
@@ -819,6 +837,7 @@ impl Sender {
             self.count_sent(now, len);
             return Some(Transmit { len });
         } else {
+            self.rate.on_drained(now);
             return None;
         };
         if self.pacer.ready_at(now, self.config.datagram_size) > now {
@@ -847,6 +866,11 @@ impl Sender {
             frame.next_chunk += 1;
             if frame.next_chunk == frame.total_chunks() {
                 frame.last_sent = Some(now);
+                if self.due_frames == 0 {
+                    self.answer_due = before(now, self.carried_silence);
+                    self.carried_silence = Duration::ZERO;
+                }
+                self.due_frames += 1;
                 self.send_queue.pop_front();
             }
             i
@@ -857,9 +881,13 @@ impl Sender {
         if let Some(t) = frame.sent_at.get_mut(index as usize) {
             *t = now;
         }
-        frame.last_tx = now;
-        frame.last_tx_probe = resend && frame.backoffs > 0;
         let count = frame.layout.count();
+        if index < count {
+            // Parity goes out after the data, which usually completes the frame first: the
+            // ACK answers the last data chunk, so the RTT runs from it.
+            frame.last_tx = now;
+            frame.last_tx_probe = resend && frame.backoffs > 0;
+        }
         // The stream's lowest frame without a verdict: the receiver forgets what is below it
         // and starts a stream it does not know (it restarted) there.
         let floor = self
@@ -917,7 +945,8 @@ impl Sender {
 
     fn on_ack(&mut self, now: Timestamp, ack: Ack) {
         self.stats.acks_received += 1;
-        self.peer_clock = self.peer_clock.max(now);
+        self.answer_due = self.answer_due.max(now);
+        self.carried_silence = Duration::ZERO;
         self.heard = Some(now);
         if ack.chunks_received > 0 {
             let loss = f64::from(ack.loss) / 255.0;
@@ -951,11 +980,15 @@ impl Sender {
             }
             return;
         };
+        self.due_frames -= usize::from(frame.last_sent.is_some());
         self.send_queue.retain(|k| *k != key);
         self.resend_queue.retain(|k| *k != key);
         self.release(ack.stream);
         let event = match ack.status {
             AckStatus::Complete => {
+                let fresh = frame.layout.count().saturating_sub(frame.reported);
+                let bytes = u64::from(fresh) * self.config.datagram_size as u64;
+                self.rate.on_delivered(now, bytes, self.srtt());
                 self.stats.frames_acked += 1;
                 self.stats.payload_bytes_acked += frame.payload.len() as u64;
                 let rtt = now
@@ -965,6 +998,10 @@ impl Sender {
                     // The lowest RTT and the queueing delay must not be fooled by an ACK that
                     // answers an earlier copy of a chunk sent twice: unambiguous samples only.
                     self.rate.on_rtt(now, rtt);
+                } else if !frame.last_tx_probe {
+                    // Such a sample can only read short: it may show a queue, never invent
+                    // one (on a bottleneck that drops, nearly every large frame has resends).
+                    self.rate.on_queue_rtt(rtt);
                 }
                 // A frame with resent chunks gives a sample too (at 5% loss nearly every large
                 // frame has one), unless it was a timeout probe, or it is shorter than the
@@ -1005,7 +1042,8 @@ impl Sender {
 
     fn on_nack(&mut self, now: Timestamp, nack: &Nack<'_>) {
         self.stats.nacks_received += 1;
-        self.peer_clock = self.peer_clock.max(now);
+        self.answer_due = self.answer_due.max(now);
+        self.carried_silence = Duration::ZERO;
         self.heard = Some(now);
         self.progress = now;
         let key = (nack.stream, nack.frame);
@@ -1014,6 +1052,13 @@ impl Sender {
         };
         // Asking for chunks: the receiver has room for the frame now.
         frame.rejected_since = None;
+        let held = nack.chunks_received.min(frame.total_chunks());
+        if held > frame.reported {
+            let bytes = u64::from(held - frame.reported) * self.config.datagram_size as u64;
+            frame.reported = held;
+            let srtt = self.rtt.smoothed().unwrap_or(Duration::from_millis(10));
+            self.rate.on_delivered(now, bytes, srtt);
+        }
         if !frame.reliable() || frame.deadline.is_some_and(|d| now >= d) {
             return;
         }
@@ -1052,6 +1097,7 @@ impl Sender {
         frame.retransmitted = true;
         frame.rto_at = None;
         frame.backoffs = 0;
+        self.rate.on_losses_reported(now);
         if !self.resend_queue.contains(&key) {
             self.resend_queue.push_back(key);
         }
@@ -1059,9 +1105,12 @@ impl Sender {
         self.update_pacer(now);
     }
 
-    /// Smoothed RTT, or a guess of 10 ms before the first sample.
+    /// Smoothed RTT, or a guess of 100 ms before the first sample: the rate controller judges
+    /// its windows (and slow start doubles) no faster than this, and a guess shorter than the
+    /// path's RTT lets slow start double blind, before any loss report can arrive (10 ms
+    /// took a 4 Mbit/s bottleneck's sender from 40 to 1,280 Mbit/s in 100 ms).
     fn srtt(&self) -> Duration {
-        self.rtt.smoothed().unwrap_or(Duration::from_millis(10))
+        self.rtt.smoothed().unwrap_or(Duration::from_millis(100))
     }
 
     fn update_pacer(&mut self, now: Timestamp) {
@@ -1096,22 +1145,21 @@ impl Sender {
         if self.frames.is_empty() {
             return None;
         }
-        let mut next = self.peer_clock + self.config.peer_timeout;
+        let mut next = self.silent_since().map(|t| t + self.config.peer_timeout);
+        let mut consider = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
         for f in self.frames.values() {
             let due = if f.reliable() {
                 f.rto_at
             } else {
                 f.last_sent.map(|t| t + self.config.frame_timeout)
             };
-            for t in due.into_iter().chain(f.deadline) {
-                next = next.min(t);
-            }
+            due.into_iter().chain(f.deadline).for_each(&mut consider);
         }
         if !self.resend_queue.is_empty() || !self.send_queue.is_empty() {
             let last = self.pacer.last_send().unwrap_or(Timestamp::ZERO);
-            next = next.min(self.pacer.ready_at(last, self.config.datagram_size));
+            consider(self.pacer.ready_at(last, self.config.datagram_size));
         }
-        Some(next)
+        next
     }
 
     /// Reports frames whose verdict is overdue (unreliable streams), probes reliable frames
@@ -1121,7 +1169,9 @@ impl Sender {
         if self.frames.is_empty() {
             return;
         }
-        let peer_gone = now.saturating_since(self.peer_clock) >= self.config.peer_timeout;
+        let peer_gone = self
+            .silent_since()
+            .is_some_and(|t| now.saturating_since(t) >= self.config.peer_timeout);
         let mut lost = Vec::new();
         let mut probes = Vec::new();
         let mut past_deadline = Vec::new();
@@ -1143,7 +1193,7 @@ impl Sender {
         }
         for key in past_deadline {
             self.stats.frames_past_deadline += 1;
-            self.drop_frame(key, SendFailure::Deadline);
+            self.drop_frame(key, SendFailure::Deadline, Some(now));
         }
         for key in &probes {
             // Send the last chunk again: the receiver answers with an ACK (the verdict was
@@ -1168,13 +1218,11 @@ impl Sender {
             SendFailure::Timeout
         };
         for key in lost {
-            self.drop_frame(key, reason);
+            self.drop_frame(key, reason, Some(now));
         }
         if peer_gone {
             self.events.push_back(SenderEvent::PeerGone);
-            self.peer_clock = now;
-        } else if self.frames.is_empty() {
-            self.idle_since = Some(now);
+            self.carried_silence = Duration::ZERO;
         }
     }
 
@@ -1182,6 +1230,19 @@ impl Sender {
     pub fn poll_event(&mut self) -> Option<SenderEvent> {
         self.events.pop_front()
     }
+
+    /// Since when the receiver counts as silent (see `answer_due`): frames that timed out
+    /// unanswered do not restart it, and silence carried over from frames that all timed out
+    /// counts before it. `None` while no answer is due.
+    fn silent_since(&self) -> Option<Timestamp> {
+        (self.due_frames > 0).then_some(self.answer_due)
+    }
+}
+
+/// `t - d`, or the epoch.
+fn before(t: Timestamp, d: Duration) -> Timestamp {
+    let d = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+    Timestamp::from_micros(t.as_micros().saturating_sub(d))
 }
 
 /// Bytes the pacer may release at once: two milliseconds at `rate`, at least 16 datagrams, at

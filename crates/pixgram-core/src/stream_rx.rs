@@ -148,9 +148,6 @@ pub(crate) enum ChunkOutcome {
 pub(crate) struct Admission {
     /// Bytes the stream may still take (the smaller of peer and global headroom).
     pub available_bytes: u64,
-    /// The most one frame may ever hold (its whole body, parity and bitmap): a frame larger
-    /// than this is refused at its first chunk, since it could never complete.
-    pub max_frame_bytes: u64,
     pub max_frames_in_flight: usize,
     pub nack_delay: Duration,
 }
@@ -175,6 +172,9 @@ pub(crate) struct StreamReceiver {
     digests: BTreeMap<FrameId, (usize, u32)>,
     gap_since: Option<Timestamp>,
     footprint: u64,
+    /// The newest frame any chunk arrived for (reliable streams: its predecessors were sent
+    /// whole before it).
+    newest_seen: Option<FrameId>,
 }
 
 fn micros_between(from: Timestamp, to: Timestamp) -> u32 {
@@ -201,6 +201,7 @@ impl StreamReceiver {
             digests: BTreeMap::new(),
             gap_since: None,
             footprint: 0,
+            newest_seen: None,
         }
     }
 
@@ -360,6 +361,7 @@ impl StreamReceiver {
         {
             return ChunkOutcome::Conflict;
         }
+        self.newest_seen = self.newest_seen.max(Some(frame));
         self.on_floor(h.floor, out);
         if let Some(status) = self.verdicts.get(frame) {
             if index.0 >= h.count {
@@ -403,13 +405,10 @@ impl StreamReceiver {
         {
             return ChunkOutcome::OverFramesInFlight;
         }
-        let cost = existing.unwrap_or_else(|| {
-            if PartialFrame::full_cost(&layout, h.parity) > admission.max_frame_bytes {
-                u64::MAX // never fits: refused below as if there were no room
-            } else {
-                PartialFrame::first_cost(&layout, h.parity, index)
-            }
-        });
+        // A new frame is admitted only if all of it fits in the room there is now (a frame
+        // started without room for the rest would only wait); it is then charged as it
+        // arrives, so declared frames reserve nothing.
+        let cost = existing.unwrap_or_else(|| PartialFrame::full_cost(&layout, h.parity));
         let mut available = admission.available_bytes;
         if cost > available && awaited {
             available += self.evict_held(cost, available);
@@ -453,6 +452,7 @@ impl StreamReceiver {
             }
         };
         let before = partial.charge();
+        let prev_highest = partial.highest();
         let inserted = partial.insert(&layout, flags, h.parity, index, payload, now);
         let recovered = if inserted != Insert::Added || partial.is_complete() {
             None
@@ -471,7 +471,10 @@ impl StreamReceiver {
             // then), at most once per `nack_delay`.
             if self.reliable {
                 let last = index.0 + 1 == layout.count();
-                let hole_is_old = index.0.is_multiple_of(REORDER_WINDOW)
+                // Crossing into a new block of REORDER_WINDOW chunks (not only arriving at a
+                // multiple of it: when a queue drops most chunks, that one is often lost too).
+                let crossed = index.0 / REORDER_WINDOW > prev_highest / REORDER_WINDOW;
+                let hole_is_old = crossed
                     && partial
                         .oldest_hole()
                         .is_some_and(|h| h + REORDER_WINDOW <= index.0)
@@ -576,7 +579,19 @@ impl StreamReceiver {
                 .map(|(&id, _)| id)
                 .collect();
             for id in stalled {
-                self.nack(id, now, u32::MAX, out);
+                // Only holes below the highest chunk received: chunks above it may not have
+                // been sent yet or still be on the wire (at a low rate a frame leaves over
+                // many RTTs). A sender sends a stream's frames one after the other, so once a
+                // later frame's chunks arrive, this whole frame was sent: then its tail is
+                // missing too. Otherwise a lost tail is found by the sender's retransmission
+                // timer, which probes with the last chunk (then every hole below it is lost).
+                let sent_whole = self.newest_seen.is_some_and(|n| n > id);
+                let end = match self.partial.get(&id) {
+                    Some(_) if sent_whole => u32::MAX,
+                    Some(p) => p.highest(),
+                    None => continue,
+                };
+                self.nack(id, now, end, out);
             }
         }
         self.advance(now, limit, out);
