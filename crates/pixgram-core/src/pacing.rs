@@ -251,7 +251,7 @@ const DELIVERY_MIN_SPAN: Duration = Duration::from_millis(100);
 const DELIVERY_WINDOW_RTTS: u32 = 10;
 /// After a loss cut the rate is at most this share of the delivery rate: the queue that
 /// overflowed drains.
-const DRAIN_GAIN: f64 = 0.9;
+const DRAIN_GAIN: f64 = 0.85;
 /// Losses a slow-start window must have before [`RateController::on_losses_reported`] judges
 /// it early.
 const SLOW_START_OVERFLOW: u64 = 16;

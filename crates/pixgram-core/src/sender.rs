@@ -495,10 +495,11 @@ pub struct Sender {
     rate: RateController,
     pacer: Pacer,
     events: VecDeque<SenderEvent>,
-    /// Since when the receiver owes an answer and has given none: from when a frame in flight
-    /// first had all its chunks sent (a receiver answers a frame once it is whole; while the
-    /// sender is still sending, a healthy receiver has nothing to say), or from its last
-    /// answer, whichever is later. Meaningful while `due_frames > 0`.
+    /// Since when the receiver owes an answer and has given none: from a round trip (the
+    /// lowest RTT) after a frame in flight first had all its chunks sent (a receiver answers a
+    /// frame once it is whole; while the sender is still sending, a healthy receiver has
+    /// nothing to say), or from its last answer, whichever is later. Meaningful while
+    /// `due_frames > 0`.
     answer_due: Timestamp,
     /// Frames in flight whose chunks have all been sent once.
     due_frames: usize,
@@ -867,7 +868,9 @@ impl Sender {
             if frame.next_chunk == frame.total_chunks() {
                 frame.last_sent = Some(now);
                 if self.due_frames == 0 {
-                    self.answer_due = before(now, self.carried_silence);
+                    // No answer can be back before a round trip.
+                    let rtt = self.rate.min_rtt().unwrap_or(Duration::ZERO);
+                    self.answer_due = before(now + rtt, self.carried_silence);
                     self.carried_silence = Duration::ZERO;
                 }
                 self.due_frames += 1;
@@ -1065,9 +1068,11 @@ impl Sender {
         let count = frame.layout.count();
         // A chunk resent less than this long ago may still be on its way.
         let holdoff = self.rtt.smoothed().unwrap_or(Duration::from_millis(10)) * 3 / 2;
-        // A chunk sent less than half the lowest RTT ago cannot be known lost yet: the NACK
-        // was written before it could have arrived (or is forged).
-        let not_due = self.rate.min_rtt().unwrap_or(Duration::ZERO) / 2;
+        // A chunk sent less than half the RTT ago cannot be known lost yet: the NACK was
+        // written before it could have arrived (or is forged). The smoothed RTT, when it is
+        // above the lowest: a chunk waits in the same queue the samples did.
+        let rtt = self.rate.min_rtt().max(self.rtt.smoothed());
+        let not_due = rtt.unwrap_or(Duration::ZERO) / 2;
         let mut queued = 0u64;
         'ranges: for r in nack.ranges() {
             let end = r.first.saturating_add(r.count).min(count);

@@ -468,10 +468,10 @@ fn through_bottleneck(mbit: f64, queue: Duration, one_way: Duration, seed: u64) 
 /// Issue 12, the headline: reliable mode through a tbf-like bottleneck (4 and 20 Mbit/s, a
 /// 50 ms drop-tail queue, 20 ms base RTT), a ten-second transfer of 1 MiB frames. Before
 /// issue 12: 89.7% and 74.1% of the bottleneck, with 94.0% and 78.4% of the datagrams
-/// retransmissions. The target (90% of the bottleneck, at most 3% retransmitted) is not
-/// reached: most of what is still resent is the first round trip's overshoot, before any
-/// feedback, and the overflow each probe for more rate causes. Asserted is what is reached,
-/// with a margin.
+/// retransmissions; now 94.2% and 86.0%, with 30.4% and 9.4%. The target (90% of the
+/// bottleneck, at most 3% retransmitted) is not reached: most of what is still resent is the
+/// first round trip's overshoot, before any feedback, and the overflow each probe for more
+/// rate causes. Asserted is what is reached, with a margin.
 #[test]
 fn reliable_mode_through_a_drop_tail_bottleneck_resends_far_less() {
     let queue = Duration::from_millis(50);
@@ -482,15 +482,15 @@ fn reliable_mode_through_a_drop_tail_bottleneck_resends_far_less() {
         "4 Mbit/s: {:.1}% of the bottleneck",
         share * 100.0
     );
-    assert!(retx <= 0.40, "4 Mbit/s: {:.1}% retransmitted", retx * 100.0);
+    assert!(retx <= 0.35, "4 Mbit/s: {:.1}% retransmitted", retx * 100.0);
     let (share, retx) = through_bottleneck(20.0, queue, one_way, 1);
     assert!(
-        share >= 0.78,
+        share >= 0.82,
         "20 Mbit/s: {:.1}% of the bottleneck",
         share * 100.0
     );
     assert!(
-        retx <= 0.15,
+        retx <= 0.12,
         "20 Mbit/s: {:.1}% retransmitted",
         retx * 100.0
     );
