@@ -168,29 +168,10 @@ fn limits_line(s: &pixgram::ReceiverStats) -> String {
 
 /// Every counter as one JSON line (`"event": "stats"`), for scripts and tests.
 fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenStats>) -> Value {
-    let mut v = json!({
-        "event": "stats",
-        "datagrams": s.datagrams, "bytes": s.bytes,
-        "frames_delivered": s.frames_delivered, "frames_expired": s.frames_expired,
-        "frames_never_seen": s.frames_never_seen, "frames_rejected": s.frames_rejected,
-        "truncated": s.truncated, "bad_magic": s.bad_magic, "bad_version": s.bad_version,
-        "unknown_type": s.unknown_type, "bad_checksum": s.bad_checksum,
-        "bad_header": s.bad_header, "unexpected_type": s.unexpected_type,
-        "duplicate_chunks": s.duplicate_chunks, "stale_chunks": s.stale_chunks,
-        "conflicting_chunks": s.conflicting_chunks, "over_frame_limit": s.over_frame_limit,
-        "over_budget": s.over_budget, "over_frames_in_flight": s.over_frames_in_flight,
-        "over_peers": s.over_peers, "over_streams": s.over_streams, "over_rate": s.over_rate,
-        "acks_sent": s.acks_sent, "nacks_sent": s.nacks_sent,
-        "replies_limited": s.replies_limited, "sessions_started": s.sessions_started,
-        "sessions_ended": s.sessions_ended, "sessions_resumed": s.sessions_resumed,
-        "sessions_moved": s.sessions_moved, "sessions_evicted": s.sessions_evicted,
-        "duplicates_suppressed": s.duplicates_suppressed,
-        "frames_given_up": s.frames_given_up,
-        "frames_not_stored": s.frames_not_stored, "chunks_lost": s.chunks_lost,
-        "chunks_nacked": s.chunks_nacked, "verdicts_forgotten": s.verdicts_forgotten,
-        "messages_delivered": s.messages_delivered, "frames_abandoned": s.frames_abandoned,
-        "frames_superseded": s.frames_superseded, "acks_dropped": s.acks_dropped,
-    });
+    let mut v = json!({ "event": "stats" });
+    for (name, value) in s.counters() {
+        v[name] = json!(value);
+    }
     if let Some(k) = key {
         v["key_opened"] = json!(k.opened);
         v["key_bad_tag"] = json!(k.bad_tag);

@@ -87,6 +87,23 @@ impl Default for ReceiverConfig {
     }
 }
 
+/// A struct of `u64` counters and `counters()`, which lists them all by name, so a report
+/// (the stats JSON line) is derived from the struct instead of listing fields by hand.
+macro_rules! counters {
+    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* pub $f:ident: u64,)* }) => {
+        $(#[$m])*
+        pub struct $name { $($(#[$fm])* pub $f: u64,)* }
+
+        impl $name {
+            /// Every counter with its name, in declaration order.
+            pub fn counters(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($f), self.$f),)*]
+            }
+        }
+    };
+}
+
+counters! {
 /// Counters of everything the receiver saw, accepted and refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -166,6 +183,8 @@ pub struct ReceiverStats {
     pub sessions_started: u64,
     /// Sessions that ended (closed or idle).
     pub sessions_ended: u64,
+    /// PINGs answered (a sender that heard nothing for a while asking whether we are here).
+    pub pings_answered: u64,
     /// Sessions that came back after going idle, with their verdicts remembered.
     pub sessions_resumed: u64,
     /// Sessions that moved to another address (a NAT rebinding, a new network).
@@ -184,6 +203,7 @@ pub struct ReceiverStats {
     pub chunks_lost: u64,
     /// Verdicts forgotten for lack of room (their frames, if sent again, are not answered).
     pub verdicts_forgotten: u64,
+}
 }
 
 /// What a frame carries.
@@ -332,6 +352,7 @@ struct Remembered {
 #[derive(Debug)]
 enum Reply {
     Ack(Ack),
+    Pong(SessionId, u64),
     Nack {
         session: SessionId,
         stream: StreamId,
@@ -345,6 +366,7 @@ impl Reply {
     fn len(&self) -> usize {
         match self {
             Reply::Ack(_) => ACK_LEN,
+            Reply::Pong(..) => wire::PING_LEN,
             Reply::Nack { ranges, .. } => NACK_HEADER_LEN + 8 * ranges.len() + TRAILER_LEN,
         }
     }
@@ -449,7 +471,18 @@ impl Receiver {
                     self.end_session((session, from), SessionEnd::Closed, now);
                 }
             }
-            Ok(Datagram::Ack(_) | Datagram::Nack(_)) => self.stats.unexpected_type += 1,
+            Ok(Datagram::Ping(session, value)) => {
+                // Stateless, and no larger than the PING: no amplification, nothing kept.
+                if self.replies.len() < self.config.max_queued_acks {
+                    self.replies.push_back((from, Reply::Pong(session, value)));
+                    self.stats.pings_answered += 1;
+                } else {
+                    self.stats.acks_dropped += 1;
+                }
+            }
+            Ok(Datagram::Ack(_) | Datagram::Nack(_) | Datagram::Pong(..)) => {
+                self.stats.unexpected_type += 1
+            }
             Err(e) => self.count_parse_error(e),
         }
         self.arm_sweep(now);
@@ -1008,6 +1041,7 @@ impl Receiver {
                 self.stats.acks_sent += 1;
                 wire::emit_ack(buf, &ack)
             }
+            Reply::Pong(session, value) => wire::emit_ping(buf, session, value, true),
             Reply::Nack {
                 session,
                 stream,

@@ -297,6 +297,10 @@ pub struct SenderStats {
     pub chunks_retransmitted: u64,
     /// Retransmission timeouts that fired.
     pub rto_expirations: u64,
+    /// PINGs sent to a receiver that owed an answer, and PONGs back.
+    pub pings_sent: u64,
+    /// PONGs received.
+    pub pongs_received: u64,
     /// NACKed chunks not resent because they were sent too recently to be known lost.
     pub nack_chunks_not_due: u64,
     /// NACKed chunks left for a later NACK: one NACK resends at most
@@ -508,6 +512,12 @@ pub struct Sender {
     /// a sender whose frames keep timing out one window after another would never report the
     /// receiver gone. Time with nothing due is not silence. Zero once the receiver answers.
     carried_silence: Duration,
+    /// A PING waits to be sent: the receiver has owed an answer for a quarter of
+    /// `peer_timeout` (unreliable frames lost whole, an ACK lost, leave it nothing to say).
+    ping_queued: bool,
+    /// When the next PING may go, and how many were sent.
+    next_ping: Timestamp,
+    pings: u64,
     close_queued: bool,
     stats: SenderStats,
     /// Smoothed loss share and burst length from the receiver's ACKs, for `FecPolicy::Auto`.
@@ -562,6 +572,9 @@ impl Sender {
             answer_due: Timestamp::ZERO,
             due_frames: 0,
             carried_silence: Duration::ZERO,
+            ping_queued: false,
+            next_ping: Timestamp::ZERO,
+            pings: 0,
             close_queued: false,
             stats: SenderStats::default(),
             reported_loss: 0.05,
@@ -828,6 +841,10 @@ impl Sender {
     /// [`poll_timeout`](Sender::poll_timeout) says until when). Call until `None` after every
     /// input.
     pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
+        if self.ping_queued {
+            // 20 bytes, a few times per timeout: not paced.
+            return Some(self.emit_ping(now, buf));
+        }
         let (key, resend) = if let Some(&key) = self.resend_queue.front() {
             (key, true)
         } else if let Some(&key) = self.send_queue.front() {
@@ -937,11 +954,30 @@ impl Sender {
         self.stats.bytes_sent += len as u64;
     }
 
+    /// Writes the queued PING.
+    fn emit_ping(&mut self, now: Timestamp, buf: &mut [u8]) -> Transmit {
+        self.ping_queued = false;
+        self.pings += 1;
+        self.stats.pings_sent += 1;
+        let len = wire::emit_ping(buf, self.session, self.pings, false);
+        self.count_sent(now, len);
+        Transmit { len }
+    }
+
     /// Takes one datagram from the receiver.
     pub fn handle(&mut self, now: Timestamp, datagram: &[u8]) {
         match wire::parse(datagram) {
             Ok(Datagram::Ack(a)) if a.session == self.session => self.on_ack(now, a),
             Ok(Datagram::Nack(n)) if n.session == self.session => self.on_nack(now, &n),
+            Ok(Datagram::Pong(session, value))
+                if session == self.session && value >= 1 && value <= self.pings =>
+            {
+                // The receiver is there: silence ends, nothing else changes.
+                self.stats.pongs_received += 1;
+                self.answer_due = self.answer_due.max(now);
+                self.carried_silence = Duration::ZERO;
+                self.heard = Some(now);
+            }
             _ => self.stats.ignored_datagrams += 1,
         }
     }
@@ -1151,7 +1187,9 @@ impl Sender {
             return None;
         }
         let mut next = self.silent_since().map(|t| t + self.config.peer_timeout);
+        let ping = self.ping_due_at();
         let mut consider = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
+        ping.into_iter().for_each(&mut consider);
         for f in self.frames.values() {
             let due = if f.reliable() {
                 f.rto_at
@@ -1177,6 +1215,10 @@ impl Sender {
         let peer_gone = self
             .silent_since()
             .is_some_and(|t| now.saturating_since(t) >= self.config.peer_timeout);
+        if !peer_gone && self.ping_due_at().is_some_and(|t| now >= t) {
+            self.ping_queued = true;
+            self.next_ping = now + (self.config.peer_timeout / 8).max(Duration::from_millis(50));
+        }
         let mut lost = Vec::new();
         let mut probes = Vec::new();
         let mut past_deadline = Vec::new();
@@ -1234,6 +1276,14 @@ impl Sender {
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<SenderEvent> {
         self.events.pop_front()
+    }
+
+    /// When to ask the receiver whether it is there: a quarter of `peer_timeout` into a
+    /// silence, then every eighth of it, so that a receiver merely left with nothing to answer
+    /// (frames lost whole, ACKs lost) is not taken for gone. `None` while no answer is due.
+    fn ping_due_at(&self) -> Option<Timestamp> {
+        let since = self.silent_since()?;
+        Some((since + self.config.peer_timeout / 4).max(self.next_ping))
     }
 
     /// Since when the receiver counts as silent (see `answer_due`): frames that timed out

@@ -31,6 +31,8 @@ pub const NACK_HEADER_LEN: usize = 32;
 pub const MAX_NACK_RANGES: usize = 64;
 /// Bytes of a whole CLOSE datagram, trailer included.
 pub const CLOSE_LEN: usize = COMMON_HEADER_LEN + TRAILER_LEN;
+/// Bytes of a whole PING or PONG datagram, trailer included.
+pub const PING_LEN: usize = COMMON_HEADER_LEN + 8 + TRAILER_LEN;
 /// Per-datagram overhead of a DATA chunk: header plus trailer.
 pub const DATA_OVERHEAD: usize = DATA_HEADER_LEN + TRAILER_LEN;
 /// Smallest datagram size a sender may be configured with.
@@ -80,6 +82,10 @@ pub enum DatagramType {
     Nack = 3,
     /// The sender is finished with this session.
     Close = 4,
+    /// The sender asks whether the receiver is there (it has heard nothing for a while).
+    Ping = 7,
+    /// The receiver's answer to a PING, the same size.
+    Pong = 8,
 }
 
 impl DatagramType {
@@ -89,6 +95,8 @@ impl DatagramType {
             2 => Some(Self::Ack),
             3 => Some(Self::Nack),
             4 => Some(Self::Close),
+            7 => Some(Self::Ping),
+            8 => Some(Self::Pong),
             _ => None,
         }
     }
@@ -279,6 +287,10 @@ pub enum Datagram<'a> {
     Nack(Nack<'a>),
     /// End of a session.
     Close(SessionId),
+    /// Is the receiver there? The value is echoed in the PONG.
+    Ping(SessionId, u64),
+    /// The receiver is there: the PING's value.
+    Pong(SessionId, u64),
 }
 
 impl Datagram<'_> {
@@ -288,7 +300,7 @@ impl Datagram<'_> {
             Datagram::Data(h, _) => h.session,
             Datagram::Ack(a) => a.session,
             Datagram::Nack(n) => n.session,
-            Datagram::Close(s) => *s,
+            Datagram::Close(s) | Datagram::Ping(s, _) | Datagram::Pong(s, _) => *s,
         }
     }
 }
@@ -358,6 +370,17 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
                 return Err(ParseError::BadHeader("close length"));
             }
             Ok(Datagram::Close(session))
+        }
+        DatagramType::Ping | DatagramType::Pong => {
+            if b.len() != PING_LEN - TRAILER_LEN {
+                return Err(ParseError::BadHeader("ping length"));
+            }
+            let value = u64_at(b, COMMON_HEADER_LEN..COMMON_HEADER_LEN + 8);
+            Ok(if ty == DatagramType::Ping {
+                Datagram::Ping(session, value)
+            } else {
+                Datagram::Pong(session, value)
+            })
         }
     }
 }
@@ -558,6 +581,22 @@ pub fn emit_nack(
     finish(buf, NACK_HEADER_LEN + 8 * ranges.len())
 }
 
+/// Writes a PING (or, with `pong`, a PONG) carrying `value` and returns its length
+/// ([`PING_LEN`]).
+///
+/// # Panics
+/// If `buf` is shorter than [`PING_LEN`].
+pub fn emit_ping(buf: &mut [u8], session: SessionId, value: u64, pong: bool) -> usize {
+    let ty = if pong {
+        DatagramType::Pong
+    } else {
+        DatagramType::Ping
+    };
+    emit_common(buf, ty, session);
+    buf[COMMON_HEADER_LEN..COMMON_HEADER_LEN + 8].copy_from_slice(&value.to_be_bytes());
+    finish(buf, PING_LEN - TRAILER_LEN)
+}
+
 /// Writes a CLOSE datagram and returns its length ([`CLOSE_LEN`]).
 ///
 /// # Panics
@@ -645,6 +684,12 @@ mod tests {
         assert_eq!(parse(&buf[..n]), Ok(Datagram::Ack(ack)));
         let n = emit_close(&mut buf, SessionId(9));
         assert_eq!(parse(&buf[..n]), Ok(Datagram::Close(SessionId(9))));
+        let n = emit_ping(&mut buf, SessionId(9), 77, false);
+        assert_eq!(n, PING_LEN);
+        assert_eq!(parse(&buf[..n]), Ok(Datagram::Ping(SessionId(9), 77)));
+        let n = emit_ping(&mut buf, SessionId(9), 78, true);
+        assert_eq!(parse(&buf[..n]), Ok(Datagram::Pong(SessionId(9), 78)));
+        assert!(parse(&buf[..n - 1]).is_err());
     }
 
     #[test]

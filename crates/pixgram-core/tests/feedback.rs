@@ -155,3 +155,54 @@ fn a_nack_for_chunks_just_sent_resends_nothing() {
     }
     assert_eq!(tx.stats().chunks_retransmitted - before, 70);
 }
+
+/// A receiver left with nothing to answer (an unreliable frame lost whole) is asked whether it
+/// is there, answers, and is not reported gone; the frame alone is reported lost.
+#[test]
+fn a_receiver_with_nothing_to_answer_is_pinged_not_declared_gone() {
+    let config = SenderConfig {
+        peer_timeout: Duration::from_secs(2),
+        frame_timeout: Duration::from_secs(3),
+        ..SenderConfig::default()
+    };
+    let mut tx = Sender::new(config, SESSION);
+    let mut rx = Receiver::new(ReceiverConfig::default());
+    let from = "10.0.0.3:5000".parse().unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut now = Timestamp::ZERO;
+    tx.send(now, OutgoingFrame::frame(StreamId(2), vec![1u8; 800]))
+        .unwrap();
+    let mut events = Vec::new();
+    for _ in 0..5_000 {
+        while let Some(t) = tx.poll_transmit(now, &mut buf) {
+            // Every DATA chunk is lost; everything else gets through.
+            if !matches!(wire::parse(&buf[..t.len]), Ok(wire::Datagram::Data(..))) {
+                rx.handle(now, from, &buf[..t.len]);
+            }
+        }
+        while let Some((_, n)) = rx.poll_transmit(&mut buf) {
+            tx.handle(now, &buf[..n]);
+        }
+        events.extend(std::iter::from_fn(|| tx.poll_event()));
+        if tx.in_flight() == 0 {
+            break;
+        }
+        now = now + Duration::from_millis(2);
+        tx.handle_timeout(now);
+        rx.handle_timeout(now);
+    }
+    assert!(tx.stats().pings_sent > 0 && tx.stats().pongs_received > 0);
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, pixgram_core::SenderEvent::PeerGone)),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| matches!(
+        e,
+        pixgram_core::SenderEvent::Lost {
+            reason: pixgram_core::SendFailure::Timeout,
+            ..
+        }
+    )));
+}

@@ -110,6 +110,8 @@ fn assert_canonical(bytes: &[u8], d: &Datagram<'_>) {
             )
         }
         Datagram::Close(s) => wire::emit_close(&mut buf, *s),
+        Datagram::Ping(s, v) => wire::emit_ping(&mut buf, *s, *v, false),
+        Datagram::Pong(s, v) => wire::emit_ping(&mut buf, *s, *v, true),
     };
     assert_eq!(
         &buf[..n],
