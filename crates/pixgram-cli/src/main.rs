@@ -1,6 +1,15 @@
 //! The `pixgram` command. Flags and output live here; the protocol lives in pixgram-core and the
 //! socket drivers in the pixgram library.
 
+/// Lines on stderr that never panic: with stderr closed (`2>&-`) or gone, std's `eprintln!`
+/// panics; this one drops the line. Defined before the modules, it shadows std's in all of them.
+macro_rules! eprintln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod cli;
 mod compat;
 mod demo;

@@ -225,3 +225,19 @@ fn an_unwritable_save_folder_fails_at_start_in_one_line() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains(&format!("cannot save into {f}: not a folder")));
 }
+
+/// `pixgram recv 2>&1 | head -1`: once the reader of stderr is gone, its lines are dropped;
+/// recv ends at --duration with exit 0, not a panic (exit 101) on the next line.
+#[test]
+fn closed_stderr_ends_nothing() {
+    let mut child = Command::new(bin())
+        .args(["recv", "--listen", "127.0.0.1:0", "--duration", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn pixgram recv");
+    drop(child.stderr.take()); // the reader goes away before the first line
+    let out = wait_bounded(child, LIMIT);
+    assert_eq!(out.status.code(), Some(0), "{:?}", out.status);
+}
