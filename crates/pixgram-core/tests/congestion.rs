@@ -2,131 +2,16 @@
 //! the NACK logic and the loss report do on paths with a long RTT, a changing RTT, parity,
 //! random loss and a drop-tail bottleneck. Every run is seeded and uses injected time.
 
+mod link;
+
 use std::time::Duration;
 
-use pixgram_core::impair::{DelayLine, ImpairConfig, Impairment};
+use link::Link;
+use pixgram_core::impair::ImpairConfig;
 use pixgram_core::sender::FecPolicy;
 use pixgram_core::{
-    OutgoingFrame, Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent,
-    SessionId, StreamId, Timestamp,
+    OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderConfig, SenderEvent, StreamId, Timestamp,
 };
-
-const PEER: &str = "10.0.0.1:4000";
-
-/// One sender, one receiver, an impaired link each way, and a clock that jumps from event to
-/// event.
-struct Link {
-    tx: Sender,
-    rx: Receiver,
-    forward: Impairment,
-    back: Impairment,
-    to_rx: DelayLine<Vec<u8>>,
-    to_tx: DelayLine<Vec<u8>>,
-    now: Timestamp,
-    buf: Vec<u8>,
-    scratch: Vec<(Timestamp, Vec<u8>)>,
-    tx_events: Vec<(Timestamp, SenderEvent)>,
-    rx_events: Vec<(Timestamp, ReceiverEvent)>,
-}
-
-impl Link {
-    fn new(tx: SenderConfig, forward: ImpairConfig, back: ImpairConfig, seed: u64) -> Self {
-        Link {
-            buf: vec![0; tx.datagram_size.max(pixgram_core::MAX_REPLY_LEN)],
-            tx: Sender::new(tx, SessionId(seed as u32 | 1)),
-            rx: Receiver::new(ReceiverConfig::default()),
-            forward: Impairment::new(forward, seed),
-            back: Impairment::new(back, seed ^ 0x5555),
-            to_rx: DelayLine::new(),
-            to_tx: DelayLine::new(),
-            now: Timestamp::ZERO,
-            scratch: Vec::new(),
-            tx_events: Vec::new(),
-            rx_events: Vec::new(),
-        }
-    }
-
-    /// A link with `one_way` delay each way and nothing else.
-    fn clean(tx: SenderConfig, one_way: Duration, seed: u64) -> Self {
-        let c = ImpairConfig {
-            delay: one_way,
-            ..Default::default()
-        };
-        Link::new(tx, c.clone(), c, seed)
-    }
-
-    /// Moves every datagram that is ready, then advances the clock to the next event (no later
-    /// than `until`), collecting both sides' events.
-    fn step(&mut self, until: Timestamp) {
-        while let Some(t) = self.tx.poll_transmit(self.now, &mut self.buf) {
-            self.forward
-                .apply(self.now, &self.buf[..t.len], &mut self.scratch);
-            for (at, d) in self.scratch.drain(..) {
-                self.to_rx.push(at, d);
-            }
-        }
-        while let Some((_, len)) = self.rx.poll_transmit(&mut self.buf) {
-            self.back
-                .apply(self.now, &self.buf[..len], &mut self.scratch);
-            for (at, d) in self.scratch.drain(..) {
-                self.to_tx.push(at, d);
-            }
-        }
-        let next = [
-            self.to_rx.next_due(),
-            self.to_tx.next_due(),
-            self.tx.poll_timeout(),
-            self.rx.poll_timeout(),
-            Some(until),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap();
-        self.now = self.now.max(next);
-        let peer = PEER.parse().unwrap();
-        while let Some((_, d)) = self.to_rx.pop_due(self.now) {
-            self.rx.handle(self.now, peer, &d);
-        }
-        while let Some((_, d)) = self.to_tx.pop_due(self.now) {
-            self.tx.handle(self.now, &d);
-        }
-        self.tx.handle_timeout(self.now);
-        self.rx.handle_timeout(self.now);
-        let now = self.now;
-        while let Some(e) = self.tx.poll_event() {
-            self.tx_events.push((now, e));
-        }
-        while let Some(e) = self.rx.poll_event() {
-            self.rx_events.push((now, e));
-        }
-    }
-
-    /// Steps until `until` (bounded: every step moves the clock or drains something).
-    fn run_until(&mut self, until: Timestamp) {
-        for _ in 0..10_000_000u64 {
-            if self.now >= until {
-                return;
-            }
-            self.step(until);
-        }
-        panic!("simulation did not reach {until:?}");
-    }
-
-    fn acked(&self) -> usize {
-        self.tx_events
-            .iter()
-            .filter(|(_, e)| matches!(e, SenderEvent::Acked { .. }))
-            .count()
-    }
-
-    fn frames_whole(&self) -> usize {
-        self.rx_events
-            .iter()
-            .filter(|(_, e)| matches!(e, ReceiverEvent::Frame(_)))
-            .count()
-    }
-}
 
 fn secs(t: Timestamp) -> f64 {
     t.as_micros() as f64 / 1e6
@@ -293,7 +178,13 @@ fn fec_auto_provisions_for_the_loss_before_recovery() {
         ..Default::default()
     };
     let n = 300u64;
-    let mut link = Link::new(SenderConfig::default(), lossy.clone(), lossy, 4);
+    let mut link = Link::new(
+        SenderConfig::default(),
+        ReceiverConfig::default(),
+        lossy.clone(),
+        lossy,
+        4,
+    );
     let interval = Duration::from_micros(33_333);
     for i in 0..n {
         link.run_until(Timestamp::ZERO + interval * i as u32);
@@ -364,6 +255,7 @@ fn a_long_frame_to_a_healthy_receiver_is_not_peer_gone() {
     };
     let mut link = Link::new(
         config,
+        ReceiverConfig::default(),
         ImpairConfig {
             delay: Duration::from_millis(10),
             ..Default::default()
@@ -415,7 +307,13 @@ fn through_bottleneck(mbit: f64, queue: Duration, one_way: Duration, seed: u64) 
         delay: one_way,
         ..Default::default()
     };
-    let mut link = Link::new(SenderConfig::default(), forward, back, seed);
+    let mut link = Link::new(
+        SenderConfig::default(),
+        ReceiverConfig::default(),
+        forward,
+        back,
+        seed,
+    );
     let frame_len = 1 << 20;
     // About ten seconds at the bottleneck's rate.
     let frames = (rate * 10).div_ceil(frame_len as u64);

@@ -1,102 +1,19 @@
 //! Reliable and live delivery over a simulated lossy link, with injected time: every run is
 //! seeded, takes milliseconds, and fails the same way every time.
 
+mod link;
+
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use pixgram_core::impair::{BurstLoss, DelayLine, ImpairConfig, ImpairStats, Impairment};
+use link::Link;
+use pixgram_core::impair::{BurstLoss, ImpairConfig, ImpairStats};
 use pixgram_core::rng::SimRng;
 use pixgram_core::sender::FecPolicy;
 use pixgram_core::{
-    FrameId, OutgoingFrame, Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats, Sender,
-    SenderConfig, SenderEvent, SenderStats, SessionId, StreamId, Timestamp,
+    FrameId, OutgoingFrame, ReceiverConfig, ReceiverEvent, ReceiverStats, SenderConfig,
+    SenderEvent, SenderStats, StreamId, Timestamp,
 };
-
-const PEER: &str = "10.0.0.1:4000";
-
-/// One sender, one receiver, an impaired link each way, and a clock that jumps from event to
-/// event.
-struct Link {
-    tx: Sender,
-    rx: Receiver,
-    forward: Impairment,
-    back: Impairment,
-    to_rx: DelayLine<Vec<u8>>,
-    to_tx: DelayLine<Vec<u8>>,
-    now: Timestamp,
-    buf: Vec<u8>,
-    scratch: Vec<(Timestamp, Vec<u8>)>,
-    peer: SocketAddr,
-}
-
-impl Link {
-    fn new(tx: SenderConfig, rx: ReceiverConfig, forward: ImpairConfig, seed: u64) -> Self {
-        let back = ImpairConfig {
-            loss: forward.loss,
-            delay: forward.delay,
-            jitter: forward.jitter,
-            ..Default::default()
-        };
-        Link {
-            buf: vec![0; tx.datagram_size.max(pixgram_core::MAX_REPLY_LEN)],
-            tx: Sender::new(tx, SessionId(seed as u32)),
-            rx: Receiver::new(rx),
-            forward: Impairment::new(forward, seed),
-            back: Impairment::new(back, seed ^ 0x5555),
-            to_rx: DelayLine::new(),
-            to_tx: DelayLine::new(),
-            now: Timestamp::ZERO,
-            scratch: Vec::new(),
-            peer: PEER.parse().unwrap(),
-        }
-    }
-
-    /// Moves every datagram that is ready, then advances the clock to the next event (no later
-    /// than `until`). Returns the events of both sides.
-    fn step(&mut self, until: Timestamp) -> (Vec<SenderEvent>, Vec<(Timestamp, ReceiverEvent)>) {
-        while let Some(t) = self.tx.poll_transmit(self.now, &mut self.buf) {
-            self.forward
-                .apply(self.now, &self.buf[..t.len], &mut self.scratch);
-            for (at, d) in self.scratch.drain(..) {
-                self.to_rx.push(at, d);
-            }
-        }
-        while let Some((_, len)) = self.rx.poll_transmit(&mut self.buf) {
-            self.back
-                .apply(self.now, &self.buf[..len], &mut self.scratch);
-            for (at, d) in self.scratch.drain(..) {
-                self.to_tx.push(at, d);
-            }
-        }
-        let next = [
-            self.to_rx.next_due(),
-            self.to_tx.next_due(),
-            self.tx.poll_timeout(),
-            self.rx.poll_timeout(),
-            Some(until),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .unwrap();
-        self.now = self.now.max(next);
-        while let Some((_, d)) = self.to_rx.pop_due(self.now) {
-            self.rx.handle(self.now, self.peer, &d);
-        }
-        while let Some((_, d)) = self.to_tx.pop_due(self.now) {
-            self.tx.handle(self.now, &d);
-        }
-        self.tx.handle_timeout(self.now);
-        self.rx.handle_timeout(self.now);
-        let tx_events = std::iter::from_fn(|| self.tx.poll_event()).collect();
-        let now = self.now;
-        let rx_events = std::iter::from_fn(|| self.rx.poll_event())
-            .map(|e| (now, e))
-            .collect();
-        (tx_events, rx_events)
-    }
-}
 
 fn frame_bytes(rng: &mut SimRng, id: u64) -> Vec<u8> {
     // Sizes from one chunk to 200 KB; content from the seed so corruption would show.
@@ -113,7 +30,7 @@ struct ReliableRun {
 
 /// Sends `n` reliable frames with a window of 8 and checks every one arrives once and intact.
 fn reliable_run(forward: ImpairConfig, seed: u64, n: u64) -> ReliableRun {
-    let mut link = Link::new(
+    let mut link = Link::symmetric(
         SenderConfig::default(),
         ReceiverConfig::default(),
         forward,
@@ -133,7 +50,7 @@ fn reliable_run(forward: ImpairConfig, seed: u64, n: u64) -> ReliableRun {
             sent.insert(id, bytes);
             next += 1;
         }
-        let (tx_events, rx_events) = link.step(link.now + Duration::from_millis(50));
+        let (tx_events, rx_events) = link.step_events(link.now + Duration::from_millis(50));
         for e in tx_events {
             match e {
                 SenderEvent::Acked { .. } => acked += 1,
@@ -267,7 +184,7 @@ fn live_with_fec_delivers_nearly_every_frame_on_time_at_2_percent_loss() {
     let mut offered = 0u64;
     let mut rebuilt = 0u64;
     for seed in 1..=5 {
-        let mut link = Link::new(
+        let mut link = Link::symmetric(
             SenderConfig::default(),
             ReceiverConfig::default(),
             lossy(0.02),
@@ -277,7 +194,7 @@ fn live_with_fec_delivers_nearly_every_frame_on_time_at_2_percent_loss() {
         for n in 0..200u64 {
             let at = Timestamp::ZERO + interval * n as u32;
             while link.now < at {
-                let (_, rx_events) = link.step(at);
+                let (_, rx_events) = link.step_events(at);
                 whole += check_live(&rx_events, &submitted, deadline);
             }
             let bytes: Vec<u8> = (0..60_000u64).map(|i| (i * 13 + n) as u8).collect();
@@ -289,7 +206,7 @@ fn live_with_fec_delivers_nearly_every_frame_on_time_at_2_percent_loss() {
         }
         let end = link.now + deadline * 2;
         while link.now < end {
-            let (_, rx_events) = link.step(end);
+            let (_, rx_events) = link.step_events(end);
             whole += check_live(&rx_events, &submitted, deadline);
         }
         rebuilt += link.rx.stats().frames_recovered_by_fec;
@@ -337,7 +254,7 @@ fn check_live(
 fn live_frames_never_wait_for_a_lost_one() {
     // A window of 2 and a link that drops everything for a while: the sender supersedes
     // old frames instead of blocking, and the receiver delivers newer frames as they complete.
-    let mut link = Link::new(
+    let mut link = Link::symmetric(
         SenderConfig {
             window: 2,
             ..Default::default()
@@ -358,7 +275,7 @@ fn live_frames_never_wait_for_a_lost_one() {
             .expect("live sends never block");
         let until = link.now + Duration::from_millis(2);
         while link.now < until {
-            let (_, rx) = link.step(until);
+            let (_, rx) = link.step_events(until);
             delivered.extend(rx.into_iter().filter_map(|(_, e)| match e {
                 ReceiverEvent::Frame(f) => Some(f.frame.0),
                 _ => None,
@@ -373,7 +290,7 @@ fn live_frames_never_wait_for_a_lost_one() {
 fn reliable_frames_refused_for_lack_of_room_are_retried_until_delivered() {
     // The receiver holds 600 KB in total: one 400 KB frame fits, two do not. The frames
     // refused are tried again as memory frees, and every frame arrives once, intact.
-    let mut link = Link::new(
+    let mut link = Link::symmetric(
         SenderConfig::default(),
         ReceiverConfig {
             max_total_bytes: 600_000,
@@ -404,7 +321,7 @@ fn reliable_frames_refused_for_lack_of_room_are_retried_until_delivered() {
             sent.insert(id, bytes);
             next += 1;
         }
-        let (tx_events, rx_events) = link.step(link.now + Duration::from_millis(20));
+        let (tx_events, rx_events) = link.step_events(link.now + Duration::from_millis(20));
         for e in tx_events {
             match e {
                 SenderEvent::Acked { .. } => acked += 1,
