@@ -1,13 +1,17 @@
 //! The receiver state machine fed an arbitrary sequence of datagrams from a few addresses,
 //! with arbitrary time steps: never panics, never buffers past its budget, never sends an
-//! address more bytes than it received from it.
+//! address more bytes than it received from it. A record may first pass the first exchange
+//! for the session its datagram names (a HELLO with a valid token, as a sender that received
+//! the CHALLENGE sends), so arbitrary DATA reaches reassembly as well as the handshake.
 #![no_main]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use libfuzzer_sys::fuzz_target;
-use pixgram_core::{Receiver, ReceiverConfig, Timestamp, MAX_REPLY_LEN};
+use pixgram_core::handshake::AddressValidator;
+use pixgram_core::wire;
+use pixgram_core::{Receiver, ReceiverConfig, SessionId, Timestamp, MAX_REPLY_LEN};
 
 fuzz_target!(|data: &[u8]| {
     let config = ReceiverConfig {
@@ -17,6 +21,7 @@ fuzz_target!(|data: &[u8]| {
         ..ReceiverConfig::default()
     };
     let cap = config.max_total_bytes;
+    let validator = AddressValidator::new(config.address_secret.0);
     let mut rx = Receiver::new(config);
     let mut now = Timestamp::ZERO;
     let (mut sent, mut got): (HashMap<SocketAddr, u64>, HashMap<SocketAddr, u64>) =
@@ -26,10 +31,26 @@ fuzz_target!(|data: &[u8]| {
     let mut rest = data;
     while rest.len() >= 4 {
         let from = SocketAddr::from(([127, 0, 0, 1], 1000 + u16::from(rest[0] % 4)));
+        // Bit 7 of the first byte: validate the datagram's session first.
+        let rest_flag = rest[0] & 0x80 != 0;
         now = now + std::time::Duration::from_millis(u64::from(rest[1]));
         let len = (usize::from(rest[2]) << 8 | usize::from(rest[3])).min(rest.len() - 4);
         let datagram = &rest[4..4 + len];
         rest = &rest[4 + len..];
+        if rest_flag && datagram.len() >= 8 {
+            let session = SessionId(u32::from_be_bytes(datagram[4..8].try_into().unwrap()));
+            let mut hello = [0u8; wire::MIN_HELLO_LEN];
+            let h = wire::Hello {
+                session,
+                token: Some(validator.issue(now, from, session)),
+                probe: false,
+                max_datagram: 1200,
+                len: wire::MIN_HELLO_LEN,
+            };
+            let n = wire::emit_hello(&mut hello, &h);
+            *got.entry(from).or_default() += n as u64;
+            rx.handle(now, from, &hello[..n]);
+        }
         *got.entry(from).or_default() += datagram.len() as u64;
         rx.handle(now, from, datagram);
         rx.handle_timeout(now);

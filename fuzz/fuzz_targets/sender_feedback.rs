@@ -1,6 +1,7 @@
-//! The sender state machine with frames of every kind in flight, fed arbitrary feedback (ACKs
-//! and NACKs built from the input, and raw bytes) at arbitrary times: never panics, keeps one
-//! verdict per frame, and resends a bounded amount per NACK.
+//! The sender state machine with frames of every kind in flight, fed arbitrary feedback (ACKs,
+//! NACKs and CHALLENGEs built from the input, and raw bytes) at arbitrary times: never panics,
+//! keeps one verdict per frame, resends a bounded amount per NACK, and answers CHALLENGEs with
+//! a bounded number of HELLOs.
 #![no_main]
 
 use std::time::Duration;
@@ -28,6 +29,14 @@ fuzz_target!(|data: &[u8]| {
     }
     let mut buf = vec![0u8; 2048];
     let mut feedback = vec![0u8; 1024];
+    // The receiver's first CHALLENGE, so DATA flows.
+    let c = wire::Challenge {
+        session: SESSION,
+        answered_len: 64,
+        token: [7; 32],
+    };
+    let n = wire::emit_challenge(&mut feedback, &c);
+    tx.handle(now, &feedback[..n]);
     let mut verdicts = std::collections::HashSet::new();
     // Records: [kind, ms step, stream, frame, a hi, a lo, b hi, b lo].
     for r in data.chunks_exact(8) {
@@ -37,7 +46,8 @@ fuzz_target!(|data: &[u8]| {
         let a = u32::from(u16::from_be_bytes([r[4], r[5]]));
         let b = u32::from(u16::from_be_bytes([r[6], r[7]])).max(1);
         let before = tx.stats().chunks_retransmitted;
-        let n = match r[0] % 3 {
+        let hellos = tx.stats().hellos_sent;
+        let n = match r[0] % 4 {
             0 => {
                 let status = [
                     AckStatus::Complete,
@@ -61,6 +71,14 @@ fuzz_target!(|data: &[u8]| {
                 let ranges = [ChunkRange { first: a, count: b }];
                 wire::emit_nack(&mut feedback, SESSION, stream, frame, a, &ranges)
             }
+            2 => {
+                let c = wire::Challenge {
+                    session: SESSION,
+                    answered_len: a,
+                    token: [r[5]; 32],
+                };
+                wire::emit_challenge(&mut feedback, &c)
+            }
             _ => {
                 feedback[..8].copy_from_slice(r);
                 8
@@ -74,6 +92,8 @@ fuzz_target!(|data: &[u8]| {
             assert!(sent < 1_000_000, "runaway");
         }
         let resent = tx.stats().chunks_retransmitted - before;
+        // A CHALLENGE is answered with one HELLO, repeated a few times until an answer.
+        assert!(tx.stats().hellos_sent - hellos <= 8, "HELLO storm");
         // One NACK and any timeout probes (one chunk per frame in flight).
         assert!(
             resent <= MAX_RESENDS_PER_NACK + 4,

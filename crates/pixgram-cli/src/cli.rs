@@ -82,7 +82,8 @@ macro_rules! exit_codes_help {
 0  every frame or message asked for was acknowledged (live streams: the loss --max-loss\n     \
 allows; by default at least one frame delivered)\n  \
 1  usage or local error (bad flag, unreadable or oversized file, invalid JSON)\n  \
-2  some were not delivered (the summary names them), or interrupted by Ctrl-C or SIGTERM\n  \
+2  some were not delivered (the summary names them), the receiver refused the session\n     \
+(it serves as many senders as it takes), or interrupted by Ctrl-C or SIGTERM\n  \
 3  the receiver never answered, or nothing is listening at the address"
     };
 }

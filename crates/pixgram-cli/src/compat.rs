@@ -152,6 +152,7 @@ fn describe(img: &SeedStats, msg: &SeedStats) -> String {
         ("negative length", img.broken_negative_length),
         ("too large", img.broken_too_large),
         ("no room", img.broken_no_room),
+        ("gave their place to a new sender", img.broken_evicted),
     ]
     .iter()
     .filter(|(_, n)| *n > 0)

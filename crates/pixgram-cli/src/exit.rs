@@ -54,6 +54,7 @@ pub fn classify(e: anyhow::Error, heard: bool) -> anyhow::Error {
         Some(DriverError::Unreachable { .. }) => unreachable(e.to_string()),
         Some(DriverError::PeerGone { .. }) if !heard => unreachable(e.to_string()),
         Some(DriverError::PeerGone { .. }) => undelivered(e.to_string()),
+        Some(DriverError::Refused { .. }) => undelivered(e.to_string()),
         _ => e,
     }
 }

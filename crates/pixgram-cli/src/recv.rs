@@ -72,6 +72,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     let spinner = ProgressBar::new_spinner();
     let mut last_tick = Instant::now();
     let mut said_full = false;
+    let mut said_flood = false;
     while !stop.load(Ordering::Relaxed)
         && !sink.stdout_closed
         && args.count.is_none_or(|n| sink.items() < n)
@@ -96,6 +97,16 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
                          senders active in the last second; the limits line at the end counts \
                          what was refused",
                         rx.core().config().max_peers
+                    )
+                });
+            }
+            let st = rx.stats();
+            if !said_flood && st.challenges_limited > 0 {
+                said_flood = true;
+                spinner.suspend(|| {
+                    eprintln!(
+                        "pixgram: flooded: {} datagrams so far from addresses that never                          answered a CHALLENGE; nothing is kept for them and CHALLENGEs are held                          to their budget ({} withheld); the first-exchange line at the end                          counts them",
+                        st.unvalidated, st.challenges_limited
                     )
                 });
             }
@@ -138,21 +149,38 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         eprintln!("{line}");
     }
     eprintln!("{}", limits_line(rx.stats()));
-    sink.emit(&stats_json(rx.stats(), rx.open_stats()))?;
+    eprintln!("{}", first_exchange_line(rx.stats()));
+    sink.emit(&stats_json(rx.stats(), rx.open_stats().as_ref()))?;
     if let Some(o) = rx.open_stats() {
         eprintln!(
             "key: {} datagrams authenticated; dropped unanswered: {} failing authentication \
-             (wrong key or tampered), {} replayed, {} not encrypted",
-            o.opened, o.bad_tag, o.replayed, o.not_sealed
+             (wrong key or tampered), {} replayed, {} not encrypted, {} under a session key \
+             this receiver does not hold (recorded before a restart, or for another \
+             receiver), {} not under a session key",
+            o.opened, o.bad_tag, o.replayed, o.not_sealed, o.no_session_key, o.not_session_sealed
         );
     }
     Ok(())
 }
 
+/// What the first exchange (docs/PROTOCOL.md 8) answered and refused.
+fn first_exchange_line(s: &pixgram::ReceiverStats) -> String {
+    format!(
+        "first exchange: {} HELLOs, {} CHALLENGEs sent, {} withheld over budget, {} HELLOs with          an invalid or expired token, {} datagrams from addresses not validated ({} used once          their HELLO came), {} moves of an active session refused",
+        s.hellos,
+        s.challenges_sent,
+        s.challenges_limited,
+        s.tokens_invalid,
+        s.unvalidated,
+        s.early_data_used,
+        s.moves_refused,
+    )
+}
+
 /// What the limits refused (docs/PROTOCOL.md 3.7).
 fn limits_line(s: &pixgram::ReceiverStats) -> String {
     format!(
-        "limits: refused {} datagrams over --max-peers, {} over --max-streams-per-peer, {} over \
+        "limits: refused {} sessions over --max-peers, {} over --max-streams-per-peer, {} over \
          --max-frames-in-flight, {} over the memory budget (--max-peer-bytes, \
          --max-total-bytes), {} over --max-frame-size, {} over --max-peer-rate; {} replies held \
          back (a sender may not get more bytes back than it sent)",
@@ -177,6 +205,8 @@ fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenS
         v["key_bad_tag"] = json!(k.bad_tag);
         v["key_replayed"] = json!(k.replayed);
         v["key_not_sealed"] = json!(k.not_sealed);
+        v["key_no_session_key"] = json!(k.no_session_key);
+        v["key_not_session_sealed"] = json!(k.not_session_sealed);
     }
     v
 }

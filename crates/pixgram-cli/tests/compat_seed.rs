@@ -443,3 +443,62 @@ fn out_of_range_numbers_are_refused_or_bounded_not_a_panic() {
     });
     assert!(!err.unwrap_or_default().contains("panicked"));
 }
+
+/// Issue 11: 256 addresses each announcing an image (an 8-byte header, nothing more) used to
+/// hold every place of `recv --compat seed` until they stalled, again and again: a real
+/// sender got no reply. Announced images now give way to a new sender.
+#[test]
+fn announced_images_from_256_ports_do_not_lock_out_a_real_sender() {
+    let tmp = TempDir::new("seed-lockout");
+    let photo = tmp.path().join("p.jpg");
+    std::fs::write(&photo, jpeg_like(20_000, 3)).unwrap();
+    let rx = Recv::start(&["--compat", "seed", "--count", "3", "--duration", "30"]);
+    let to = rx.addr.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let announcers = std::thread::spawn(move || {
+        let sockets: Vec<std::net::UdpSocket> = (0..256)
+            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let header = (1i64 << 20).to_le_bytes();
+        for _ in 0..300 {
+            if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            for s in &sockets {
+                let _ = s.send_to(&header, &to);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    for _ in 0..3 {
+        let out = run(
+            &[
+                "send",
+                "--compat",
+                "seed",
+                "--to",
+                &rx.addr,
+                "--timeout",
+                "3",
+                photo.to_str().unwrap(),
+            ],
+            Duration::from_secs(20),
+        );
+        assert!(
+            out.status.success(),
+            "locked out: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    announcers.join().unwrap();
+    let (ok, stdout, stderr) = rx.finish(Duration::from_secs(20));
+    assert!(ok, "{stderr}");
+    let frames = json_lines(&stdout)
+        .into_iter()
+        .filter(|l| l["event"] == "frame")
+        .count();
+    assert_eq!(frames, 3, "{stdout}");
+}

@@ -48,6 +48,21 @@ fn plain_frame() -> Vec<u8> {
     buf
 }
 
+/// A HELLO without a token (the first datagram of a session).
+fn plain_hello() -> Vec<u8> {
+    let mut buf = vec![0u8; wire::MIN_HELLO_LEN];
+    let h = wire::Hello {
+        session: SessionId(7),
+        token: None,
+        probe: false,
+        max_datagram: 1200,
+        len: wire::MIN_HELLO_LEN,
+    };
+    let n = wire::emit_hello(&mut buf, &h);
+    buf.truncate(n);
+    buf
+}
+
 fn silent(sock: &UdpSocket) -> bool {
     sock.set_read_timeout(Some(Duration::from_millis(400)))
         .unwrap();
@@ -139,7 +154,8 @@ fn keyed_transfer_delivers_and_strangers_get_nothing_back() {
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("another key"));
 
-    // Raw datagrams: sealed with the wrong key, tampered, plain, replayed: none answered.
+    // Raw datagrams: sealed with the wrong key, tampered, plain, DATA under a salt key (not a
+    // session key), replayed: none answered.
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut buf = vec![0u8; 4096];
     let n = Sealer::new(&key(&k2), [9; 16]).seal(&plain_frame(), &mut buf);
@@ -152,11 +168,16 @@ fn keyed_transfer_delivers_and_strangers_get_nothing_back() {
     assert!(silent(&sock), "answered a tampered datagram");
     sock.send_to(&plain_frame(), &rx.addr).unwrap();
     assert!(silent(&sock), "answered a plain datagram");
-    // The genuine one is answered (sealed), its replay is not.
     let genuine = buf[..n].to_vec();
     sock.send_to(&genuine, &rx.addr).unwrap();
-    assert!(!silent(&sock), "the genuine sealed datagram got no answer");
-    sock.send_to(&genuine, &rx.addr).unwrap();
+    assert!(silent(&sock), "answered DATA sealed outside a session");
+    // A genuine sealed HELLO is answered (a sealed CHALLENGE), its replay is not.
+    let mut sealer = Sealer::new(&key(&k1), [6; 16]);
+    let n = sealer.seal(&plain_hello(), &mut buf);
+    let hello = buf[..n].to_vec();
+    sock.send_to(&hello, &rx.addr).unwrap();
+    assert!(!silent(&sock), "the genuine sealed HELLO got no answer");
+    sock.send_to(&hello, &rx.addr).unwrap();
     assert!(silent(&sock), "answered a replayed datagram");
 
     let (_, stdout, stderr) = rx.finish(Duration::from_secs(20));
@@ -190,4 +211,126 @@ fn keyed_transfer_delivers_and_strangers_get_nothing_back() {
     assert!(count("failing authentication") >= 2, "{key_line}");
     assert_eq!(count("replayed"), 1, "{key_line}");
     assert_eq!(count("not encrypted"), 1, "{key_line}");
+    assert_eq!(count("not under a session key"), 1, "{key_line}");
+}
+
+/// Forwards datagrams from one client to `to` and the replies back, recording what the client
+/// sent, until `stop` is set.
+fn recording_proxy(
+    to: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (String, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+    let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = front.local_addr().unwrap().to_string();
+    front
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    back.set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut recorded = Vec::new();
+        let mut client = None;
+        let mut buf = [0u8; 65_536];
+        let start = std::time::Instant::now();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed)
+            && start.elapsed() < Duration::from_secs(30)
+        {
+            while let Ok((n, from)) = front.recv_from(&mut buf) {
+                client = Some(from);
+                recorded.push(buf[..n].to_vec());
+                let _ = back.send_to(&buf[..n], to);
+            }
+            while let Ok((n, _)) = back.recv_from(&mut buf) {
+                if let Some(c) = client {
+                    let _ = front.send_to(&buf[..n], c);
+                }
+            }
+        }
+        recorded
+    });
+    (addr, handle)
+}
+
+/// Issue 11: a keyed session recorded on the wire and replayed to a restarted `recv
+/// --key-file`, or to another receiver with the same key, used to be delivered and answered
+/// again (a replayed `{"cmd":"fire"}` ran twice). The receiver's challenge is mixed into the
+/// session keys: nothing of the recording authenticates past its HELLOs, whose old tokens are
+/// refused, and nothing is delivered.
+#[test]
+fn a_recorded_keyed_session_replayed_to_a_restarted_or_another_receiver_delivers_nothing() {
+    let tmp = TempDir::new("replay");
+    let k = keygen(tmp.path(), "k");
+    let first = Recv::start(&["--key-file", k.to_str().unwrap(), "--duration", "20"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (via, proxy) = recording_proxy(first.addr.parse().unwrap(), stop.clone());
+    let sent = run(
+        &[
+            "msg",
+            "--to",
+            &via,
+            "--key-file",
+            k.to_str().unwrap(),
+            r#"{"cmd":"fire"}"#,
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let recording = proxy.join().unwrap();
+    assert!(
+        recording.len() >= 3,
+        "HELLO, HELLO with token, DATA: {}",
+        recording.len()
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &first.child.id().to_string()])
+        .status();
+    let (_, stdout, _) = first.finish(Duration::from_secs(10));
+    let fired = |out: &str| {
+        json_lines(out)
+            .iter()
+            .filter(|l| l["event"] == "message" && l["message"]["cmd"] == "fire")
+            .count()
+    };
+    assert_eq!(fired(&stdout), 1, "{stdout}");
+    // The recording replayed to a restarted receiver (a new process with the same key), and
+    // again to another one: three times each, as an attacker would.
+    for round in 0..2 {
+        let again = Recv::start(&["--key-file", k.to_str().unwrap(), "--duration", "20"]);
+        let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..3 {
+            for d in &recording {
+                attacker.send_to(d, &again.addr).unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &again.child.id().to_string()])
+            .status();
+        let (_, stdout, stderr) = again.finish(Duration::from_secs(10));
+        assert_eq!(
+            fired(&stdout),
+            0,
+            "round {round}: replay delivered: {stdout}"
+        );
+        let st = json_lines(&stdout)
+            .into_iter()
+            .find(|l| l["event"] == "stats")
+            .unwrap();
+        assert_eq!(st["sessions_started"], 0, "round {round}: {st}");
+        assert!(
+            st["tokens_invalid"].as_u64().unwrap() > 0,
+            "round {round}: {st}"
+        );
+        assert!(
+            st["key_no_session_key"].as_u64().unwrap() > 0,
+            "round {round}: the recorded DATA must not authenticate: {st}\n{stderr}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pixgram_core::wire::{self, DataFlags, DataHeader};
 use pixgram_core::{ChunkIndex, FrameId, SessionId, StreamId};
-use support::{json_lines, peak_rss_kib, run, sample_images, Recv, TempDir};
+use support::{greet, json_lines, peak_rss_kib, run, sample_images, Recv, TempDir};
 
 fn header(session: u32, frame: u64, frame_len: u64, count: u32, index: u32) -> DataHeader {
     DataHeader {
@@ -91,6 +91,11 @@ fn every_kind_of_bad_datagram_is_dropped_and_counted() {
     let send = |d: &[u8]| {
         s.send_to(d, &to).unwrap();
     };
+    // The attacker's address receives: its sessions pass the first exchange, so what follows
+    // reaches the checks behind it.
+    for session in 1..=5 {
+        assert!(greet(&s, &to, SessionId(session)), "no CHALLENGE");
+    }
     let good = data(&header(1, 0, 5, 1, 0), b"hello");
     // Truncated header; zero-length datagram.
     send(&good[..20]);
@@ -197,9 +202,14 @@ fn a_flood_from_many_ports_stays_under_the_memory_cap_and_a_real_sender_gets_thr
         // 16 source ports each fill most of a 4 MiB frame that never completes (every byte
         // written, so the pages are really touched): 64 MiB, the whole budget, until those
         // frames expire. 184 more ports send frame starts declaring 4 MiB, and garbage.
+        // Every port answers its CHALLENGE (a flood from real addresses; one from addresses
+        // that do not answer has its own test below).
         let sockets: Vec<UdpSocket> = (0..200)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
             .collect();
+        for (i, s) in sockets.iter().enumerate() {
+            greet(s, &to, SessionId(1000 + i as u32));
+        }
         let len: u64 = 4 << 20;
         let count = len.div_ceil(1156) as u32;
         let mut sent = 0u64;
@@ -313,12 +323,15 @@ fn first_datagrams_from_unknown_addresses_get_no_more_bytes_back_than_they_sent(
     stop(&rx);
     let (_, stdout, _) = rx.finish(Duration::from_secs(10));
     let st = stats_of(&stdout);
-    // The valid-looking ones were answered (so the bound above was really tested), within
-    // the credit the core keeps per address.
-    assert!(
-        st["acks_sent"].as_u64().unwrap() + st["nacks_sent"].as_u64().unwrap() > 0,
+    // The valid-looking ones were answered with a CHALLENGE (so the bound above was really
+    // tested), and nothing else: no address here was validated.
+    assert!(st["challenges_sent"].as_u64().unwrap() > 0, "{st}");
+    assert_eq!(
+        st["acks_sent"].as_u64().unwrap() + st["nacks_sent"].as_u64().unwrap(),
+        0,
         "{st}"
     );
+    assert_eq!(st["sessions_started"].as_u64().unwrap(), 0, "{st}");
 }
 
 /// Issue 11: one datagram from another port, naming a real sender's session, frame id and
@@ -355,6 +368,12 @@ fn a_forged_frame_with_a_saved_frames_name_never_replaces_it() {
     let mut h = header(session, 0, body.len() as u64, 1, 0);
     h.flags = DataFlags::from_bits(DataFlags::METADATA).unwrap();
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Unvalidated it is answered with a CHALLENGE only; validated (an attacker that receives,
+    // naming the sender's session from its own port once the sender went quiet) its frame
+    // id has a verdict already; and a save never replaces a file either way.
+    attacker.send_to(&data(&h, &body), &rx.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(greet(&attacker, &rx.addr, SessionId(session)));
     attacker.send_to(&data(&h, &body), &rx.addr).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -382,6 +401,8 @@ fn a_flood_of_tiny_frames_is_held_to_the_save_budget_and_quiet_is_quiet() {
         "100",
     ]);
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    assert!(greet(&attacker, &rx.addr, SessionId(77)));
+    assert!(greet(&attacker, &rx.addr, SessionId(78)));
     let start = std::time::Instant::now();
     for i in 0..3000u64 {
         // Empty whole frames, and frames that will never complete (a lost line each).
@@ -418,6 +439,9 @@ fn sixty_four_ports_keeping_their_places_do_not_lock_out_a_new_sender() {
         let sockets: Vec<UdpSocket> = (0..64)
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
             .collect();
+        for (i, s) in sockets.iter().enumerate() {
+            assert!(greet(s, &to, SessionId(5000 + i as u32)));
+        }
         for round in 0..4u64 {
             for (i, s) in sockets.iter().enumerate() {
                 let _ = s.send_to(&data(&header(5000 + i as u32, round, 0, 1, 0), &[]), &to);
@@ -452,4 +476,155 @@ fn sixty_four_ports_keeping_their_places_do_not_lock_out_a_new_sender() {
     stop(&rx);
     let (_, stdout, _) = rx.finish(Duration::from_secs(10));
     assert!(stats_of(&stdout)["sessions_evicted"].as_u64().unwrap() >= 1);
+}
+
+/// Issue 11: a flood of 200,000 datagrams in 10 s from 200 ports (half random bytes, half
+/// CRC-valid DATA each opening a 1 MiB frame) from addresses that never answer a CHALLENGE
+/// used to give a sender starting during it 0 frames and drive the receiver to 308-602 MiB.
+/// Now nothing is kept for such addresses: the sender delivers every frame byte-identical,
+/// peak RSS stays far under 128 MiB, and recv says it is flooded once.
+#[test]
+fn a_flood_from_addresses_that_never_answer_keeps_nothing_and_a_sender_gets_through() {
+    let tmp = TempDir::new("unvalidated");
+    let save = tmp.path().join("out");
+    let rx = Recv::start(&["--save", save.to_str().unwrap(), "--duration", "60", "-q"]);
+    let pid = rx.child.id();
+    let to = rx.addr.clone();
+    let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = running.clone();
+    let flood = std::thread::spawn(move || {
+        let sockets: Vec<UdpSocket> = (0..200)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let reliable = DataFlags::from_bits(DataFlags::RELIABLE).unwrap();
+        let len: u64 = 1 << 20;
+        let count = len.div_ceil(1152) as u32;
+        let start = std::time::Instant::now();
+        let mut sent = 0u64;
+        let mut junk = 0x1234_5678u32;
+        while sent < 200_000 && start.elapsed() < Duration::from_secs(12) {
+            // 20 datagrams a millisecond: 20,000 a second.
+            for _ in 0..20 {
+                let i = (sent % 200) as usize;
+                let d = if sent.is_multiple_of(2) {
+                    let h = DataHeader {
+                        flags: reliable,
+                        ..header(7000 + i as u32, sent, len, count, 0)
+                    };
+                    data(&h, &[0xCD; 1152])
+                } else {
+                    (0..600)
+                        .map(|_| {
+                            junk = junk.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                            (junk >> 16) as u8
+                        })
+                        .collect()
+                };
+                let _ = sockets[i].send_to(&d, &to);
+                sent += 1;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        flag.store(false, std::sync::atomic::Ordering::Relaxed);
+        sent
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    let files = sample_images(tmp.path());
+    let mut args = vec!["send", "--to", rx.addr.as_str(), "--loop", "3"];
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let ok = run(&args, Duration::from_secs(60));
+    let during = running.load(std::sync::atomic::Ordering::Relaxed);
+    let flooded = flood.join().unwrap();
+    let err = String::from_utf8_lossy(&ok.stderr);
+    assert!(ok.status.success(), "{err}");
+    assert!(
+        during,
+        "the flood ended before the sender did: the test proves nothing"
+    );
+    let peak = peak_rss_kib(pid);
+    stop(&rx);
+    let (_, stdout, stderr) = rx.finish(Duration::from_secs(10));
+    let st = stats_of(&stdout);
+    println!(
+        "flood of {flooded} datagrams: peak RSS {} MiB; {st}",
+        peak / 1024
+    );
+    assert!(flooded >= 100_000, "{flooded}");
+    let mut saved: Vec<Vec<u8>> = std::fs::read_dir(&save)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    let mut want: Vec<Vec<u8>> = files
+        .iter()
+        .flat_map(|f| std::iter::repeat_n(std::fs::read(f).unwrap(), 3))
+        .collect();
+    saved.sort();
+    want.sort();
+    assert!(
+        saved == want,
+        "{} files saved, not byte-identical",
+        saved.len()
+    );
+    assert_eq!(st["sessions_started"].as_u64().unwrap(), 1, "{st}");
+    assert!(
+        st["unvalidated"].as_u64().unwrap() >= flooded / 2 - 1000,
+        "{st}"
+    );
+    assert!(st["challenges_limited"].as_u64().unwrap() > 0, "{st}");
+    assert!(peak < 128 * 1024, "peak RSS {} MiB", peak / 1024);
+    assert_eq!(stderr.matches("pixgram: flooded:").count(), 1, "{stderr}");
+}
+
+/// A receiver with every place held by active senders refuses a new one; both ends say so,
+/// each once: recv that it refuses new senders, send that the receiver answered the first
+/// exchange but took none of its frames (exit 2, not "no answer").
+#[test]
+fn a_full_receiver_and_the_refused_sender_both_say_so() {
+    let tmp = TempDir::new("full");
+    let rx = Recv::start(&["--max-peers", "1", "--duration", "20"]);
+    let to = rx.addr.clone();
+    let stop_flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop_flag.clone();
+    let holder = std::thread::spawn(move || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(greet(&s, &to, SessionId(4242)));
+        let mut frame = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) && frame < 200 {
+            let _ = s.send_to(&data(&header(4242, frame, 0, 1, 0), &[]), &to);
+            frame += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let file = tmp.path().join("f.bin");
+    std::fs::write(&file, vec![3u8; 10_000]).unwrap();
+    let out = run(
+        &[
+            "send",
+            "--to",
+            &rx.addr,
+            "--timeout",
+            "2",
+            file.to_str().unwrap(),
+        ],
+        Duration::from_secs(20),
+    );
+    stop_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    holder.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    // Not delivered (2), not "never answered" (3): the receiver is there and refuses.
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.matches("answered the first exchange").count(),
+        1,
+        "{err}"
+    );
+    stop(&rx);
+    let (_, _, stderr) = rx.finish(Duration::from_secs(10));
+    assert_eq!(
+        stderr.matches("refusing new senders").count(),
+        1,
+        "{stderr}"
+    );
 }

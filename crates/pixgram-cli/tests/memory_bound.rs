@@ -28,6 +28,8 @@ fn declared_huge_frames_neither_reserve_memory_nor_lock_out_a_real_sender() {
     let save = tmp.path().join("out");
     let mut rx = Recv::start(&["--save", save.to_str().unwrap(), "--duration", "30", "-q"]);
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // An attacker that receives passes the first exchange: its declarations reach reassembly.
+    assert!(support::greet(&attacker, &rx.addr, SessionId(0xBAD)));
     let mut buf = vec![0u8; 2048];
     // Frames of 64 MiB declared by datagrams of about 300 bytes, on every stream and as many
     // frames as a stream takes.

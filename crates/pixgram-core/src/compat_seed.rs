@@ -173,7 +173,15 @@ pub enum BrokenReason {
     NoRoom,
     /// The bytes collected are not one whole JPEG or PNG.
     NotWholeImage,
+    /// Its place was given to a new sender while the table was full: nothing but its header
+    /// had arrived, or nothing had for [`SEED_EVICT_QUIET`].
+    Evicted,
 }
+
+/// How long an image being collected must have gained nothing before a new sender may take
+/// its place in a full table. An image that only announced itself (a header, no chunk) gives
+/// way at once: 256 cheap headers cannot hold every place.
+pub const SEED_EVICT_QUIET: Duration = Duration::from_secs(1);
 
 /// What a [`SeedReceiver`] reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -234,6 +242,8 @@ pub struct SeedStats {
     pub broken_no_room: u64,
     /// See [`BrokenReason::NotWholeImage`].
     pub broken_not_whole_image: u64,
+    /// See [`BrokenReason::Evicted`].
+    pub broken_evicted: u64,
     /// Datagrams that belonged to no image, dropped.
     pub stray_datagrams: u64,
     /// Messages reported.
@@ -266,6 +276,7 @@ impl SeedStats {
             + self.broken_stalled
             + self.broken_no_room
             + self.broken_not_whole_image
+            + self.broken_evicted
     }
 
     fn count(&mut self, reason: BrokenReason) {
@@ -278,6 +289,7 @@ impl SeedStats {
             BrokenReason::Stalled => &mut self.broken_stalled,
             BrokenReason::NoRoom => &mut self.broken_no_room,
             BrokenReason::NotWholeImage => &mut self.broken_not_whole_image,
+            BrokenReason::Evicted => &mut self.broken_evicted,
         } += 1;
     }
 }
@@ -568,9 +580,25 @@ impl SeedReceiver {
                 .filter(|(_, p)| p.partial.is_none())
                 .min_by_key(|(_, p)| p.last_heard)
                 .map(|(a, _)| *a);
-            match idle {
+            // Then an image that only announced itself, or one that gained nothing for
+            // SEED_EVICT_QUIET: the oldest such goes (broken, reported).
+            let stale = || {
+                self.peers
+                    .iter()
+                    .filter(|(_, p)| {
+                        p.partial.as_ref().is_some_and(|partial| {
+                            partial.bytes.is_empty()
+                                || now.saturating_since(p.last_heard) >= SEED_EVICT_QUIET
+                        })
+                    })
+                    .min_by_key(|(_, p)| p.last_heard)
+                    .map(|(a, _)| *a)
+            };
+            match idle.or_else(stale) {
                 Some(old) => {
-                    self.peers.remove(&old);
+                    if let Some(mut state) = self.peers.remove(&old) {
+                        self.break_image(old, &mut state, BrokenReason::Evicted);
+                    }
                     self.stats.peers_evicted += 1;
                 }
                 None => {
@@ -956,14 +984,49 @@ mod tests {
         assert!(rx.buffered() <= 3000);
     }
 
+    /// Issue 11: 256 addresses each announcing an image (an 8-byte header, nothing after) held
+    /// every place until they stalled, and re-announcing kept them: a real sender was refused.
+    #[test]
+    fn announced_images_do_not_lock_out_a_real_sender() {
+        let mut rx = SeedReceiver::new(SeedConfig::default());
+        let mut now = Timestamp::ZERO;
+        let image = {
+            let mut j = vec![0xFF, 0xD8];
+            j.extend(std::iter::repeat_n(7u8, 3000));
+            j.extend([0xFF, 0xD9]);
+            j
+        };
+        for round in 0..3 {
+            for p in 10..10 + 256u16 {
+                rx.handle_image(peer(p), &header(1 << 20), now);
+            }
+            // The real sender, in the middle of the announcing.
+            rx.handle_image(peer(1), &header(image.len()), now);
+            for c in chunks(&image) {
+                rx.handle_image(peer(1), c, now);
+            }
+            now = now + Duration::from_millis(500);
+            rx.handle_timeout(now);
+            let got = std::iter::from_fn(|| rx.poll_event())
+                .filter(|e| matches!(e, SeedEvent::Image { peer: p, .. } if *p == peer(1)))
+                .count();
+            assert_eq!(got, 1, "round {round}: the real sender was locked out");
+        }
+        assert_eq!(rx.stats().peers_refused, 0);
+        assert!(rx.stats().broken_evicted > 0);
+    }
+
     #[test]
     fn peers_are_bounded() {
         let mut rx = SeedReceiver::new(SeedConfig {
             max_peers: 2,
             ..SeedConfig::default()
         });
-        rx.handle_image(peer(1), &header(5000), Timestamp::ZERO);
-        rx.handle_image(peer(2), &header(5000), Timestamp::ZERO);
+        // Two images under way (a chunk each): a third sender is refused while they progress.
+        for p in 1..=2 {
+            rx.handle_image(peer(p), &header(5000), Timestamp::ZERO);
+            rx.handle_image(peer(p), &[0; 1024], Timestamp::ZERO);
+        }
         rx.handle_image(peer(3), &header(5000), Timestamp::ZERO);
         assert_eq!(rx.stats().peers_refused, 1);
         rx.handle_timeout(Timestamp::from_millis(3000));

@@ -5,7 +5,7 @@
 //! thread, never sleeps and never reads a clock, so the same code runs under a blocking driver,
 //! an async runtime, a fuzzer or a simulated network with injected time.
 //!
-//! - [`wire`]: the datagram format v1 (normative text: `docs/PROTOCOL.md`).
+//! - [`wire`]: the datagram format v2 (normative text: `docs/PROTOCOL.md`).
 //! - [`Sender`]: one session towards one receiver; windows of frames in flight, verdicts, RTT.
 //! - [`Receiver`]: many senders on one socket; reassembly, acknowledgement, bounded memory.
 //! - [`seal`]: authenticated encryption of datagrams with a pre-shared key.
@@ -24,6 +24,8 @@
 pub mod chunking;
 pub mod compat_seed;
 pub mod fec;
+mod greeting;
+pub mod handshake;
 pub mod ids;
 pub mod impair;
 pub mod pacing;
@@ -34,6 +36,7 @@ pub mod rng;
 pub mod rtt;
 pub mod seal;
 pub mod sender;
+pub mod session_seal;
 mod stream_rx;
 pub mod time;
 mod verdicts;
@@ -42,7 +45,7 @@ pub mod wire;
 pub use ids::{ChunkIndex, FrameId, SessionId, StreamId};
 pub use receiver::{
     DeliveryKey, LossReason, PayloadKind, ReceivedFrame, Receiver, ReceiverConfig, ReceiverEvent,
-    ReceiverStats, SessionEnd, MAX_REPLY_LEN,
+    ReceiverStats, Secret, SessionEnd, MAX_REPLY_LEN,
 };
 pub use sender::{
     FecPolicy, OutgoingFrame, PathEstimate, SendError, SendFailure, Sender, SenderConfig,

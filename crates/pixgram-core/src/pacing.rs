@@ -1024,6 +1024,14 @@ mod tests {
             s.send(t0, OutgoingFrame::frame(StreamId(1), vec![7u8; 100_000]))
                 .unwrap();
             let mut buf = vec![0u8; 2000];
+            // The receiver's token (the first exchange), so DATA may go.
+            let challenge = crate::wire::Challenge {
+                session: SessionId(7),
+                answered_len: 64,
+                token: [1; 32],
+            };
+            let n = crate::wire::emit_challenge(&mut buf, &challenge);
+            s.handle(t0, &buf[..n]);
             let mut sent = 0usize;
             while let Some(t) = s.poll_transmit(t0, &mut buf) {
                 sent += t.len;

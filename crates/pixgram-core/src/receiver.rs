@@ -1,6 +1,7 @@
 //! The receiving endpoint: many senders on one socket, each demultiplexed by session, address
-//! and stream (a session that moves to a new address keeps its state), with every remotely
-//! growable structure bounded.
+//! and stream, with every remotely growable structure bounded. An address gets no state until
+//! it has shown it receives (a token from a CHALLENGE sent back in a HELLO, §8); a session that
+//! moves to a new, validated address keeps its state.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -9,12 +10,15 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::chunking::ChunkLayout;
+use crate::handshake::{
+    AddressValidator, ChallengeBudget, CHALLENGES_PER_SEC, DATA_CHALLENGES_PER_SEC,
+};
 use crate::ids::{FrameId, SessionId, StreamId};
 use crate::stream_rx::{Admission, ChunkOutcome, Completed, StreamOutput, StreamReceiver, Timers};
 use crate::time::Timestamp;
 use crate::wire::{
-    self, Ack, ChunkRange, DataFlags, DataHeader, Datagram, ParseError, ACK_LEN, MAX_NACK_RANGES,
-    NACK_HEADER_LEN, TRAILER_LEN,
+    self, Ack, Challenge, ChunkRange, DataFlags, DataHeader, Datagram, Hello, ParseError, ACK_LEN,
+    CHALLENGE_LEN, MAX_NACK_RANGES, NACK_HEADER_LEN, TRAILER_LEN,
 };
 
 /// The largest datagram a receiver sends (a NACK with every range): the smallest buffer
@@ -63,6 +67,20 @@ pub struct ReceiverConfig {
     pub max_remembered_sessions: usize,
     /// How long such a session is remembered.
     pub remember_sessions_for: Duration,
+    /// The secret address-validation tokens are computed with. The driver sets 32 random bytes
+    /// when it starts; the default (zeros) is for tests and simulations only: anyone who knows
+    /// the secret can forge tokens.
+    pub address_secret: Secret,
+}
+
+/// 32 secret bytes, never printed.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub [u8; 32]);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Default for ReceiverConfig {
@@ -83,6 +101,7 @@ impl Default for ReceiverConfig {
             confirm_deliveries: false,
             max_remembered_sessions: 256,
             remember_sessions_for: Duration::from_secs(120),
+            address_secret: Secret::default(),
         }
     }
 }
@@ -162,8 +181,23 @@ pub struct ReceiverStats {
     pub over_budget: u64,
     /// Chunks dropped because the stream had `max_frames_in_flight` frames already.
     pub over_frames_in_flight: u64,
-    /// Datagrams dropped because `max_peers` senders were already served.
+    /// Sessions refused because `max_peers` senders were already served, none of them quiet.
     pub over_peers: u64,
+    /// HELLOs received.
+    pub hellos: u64,
+    /// CHALLENGEs sent (to HELLOs without a valid token, and to DATA from addresses not
+    /// validated).
+    pub challenges_sent: u64,
+    /// CHALLENGEs not sent because their budget was spent (`handshake::CHALLENGES_PER_SEC`
+    /// for HELLOs, `DATA_CHALLENGES_PER_SEC` for DATA).
+    pub challenges_limited: u64,
+    /// HELLOs whose token was not valid (forged, for another address, or expired).
+    pub tokens_invalid: u64,
+    /// DATA from an address and session not validated (answered with a CHALLENGE; held at
+    /// most [`EARLY_DATA_HOLD`] in a shared [`EARLY_DATA_BYTES`] in case its HELLO follows).
+    pub unvalidated: u64,
+    /// Such DATA handed to its session when the HELLO came after it (overtaken on the way).
+    pub early_data_used: u64,
     /// Datagrams dropped because the sender had `max_streams_per_peer` streams already.
     pub over_streams: u64,
     /// Datagrams dropped because the sender exceeded `max_peer_datagrams_per_sec`.
@@ -187,13 +221,13 @@ pub struct ReceiverStats {
     pub pings_answered: u64,
     /// Sessions that came back after going idle, with their verdicts remembered.
     pub sessions_resumed: u64,
-    /// Sessions that moved to another address (a NAT rebinding, a new network).
+    /// Sessions that moved to another, validated address (a NAT rebinding, a new network).
     pub sessions_moved: u64,
     /// Quiet sessions ended to make room for a new sender (`max_peers` reached).
     pub sessions_evicted: u64,
-    /// Frames not delivered because the same session delivered the same bytes at another
-    /// address (a move mid-stream): acknowledged, delivered once.
-    pub duplicates_suppressed: u64,
+    /// Validated HELLOs naming a session active at another address (not moved: see
+    /// [`MIGRATION_QUIET`]).
+    pub moves_refused: u64,
     /// Frames the sender gave up on before they completed.
     pub frames_given_up: u64,
     /// Delivered frames the application could not take (answered FAILED).
@@ -215,11 +249,20 @@ pub enum PayloadKind {
     Message,
 }
 
-/// How long a session's address must have been silent before a datagram of the same session
-/// from another address moves it there (a NAT rebinding, which mostly follows an idle spell).
-/// Until then the other address is served as a separate sender: a datagram that merely names a
-/// session id cannot take over a session that is active elsewhere.
+/// How long a session's address must have been silent before a validated HELLO of the same
+/// session from another address moves it there (a NAT rebinding leaves the old address
+/// silent). Until then the move is refused: an address that merely names an active session's
+/// id cannot take it over, even one that can receive (the sender's HELLOs, repeated while its
+/// DATA draws CHALLENGEs, move it once the old address has gone quiet).
 pub const MIGRATION_QUIET: Duration = Duration::from_millis(250);
+
+/// Bytes of DATA from addresses not yet validated that a receiver holds, all together: the
+/// first chunks of a session that overtook its HELLO on the way (reordering) are handed to it
+/// when the HELLO arrives instead of being lost. A flood only pushes older ones out.
+pub const EARLY_DATA_BYTES: usize = 256 << 10;
+
+/// How long such DATA is held.
+pub const EARLY_DATA_HOLD: Duration = Duration::from_millis(100);
 
 /// How long a session must have been silent before a new sender may take its place when
 /// `max_peers` are served: a few cheap datagrams now and then cannot hold every place.
@@ -353,6 +396,7 @@ struct Remembered {
 enum Reply {
     Ack(Ack),
     Pong(SessionId, u64),
+    Challenge(Challenge),
     Nack {
         session: SessionId,
         stream: StreamId,
@@ -367,6 +411,7 @@ impl Reply {
         match self {
             Reply::Ack(_) => ACK_LEN,
             Reply::Pong(..) => wire::PING_LEN,
+            Reply::Challenge(_) => CHALLENGE_LEN,
             Reply::Nack { ranges, .. } => NACK_HEADER_LEN + 8 * ranges.len() + TRAILER_LEN,
         }
     }
@@ -389,16 +434,23 @@ impl Reply {
 /// let now = Timestamp::ZERO;
 /// tx.send(now, OutgoingFrame::frame(StreamId::FRAMES, vec![7u8; 5000])).unwrap();
 /// let mut buf = vec![0u8; 1500];
-/// while let Some(t) = tx.poll_transmit(now, &mut buf) {
-///     rx.handle(now, peer, &buf[..t.len]);
+/// let mut got = None;
+/// // Round 1: HELLO, answered with a CHALLENGE (a token); round 2: HELLO with the token and
+/// // the frame's DATA, answered with its ACK.
+/// for _round in 0..2 {
+///     while let Some(t) = tx.poll_transmit(now, &mut buf) {
+///         rx.handle(now, peer, &buf[..t.len]);
+///     }
+///     while let Some((_dst, len)) = rx.poll_transmit(&mut buf) {
+///         tx.handle(now, &buf[..len]);
+///     }
+///     while let Some(e) = rx.poll_event() {
+///         if let ReceiverEvent::Frame(f) = e {
+///             got = Some(f);
+///         }
+///     }
 /// }
-/// while let Some((_dst, len)) = rx.poll_transmit(&mut buf) {
-///     tx.handle(now, &buf[..len]);
-/// }
-/// let got = std::iter::from_fn(|| rx.poll_event())
-///     .find_map(|e| match e { ReceiverEvent::Frame(f) => Some(f), _ => None })
-///     .unwrap();
-/// assert_eq!(&got.payload[..], &[7u8; 5000][..]);
+/// assert_eq!(&got.unwrap().payload[..], &[7u8; 5000][..]);
 /// ```
 #[derive(Debug)]
 pub struct Receiver {
@@ -419,12 +471,25 @@ pub struct Receiver {
     scratch: Vec<StreamOutput>,
     stats: ReceiverStats,
     next_sweep: Option<Timestamp>,
+    validator: AddressValidator,
+    /// CHALLENGEs answering HELLOs, and those answering DATA from addresses not validated.
+    challenges: ChallengeBudget,
+    data_challenges: ChallengeBudget,
+    /// DATA from addresses not validated, oldest first, and its bytes (see
+    /// [`EARLY_DATA_BYTES`]).
+    early: VecDeque<(Timestamp, PeerKey, Vec<u8>)>,
+    early_bytes: usize,
 }
 
 impl Receiver {
     /// A receiver with the given limits.
     pub fn new(config: ReceiverConfig) -> Self {
         Receiver {
+            validator: AddressValidator::new(config.address_secret.0),
+            challenges: ChallengeBudget::new(CHALLENGES_PER_SEC),
+            data_challenges: ChallengeBudget::new(DATA_CHALLENGES_PER_SEC),
+            early: VecDeque::new(),
+            early_bytes: 0,
             config,
             peers: BTreeMap::new(),
             remembered: BTreeMap::new(),
@@ -459,12 +524,34 @@ impl Receiver {
         self.peers.len()
     }
 
+    /// Whether `token` is one this receiver issued to `session` at `from` and still takes
+    /// (for a driver that derives session keys from the token of a HELLO, §8.3).
+    pub fn check_token(
+        &self,
+        now: Timestamp,
+        from: SocketAddr,
+        session: SessionId,
+        token: &wire::Token,
+    ) -> bool {
+        self.validator.check(now, from, session, token)
+    }
+
     /// Takes one datagram that arrived from `from` at `now`.
     pub fn handle(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) {
         self.stats.datagrams += 1;
         self.stats.bytes += datagram.len() as u64;
         match wire::parse(datagram) {
-            Ok(Datagram::Data(h, payload)) => self.on_data(now, from, &h, payload),
+            Ok(Datagram::Data(h, payload)) => {
+                if self.peers.contains_key(&(h.session, from)) {
+                    self.on_data(now, from, &h, payload);
+                } else {
+                    // Not validated: no state, a token (no more bytes than arrived).
+                    self.stats.unvalidated += 1;
+                    self.hold_early(now, (h.session, from), datagram);
+                    self.challenge(now, from, h.session, datagram.len(), false);
+                }
+            }
+            Ok(Datagram::Hello(h)) => self.on_hello(now, from, &h),
             Ok(Datagram::Close(session)) => {
                 // Only from the session's own address: a CLOSE is not worth a migration.
                 if self.peers.contains_key(&(session, from)) {
@@ -472,20 +559,114 @@ impl Receiver {
                 }
             }
             Ok(Datagram::Ping(session, value)) => {
-                // Stateless, and no larger than the PING: no amplification, nothing kept.
-                if self.replies.len() < self.config.max_queued_acks {
+                // Only for a session served here (a refused or unknown one hears nothing: its
+                // DATA draws CHALLENGEs); no larger than the PING, nothing kept.
+                if !self.peers.contains_key(&(session, from)) {
+                    self.stats.unvalidated += 1;
+                } else if self.replies.len() < self.config.max_queued_acks {
                     self.replies.push_back((from, Reply::Pong(session, value)));
                     self.stats.pings_answered += 1;
                 } else {
                     self.stats.acks_dropped += 1;
                 }
             }
-            Ok(Datagram::Ack(_) | Datagram::Nack(_) | Datagram::Pong(..)) => {
-                self.stats.unexpected_type += 1
-            }
+            Ok(
+                Datagram::Ack(_) | Datagram::Nack(_) | Datagram::Pong(..) | Datagram::Challenge(_),
+            ) => self.stats.unexpected_type += 1,
             Err(e) => self.count_parse_error(e),
         }
         self.arm_sweep(now);
+    }
+
+    /// A HELLO: with a valid token for this address, the session starts (or resumes, or moves
+    /// here); otherwise it is answered with a token. A probe is answered in any case: the
+    /// CHALLENGE carrying its length confirms the path carries datagrams that large.
+    fn on_hello(&mut self, now: Timestamp, from: SocketAddr, h: &Hello) {
+        self.stats.hellos += 1;
+        let valid = h
+            .token
+            .is_some_and(|t| self.validator.check(now, from, h.session, &t));
+        if h.token.is_some() && !valid {
+            self.stats.tokens_invalid += 1;
+        }
+        if valid && self.admit_session(now, from, h.session) {
+            self.use_early(now, (h.session, from));
+        }
+        if !valid || h.probe {
+            self.challenge(now, from, h.session, h.len, true);
+        }
+    }
+
+    /// Holds DATA that arrived before its session's HELLO, pushing out what is too old or
+    /// does not fit.
+    fn hold_early(&mut self, now: Timestamp, key: PeerKey, datagram: &[u8]) {
+        if datagram.len() > EARLY_DATA_BYTES / 4 {
+            return;
+        }
+        while self.early_bytes + datagram.len() > EARLY_DATA_BYTES
+            || self
+                .early
+                .front()
+                .is_some_and(|(at, ..)| now.saturating_since(*at) >= EARLY_DATA_HOLD)
+        {
+            let Some((_, _, d)) = self.early.pop_front() else {
+                break;
+            };
+            self.early_bytes -= d.len();
+        }
+        self.early_bytes += datagram.len();
+        self.early.push_back((now, key, datagram.to_vec()));
+    }
+
+    /// Hands the DATA held for `key`, just validated, to its session.
+    fn use_early(&mut self, now: Timestamp, key: PeerKey) {
+        if !self.early.iter().any(|(_, k, _)| *k == key) {
+            return;
+        }
+        let (mine, rest): (VecDeque<_>, VecDeque<_>) =
+            self.early.drain(..).partition(|(_, k, _)| *k == key);
+        self.early = rest;
+        for (at, _, d) in mine {
+            self.early_bytes -= d.len();
+            if now.saturating_since(at) >= EARLY_DATA_HOLD {
+                continue;
+            }
+            if let Ok(Datagram::Data(h, payload)) = wire::parse(&d) {
+                self.stats.early_data_used += 1;
+                self.on_data(now, key.1, &h, payload);
+            }
+        }
+    }
+
+    /// Queues a CHALLENGE for `session` at `from`, answering a datagram (a HELLO if `hello`)
+    /// of `len` bytes: only one at least as long (no amplification), and within the budget.
+    fn challenge(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        session: SessionId,
+        len: usize,
+        hello: bool,
+    ) {
+        if len < CHALLENGE_LEN {
+            return;
+        }
+        let budget = if hello {
+            &mut self.challenges
+        } else {
+            &mut self.data_challenges
+        };
+        if self.replies.len() >= self.config.max_queued_acks || !budget.take(now) {
+            self.stats.challenges_limited += 1;
+            return;
+        }
+        let token = self.validator.issue(now, from, session);
+        let challenge = Challenge {
+            session,
+            answered_len: u32::try_from(len).unwrap_or(u32::MAX),
+            token,
+        };
+        self.replies.push_back((from, Reply::Challenge(challenge)));
     }
 
     fn count_parse_error(&mut self, e: ParseError) {
@@ -509,9 +690,6 @@ impl Receiver {
             self.stats.bad_header += 1;
             return;
         };
-        if !self.admit_session(now, from, h.session) {
-            return;
-        }
         let confirm = self.config.confirm_deliveries;
         let at_addr = self.addr_footprint.get(&from).copied().unwrap_or(0);
         let room = self.room_for(at_addr);
@@ -576,18 +754,28 @@ impl Receiver {
         self.scratch = out;
     }
 
-    /// Finds, resumes or creates the session `session` for a datagram from `from`; `false`
-    /// when the datagram is to be dropped (a closed session's late datagram, or no room).
+    /// Finds, resumes, moves or creates the session `session` for `from`, an address that
+    /// has just been validated; `false` when it is refused (a closed session, or no room).
     fn admit_session(&mut self, now: Timestamp, from: SocketAddr, session: SessionId) -> bool {
         let key = (session, from);
-        if self.peers.contains_key(&key) {
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.last_seen = now;
             return true;
         }
-        if let Some(old) = self.quiet_elsewhere(now, session) {
-            // The same session from a new address (NAT rebinding, another network), its old
-            // address silent: keep its state, answer at the new address, and let that
-            // address earn its own reply credit.
+        if let Some(old) = self.locate(session, from) {
+            if self
+                .peers
+                .get(&old)
+                .is_some_and(|p| now.saturating_since(p.last_seen) < MIGRATION_QUIET)
+            {
+                self.stats.moves_refused += 1;
+                return false;
+            }
+            // The same session at a new address that has shown it receives (NAT rebinding,
+            // another network), its old address quiet: keep its state, answer at the new
+            // address, and let that address earn its own reply credit.
             if let Some(mut peer) = self.peers.remove(&old) {
+                peer.last_seen = now;
                 peer.reply_credit = 0;
                 let moved = peer.footprint;
                 let left = self.addr_footprint.get(&old.1).copied().unwrap_or(0) - moved;
@@ -683,17 +871,6 @@ impl Receiver {
         true
     }
 
-    /// The address where `session` is served, if it has been silent there for
-    /// [`MIGRATION_QUIET`].
-    fn quiet_elsewhere(&self, now: Timestamp, session: SessionId) -> Option<PeerKey> {
-        let lowest = SocketAddr::from(([0, 0, 0, 0], 0));
-        self.peers
-            .range((session, lowest)..)
-            .take_while(|((s, _), _)| *s == session)
-            .find(|(_, p)| now.saturating_since(p.last_seen) >= MIGRATION_QUIET)
-            .map(|(k, _)| *k)
-    }
-
     /// Where `session` is served now: at `addr`, or at the one address it moved to.
     fn locate(&self, session: SessionId, addr: SocketAddr) -> Option<PeerKey> {
         if self.peers.contains_key(&(session, addr)) {
@@ -779,22 +956,6 @@ impl Receiver {
                     self.queue_reply((session, peer), reply);
                 }
                 StreamOutput::Deliver(frame, done) => {
-                    let digest = (done.body.len(), wire::checksum(&done.body));
-                    if self.delivered_elsewhere((session, peer), stream, frame, digest) {
-                        // The same frame, byte for byte, was delivered at this session's other
-                        // address: the sender moved mid-stream and sent it again (its ACK was
-                        // lost in the move). Acknowledge it; deliver nothing.
-                        self.stats.duplicates_suppressed += 1;
-                        self.settle_duplicate((session, peer), stream, frame, done.completed_at);
-                        continue;
-                    }
-                    if let Some(s) = self
-                        .peers
-                        .get_mut(&(session, peer))
-                        .and_then(|p| p.streams.get_mut(&stream))
-                    {
-                        s.remember_digest(frame, digest);
-                    }
                     match split_frame(peer, session, stream, frame, done) {
                         Some(f) => {
                             match f.kind {
@@ -845,41 +1006,6 @@ impl Receiver {
                 }
             }
         }
-    }
-
-    /// Whether another address of the same session delivered `frame` of `stream` with this
-    /// digest (length, CRC32C of the body).
-    fn delivered_elsewhere(
-        &self,
-        key: PeerKey,
-        stream: StreamId,
-        frame: FrameId,
-        digest: (usize, u32),
-    ) -> bool {
-        let lowest = SocketAddr::from(([0, 0, 0, 0], 0));
-        self.peers
-            .range((key.0, lowest)..)
-            .take_while(|((s, _), _)| *s == key.0)
-            .filter(|(k, _)| **k != key)
-            .any(|(_, p)| {
-                p.streams
-                    .get(&stream)
-                    .is_some_and(|s| s.delivered_as(frame, digest))
-            })
-    }
-
-    /// Acknowledges a frame suppressed as a duplicate (waiting for confirmation if the stream
-    /// waits for one: it is confirmed now, the application has it already).
-    fn settle_duplicate(&mut self, key: PeerKey, stream: StreamId, frame: FrameId, at: Timestamp) {
-        let mut out = Vec::new();
-        if let Some(s) = self
-            .peers
-            .get_mut(&key)
-            .and_then(|p| p.streams.get_mut(&stream))
-        {
-            s.confirm(frame, true, at, &mut out);
-        }
-        self.emit(key.1, key.0, stream, &mut out);
     }
 
     /// Queues a reply if the queue has room and the peer has sent at least as many bytes.
@@ -1042,6 +1168,10 @@ impl Receiver {
                 wire::emit_ack(buf, &ack)
             }
             Reply::Pong(session, value) => wire::emit_ping(buf, session, value, true),
+            Reply::Challenge(c) => {
+                self.stats.challenges_sent += 1;
+                wire::emit_challenge(buf, &c)
+            }
             Reply::Nack {
                 session,
                 stream,

@@ -90,6 +90,11 @@ impl Psk {
         self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The key's bytes, for the session keys derived from it.
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     fn derive(&self, salt: &[u8; 16]) -> LessSafeKey {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(&self.0);
         let okm = prk
@@ -99,7 +104,7 @@ impl Psk {
     }
 }
 
-fn nonce(packet: u64) -> Nonce {
+pub(crate) fn nonce(packet: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&packet.to_be_bytes());
     Nonce::assume_unique_for_key(n)
@@ -182,6 +187,25 @@ pub enum OpenError {
     /// Seen before, or older than the replay window.
     #[error("replayed")]
     Replayed,
+    /// Sealed under a session key this endpoint does not hold.
+    #[error("no such session key")]
+    NoSessionKey,
+    /// Under a salt key, a datagram that must be sealed under a session key.
+    #[error("not sealed under a session key")]
+    NotSessionSealed,
+}
+
+impl OpenStats {
+    /// Counts one refusal.
+    pub fn count(&mut self, e: OpenError) {
+        match e {
+            OpenError::NotSealed => self.not_sealed += 1,
+            OpenError::BadTag => self.bad_tag += 1,
+            OpenError::Replayed => self.replayed += 1,
+            OpenError::NoSessionKey => self.no_session_key += 1,
+            OpenError::NotSessionSealed => self.not_session_sealed += 1,
+        }
+    }
 }
 
 /// Counters of an [`Opener`].
@@ -197,18 +221,24 @@ pub struct OpenStats {
     pub replayed: u64,
     /// Salts forgotten to make room for new ones.
     pub salts_evicted: u64,
+    /// Dropped: sealed under a session key this endpoint does not hold (a session of a
+    /// receiver that restarted, of another receiver, or recorded before the first exchange).
+    pub no_session_key: u64,
+    /// Dropped: a datagram other than HELLO or CHALLENGE sealed under a salt key (after the
+    /// first exchange everything else is sealed under session keys).
+    pub not_session_sealed: u64,
 }
 
 /// [`REPLAY_WINDOW`] packet numbers: the highest seen and which of the ones below it were
 /// seen.
 #[derive(Debug, Clone)]
-struct ReplayWindow {
+pub(crate) struct ReplayWindow {
     highest: u64,
     seen: [u64; (REPLAY_WINDOW / 64) as usize],
 }
 
 impl ReplayWindow {
-    fn new(first: u64) -> Self {
+    pub(crate) fn new(first: u64) -> Self {
         let mut w = ReplayWindow {
             highest: first,
             seen: [0; (REPLAY_WINDOW / 64) as usize],
@@ -228,7 +258,7 @@ impl ReplayWindow {
     }
 
     /// Whether `pn` may be accepted (not marked).
-    fn fresh(&self, pn: u64) -> bool {
+    pub(crate) fn fresh(&self, pn: u64) -> bool {
         if pn > self.highest {
             return true;
         }
@@ -240,7 +270,7 @@ impl ReplayWindow {
     }
 
     /// Marks `pn`, sliding the window forward if it is the new highest.
-    fn mark(&mut self, pn: u64) {
+    pub(crate) fn mark(&mut self, pn: u64) {
         if pn > self.highest {
             let advance = pn - self.highest;
             if advance >= REPLAY_WINDOW {
@@ -303,9 +333,7 @@ impl Opener {
         let result = self.open_inner(datagram);
         match result {
             Ok(_) => self.stats.opened += 1,
-            Err(OpenError::NotSealed) => self.stats.not_sealed += 1,
-            Err(OpenError::BadTag) => self.stats.bad_tag += 1,
-            Err(OpenError::Replayed) => self.stats.replayed += 1,
+            Err(e) => self.stats.count(e),
         }
         result.map(|range| &datagram[range])
     }

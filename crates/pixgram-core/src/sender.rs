@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::chunking::ChunkLayout;
 use crate::fec;
+use crate::greeting::Greeting;
 use crate::ids::{ChunkIndex, FrameId, SessionId, StreamId};
 use crate::pacing::{Pacer, RateConfig, RateController};
 use crate::receiver::PayloadKind;
@@ -318,6 +319,12 @@ pub struct SenderStats {
     /// Frames reported lost on a guess, then acknowledged after all (already moved from
     /// `frames_lost` to `frames_acked`).
     pub late_acks: u64,
+    /// HELLOs sent (the first exchange, §8).
+    pub hellos_sent: u64,
+    /// CHALLENGEs received: tokens for this sender's address. Many of them and no ACK mean
+    /// the receiver takes the greeting but refuses the session (it serves as many senders as
+    /// it will).
+    pub challenges_received: u64,
 }
 
 /// The sender's view of the path, for live display.
@@ -485,6 +492,10 @@ struct StreamTx {
 /// [`handle_timeout`](Sender::handle_timeout) runs when [`poll_timeout`](Sender::poll_timeout)
 /// says; [`poll_event`](Sender::poll_event) reports each frame's fate. After every input, drain
 /// `poll_transmit` and `poll_event` until `None`.
+///
+/// The first datagrams are the first exchange (docs/PROTOCOL.md §8): a HELLO, and once the
+/// receiver's CHALLENGE brought a token, a HELLO with it; DATA follows. A CHALLENGE later (the
+/// receiver restarted, or this sender's address changed) is answered the same way.
 #[derive(Debug)]
 pub struct Sender {
     config: SenderConfig,
@@ -534,6 +545,8 @@ pub struct Sender {
     /// for the bound of [`RECENT_LOST`].
     recent_lost: HashMap<(StreamId, FrameId), (u64, Timestamp)>,
     recent_lost_order: VecDeque<(StreamId, FrameId)>,
+    /// The first exchange: no DATA before the receiver has sent a token.
+    greeting: Greeting,
 }
 
 /// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
@@ -584,6 +597,7 @@ impl Sender {
             progress: Timestamp::ZERO,
             recent_lost: HashMap::new(),
             recent_lost_order: VecDeque::new(),
+            greeting: Greeting::default(),
         }
     }
 
@@ -845,6 +859,18 @@ impl Sender {
             // 20 bytes, a few times per timeout: not paced.
             return Some(self.emit_ping(now, buf));
         }
+        if !self.frames.is_empty() {
+            if let Some(token) = self.greeting.due(now) {
+                // 64 bytes, a few per round trip at most: not paced.
+                return Some(self.emit_hello(now, buf, token));
+            }
+        }
+        if !self.greeting.validated() {
+            // Nothing goes before the receiver has shown it is there (and a CLOSE to a
+            // receiver that never knew the session says nothing).
+            self.close_queued = false;
+            return None;
+        }
         let (key, resend) = if let Some(&key) = self.resend_queue.front() {
             (key, true)
         } else if let Some(&key) = self.send_queue.front() {
@@ -954,6 +980,27 @@ impl Sender {
         self.stats.bytes_sent += len as u64;
     }
 
+    /// Writes a HELLO, with the token if the sender holds one.
+    fn emit_hello(
+        &mut self,
+        now: Timestamp,
+        buf: &mut [u8],
+        token: Option<wire::Token>,
+    ) -> Transmit {
+        self.greeting.on_sent(now);
+        self.stats.hellos_sent += 1;
+        let hello = wire::Hello {
+            session: self.session,
+            token,
+            probe: false,
+            max_datagram: self.config.datagram_size as u32,
+            len: wire::MIN_HELLO_LEN,
+        };
+        let len = wire::emit_hello(buf, &hello);
+        self.count_sent(now, len);
+        Transmit { len }
+    }
+
     /// Writes the queued PING.
     fn emit_ping(&mut self, now: Timestamp, buf: &mut [u8]) -> Transmit {
         self.ping_queued = false;
@@ -969,6 +1016,12 @@ impl Sender {
         match wire::parse(datagram) {
             Ok(Datagram::Ack(a)) if a.session == self.session => self.on_ack(now, a),
             Ok(Datagram::Nack(n)) if n.session == self.session => self.on_nack(now, &n),
+            Ok(Datagram::Challenge(c)) if c.session == self.session => {
+                // A token for our address: the receiver is there, but this is not an answer
+                // about any frame (a receiver that refuses the session keeps sending them).
+                self.stats.challenges_received += 1;
+                self.greeting.on_challenge(c.token);
+            }
             Ok(Datagram::Pong(session, value))
                 if session == self.session && value >= 1 && value <= self.pings =>
             {
@@ -984,6 +1037,7 @@ impl Sender {
 
     fn on_ack(&mut self, now: Timestamp, ack: Ack) {
         self.stats.acks_received += 1;
+        self.greeting.on_answer();
         self.answer_due = self.answer_due.max(now);
         self.carried_silence = Duration::ZERO;
         self.heard = Some(now);
@@ -1081,6 +1135,7 @@ impl Sender {
 
     fn on_nack(&mut self, now: Timestamp, nack: &Nack<'_>) {
         self.stats.nacks_received += 1;
+        self.greeting.on_answer();
         self.answer_due = self.answer_due.max(now);
         self.carried_silence = Duration::ZERO;
         self.heard = Some(now);
@@ -1186,10 +1241,14 @@ impl Sender {
         if self.frames.is_empty() {
             return None;
         }
-        let mut next = self.silent_since().map(|t| t + self.config.peer_timeout);
+        let mut next = self
+            .silent_since()
+            .or(self.greeting.waiting_since())
+            .map(|t| t + self.config.peer_timeout);
         let ping = self.ping_due_at();
         let mut consider = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
         ping.into_iter().for_each(&mut consider);
+        self.greeting.next_at().into_iter().for_each(&mut consider);
         for f in self.frames.values() {
             let due = if f.reliable() {
                 f.rto_at
@@ -1198,7 +1257,8 @@ impl Sender {
             };
             due.into_iter().chain(f.deadline).for_each(&mut consider);
         }
-        if !self.resend_queue.is_empty() || !self.send_queue.is_empty() {
+        let queued = !self.resend_queue.is_empty() || !self.send_queue.is_empty();
+        if queued && self.greeting.validated() {
             let last = self.pacer.last_send().unwrap_or(Timestamp::ZERO);
             consider(self.pacer.ready_at(last, self.config.datagram_size));
         }
@@ -1214,6 +1274,7 @@ impl Sender {
         }
         let peer_gone = self
             .silent_since()
+            .or(self.greeting.waiting_since())
             .is_some_and(|t| now.saturating_since(t) >= self.config.peer_timeout);
         if !peer_gone && self.ping_due_at().is_some_and(|t| now >= t) {
             self.ping_queued = true;
@@ -1270,6 +1331,10 @@ impl Sender {
         if peer_gone {
             self.events.push_back(SenderEvent::PeerGone);
             self.carried_silence = Duration::ZERO;
+            if !self.greeting.validated() {
+                // Greet afresh if frames come later (a live stream started before its receiver).
+                self.greeting.reset();
+            }
         }
     }
 
@@ -1317,18 +1382,29 @@ mod tests {
         Sender::new(SenderConfig::default(), SessionId(7))
     }
 
-    /// Every datagram the sender has ready, handed to the receiver; the receiver's replies.
+    /// Every datagram the sender has ready, handed to the receiver; the receiver's replies
+    /// (CHALLENGEs are handed back to the sender at once: the first exchange always succeeds).
     fn to_receiver(tx: &mut Sender, rx: &mut Receiver, now: Timestamp) -> Vec<Vec<u8>> {
         let mut buf = vec![0; 2048];
         let peer = PEER.parse().unwrap();
-        while let Some(t) = tx.poll_transmit(now, &mut buf) {
-            rx.handle(now, peer, &buf[..t.len]);
-        }
         let mut replies = Vec::new();
-        while let Some((_, len)) = rx.poll_transmit(&mut buf) {
-            replies.push(buf[..len].to_vec());
+        loop {
+            while let Some(t) = tx.poll_transmit(now, &mut buf) {
+                rx.handle(now, peer, &buf[..t.len]);
+            }
+            let mut challenged = false;
+            while let Some((_, len)) = rx.poll_transmit(&mut buf) {
+                if matches!(wire::parse(&buf[..len]), Ok(Datagram::Challenge(_))) {
+                    tx.handle(now, &buf[..len]);
+                    challenged = true;
+                } else {
+                    replies.push(buf[..len].to_vec());
+                }
+            }
+            if !challenged {
+                return replies;
+            }
         }
-        replies
     }
 
     fn events(tx: &mut Sender) -> Vec<SenderEvent> {

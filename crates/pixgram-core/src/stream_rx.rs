@@ -17,9 +17,6 @@ use crate::time::Timestamp;
 use crate::verdicts::Verdicts;
 use crate::wire::{AckStatus, ChunkRange, DataFlags, DataHeader, MAX_NACK_RANGES};
 
-/// Delivered frames whose digest a stream keeps (about a window's worth).
-pub(crate) const DIGESTS: usize = 64;
-
 /// Verdict runs a stream keeps once its session went idle (the rest is below the sender's
 /// floor in any ordinary run).
 pub(crate) const IDLE_VERDICT_RUNS: usize = 16;
@@ -167,9 +164,6 @@ pub(crate) struct StreamReceiver {
     next: FrameId,
     held: BTreeMap<FrameId, Completed>,
     unconfirmed: BTreeMap<FrameId, Unconfirmed>,
-    /// Length and CRC32C of the last [`DIGESTS`] frames delivered: a session that moved
-    /// mid-stream may send one of them again from its new address.
-    digests: BTreeMap<FrameId, (usize, u32)>,
     gap_since: Option<Timestamp>,
     footprint: u64,
     /// The newest frame any chunk arrived for (reliable streams: its predecessors were sent
@@ -198,24 +192,10 @@ impl StreamReceiver {
             next: floor,
             held: BTreeMap::new(),
             unconfirmed: BTreeMap::new(),
-            digests: BTreeMap::new(),
             gap_since: None,
             footprint: 0,
             newest_seen: None,
         }
-    }
-
-    /// Remembers that `frame`, of `len` bytes with CRC32C `crc`, was delivered.
-    pub(crate) fn remember_digest(&mut self, frame: FrameId, digest: (usize, u32)) {
-        self.digests.insert(frame, digest);
-        while self.digests.len() > DIGESTS {
-            self.digests.pop_first();
-        }
-    }
-
-    /// Whether `frame` was delivered here with this digest.
-    pub(crate) fn delivered_as(&self, frame: FrameId, digest: (usize, u32)) -> bool {
-        self.digests.get(&frame) == Some(&digest)
     }
 
     /// Verdict runs forgotten for lack of room.

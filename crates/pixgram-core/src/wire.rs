@@ -16,7 +16,7 @@ use thiserror::Error;
 /// The two magic bytes that open every pixgram datagram: ASCII `PG`.
 pub const MAGIC: [u8; 2] = *b"PG";
 /// The protocol version this crate speaks.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// Bytes of the common header (magic, version, type, session id).
 pub const COMMON_HEADER_LEN: usize = 8;
 /// Bytes of the CRC32C trailer.
@@ -33,6 +33,15 @@ pub const MAX_NACK_RANGES: usize = 64;
 pub const CLOSE_LEN: usize = COMMON_HEADER_LEN + TRAILER_LEN;
 /// Bytes of a whole PING or PONG datagram, trailer included.
 pub const PING_LEN: usize = COMMON_HEADER_LEN + 8 + TRAILER_LEN;
+/// Bytes of an address-validation token (§8.1).
+pub const TOKEN_LEN: usize = 32;
+/// Smallest HELLO: larger than the CHALLENGE that answers it, so answering is never an
+/// amplification.
+pub const MIN_HELLO_LEN: usize = 64;
+/// Bytes of a CHALLENGE.
+pub const CHALLENGE_LEN: usize = 48;
+/// The first-exchange version HELLO carries.
+pub const EXCHANGE_VERSION: u8 = 1;
 /// Per-datagram overhead of a DATA chunk: header plus trailer.
 pub const DATA_OVERHEAD: usize = DATA_HEADER_LEN + TRAILER_LEN;
 /// Smallest datagram size a sender may be configured with.
@@ -82,6 +91,10 @@ pub enum DatagramType {
     Nack = 3,
     /// The sender is finished with this session.
     Close = 4,
+    /// The sender's first datagram, and its answer to a CHALLENGE (§8).
+    Hello = 5,
+    /// The receiver's answer to a HELLO, or to DATA from an address it does not know: a token.
+    Challenge = 6,
     /// The sender asks whether the receiver is there (it has heard nothing for a while).
     Ping = 7,
     /// The receiver's answer to a PING, the same size.
@@ -95,6 +108,8 @@ impl DatagramType {
             2 => Some(Self::Ack),
             3 => Some(Self::Nack),
             4 => Some(Self::Close),
+            5 => Some(Self::Hello),
+            6 => Some(Self::Challenge),
             7 => Some(Self::Ping),
             8 => Some(Self::Pong),
             _ => None,
@@ -276,6 +291,41 @@ impl Nack<'_> {
     }
 }
 
+/// An address-validation token: 4 bytes of issue time (receiver seconds) and 28 bytes of
+/// HMAC-SHA256 over the address, session and time (§8.1). Opaque to a sender.
+pub type Token = [u8; TOKEN_LEN];
+
+/// HELLO flag: the token field holds a token the receiver issued.
+pub const HELLO_TOKEN: u8 = 0x01;
+/// HELLO flag: a path MTU probe (padded to the size probed).
+pub const HELLO_PROBE: u8 = 0x02;
+
+/// A HELLO: the sender's greeting, and its answer to a CHALLENGE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hello {
+    /// The sender's session.
+    pub session: SessionId,
+    /// The token, if the sender holds one.
+    pub token: Option<Token>,
+    /// A path MTU probe.
+    pub probe: bool,
+    /// The largest datagram the sender will try.
+    pub max_datagram: u32,
+    /// The datagram's whole length (a probe's size).
+    pub len: usize,
+}
+
+/// A CHALLENGE: a token for the address it is sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenge {
+    /// The session of the datagram answered.
+    pub session: SessionId,
+    /// The length of the datagram answered (a probe's size confirmed).
+    pub answered_len: u32,
+    /// The token.
+    pub token: Token,
+}
+
 /// A parsed datagram, borrowing its payload from the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Datagram<'a> {
@@ -287,6 +337,10 @@ pub enum Datagram<'a> {
     Nack(Nack<'a>),
     /// End of a session.
     Close(SessionId),
+    /// A sender's greeting.
+    Hello(Hello),
+    /// A receiver's token for the sender's address.
+    Challenge(Challenge),
     /// Is the receiver there? The value is echoed in the PONG.
     Ping(SessionId, u64),
     /// The receiver is there: the PING's value.
@@ -300,6 +354,8 @@ impl Datagram<'_> {
             Datagram::Data(h, _) => h.session,
             Datagram::Ack(a) => a.session,
             Datagram::Nack(n) => n.session,
+            Datagram::Hello(h) => h.session,
+            Datagram::Challenge(c) => c.session,
             Datagram::Close(s) | Datagram::Ping(s, _) | Datagram::Pong(s, _) => *s,
         }
     }
@@ -365,6 +421,19 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
             }))
         }
         DatagramType::Nack => parse_nack(b, session),
+        DatagramType::Hello => parse_hello(b, session, buf.len()),
+        DatagramType::Challenge => {
+            if b.len() != CHALLENGE_LEN - TRAILER_LEN {
+                return Err(ParseError::BadHeader("challenge length"));
+            }
+            let mut token = [0u8; TOKEN_LEN];
+            token.copy_from_slice(&b[12..12 + TOKEN_LEN]);
+            Ok(Datagram::Challenge(Challenge {
+                session,
+                answered_len: u32_at(b, 8..12),
+                token,
+            }))
+        }
         DatagramType::Close => {
             if b.len() != COMMON_HEADER_LEN {
                 return Err(ParseError::BadHeader("close length"));
@@ -383,6 +452,33 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
             })
         }
     }
+}
+
+fn parse_hello(b: &[u8], session: SessionId, len: usize) -> Result<Datagram<'_>, ParseError> {
+    if len < MIN_HELLO_LEN {
+        return Err(ParseError::Truncated);
+    }
+    let flags = b[8];
+    if flags & !(HELLO_TOKEN | HELLO_PROBE) != 0 || b[10] != 0 || b[11] != 0 {
+        return Err(ParseError::BadHeader("reserved bits set"));
+    }
+    if b[9] != EXCHANGE_VERSION {
+        return Err(ParseError::BadHeader("unknown exchange version"));
+    }
+    let mut token = [0u8; TOKEN_LEN];
+    token.copy_from_slice(&b[16..16 + TOKEN_LEN]);
+    let has_token = flags & HELLO_TOKEN != 0;
+    // One encoding: no token means zeros there, and the padding is zeros.
+    if (!has_token && token != [0; TOKEN_LEN]) || b[16 + TOKEN_LEN..].iter().any(|&x| x != 0) {
+        return Err(ParseError::BadHeader("padding not zero"));
+    }
+    Ok(Datagram::Hello(Hello {
+        session,
+        token: has_token.then_some(token),
+        probe: flags & HELLO_PROBE != 0,
+        max_datagram: u32_at(b, 12..16),
+        len,
+    }))
 }
 
 fn parse_nack(b: &[u8], session: SessionId) -> Result<Datagram<'_>, ParseError> {
@@ -597,6 +693,41 @@ pub fn emit_ping(buf: &mut [u8], session: SessionId, value: u64, pong: bool) -> 
     finish(buf, PING_LEN - TRAILER_LEN)
 }
 
+/// Writes a HELLO of `h.len` bytes (at least [`MIN_HELLO_LEN`]; zero padding) and returns its
+/// length.
+///
+/// # Panics
+/// If `h.len` is below [`MIN_HELLO_LEN`] or `buf` is shorter than `h.len`.
+pub fn emit_hello(buf: &mut [u8], h: &Hello) -> usize {
+    assert!(h.len >= MIN_HELLO_LEN, "a HELLO is at least 64 bytes");
+    emit_common(buf, DatagramType::Hello, h.session);
+    let mut flags = 0;
+    if h.token.is_some() {
+        flags |= HELLO_TOKEN;
+    }
+    if h.probe {
+        flags |= HELLO_PROBE;
+    }
+    buf[8] = flags;
+    buf[9] = EXCHANGE_VERSION;
+    buf[10..12].fill(0);
+    buf[12..16].copy_from_slice(&h.max_datagram.to_be_bytes());
+    buf[16..16 + TOKEN_LEN].copy_from_slice(&h.token.unwrap_or([0; TOKEN_LEN]));
+    buf[16 + TOKEN_LEN..h.len - TRAILER_LEN].fill(0);
+    finish(buf, h.len - TRAILER_LEN)
+}
+
+/// Writes a CHALLENGE and returns its length ([`CHALLENGE_LEN`]).
+///
+/// # Panics
+/// If `buf` is shorter than [`CHALLENGE_LEN`].
+pub fn emit_challenge(buf: &mut [u8], c: &Challenge) -> usize {
+    emit_common(buf, DatagramType::Challenge, c.session);
+    buf[8..12].copy_from_slice(&c.answered_len.to_be_bytes());
+    buf[12..12 + TOKEN_LEN].copy_from_slice(&c.token);
+    finish(buf, CHALLENGE_LEN - TRAILER_LEN)
+}
+
 /// Writes a CLOSE datagram and returns its length ([`CLOSE_LEN`]).
 ///
 /// # Panics
@@ -739,6 +870,44 @@ mod tests {
         }];
         let n = emit_nack(&mut buf, SessionId(5), StreamId(1), FrameId(3), 7, &bad);
         assert!(matches!(parse(&buf[..n]), Err(ParseError::BadHeader(_))));
+    }
+
+    #[test]
+    fn hello_and_challenge_round_trip() {
+        let mut buf = [0u8; 200];
+        let h = Hello {
+            session: SessionId(4),
+            token: Some([9; TOKEN_LEN]),
+            probe: true,
+            max_datagram: 1472,
+            len: 150,
+        };
+        let n = emit_hello(&mut buf, &h);
+        assert_eq!(n, 150);
+        assert_eq!(parse(&buf[..n]), Ok(Datagram::Hello(h)));
+        let plain = Hello {
+            token: None,
+            probe: false,
+            len: MIN_HELLO_LEN,
+            ..h
+        };
+        let n = emit_hello(&mut buf, &plain);
+        assert_eq!(parse(&buf[..n]), Ok(Datagram::Hello(plain)));
+        let c = Challenge {
+            session: SessionId(4),
+            answered_len: 64,
+            token: [3; TOKEN_LEN],
+        };
+        let n = emit_challenge(&mut buf, &c);
+        assert_eq!(n, CHALLENGE_LEN);
+        assert_eq!(parse(&buf[..n]), Ok(Datagram::Challenge(c)));
+        // A HELLO shorter than 64 bytes is refused even with a valid CRC.
+        let n = emit_hello(&mut buf, &plain);
+        let mut short = buf[..n - 8].to_vec();
+        short.truncate(n - 8 - TRAILER_LEN);
+        let crc = checksum(&short);
+        short.extend_from_slice(&crc.to_be_bytes());
+        assert_eq!(parse(&short), Err(ParseError::Truncated));
     }
 
     #[test]

@@ -247,25 +247,30 @@ fn a_long_frame_to_a_healthy_receiver_is_not_peer_gone() {
     assert_eq!(link.acked(), 1);
     assert!(link.tx_events[0].0 > Timestamp::ZERO + timeout);
 
-    // A frame as long to a receiver whose answers never come back: reported gone a
-    // `peer_timeout` after the last chunk left (when an answer became due), not before.
-    let dead = ImpairConfig {
-        loss: 1.0,
+    // A frame as long to a receiver whose answers stop coming back once the first exchange
+    // is done: reported gone a `peer_timeout` after the last chunk left (when an answer became
+    // due), not before.
+    let one_way = ImpairConfig {
+        delay: Duration::from_millis(10),
         ..Default::default()
     };
     let mut link = Link::new(
         config,
         ReceiverConfig::default(),
-        ImpairConfig {
-            delay: Duration::from_millis(10),
-            ..Default::default()
-        },
-        dead,
+        one_way.clone(),
+        one_way,
         6,
     );
     // Reliable, so the frame waits for an answer instead of timing out first.
     let frame = OutgoingFrame::frame(StreamId::FRAMES, body(4_000_000, 6)).reliable(true);
     link.tx.send(link.now, frame).unwrap();
+    // The CHALLENGE comes back after 20 ms; then the way back dies.
+    link.run_until(Timestamp::from_millis(25));
+    assert_eq!(link.tx.stats().challenges_received, 1);
+    link.back.set_config(ImpairConfig {
+        loss: 1.0,
+        ..Default::default()
+    });
     link.run_until(Timestamp::from_millis(40_000));
     let gone = link
         .tx_events

@@ -11,6 +11,8 @@ use pixgram_core::{
     Timestamp,
 };
 
+mod support;
+
 const SESSION: SessionId = SessionId(9);
 
 /// A sender with one reliable frame of `len` bytes, every chunk sent once, and an RTT learnt
@@ -32,12 +34,10 @@ fn sender_with_frame_sent(len: usize, rtt: Duration) -> (Sender, Timestamp) {
         OutgoingFrame::frame(StreamId::FRAMES, vec![1u8; 500]).reliable(true),
     )
     .unwrap();
-    while let Some(t) = tx.poll_transmit(now, &mut buf) {
-        rx.handle(now, from, &buf[..t.len]);
-    }
+    let replies = support::pump(&mut tx, &mut rx, now, from);
     now = now + rtt;
-    while let Some((_, n)) = rx.poll_transmit(&mut buf) {
-        tx.handle(now, &buf[..n]);
+    for r in replies {
+        tx.handle(now, &r);
     }
     assert_eq!(tx.stats().frames_acked, 1);
     tx.send(
@@ -47,7 +47,8 @@ fn sender_with_frame_sent(len: usize, rtt: Duration) -> (Sender, Timestamp) {
     .unwrap();
     for _ in 0..1_000_000 {
         while tx.poll_transmit(now, &mut buf).is_some() {}
-        if tx.stats().datagrams_sent as usize > len.div_ceil(1152) {
+        let s = tx.stats();
+        if (s.datagrams_sent - s.hellos_sent) as usize > len.div_ceil(1152) {
             break;
         }
         now = tx.poll_timeout().unwrap().max(now);

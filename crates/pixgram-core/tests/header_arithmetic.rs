@@ -5,8 +5,10 @@
 use std::net::SocketAddr;
 
 use pixgram_core::wire::{checksum, DataFlags};
-use pixgram_core::{Receiver, ReceiverConfig, Timestamp};
+use pixgram_core::{Receiver, ReceiverConfig, SessionId, Timestamp};
 use proptest::prelude::*;
+
+mod support;
 
 /// A DATA datagram with any header fields and a valid checksum.
 fn data(
@@ -47,8 +49,14 @@ fn unlimited() -> Receiver {
     })
 }
 
+/// Hands `datagram` to `rx` from an address validated for the session it names (so the
+/// header reaches reassembly instead of drawing a CHALLENGE).
 fn feed(rx: &mut Receiver, datagram: &[u8]) {
     let from: SocketAddr = "192.0.2.1:5000".parse().unwrap();
+    if let Some(s) = datagram.get(4..8) {
+        let session = SessionId(u32::from_be_bytes(s.try_into().unwrap()));
+        support::validate(rx, Timestamp::from_millis(1), from, session);
+    }
     rx.handle(Timestamp::from_millis(1), from, datagram);
     let mut buf = vec![0u8; 65_536];
     while rx.poll_transmit(&mut buf).is_some() {}
@@ -117,7 +125,9 @@ proptest! {
         let payload = vec![0xA5u8; payload_len];
         feed(&mut rx, &data(flags, parity, 0, index, count, len, &payload));
         let s = rx.stats();
-        prop_assert_eq!(s.datagrams, 1);
+        // The first exchange's HELLO, then the datagram.
+        prop_assert_eq!(s.datagrams, 2);
+        prop_assert_eq!(s.hellos, 1);
         prop_assert!(s.frames_delivered <= 1);
     }
 }

@@ -1,7 +1,8 @@
-//! No lockout and no session theft (issue 11 part 1, the parts that need no handshake): senders
-//! that hold every place with a datagram now and then give way to a new sender, an active
-//! session is never evicted, and a datagram naming another session from a sender's address
-//! does not end that sender's session.
+//! No lockout and no session theft (issue 11 part 1): an address gets no state before it has
+//! shown it receives (the first exchange), so floods from addresses that do not answer cost
+//! nothing; senders that validated and hold every place with a datagram now and then give way
+//! to a new sender; an active session is never evicted; and a datagram naming another session
+//! from a sender's address does not end that sender's session.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -11,6 +12,8 @@ use pixgram_core::{
     ChunkIndex, FrameId, OutgoingFrame, Receiver, ReceiverConfig, ReceiverEvent, Sender,
     SenderConfig, SenderEvent, SessionEnd, SessionId, StreamId, Timestamp,
 };
+
+mod support;
 
 fn empty_frame(session: u32, frame: u64) -> Vec<u8> {
     let h = DataHeader {
@@ -89,6 +92,8 @@ fn a_datagram_every_5_s_from_64_ports_does_not_lock_out_a_new_sender() {
     let mut now = Timestamp::ZERO;
     let n = rx.config().max_peers as u32;
     for i in 0..n {
+        // Real addresses that answer: they validate, then hold their places.
+        support::validate(&mut rx, now, attacker(i), SessionId(1000 + i));
         rx.handle(now, attacker(i), &empty_frame(1000 + i, 0));
     }
     assert_eq!(rx.peer_count(), n as usize, "every place taken");
@@ -123,10 +128,14 @@ fn active_sessions_are_never_evicted() {
     let mut rx = Receiver::new(config);
     let mut now = Timestamp::ZERO;
     let honest: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-    // New senders arriving every millisecond while the honest one is busy: each may take the
+    // New senders arriving every millisecond once the honest one is served: each may take the
     // other place once its holder has been quiet for a second, never the busy one's.
     let mut i = 0;
     let (acked, events) = run_sender(&mut rx, &mut now, honest, 50, |rx, t| {
+        if t < Timestamp::from_millis(5) {
+            return;
+        }
+        support::validate(rx, t, attacker(i % 500), SessionId(5000 + i));
         rx.handle(t, attacker(i % 500), &empty_frame(5000 + i, 0));
         i += 1;
     });
@@ -156,4 +165,104 @@ fn a_datagram_with_another_session_id_from_a_senders_address_ends_nothing() {
     assert_eq!(acked, 20, "the sender's session was ended or black-holed");
     assert!(!events.iter().any(|e| matches!(e,
         ReceiverEvent::SessionEnded { session, .. } if *session == SessionId(1))));
+}
+
+/// DATA from addresses that never validated: nothing is kept for them (no peer, no byte
+/// buffered), each is answered with one CHALLENGE no larger than it within the global budget,
+/// and a sender that starts during the flood delivers every frame.
+#[test]
+fn a_flood_of_unvalidated_data_from_200_ports_keeps_no_state_and_locks_out_no_one() {
+    let mut rx = Receiver::new(ReceiverConfig::default());
+    let mut now = Timestamp::ZERO;
+    let honest: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let mut i = 0u32;
+    let mut flood_bytes = 0u64;
+    let mut buf = vec![0u8; 2048];
+    // 20 datagrams per millisecond (20,000 a second, as the issue's flood), each the first
+    // chunk of a 1 MiB frame from one of 200 ports; the CHALLENGEs go nowhere.
+    let mut flood = |rx: &mut Receiver, t: Timestamp| {
+        for _ in 0..20 {
+            let d = megabyte_declaration(9000 + i % 200, u64::from(i));
+            flood_bytes += d.len() as u64;
+            rx.handle(t, attacker(i % 200), &d);
+            i += 1;
+        }
+    };
+    for _ in 0..500 {
+        flood(&mut rx, now);
+        while rx.poll_transmit(&mut buf).is_some() {}
+        now = now + Duration::from_millis(1);
+        rx.handle_timeout(now);
+    }
+    assert_eq!(rx.peer_count(), 0);
+    assert_eq!(rx.buffered_bytes(), 0);
+    let (acked, _) = run_sender(&mut rx, &mut now, honest, 40, |rx, t| {
+        flood(rx, t);
+        assert!(rx.peer_count() <= 1);
+    });
+    assert_eq!(acked, 40, "the honest sender was locked out by the flood");
+    let s = rx.stats();
+    assert_eq!(s.sessions_started, 1, "only the honest sender has state");
+    assert!(s.unvalidated >= u64::from(i) - 1, "{s:?}");
+    assert!(s.challenges_limited > 0, "the CHALLENGE budget held: {s:?}");
+    let challenge_bytes = s.challenges_sent * wire::CHALLENGE_LEN as u64;
+    assert!(
+        challenge_bytes <= flood_bytes,
+        "{challenge_bytes} bytes of CHALLENGEs for {flood_bytes} bytes of flood"
+    );
+    assert_eq!(
+        rx.buffered_bytes(),
+        0,
+        "everything acknowledged, nothing held"
+    );
+}
+
+/// The first chunk of a 1 MiB reliable frame.
+fn megabyte_declaration(session: u32, frame: u64) -> Vec<u8> {
+    let layout = pixgram_core::chunking::ChunkLayout::for_frame(1 << 20, 1152).unwrap();
+    let h = DataHeader {
+        session: SessionId(session),
+        stream: StreamId::FRAMES,
+        flags: DataFlags::from_bits(DataFlags::RELIABLE).unwrap(),
+        frame: FrameId(frame),
+        index: ChunkIndex(0),
+        count: layout.count(),
+        frame_len: 1 << 20,
+        parity: 0,
+        deadline_ms: 0,
+        floor: FrameId(frame),
+    };
+    let mut buf = vec![0u8; 1200];
+    let n = wire::emit_data(&mut buf, &h, &[0xEE; 1152]);
+    buf.truncate(n);
+    buf
+}
+
+/// A token is bound to the address it was sent to: one captured on its way to a sender,
+/// replayed from another address, validates nothing; the same from the right address does.
+#[test]
+fn a_token_replayed_from_another_address_validates_nothing() {
+    let mut rx = Receiver::new(ReceiverConfig::default());
+    let now = Timestamp::from_millis(10);
+    let sender: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let thief: SocketAddr = "10.0.0.66:5000".parse().unwrap();
+    rx.handle(now, sender, &support::hello(SessionId(3), None));
+    let mut buf = vec![0u8; 256];
+    let (to, n) = rx.poll_transmit(&mut buf).expect("a CHALLENGE");
+    assert_eq!((to, n), (sender, wire::CHALLENGE_LEN));
+    let Ok(wire::Datagram::Challenge(c)) = wire::parse(&buf[..n]) else {
+        panic!("not a CHALLENGE")
+    };
+    rx.handle(now, thief, &support::hello(SessionId(3), Some(c.token)));
+    assert_eq!(rx.peer_count(), 0);
+    assert_eq!(rx.stats().tokens_invalid, 1);
+    // A receiver restarted (a new secret) does not take it either.
+    let mut restarted = Receiver::new(ReceiverConfig {
+        address_secret: pixgram_core::Secret([9; 32]),
+        ..ReceiverConfig::default()
+    });
+    restarted.handle(now, sender, &support::hello(SessionId(3), Some(c.token)));
+    assert_eq!(restarted.peer_count(), 0);
+    rx.handle(now, sender, &support::hello(SessionId(3), Some(c.token)));
+    assert_eq!(rx.peer_count(), 1);
 }

@@ -22,6 +22,8 @@ use pixgram_core::{
 };
 use proptest::prelude::*;
 
+mod support;
+
 const BUF: usize = wire::MAX_DATAGRAM_SIZE;
 
 /// A DATA header as a real sender writes it; hand-made headers are built from it with
@@ -33,8 +35,12 @@ fn base_header() -> DataHeader {
         OutgoingFrame::frame(StreamId(1), Vec::new()),
     )
     .unwrap();
+    support::challenge(&mut tx);
     let mut buf = vec![0u8; BUF];
-    let t = tx.poll_transmit(Timestamp::ZERO, &mut buf).unwrap();
+    let mut t = tx.poll_transmit(Timestamp::ZERO, &mut buf).unwrap();
+    while support::is_hello(&buf[..t.len]) {
+        t = tx.poll_transmit(Timestamp::ZERO, &mut buf).unwrap();
+    }
     match wire::parse(&buf[..t.len]) {
         Ok(Datagram::Data(h, _)) => h,
         other => panic!("sender wrote {other:?}"),
@@ -46,11 +52,10 @@ fn base_ack() -> Ack {
     let mut tx = Sender::new(SenderConfig::default(), SessionId(1));
     tx.send(Timestamp::ZERO, OutgoingFrame::frame(StreamId(1), vec![1]))
         .unwrap();
-    let mut buf = vec![0u8; BUF];
-    let t = tx.poll_transmit(Timestamp::ZERO, &mut buf).unwrap();
     let mut rx = Receiver::new(ReceiverConfig::default());
-    rx.handle(Timestamp::ZERO, addr(), &buf[..t.len]);
-    let (_, len) = rx.poll_transmit(&mut buf).expect("an ack");
+    let replies = support::pump(&mut tx, &mut rx, Timestamp::ZERO, addr());
+    let len = replies[0].len();
+    let buf = &replies[0];
     match wire::parse(&buf[..len]) {
         Ok(Datagram::Ack(a)) => a,
         other => panic!("receiver wrote {other:?}"),
@@ -112,6 +117,8 @@ fn assert_canonical(bytes: &[u8], d: &Datagram<'_>) {
         Datagram::Close(s) => wire::emit_close(&mut buf, *s),
         Datagram::Ping(s, v) => wire::emit_ping(&mut buf, *s, *v, false),
         Datagram::Pong(s, v) => wire::emit_ping(&mut buf, *s, *v, true),
+        Datagram::Hello(h) => wire::emit_hello(&mut buf, h),
+        Datagram::Challenge(c) => wire::emit_challenge(&mut buf, c),
     };
     assert_eq!(
         &buf[..n],
@@ -196,7 +203,37 @@ fn valid_datagram() -> impl Strategy<Value = Vec<u8>> {
         buf.truncate(n);
         buf
     });
-    prop_oneof![data, ack, nack, close]
+    let hello = (
+        any::<u32>(),
+        any::<Option<[u8; 32]>>(),
+        any::<bool>(),
+        0usize..200,
+    )
+        .prop_map(|(s, token, probe, pad)| {
+            let h = wire::Hello {
+                session: SessionId(s),
+                token,
+                probe,
+                max_datagram: 1200,
+                len: wire::MIN_HELLO_LEN + pad,
+            };
+            let mut buf = vec![0u8; BUF];
+            let n = wire::emit_hello(&mut buf, &h);
+            buf.truncate(n);
+            buf
+        });
+    let challenge = (any::<u32>(), any::<u32>(), any::<[u8; 32]>()).prop_map(|(s, len, token)| {
+        let c = wire::Challenge {
+            session: SessionId(s),
+            answered_len: len,
+            token,
+        };
+        let mut buf = vec![0u8; wire::CHALLENGE_LEN];
+        let n = wire::emit_challenge(&mut buf, &c);
+        buf.truncate(n);
+        buf
+    });
+    prop_oneof![data, ack, nack, close, hello, challenge]
 }
 
 /// One edit to a datagram.
@@ -570,13 +607,16 @@ proptest! {
             let id = tx.send(Timestamp::ZERO, f).unwrap();
             sent.push(((StreamId(s.stream), id), s.clone()));
         }
+        support::challenge(&mut tx);
         // Every datagram the sender emits (pacing allows a burst; let time pass for the rest).
         let mut datagrams: Vec<Vec<u8>> = Vec::new();
         let mut buf = vec![0u8; BUF];
         let mut t = Timestamp::ZERO;
         for _ in 0..10_000 {
             while let Some(x) = tx.poll_transmit(t, &mut buf) {
-                datagrams.push(buf[..x.len].to_vec());
+                if !support::is_hello(&buf[..x.len]) {
+                    datagrams.push(buf[..x.len].to_vec());
+                }
             }
             match tx.poll_timeout() {
                 Some(next) if datagrams.len() < expected_chunks(&tx, &specs) => t = next.max(t),
@@ -601,6 +641,7 @@ proptest! {
         wire_order.sort();
         let mut rx = Receiver::new(ReceiverConfig::default());
         let mut now = Timestamp::ZERO;
+        support::validate(&mut rx, now, addr(), SessionId(42));
         let mut events = Vec::new();
         for (_, i) in wire_order {
             now = now + Duration::from_micros(50);

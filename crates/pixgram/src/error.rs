@@ -29,6 +29,21 @@ pub enum DriverError {
         /// Extra detail, such as the kernel reporting the port closed.
         hint: &'static str,
     },
+    /// The receiver answered the first exchange (CHALLENGEs) but took no frame of this
+    /// session: it serves as many senders as it is configured to, all of them active.
+    #[error(
+        "the receiver at {addr} answered the first exchange ({challenges} CHALLENGEs) but took \
+         no frame of this session for {secs:.1} s: it is serving as many senders as it is \
+         configured to, all of them active"
+    )]
+    Refused {
+        /// The receiver's address.
+        addr: SocketAddr,
+        /// CHALLENGEs received.
+        challenges: u64,
+        /// How long it took nothing.
+        secs: f64,
+    },
     /// The kernel reported, repeatedly and with no answer ever heard, that nothing listens at
     /// the receiver's address (ICMP port unreachable on the connected socket).
     #[error("nothing is listening at {addr} (the kernel refused the datagrams): is `pixgram recv` running there?")]

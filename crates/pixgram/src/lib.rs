@@ -25,6 +25,7 @@ pub mod camera;
 pub mod clock;
 pub mod codec;
 pub mod compat;
+pub mod envelope;
 pub mod error;
 pub mod mjpeg;
 pub mod pattern;

@@ -10,8 +10,8 @@ use pixgram_core::{
 };
 
 use crate::clock::Clock;
+use crate::envelope::ReceiverEnvelope;
 use crate::error::DriverError;
-use crate::security::Envelope;
 use crate::sender::is_timeout;
 use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
 
@@ -26,7 +26,7 @@ pub struct UdpReceiver {
     read_timeout: Option<Duration>,
     grant: BufferGrant,
     /// With a pre-shared key: opens (or drops) what arrives, seals the replies.
-    envelope: Option<Envelope>,
+    envelope: Option<ReceiverEnvelope>,
 }
 
 impl UdpReceiver {
@@ -53,8 +53,13 @@ impl UdpReceiver {
         recv_buffer: usize,
         key: Option<&Psk>,
     ) -> Result<Self, DriverError> {
-        let envelope = key.map(Envelope::new).transpose()?;
+        let envelope = key.map(ReceiverEnvelope::new).transpose()?;
         let (socket, grant) = socket::bind(addr, recv_buffer, DEFAULT_SEND_BUFFER)?;
+        let mut config = config;
+        if config.address_secret == pixgram_core::Secret::default() {
+            // Tokens must be unforgeable: a secret of this receiver's own, new at every start.
+            config.address_secret = crate::security::fresh_secret()?;
+        }
         Ok(UdpReceiver {
             socket,
             core: Receiver::new(config),
@@ -68,8 +73,8 @@ impl UdpReceiver {
     }
 
     /// With a key: what was opened and what was refused.
-    pub fn open_stats(&self) -> Option<&OpenStats> {
-        self.envelope.as_ref().map(Envelope::stats)
+    pub fn open_stats(&self) -> Option<OpenStats> {
+        self.envelope.as_ref().map(ReceiverEnvelope::stats)
     }
 
     /// The address it listens on.
@@ -123,7 +128,9 @@ impl UdpReceiver {
                     match &mut self.envelope {
                         None => self.core.handle(now, from, &self.rx_buf[..n]),
                         Some(e) => {
-                            if let Some(inner) = e.open(&mut self.rx_buf[..n]) {
+                            let core = &self.core;
+                            let valid = |s, t: &_| core.check_token(now, from, s, t);
+                            if let Some(inner) = e.open(&mut self.rx_buf[..n], valid) {
                                 self.core.handle(now, from, inner);
                             }
                         }
@@ -151,7 +158,10 @@ impl UdpReceiver {
         while let Some((dst, len)) = self.core.poll_transmit(&mut self.tx_buf) {
             // A failed acknowledgement is like a lost one: the sender copes.
             let reply = match &mut self.envelope {
-                Some(e) => e.seal(&self.tx_buf[..len]),
+                Some(e) => match e.seal(&self.tx_buf[..len]) {
+                    Some(r) => r,
+                    None => continue,
+                },
                 None => &self.tx_buf[..len],
             };
             let _ = self.socket.send_to(reply, dst);

@@ -1,29 +1,18 @@
-//! Pre-shared keys for the drivers: key files, and the [`Envelope`] that seals every datagram
-//! a socket sends and opens every one it receives (the format is in
-//! [`pixgram_core::seal`] and docs/PROTOCOL.md §7).
+//! Pre-shared keys and secrets for the drivers: key files, and fresh random salts and
+//! address-validation secrets (the envelope that seals datagrams is in [`crate::envelope`]).
 
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use pixgram_core::seal::{OpenStats, Opener, Psk, Sealer, SEAL_OVERHEAD};
+use pixgram_core::seal::Psk;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::error::DriverError;
 
-/// Seals outgoing and opens incoming datagrams of one socket.
-#[derive(Debug)]
-pub struct Envelope {
-    sealer: Sealer,
-    opener: Opener,
-    buf: Vec<u8>,
-    psk: Psk,
-    rekeys: u64,
-}
-
 /// Fresh random salt bytes.
-fn fresh_salt() -> Result<[u8; 16], DriverError> {
+pub(crate) fn fresh_salt() -> Result<[u8; 16], DriverError> {
     let mut salt = [0u8; 16];
     SystemRandom::new()
         .fill(&mut salt)
@@ -31,48 +20,13 @@ fn fresh_salt() -> Result<[u8; 16], DriverError> {
     Ok(salt)
 }
 
-impl Envelope {
-    /// An envelope for `psk` with a fresh random salt for what this socket sends.
-    pub fn new(psk: &Psk) -> Result<Self, DriverError> {
-        Ok(Envelope {
-            sealer: Sealer::new(psk, fresh_salt()?),
-            opener: Opener::new(psk),
-            buf: vec![0; 65_536 + SEAL_OVERHEAD],
-            psk: psk.clone(),
-            rekeys: 0,
-        })
-    }
-
-    /// `inner`, sealed; under a new random salt (a new key) every
-    /// [`pixgram_core::seal::REKEY_AFTER`] datagrams, within AES-GCM's usage limit.
-    pub fn seal(&mut self, inner: &[u8]) -> &[u8] {
-        if self.sealer.needs_rekey() {
-            // A failing system RNG keeps the old key a little longer rather than stop
-            // sending; the next datagram tries again.
-            if let Ok(salt) = fresh_salt() {
-                self.sealer.rekey(&self.psk, salt);
-                self.rekeys += 1;
-            }
-        }
-        let n = self.sealer.seal(inner, &mut self.buf);
-        &self.buf[..n]
-    }
-
-    /// Times the sending key was replaced.
-    pub fn rekeys(&self) -> u64 {
-        self.rekeys
-    }
-
-    /// The inner datagram, or `None` if `datagram` does not authenticate (it is counted and
-    /// must be dropped unanswered).
-    pub fn open<'a>(&mut self, datagram: &'a mut [u8]) -> Option<&'a [u8]> {
-        self.opener.open(datagram).ok()
-    }
-
-    /// What was opened and refused.
-    pub fn stats(&self) -> &OpenStats {
-        self.opener.stats()
-    }
+/// 32 fresh random bytes for a receiver's address-validation secret.
+pub fn fresh_secret() -> Result<pixgram_core::Secret, DriverError> {
+    let mut secret = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut secret)
+        .map_err(|_| DriverError::Random)?;
+    Ok(pixgram_core::Secret(secret))
 }
 
 /// Writes a new random key to `path` (64 hexadecimal characters and a newline, mode 0600).
@@ -256,17 +210,5 @@ mod tests {
         let e = read_key_file(&dir).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
         fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn envelopes_with_the_same_key_talk() {
-        let psk = Psk::from_bytes([3; 32]);
-        let (mut a, mut b) = (Envelope::new(&psk).unwrap(), Envelope::new(&psk).unwrap());
-        let mut d = a.seal(b"PG hello").to_vec();
-        assert_eq!(b.open(&mut d), Some(&b"PG hello"[..]));
-        let mut other = Envelope::new(&Psk::from_bytes([4; 32])).unwrap();
-        let mut d = a.seal(b"PG hello").to_vec();
-        assert_eq!(other.open(&mut d), None);
-        assert_eq!(other.stats().bad_tag, 1);
     }
 }

@@ -9,8 +9,8 @@ use pixgram_core::seal::{OpenStats, Psk, SEAL_OVERHEAD};
 use pixgram_core::{FrameId, OutgoingFrame, Sender, SenderConfig, SenderEvent, SenderStats};
 
 use crate::clock::{random_session, Clock};
+use crate::envelope::SenderEnvelope;
 use crate::error::DriverError;
-use crate::security::Envelope;
 use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
 
 /// Sends frames and messages to one receiver over UDP, one thread, no background work: every
@@ -30,7 +30,7 @@ pub struct UdpSender {
     gone: bool,
     grant: BufferGrant,
     /// With a pre-shared key: seals what is sent, opens (or drops) what arrives.
-    envelope: Option<Envelope>,
+    envelope: Option<SenderEnvelope>,
 }
 
 impl UdpSender {
@@ -47,7 +47,7 @@ impl UdpSender {
         mut config: SenderConfig,
         key: Option<&Psk>,
     ) -> Result<Self, DriverError> {
-        let envelope = key.map(Envelope::new).transpose()?;
+        let envelope = key.map(SenderEnvelope::new).transpose()?;
         if envelope.is_some() {
             let min = pixgram_core::wire::MIN_DATAGRAM_SIZE + SEAL_OVERHEAD;
             if config.datagram_size < min {
@@ -82,8 +82,8 @@ impl UdpSender {
     }
 
     /// With a key: what was opened and what was refused.
-    pub fn open_stats(&self) -> Option<&OpenStats> {
-        self.envelope.as_ref().map(Envelope::stats)
+    pub fn open_stats(&self) -> Option<OpenStats> {
+        self.envelope.as_ref().map(SenderEnvelope::stats)
     }
 
     /// Hands the `n` bytes in `rx_buf` to the core, opening them first if keyed.
@@ -257,6 +257,14 @@ impl UdpSender {
         self.check_refused()?;
         if std::mem::take(&mut self.gone) {
             let heard = self.core.last_heard().is_some();
+            let challenges = self.core.stats().challenges_received;
+            if !heard && challenges > 0 {
+                return Err(DriverError::Refused {
+                    addr: self.peer,
+                    challenges,
+                    secs: self.core.config().peer_timeout.as_secs_f64(),
+                });
+            }
             return Err(DriverError::PeerGone {
                 addr: self.peer,
                 secs: self.core.config().peer_timeout.as_secs_f64(),
@@ -280,7 +288,10 @@ impl UdpSender {
         let mut sent = 0u32;
         while let Some(t) = self.core.poll_transmit(self.clock.now(), &mut self.tx_buf) {
             let datagram = match &mut self.envelope {
-                Some(e) => e.seal(&self.tx_buf[..t.len]),
+                Some(e) => match e.seal(&self.tx_buf[..t.len]) {
+                    Some(d) => d,
+                    None => continue,
+                },
                 None => &self.tx_buf[..t.len],
             };
             match self.socket.send(datagram) {

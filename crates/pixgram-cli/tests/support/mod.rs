@@ -244,3 +244,45 @@ pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
 }
+
+/// Validates `socket`'s address for `session` at the receiver `to`, as a real sender does:
+/// HELLO, the CHALLENGE's token, HELLO with it (a few tries within about a second). Other
+/// datagrams arriving meanwhile are dropped. `false` if no CHALLENGE came.
+pub fn greet(socket: &std::net::UdpSocket, to: &str, session: pixgram_core::SessionId) -> bool {
+    use pixgram_core::wire;
+    let hello = |token| {
+        let mut buf = vec![0u8; wire::MIN_HELLO_LEN];
+        let h = wire::Hello {
+            session,
+            token,
+            probe: false,
+            max_datagram: 1200,
+            len: wire::MIN_HELLO_LEN,
+        };
+        let n = wire::emit_hello(&mut buf, &h);
+        buf.truncate(n);
+        buf
+    };
+    let old = socket.read_timeout().ok().flatten();
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(250)));
+    let mut buf = [0u8; 2048];
+    let mut token = None;
+    'tries: for _ in 0..4 {
+        if socket.send_to(&hello(None), to).is_err() {
+            break;
+        }
+        while let Ok((n, _)) = socket.recv_from(&mut buf) {
+            if let Ok(wire::Datagram::Challenge(c)) = wire::parse(&buf[..n]) {
+                if c.session == session {
+                    token = Some(c.token);
+                    break 'tries;
+                }
+            }
+        }
+    }
+    let _ = socket.set_read_timeout(old);
+    match token {
+        Some(t) => socket.send_to(&hello(Some(t)), to).is_ok(),
+        None => false,
+    }
+}

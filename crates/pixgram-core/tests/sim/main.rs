@@ -4,6 +4,8 @@
 //! frame, every frame that reached the receiver accounted for, amplification, memory).
 
 mod harness;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -394,6 +396,15 @@ fn ordered_streams_stay_in_order_under_loss_and_reordering() {
 fn hostile_traffic(sim: &mut Sim, rng: &mut SimRng, from: SocketAddr, honest: &[SessionId]) {
     let max_len = sim.receiver.config().max_frame_len;
     let mut buf = vec![0u8; wire::MAX_DATAGRAM_SIZE];
+    // The hostile address receives: its own sessions validate (those of the honest senders it
+    // names from its address do not, and are answered with CHALLENGEs).
+    let validator =
+        pixgram_core::handshake::AddressValidator::new(sim.receiver.config().address_secret.0);
+    for k in 0..3 {
+        let session = SessionId(0xBAD0 + k);
+        let token = validator.issue(Timestamp::ZERO, from, session);
+        sim.inject(Timestamp::ZERO, from, support::hello(session, Some(token)));
+    }
     for i in 0..3000u64 {
         let at = Timestamp::from_micros(rng.below(60_000));
         let kind = rng.below(6);
@@ -566,6 +577,8 @@ fn declare_frames(
     io: &mut (HashMap<SocketAddr, u64>, HashMap<SocketAddr, u64>),
 ) {
     let mut buf = vec![0u8; wire::MAX_DATAGRAM_SIZE];
+    support::validate(rx, *now, from, session);
+    *io.0.entry(from).or_default() += wire::MIN_HELLO_LEN as u64;
     for stream in 0..6u32 {
         // Stream 0: many small frames (the frames-in-flight limit binds); others: 1 MiB frames
         // (the byte budget binds). Flags are fixed per stream, as a real sender's are.
@@ -926,6 +939,8 @@ fn a_sender_past_its_datagram_rate_is_cut_off_and_others_are_not() {
         let n = wire::emit_data(&mut buf, &header, &[7u8; 100]);
         rx.handle(now, from, &buf[..n]);
     };
+    support::validate(&mut rx, Timestamp::ZERO, addr(1), SessionId(1));
+    support::validate(&mut rx, Timestamp::ZERO, addr(2), SessionId(2));
     // 5,000 datagrams at one instant: the bucket holds max(rate / 10, 1024) = 1024.
     for f in 0..5000 {
         send(&mut rx, Timestamp::ZERO, addr(1), 1, f);
