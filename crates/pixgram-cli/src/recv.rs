@@ -105,7 +105,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
                 said_flood = true;
                 spinner.suspend(|| {
                     eprintln!(
-                        "pixgram: flooded: {} datagrams so far from addresses that never                          answered a CHALLENGE; nothing is kept for them and CHALLENGEs are held                          to their budget ({} withheld); the first-exchange line at the end                          counts them",
+                        "pixgram: flooded: {} datagrams so far from addresses that never answered a \
+                         CHALLENGE; nothing is kept for them and CHALLENGEs are held to their \
+                         budget ({} withheld); the first-exchange line at the end counts them",
                         st.unvalidated, st.challenges_limited
                     )
                 });
@@ -166,7 +168,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
 /// What the first exchange (docs/PROTOCOL.md 8) answered and refused.
 fn first_exchange_line(s: &pixgram::ReceiverStats) -> String {
     format!(
-        "first exchange: {} HELLOs, {} CHALLENGEs sent, {} withheld over budget, {} HELLOs with          an invalid or expired token, {} datagrams from addresses not validated ({} used once          their HELLO came), {} moves of an active session refused",
+        "first exchange: {} HELLOs, {} CHALLENGEs sent, {} withheld over budget, {} HELLOs with \
+         an invalid or expired token, {} datagrams from addresses not validated ({} used once \
+         their HELLO came), {} moves of an active session refused",
         s.hellos,
         s.challenges_sent,
         s.challenges_limited,
