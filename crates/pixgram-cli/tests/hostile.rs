@@ -628,3 +628,101 @@ fn a_full_receiver_and_the_refused_sender_both_say_so() {
         "{stderr}"
     );
 }
+
+/// Issue 11: one spoofed datagram from a sender's own address and port naming another
+/// session id used to end that sender's session and black-hole it for 10 s. Spoofed DATA,
+/// HELLO and CLOSE of other sessions from the sender's port now draw at most a CHALLENGE
+/// (which the sender ignores: not its session) and change nothing. Needs root for a raw
+/// socket that writes the UDP header (CI runs as root); skips with a reason otherwise.
+#[test]
+fn datagrams_spoofed_from_a_senders_port_with_other_session_ids_change_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        println!("skipped: a raw socket needs root (CI runs as root)");
+        return;
+    }
+    let raw = match socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::UDP),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("skipped: no raw socket here ({e})");
+            return;
+        }
+    };
+    let tmp = TempDir::new("spoof");
+    let save = tmp.path().join("out");
+    let mut rx = Recv::start(&["--save", save.to_str().unwrap(), "--duration", "40"]);
+    let recv_port: u16 = rx.addr.rsplit(':').next().unwrap().parse().unwrap();
+    let file = tmp.path().join("photo.bin");
+    let original: Vec<u8> = (0..400_000u32).map(|i| (i % 249) as u8).collect();
+    std::fs::write(&file, &original).unwrap();
+    let sender = std::process::Command::new(support::bin())
+        .args(["send", "--to", &rx.addr, "--loop", "30", "--window", "1"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = rx.wait_for_line("started session", Duration::from_secs(10));
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    let udp = |payload: &[u8]| {
+        let mut d = Vec::with_capacity(8 + payload.len());
+        d.extend_from_slice(&port.to_be_bytes());
+        d.extend_from_slice(&recv_port.to_be_bytes());
+        d.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        d.extend_from_slice(&[0, 0]); // no checksum (allowed over IPv4)
+        d.extend_from_slice(payload);
+        d
+    };
+    let to: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let hello = {
+        let mut b = vec![0u8; wire::MIN_HELLO_LEN];
+        let h = wire::Hello {
+            session: SessionId(0xD00D),
+            token: None,
+            probe: false,
+            max_datagram: 1200,
+            len: wire::MIN_HELLO_LEN,
+        };
+        let n = wire::emit_hello(&mut b, &h);
+        b.truncate(n);
+        b
+    };
+    let mut close = vec![0u8; wire::CLOSE_LEN];
+    wire::emit_close(&mut close, SessionId(0xD00E));
+    for i in 0..200u32 {
+        let spoofed = data(&header(0xE000 + i, 0, 0, 1, 0), &[]);
+        for d in [&spoofed, &hello, &close] {
+            raw.send_to(&udp(d), &to.into()).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = support::wait_bounded(sender, Duration::from_secs(40));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("acked 30, lost 0"), "{err}");
+    stop(&rx);
+    let (_, stdout, stderr) = rx.finish(Duration::from_secs(10));
+    let st = stats_of(&stdout);
+    assert!(
+        st["unvalidated"].as_u64().unwrap() >= 200,
+        "the spoofing reached it: {st}"
+    );
+    assert_eq!(st["sessions_started"].as_u64().unwrap(), 1, "{st}");
+    assert_eq!(st["sessions_ended"].as_u64().unwrap(), 1, "{st}\n{stderr}");
+    for f in std::fs::read_dir(&save).unwrap() {
+        assert!(std::fs::read(f.unwrap().path()).unwrap() == original);
+    }
+}
