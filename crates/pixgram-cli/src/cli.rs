@@ -124,6 +124,11 @@ pub struct SendArgs {
     /// jumbo-frame links carry more (up to 65507).
     #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(576..=65507))]
     pub datagram_size: u32,
+    /// Path MTU discovery: start at --datagram-size and probe larger datagrams up to BYTES,
+    /// using the largest the receiver confirms (65507 on loopback, 8972 on jumbo frames, 1472
+    /// on Ethernet). Default: no probing.
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(576..=65507))]
+    pub max_datagram_size: Option<u32>,
     /// Seconds without any answer before the receiver is declared gone. Counted from its
     /// last answer: a slow transfer waits as long as the receiver makes progress.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_timeout)]

@@ -272,6 +272,9 @@ pub fn connect(args: &SendArgs, to: std::net::SocketAddr) -> anyhow::Result<UdpS
     let config = SenderConfig {
         window: args.window as usize,
         datagram_size: args.datagram_size as usize,
+        max_datagram_size: args
+            .max_datagram_size
+            .map(|m| m.max(args.datagram_size) as usize),
         peer_timeout: Duration::from_secs_f64(args.timeout),
         frame_timeout: Duration::from_secs_f64(args.timeout),
         max_rate: args.rate.map(|mbit| mbit * 1e6 / 8.0),
@@ -330,6 +333,21 @@ pub fn path_line(tx: &UdpSender) -> String {
         p.srtt.map_or("n/a".into(), ms),
         p.queueing_delay().map_or("n/a".into(), ms),
         loss_text(p.loss),
+    ) + &mtu_text(tx)
+}
+
+/// The datagram size path MTU discovery settled on, when it ran.
+fn mtu_text(tx: &UdpSender) -> String {
+    let s = tx.stats();
+    if s.mtu_probes_sent == 0 {
+        return String::new();
+    }
+    format!(
+        "; datagrams of {} bytes (path MTU: {} of {} probes confirmed, {} black holes)",
+        tx.core().datagram_size(),
+        s.mtu_probes_confirmed,
+        s.mtu_probes_sent,
+        s.mtu_black_holes
     )
 }
 

@@ -52,6 +52,11 @@ impl Greeting {
         self.token.is_some()
     }
 
+    /// The token held, if any.
+    pub(crate) fn token(&self) -> Option<Token> {
+        self.token
+    }
+
     /// The HELLO to send now, if one is due: `Some(token)` with the token the sender holds,
     /// `Some(None)` without one.
     pub(crate) fn due(&self, now: Timestamp) -> Option<Option<Token>> {

@@ -29,6 +29,7 @@ pub mod handshake;
 pub mod ids;
 pub mod impair;
 pub mod pacing;
+pub mod pmtu;
 mod reassembly;
 pub mod receiver;
 pub mod relay;

@@ -12,6 +12,7 @@ use crate::fec;
 use crate::greeting::Greeting;
 use crate::ids::{ChunkIndex, FrameId, SessionId, StreamId};
 use crate::pacing::{Pacer, RateConfig, RateController};
+use crate::pmtu::PathMtu;
 use crate::receiver::PayloadKind;
 use crate::rtt::RttEstimator;
 use crate::time::Timestamp;
@@ -39,9 +40,14 @@ pub enum FecPolicy {
 /// Settings of a [`Sender`].
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
-    /// Bytes per datagram on the wire, headers included. 1200 is safe on any path; loopback
-    /// carries up to [`wire::MAX_DATAGRAM_SIZE`].
+    /// Bytes per datagram on the wire, headers included, to start with (and to keep, unless
+    /// `max_datagram_size` is larger). 1200 is safe on any path; loopback carries up to
+    /// [`wire::MAX_DATAGRAM_SIZE`].
     pub datagram_size: usize,
+    /// Path MTU discovery (docs/PROTOCOL.md §8.4): probe sizes up to this one once the first
+    /// exchange is done, and use the largest the receiver confirms for new frames. `None`
+    /// (the default): no probing, every datagram is `datagram_size`.
+    pub max_datagram_size: Option<usize>,
     /// Frames per stream that may be unacknowledged at once. 1 is stop-and-wait.
     pub window: usize,
     /// How long to wait for a frame's verdict after its last chunk was sent.
@@ -68,6 +74,7 @@ impl Default for SenderConfig {
     fn default() -> Self {
         SenderConfig {
             datagram_size: 1200,
+            max_datagram_size: None,
             window: 8,
             frame_timeout: Duration::from_secs(3),
             peer_timeout: Duration::from_secs(5),
@@ -214,6 +221,9 @@ pub enum SendFailure {
     NotStored,
     /// The application gave up on it ([`Sender::abandon`]), e.g. on Ctrl-C.
     Abandoned,
+    /// Cut for datagrams larger than the path carries any more (its path MTU shrank after
+    /// discovery raised the size): the frame cannot be cut again once sent in part.
+    PathShrank,
 }
 
 impl SendFailure {
@@ -227,6 +237,7 @@ impl SendFailure {
                 | SendFailure::Deadline
                 | SendFailure::Superseded
                 | SendFailure::Abandoned
+                | SendFailure::PathShrank
         )
     }
 }
@@ -325,6 +336,12 @@ pub struct SenderStats {
     /// the receiver takes the greeting but refuses the session (it serves as many senders as
     /// it will).
     pub challenges_received: u64,
+    /// Path MTU probes sent, confirmed, and black holes that sent the size back to the base.
+    pub mtu_probes_sent: u64,
+    /// See `mtu_probes_sent`.
+    pub mtu_probes_confirmed: u64,
+    /// See `mtu_probes_sent`.
+    pub mtu_black_holes: u64,
 }
 
 /// The sender's view of the path, for live display.
@@ -366,6 +383,8 @@ pub struct Transmit {
 struct OutFrame {
     flags: DataFlags,
     layout: ChunkLayout,
+    /// The datagram size the frame was cut for.
+    cut_for: usize,
     meta_prefix: [u8; 4],
     metadata: Bytes,
     payload: Bytes,
@@ -448,6 +467,25 @@ impl OutFrame {
         self.queued[w] |= 1 << b;
         self.resend.push_back(i);
         true
+    }
+
+    /// Cuts the frame for datagrams of `max_chunk` payload bytes if none of its chunks has
+    /// been sent yet and it has no parity (path MTU discovery raised the size after the frame
+    /// was queued).
+    fn fit(&mut self, max_chunk: usize) {
+        if self.next_chunk > 0 || self.parity_count > 0 {
+            return;
+        }
+        let Some(layout) = ChunkLayout::for_frame(self.layout.len(), max_chunk) else {
+            return;
+        };
+        self.cut_for = max_chunk + DATA_OVERHEAD;
+        if layout != self.layout {
+            self.layout = layout;
+            if !self.sent_at.is_empty() {
+                self.sent_at = vec![Timestamp::ZERO; layout.count() as usize];
+            }
+        }
     }
 
     fn pop_resend(&mut self) -> Option<u32> {
@@ -547,6 +585,11 @@ pub struct Sender {
     recent_lost_order: VecDeque<(StreamId, FrameId)>,
     /// The first exchange: no DATA before the receiver has sent a token.
     greeting: Greeting,
+    /// The datagram size for new frames, and the search for a larger one.
+    pmtu: PathMtu,
+    /// Retransmission timeouts in a row with no answer from the receiver (a black hole for
+    /// datagrams of the size in use, when it is above the base).
+    rto_streak: u32,
 }
 
 /// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
@@ -557,13 +600,20 @@ impl Sender {
     ///
     /// # Panics
     /// If `config.datagram_size` is outside
-    /// [`wire::MIN_DATAGRAM_SIZE`]`..=`[`wire::MAX_DATAGRAM_SIZE`] or `config.window` is 0.
+    /// [`wire::MIN_DATAGRAM_SIZE`]`..=`[`wire::MAX_DATAGRAM_SIZE`], `config.max_datagram_size`
+    /// is above it, or `config.window` is 0.
     pub fn new(config: SenderConfig, session: SessionId) -> Self {
         assert!(
             (wire::MIN_DATAGRAM_SIZE..=wire::MAX_DATAGRAM_SIZE).contains(&config.datagram_size),
             "datagram size out of range"
         );
         assert!(config.window > 0, "window must be at least 1");
+        assert!(
+            config
+                .max_datagram_size
+                .is_none_or(|m| m <= wire::MAX_DATAGRAM_SIZE),
+            "max datagram size out of range"
+        );
         let rate = RateController::new(RateConfig {
             initial: config.initial_rate,
             min: 100e3,
@@ -571,6 +621,10 @@ impl Sender {
             datagram: config.datagram_size as f64,
         });
         let pacer = Pacer::new(rate.rate(), burst_for(rate.rate(), config.datagram_size));
+        let pmtu = PathMtu::new(
+            config.datagram_size,
+            config.max_datagram_size.unwrap_or(config.datagram_size),
+        );
         Sender {
             rtt: RttEstimator::new(Duration::from_millis(200), config.min_rto, config.max_rto),
             rate,
@@ -598,6 +652,8 @@ impl Sender {
             recent_lost: HashMap::new(),
             recent_lost_order: VecDeque::new(),
             greeting: Greeting::default(),
+            pmtu,
+            rto_streak: 0,
         }
     }
 
@@ -654,8 +710,7 @@ impl Sender {
                 max: self.config.max_frame_len,
             });
         }
-        let Some(layout) = ChunkLayout::for_frame(len, self.config.datagram_size - DATA_OVERHEAD)
-        else {
+        let Some(layout) = ChunkLayout::for_frame(len, self.pmtu.current() - DATA_OVERHEAD) else {
             return Err(SendError::TooLarge {
                 len,
                 max: self.config.max_frame_len,
@@ -723,6 +778,7 @@ impl Sender {
         let mut out = OutFrame {
             flags,
             layout,
+            cut_for: self.pmtu.current(),
             meta_prefix,
             metadata,
             payload: frame.payload,
@@ -850,7 +906,7 @@ impl Sender {
         self.close_queued = true;
     }
 
-    /// Writes the next datagram into `buf` (at least `datagram_size` bytes), or returns `None`
+    /// Writes the next datagram into `buf` (at least `max_datagram_size` bytes), or returns `None`
     /// when nothing is ready: nothing to send, or the pacer wants a pause (then
     /// [`poll_timeout`](Sender::poll_timeout) says until when). Call until `None` after every
     /// input.
@@ -871,6 +927,10 @@ impl Sender {
             self.close_queued = false;
             return None;
         }
+        if let Some(size) = self.pmtu.poll(now, self.probe_timeout()) {
+            // A few per search step: not paced.
+            return Some(self.emit_probe(now, buf, size));
+        }
         let (key, resend) = if let Some(&key) = self.resend_queue.front() {
             (key, true)
         } else if let Some(&key) = self.send_queue.front() {
@@ -884,17 +944,21 @@ impl Sender {
             self.rate.on_drained(now);
             return None;
         };
-        if self.pacer.ready_at(now, self.config.datagram_size) > now {
+        if self.pacer.ready_at(now, self.pmtu.current()) > now {
             // Held back by the rate: a chance to judge the loss window and grow.
             self.rate.on_rate_limited(now);
             self.rate.on_tick(now, self.srtt());
             self.update_pacer(now);
             return None;
         }
+        let max_chunk = self.pmtu.current() - DATA_OVERHEAD;
         let frame = self
             .frames
             .get_mut(&key)
             .expect("queued frames are in flight");
+        if !resend {
+            frame.fit(max_chunk);
+        }
         let index = if resend {
             let i = frame
                 .pop_resend()
@@ -993,12 +1057,41 @@ impl Sender {
             session: self.session,
             token,
             probe: false,
-            max_datagram: self.config.datagram_size as u32,
+            max_datagram: self
+                .config
+                .max_datagram_size
+                .unwrap_or(self.config.datagram_size) as u32,
             len: wire::MIN_HELLO_LEN,
         };
         let len = wire::emit_hello(buf, &hello);
         self.count_sent(now, len);
         Transmit { len }
+    }
+
+    /// Writes a path MTU probe of `size` bytes: a HELLO with the token, padded.
+    fn emit_probe(&mut self, now: Timestamp, buf: &mut [u8], size: usize) -> Transmit {
+        self.pmtu.on_probe_sent(now);
+        self.stats.mtu_probes_sent += 1;
+        let hello = wire::Hello {
+            session: self.session,
+            token: self.greeting.token(),
+            probe: true,
+            max_datagram: self.config.max_datagram_size.unwrap_or(size) as u32,
+            len: size,
+        };
+        let len = wire::emit_hello(buf, &hello);
+        self.count_sent(now, len);
+        Transmit { len }
+    }
+
+    /// How long an unanswered path MTU probe waits before it is sent again.
+    fn probe_timeout(&self) -> Duration {
+        (self.rtt.rto() * 2).max(Duration::from_millis(50))
+    }
+
+    /// The datagram size new frames are cut for (path MTU discovery may raise it).
+    pub fn datagram_size(&self) -> usize {
+        self.pmtu.current()
     }
 
     /// Writes the queued PING.
@@ -1019,8 +1112,13 @@ impl Sender {
             Ok(Datagram::Challenge(c)) if c.session == self.session => {
                 // A token for our address: the receiver is there, but this is not an answer
                 // about any frame (a receiver that refuses the session keeps sending them).
+                // One that carries the length of the probe out confirms that size.
                 self.stats.challenges_received += 1;
-                self.greeting.on_challenge(c.token);
+                if self.pmtu.on_confirmed(c.answered_len as usize, now) {
+                    self.stats.mtu_probes_confirmed += 1;
+                } else {
+                    self.greeting.on_challenge(c.token);
+                }
             }
             Ok(Datagram::Pong(session, value))
                 if session == self.session && value >= 1 && value <= self.pings =>
@@ -1037,6 +1135,7 @@ impl Sender {
 
     fn on_ack(&mut self, now: Timestamp, ack: Ack) {
         self.stats.acks_received += 1;
+        self.rto_streak = 0;
         self.greeting.on_answer();
         self.answer_due = self.answer_due.max(now);
         self.carried_silence = Duration::ZERO;
@@ -1080,7 +1179,7 @@ impl Sender {
         let event = match ack.status {
             AckStatus::Complete => {
                 let fresh = frame.layout.count().saturating_sub(frame.reported);
-                let bytes = u64::from(fresh) * self.config.datagram_size as u64;
+                let bytes = u64::from(fresh) * (frame.layout.chunk_size() + DATA_OVERHEAD as u64);
                 self.rate.on_delivered(now, bytes, self.srtt());
                 self.stats.frames_acked += 1;
                 self.stats.payload_bytes_acked += frame.payload.len() as u64;
@@ -1148,7 +1247,8 @@ impl Sender {
         frame.rejected_since = None;
         let held = nack.chunks_received.min(frame.total_chunks());
         if held > frame.reported {
-            let bytes = u64::from(held - frame.reported) * self.config.datagram_size as u64;
+            let chunk = frame.layout.chunk_size() + DATA_OVERHEAD as u64;
+            let bytes = u64::from(held - frame.reported) * chunk;
             frame.reported = held;
             let srtt = self.rtt.smoothed().unwrap_or(Duration::from_millis(10));
             self.rate.on_delivered(now, bytes, srtt);
@@ -1249,6 +1349,13 @@ impl Sender {
         let mut consider = |t: Timestamp| next = Some(next.map_or(t, |n| n.min(t)));
         ping.into_iter().for_each(&mut consider);
         self.greeting.next_at().into_iter().for_each(&mut consider);
+        if self.greeting.validated() {
+            let probe_timeout = self.probe_timeout();
+            self.pmtu
+                .poll_timeout(probe_timeout)
+                .into_iter()
+                .for_each(&mut consider);
+        }
         for f in self.frames.values() {
             let due = if f.reliable() {
                 f.rto_at
@@ -1260,7 +1367,7 @@ impl Sender {
         let queued = !self.resend_queue.is_empty() || !self.send_queue.is_empty();
         if queued && self.greeting.validated() {
             let last = self.pacer.last_send().unwrap_or(Timestamp::ZERO);
-            consider(self.pacer.ready_at(last, self.config.datagram_size));
+            consider(self.pacer.ready_at(last, self.pmtu.current()));
         }
         next
     }
@@ -1315,6 +1422,26 @@ impl Sender {
                 self.resend_queue.push_back(*key);
             }
             self.stats.rto_expirations += 1;
+        }
+        let current = self.pmtu.current();
+        if probes.iter().any(|k| self.frames[k].cut_for == current) {
+            self.rto_streak += 1;
+            if self.rto_streak >= 3 && current > self.config.datagram_size {
+                // Datagrams of the size in use stopped getting through: new frames go at the
+                // base size, and frames already sent in part at the larger one cannot arrive.
+                self.pmtu.on_black_hole(now);
+                self.stats.mtu_black_holes += 1;
+                self.rto_streak = 0;
+                let stuck: Vec<_> = self
+                    .frames
+                    .iter()
+                    .filter(|(_, f)| f.cut_for > self.config.datagram_size && f.next_chunk > 0)
+                    .map(|(k, _)| *k)
+                    .collect();
+                for key in stuck {
+                    self.drop_frame(key, SendFailure::PathShrank, Some(now));
+                }
+            }
         }
         if !probes.is_empty() {
             self.rate.on_tick(now, self.srtt());

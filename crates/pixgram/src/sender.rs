@@ -57,6 +57,9 @@ impl UdpSender {
                 });
             }
             config.datagram_size -= SEAL_OVERHEAD;
+            config.max_datagram_size = config
+                .max_datagram_size
+                .map(|m| m.saturating_sub(SEAL_OVERHEAD).max(config.datagram_size));
         }
         let (socket, grant) = socket::bind(
             socket::any_local_for(peer),
@@ -64,7 +67,9 @@ impl UdpSender {
             DEFAULT_SEND_BUFFER,
         )?;
         socket.connect(peer)?;
-        let datagram_size = config.datagram_size;
+        let datagram_size = config
+            .datagram_size
+            .max(config.max_datagram_size.unwrap_or(0));
         Ok(UdpSender {
             socket,
             peer,
@@ -297,6 +302,8 @@ impl UdpSender {
             match self.socket.send(datagram) {
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => self.refused += 1,
+                // Larger than the path takes (a path MTU probe): lost, as on the wire.
+                Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => {}
                 Err(e) => return Err(e.into()),
             }
             sent += 1;
