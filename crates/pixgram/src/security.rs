@@ -46,6 +46,15 @@ impl Envelope {
     /// `inner`, sealed; under a new random salt (a new key) every
     /// [`pixgram_core::seal::REKEY_AFTER`] datagrams, within AES-GCM's usage limit.
     pub fn seal(&mut self, inner: &[u8]) -> &[u8] {
+        let mut buf = std::mem::take(&mut self.buf);
+        let n = self.seal_into(inner, &mut buf);
+        self.buf = buf;
+        &self.buf[..n]
+    }
+
+    /// Like [`Envelope::seal`], into `out` (at least `inner.len() + SEAL_OVERHEAD` bytes, e.g.
+    /// a slot of a send batch); returns the sealed length.
+    pub fn seal_into(&mut self, inner: &[u8], out: &mut [u8]) -> usize {
         if self.sealer.needs_rekey() {
             // A failing system RNG keeps the old key a little longer rather than stop
             // sending; the next datagram tries again.
@@ -54,8 +63,7 @@ impl Envelope {
                 self.rekeys += 1;
             }
         }
-        let n = self.sealer.seal(inner, &mut self.buf);
-        &self.buf[..n]
+        self.sealer.seal(inner, out)
     }
 
     /// Times the sending key was replaced.
