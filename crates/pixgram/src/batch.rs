@@ -136,8 +136,7 @@ impl BatchSocket {
             events |= PollFlags::POLLOUT;
         }
         let mut fds = [PollFd::new(self.socket.as_fd(), events)];
-        let timeout = timeout.map(nix::sys::time::TimeSpec::from);
-        match nix::poll::ppoll(&mut fds, timeout, None) {
+        match poll(&mut fds, timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return Ok(Ready::default()),
             Err(e) => return Err(e.into()),
@@ -273,6 +272,22 @@ impl BatchSocket {
         }
         Ok(n)
     }
+}
+
+/// `ppoll`: the timeout to the nanosecond.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> nix::Result<nix::libc::c_int> {
+    nix::poll::ppoll(fds, timeout.map(nix::sys::time::TimeSpec::from), None)
+}
+
+/// `poll` where there is no `ppoll`: the timeout rounded up to whole milliseconds.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+fn poll(fds: &mut [PollFd], timeout: Option<Duration>) -> nix::Result<nix::libc::c_int> {
+    let ms = timeout.map(|t| {
+        let ms = t.as_micros().div_ceil(1000).min(i32::MAX as u128);
+        nix::poll::PollTimeout::try_from(ms as i32).unwrap_or(nix::poll::PollTimeout::MAX)
+    });
+    nix::poll::poll(fds, ms.unwrap_or(nix::poll::PollTimeout::NONE))
 }
 
 /// Receive buffers in one pool.
