@@ -26,7 +26,8 @@ pub struct UdpSender {
     peer: SocketAddr,
     core: Sender,
     clock: Clock,
-    /// Datagrams released together, in slots of the size on the wire.
+    /// Datagrams released together, packed one after another (each at most the size on the
+    /// wire).
     batch: TxBatch,
     /// With a key: the core writes here, the envelope seals into the batch.
     scratch: Vec<u8>,
