@@ -227,6 +227,11 @@ impl UdpSender {
 
     /// The next verdict or notice, if one is waiting. Does not block.
     pub fn poll_event(&mut self) -> Option<SenderEvent> {
+        if self.events.is_empty() {
+            // Acknowledgements taken while sending (between batches) have verdicts waiting
+            // in the core: hand them out now, not at the next pump.
+            self.collect_events();
+        }
         self.events.pop_front()
     }
 
