@@ -61,6 +61,13 @@ ip -n "$rx" addr add 10.77.0.2/24 dev "vr$tag"
 for ns in "$tx" "$rx"; do
     ip -n "$ns" link set lo up
 done
+# One packet per segment on the veth, as on a physical wire: pixgram sends runs of datagrams
+# with UDP GSO, and a veth hands such a run to the other namespace whole (netfilter sees one
+# 64 KB packet), so one random drop below would take up to 54 datagrams at once instead of
+# one. gso_max_segs 1 makes the kernel segment before the veth, and the loss stays per
+# datagram, which is what this script measures.
+ip -n "$tx" link set "vt$tag" gso_max_segs 1
+ip -n "$rx" link set "vr$tag" gso_max_segs 1
 ip -n "$tx" link set "vt$tag" up
 ip -n "$rx" link set "vr$tag" up
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use pixgram::{source, FrameId, OutgoingFrame, SenderConfig, SenderEvent, StreamId, UdpSender};
 use pixgram_core::{FecPolicy, SendFailure};
@@ -508,7 +509,10 @@ pub struct FrameSender<'a> {
     delivery: Delivery,
     meta: Map<String, Value>,
     bar: ProgressBar,
-    pending: HashMap<FrameId, (String, usize)>,
+    /// Frames without a verdict: name, bytes, and the file's buffer to reuse afterwards.
+    pending: HashMap<FrameId, (String, usize, Option<Bytes>)>,
+    /// Reads each file once into a reused buffer (no fresh pages per frame).
+    reader: source::FileReader,
     /// Reliable files in flight: the file and how many times it was sent.
     sources: HashMap<FrameId, (PathBuf, u32)>,
     /// Files the receiver expired (it stopped waiting for their missing chunks): sent again.
@@ -526,6 +530,7 @@ impl<'a> FrameSender<'a> {
             meta,
             bar,
             pending: HashMap::new(),
+            reader: source::FileReader::new(),
             sources: HashMap::new(),
             retries: VecDeque::new(),
             report: SendReport::default(),
@@ -701,10 +706,10 @@ impl<'a> FrameSender<'a> {
 
     /// Sends one file; `attempt` counts from 1.
     fn send_one(&mut self, path: &Path, attempt: u32) -> anyhow::Result<()> {
-        let bytes = source::read_file(path)?;
+        let bytes = self.reader.read(path)?;
         let bytes = match self.transcode.apply(&bytes) {
             Ok(std::borrow::Cow::Borrowed(_)) => bytes,
-            Ok(std::borrow::Cow::Owned(b)) => b,
+            Ok(std::borrow::Cow::Owned(b)) => Bytes::from(b),
             Err(e) => bail!("{}: {e}", path.display()),
         };
         let id = self.send_bytes(file_name(path), bytes, Map::new())?;
@@ -718,11 +723,13 @@ impl<'a> FrameSender<'a> {
     fn send_bytes(
         &mut self,
         name: String,
-        bytes: Vec<u8>,
+        bytes: impl Into<Bytes>,
         extra: Map<String, Value>,
     ) -> anyhow::Result<FrameId> {
         let meta = frame_meta(&self.meta, extra, &name)?;
+        let bytes: Bytes = bytes.into();
         let len = bytes.len();
+        let buffer = bytes.clone();
         let frame = match self.delivery {
             Delivery::Reliable => OutgoingFrame::frame(StreamId::FRAMES, bytes).reliable(true),
             Delivery::Live { deadline, fec, .. } => {
@@ -736,7 +743,7 @@ impl<'a> FrameSender<'a> {
             Err(e) => return Err(e.into()),
         };
         self.report.sent += 1;
-        self.pending.insert(id, (name, len));
+        self.pending.insert(id, (name, len, Some(buffer)));
         Ok(id)
     }
 
@@ -755,7 +762,11 @@ impl<'a> FrameSender<'a> {
             loop {
                 match frames.recv_timeout(Duration::from_millis(2)) {
                     Ok(f) => {
-                        self.send_bytes(f.name, f.bytes, f.meta)?;
+                        let id = self.send_bytes(f.name, f.bytes, f.meta)?;
+                        // Not a file's buffer: nothing to read into it again.
+                        if let Some(p) = self.pending.get_mut(&id) {
+                            p.2 = None;
+                        }
                     }
                     Err(RecvTimeoutError::Timeout) => self
                         .tx
@@ -782,9 +793,12 @@ impl<'a> FrameSender<'a> {
                     latency,
                     ..
                 } => {
-                    let Some((name, bytes)) = self.pending.remove(&frame) else {
+                    let Some((name, bytes, buffer)) = self.pending.remove(&frame) else {
                         continue;
                     };
+                    if let Some(b) = buffer {
+                        self.reader.recycle(b);
+                    }
                     self.sources.remove(&frame);
                     self.report.rtt.push(rtt);
                     self.report.latency.push(latency);
@@ -800,9 +814,12 @@ impl<'a> FrameSender<'a> {
                     }
                 }
                 SenderEvent::Lost { frame, reason, .. } => {
-                    let Some((name, bytes)) = self.pending.remove(&frame) else {
+                    let Some((name, bytes, buffer)) = self.pending.remove(&frame) else {
                         continue;
                     };
+                    if let Some(b) = buffer {
+                        self.reader.recycle(b);
+                    }
                     let source = self.sources.remove(&frame);
                     if let Some((path, attempt)) = source.filter(|_| reason == SendFailure::Expired)
                     {

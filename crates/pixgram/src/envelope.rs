@@ -49,6 +49,15 @@ impl SenderEnvelope {
     /// `inner`, sealed; `None` for a datagram that would need session keys before the first
     /// exchange gave any (the core sends none).
     pub fn seal(&mut self, inner: &[u8]) -> Option<&[u8]> {
+        let mut buf = std::mem::take(&mut self.buf);
+        let n = self.seal_into(inner, &mut buf);
+        self.buf = buf;
+        Some(&self.buf[..n?])
+    }
+
+    /// Like [`SenderEnvelope::seal`], into `out` (at least `inner.len() + SEAL_OVERHEAD`
+    /// bytes, e.g. a slot of a send batch); the sealed length.
+    pub fn seal_into(&mut self, inner: &[u8], out: &mut [u8]) -> Option<usize> {
         if inner_type(inner) == Some(DatagramType::Hello as u8) {
             if let Ok(Datagram::Hello(h)) = wire::parse(inner) {
                 if let Some(token) = h.token {
@@ -62,12 +71,10 @@ impl SenderEnvelope {
                     }
                 }
             }
-            let n = self.sealer.seal(inner, &mut self.buf);
-            return Some(&self.buf[..n]);
+            return Some(self.sealer.seal(inner, out));
         }
         let (_, sealer, _) = self.session.as_mut()?;
-        let n = sealer.seal(inner, &mut self.buf);
-        Some(&self.buf[..n])
+        Some(sealer.seal(inner, out))
     }
 
     /// The inner datagram, or `None` if `datagram` does not authenticate or is not allowed

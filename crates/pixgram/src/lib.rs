@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+pub mod batch;
 #[cfg(feature = "camera")]
 pub mod camera;
 pub mod clock;

@@ -1,7 +1,7 @@
 //! Blocking UDP driver for [`pixgram_core::Receiver`].
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pixgram_core::seal::{OpenStats, Psk};
@@ -9,6 +9,7 @@ use pixgram_core::{
     DeliveryKey, Receiver, ReceiverConfig, ReceiverEvent, ReceiverStats, MAX_REPLY_LEN,
 };
 
+use crate::batch::{BatchSocket, IoStats, RxPool, RX_SLOTS};
 use crate::clock::Clock;
 use crate::envelope::ReceiverEnvelope;
 use crate::error::DriverError;
@@ -16,14 +17,18 @@ use crate::sender::is_timeout;
 use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
 
 /// Serves any number of senders on one UDP socket.
+///
+/// Reads with `recvmmsg` and UDP GRO into a reusable [`RxPool`] (up to 8 buffers of 64 KiB,
+/// each possibly a run of datagrams coalesced by the kernel) and hands the core each datagram
+/// in place: nothing is allocated per datagram, and the core copies each payload once, into
+/// the frame it rebuilds.
 #[derive(Debug)]
 pub struct UdpReceiver {
-    socket: UdpSocket,
+    socket: BatchSocket,
     core: Receiver,
     clock: Clock,
-    rx_buf: Vec<u8>,
+    rx: RxPool,
     tx_buf: [u8; MAX_REPLY_LEN],
-    read_timeout: Option<Duration>,
     grant: BufferGrant,
     /// With a pre-shared key: opens (or drops) what arrives, seals the replies.
     envelope: Option<ReceiverEnvelope>,
@@ -61,12 +66,11 @@ impl UdpReceiver {
             config.address_secret = crate::security::fresh_secret()?;
         }
         Ok(UdpReceiver {
-            socket,
+            socket: BatchSocket::new(socket)?,
             core: Receiver::new(config),
             clock: Clock::new(),
-            rx_buf: vec![0; 65_536],
+            rx: RxPool::new(RX_SLOTS),
             tx_buf: [0; MAX_REPLY_LEN],
-            read_timeout: None,
             grant,
             envelope,
         })
@@ -79,12 +83,17 @@ impl UdpReceiver {
 
     /// The address it listens on.
     pub fn local_addr(&self) -> Result<SocketAddr, DriverError> {
-        Ok(self.socket.local_addr()?)
+        Ok(self.socket.socket().local_addr()?)
     }
 
     /// What the kernel granted for socket buffers.
     pub fn buffer_grant(&self) -> BufferGrant {
         self.grant
+    }
+
+    /// System calls and datagrams of the batched socket so far.
+    pub fn io_stats(&self) -> IoStats {
+        self.socket.stats()
     }
 
     /// Counters so far.
@@ -118,26 +127,16 @@ impl UdpReceiver {
             };
             let wait = wake.map(|w| {
                 w.saturating_duration_since(now)
-                    .max(Duration::from_micros(100))
+                    .max(Duration::from_micros(MIN_WAIT_US))
             });
-            // No timer and no deadline: wake now and then anyway, so callers can check flags.
-            self.set_read_timeout(wait.unwrap_or(Duration::from_millis(200)))?;
-            match self.socket.recv_from(&mut self.rx_buf) {
-                Ok((n, from)) => {
-                    let now = self.clock.now();
-                    match &mut self.envelope {
-                        None => self.core.handle(now, from, &self.rx_buf[..n]),
-                        Some(e) => {
-                            let core = &self.core;
-                            let valid = |s, t: &_| core.check_token(now, from, s, t);
-                            if let Some(inner) = e.open(&mut self.rx_buf[..n], valid) {
-                                self.core.handle(now, from, inner);
-                            }
-                        }
-                    }
+            // What is waiting is read at once; otherwise sleep until something comes or the
+            // next timer. No timer and no deadline: wake now and then anyway, so callers can
+            // check flags.
+            if !self.read_once()? {
+                let wait = wait.unwrap_or(Duration::from_millis(200));
+                if self.socket.wait(false, Some(wait))?.readable {
+                    self.read_once()?;
                 }
-                Err(e) if is_timeout(&e) || e.kind() == ErrorKind::ConnectionRefused => {}
-                Err(e) => return Err(e.into()),
             }
             self.core.handle_timeout(self.clock.now());
             self.send_replies();
@@ -164,17 +163,36 @@ impl UdpReceiver {
                 },
                 None => &self.tx_buf[..len],
             };
-            let _ = self.socket.send_to(reply, dst);
+            let _ = self.socket.send_one(dst, reply);
         }
     }
 
-    fn set_read_timeout(&mut self, wait: Duration) -> Result<(), DriverError> {
-        // Whole milliseconds, so a busy socket does not pay a setsockopt per datagram.
-        let wait = Duration::from_millis((wait.as_micros().div_ceil(1000) as u64).max(1));
-        if self.read_timeout != Some(wait) {
-            self.socket.set_read_timeout(Some(wait))?;
-            self.read_timeout = Some(wait);
+    /// One `recvmmsg` (up to [`RX_SLOTS`] buffers, each possibly a GRO run), every datagram
+    /// handed to the core; whether anything came. One read per turn of
+    /// [`UdpReceiver::next_event`], so that timers, replies and events are served between.
+    fn read_once(&mut self) -> Result<bool, DriverError> {
+        match self.socket.recv(&mut self.rx) {
+            Ok(0) => Ok(false),
+            Ok(_) => {
+                let now = self.clock.now();
+                let (core, envelope) = (&mut self.core, &mut self.envelope);
+                self.rx.datagrams(|from, d| match envelope {
+                    None => core.handle(now, from, d),
+                    Some(e) => {
+                        let valid = |s, t: &_| core.check_token(now, from, s, t);
+                        if let Some(inner) = e.open(d, valid) {
+                            core.handle(now, from, inner);
+                        }
+                    }
+                });
+                Ok(true)
+            }
+            Err(e) if is_timeout(&e) || e.kind() == ErrorKind::ConnectionRefused => Ok(false),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     }
 }
+
+/// Shortest wait of [`UdpReceiver::next_event`], so that a timer that does not move cannot
+/// spin.
+const MIN_WAIT_US: u64 = 50;

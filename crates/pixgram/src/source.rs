@@ -3,6 +3,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
+
 use crate::error::DriverError;
 
 /// The files to send: `files` as given (a name with `*`, `?` or `[...]` in its last part that
@@ -121,9 +123,83 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, DriverError> {
     })
 }
 
+/// Reads whole files into buffers it gets back once the frame is done with them, so that a
+/// stream of frames does not fault in fresh pages for every file.
+///
+/// A file of a few hundred kilobytes read with [`read_file`] lands in a new allocation each
+/// time; the allocator hands such sizes back to the kernel when they are freed, and the next
+/// read faults every page in again (page faults were 9% of the sender's CPU time at 1080p,
+/// docs/BENCHMARKS.md). Here each file is read once, into a reused buffer, and sent from there.
+#[derive(Debug, Default)]
+pub struct FileReader {
+    spare: Vec<Vec<u8>>,
+}
+
+/// Buffers a [`FileReader`] keeps for reuse.
+const SPARE_BUFFERS: usize = 8;
+
+impl FileReader {
+    /// A reader with no spare buffer yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The whole file, naming it in the error.
+    pub fn read(&mut self, path: &Path) -> Result<Bytes, DriverError> {
+        let err = |source| DriverError::File {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut f = fs::File::open(path).map_err(err)?;
+        let len = f.metadata().map_or(0, |m| m.len() as usize);
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.reserve(len);
+        std::io::Read::read_to_end(&mut f, &mut buf).map_err(err)?;
+        Ok(Bytes::from(buf))
+    }
+
+    /// Takes back a buffer from [`FileReader::read`] once nothing else holds it (otherwise it
+    /// is simply dropped).
+    pub fn recycle(&mut self, bytes: Bytes) {
+        if self.spare.len() < SPARE_BUFFERS {
+            if let Ok(buf) = bytes.try_into_mut() {
+                self.spare.push(buf.into());
+            }
+        }
+    }
+
+    /// Buffers waiting for reuse.
+    pub fn spare(&self) -> usize {
+        self.spare.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_reader_reuses_buffers_only_when_free() {
+        let dir = std::env::temp_dir().join(format!("pixgram-reader-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        fs::write(&a, vec![1u8; 300_000]).unwrap();
+        fs::write(&b, b"small").unwrap();
+        let mut r = FileReader::new();
+        let first = r.read(&a).unwrap();
+        assert_eq!(&first[..], &vec![1u8; 300_000][..]);
+        let held = first.clone();
+        r.recycle(first);
+        assert_eq!(r.spare(), 0, "still held elsewhere: not reused");
+        r.recycle(held);
+        assert_eq!(r.spare(), 1);
+        assert_eq!(&r.read(&b).unwrap()[..], b"small");
+        assert_eq!(r.spare(), 0);
+        assert!(r.read(&dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn globs_match_like_the_shell() {
