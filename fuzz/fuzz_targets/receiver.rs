@@ -39,17 +39,10 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[4 + len..];
         if rest_flag && datagram.len() >= 8 {
             let session = SessionId(u32::from_be_bytes(datagram[4..8].try_into().unwrap()));
-            let mut hello = [0u8; wire::MIN_HELLO_LEN];
-            let h = wire::Hello {
-                session,
-                token: Some(validator.issue(now, from, session)),
-                probe: false,
-                max_datagram: 1200,
-                len: wire::MIN_HELLO_LEN,
-            };
-            let n = wire::emit_hello(&mut hello, &h);
-            *got.entry(from).or_default() += n as u64;
-            rx.handle(now, from, &hello[..n]);
+            let hello = wire::Hello::new(session, Some(validator.issue(now, from, session)));
+            let hello = hello.to_vec();
+            *got.entry(from).or_default() += hello.len() as u64;
+            rx.handle(now, from, &hello);
         }
         *got.entry(from).or_default() += datagram.len() as u64;
         rx.handle(now, from, datagram);

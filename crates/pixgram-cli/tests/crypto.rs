@@ -50,17 +50,7 @@ fn plain_frame() -> Vec<u8> {
 
 /// A HELLO without a token (the first datagram of a session).
 fn plain_hello() -> Vec<u8> {
-    let mut buf = vec![0u8; wire::MIN_HELLO_LEN];
-    let h = wire::Hello {
-        session: SessionId(7),
-        token: None,
-        probe: false,
-        max_datagram: 1200,
-        len: wire::MIN_HELLO_LEN,
-    };
-    let n = wire::emit_hello(&mut buf, &h);
-    buf.truncate(n);
-    buf
+    wire::Hello::new(SessionId(7), None).to_vec()
 }
 
 fn silent(sock: &UdpSocket) -> bool {

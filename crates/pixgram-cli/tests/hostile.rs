@@ -687,19 +687,7 @@ fn datagrams_spoofed_from_a_senders_port_with_other_session_ids_change_nothing()
         d
     };
     let to: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let hello = {
-        let mut b = vec![0u8; wire::MIN_HELLO_LEN];
-        let h = wire::Hello {
-            session: SessionId(0xD00D),
-            token: None,
-            probe: false,
-            max_datagram: 1200,
-            len: wire::MIN_HELLO_LEN,
-        };
-        let n = wire::emit_hello(&mut b, &h);
-        b.truncate(n);
-        b
-    };
+    let hello = wire::Hello::new(SessionId(0xD00D), None).to_vec();
     let mut close = vec![0u8; wire::CLOSE_LEN];
     wire::emit_close(&mut close, SessionId(0xD00E));
     for i in 0..200u32 {

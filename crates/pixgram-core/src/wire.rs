@@ -315,6 +315,28 @@ pub struct Hello {
     pub len: usize,
 }
 
+impl Hello {
+    /// A HELLO of the smallest size, not a probe: a session's first datagram (no token) or
+    /// its answer to a CHALLENGE (with the token), announcing `max_datagram` 1,200.
+    pub fn new(session: SessionId, token: Option<Token>) -> Self {
+        Hello {
+            session,
+            token,
+            probe: false,
+            max_datagram: 1200,
+            len: MIN_HELLO_LEN,
+        }
+    }
+
+    /// The datagram, in a new buffer.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; self.len.max(MIN_HELLO_LEN)];
+        let n = emit_hello(&mut buf, self);
+        buf.truncate(n);
+        buf
+    }
+}
+
 /// A CHALLENGE: a token for the address it is sent to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Challenge {

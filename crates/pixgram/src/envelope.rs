@@ -206,17 +206,7 @@ mod tests {
     use pixgram_core::{ChunkIndex, FrameId, StreamId};
 
     fn hello(token: Option<Token>) -> Vec<u8> {
-        let mut buf = vec![0u8; 64];
-        let h = Hello {
-            session: SessionId(5),
-            token,
-            probe: false,
-            max_datagram: 1200,
-            len: 64,
-        };
-        let n = wire::emit_hello(&mut buf, &h);
-        buf.truncate(n);
-        buf
+        Hello::new(SessionId(5), token).to_vec()
     }
 
     /// The whole first exchange and a frame, keyed: every datagram opens at the other end

@@ -250,19 +250,7 @@ pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
 /// datagrams arriving meanwhile are dropped. `false` if no CHALLENGE came.
 pub fn greet(socket: &std::net::UdpSocket, to: &str, session: pixgram_core::SessionId) -> bool {
     use pixgram_core::wire;
-    let hello = |token| {
-        let mut buf = vec![0u8; wire::MIN_HELLO_LEN];
-        let h = wire::Hello {
-            session,
-            token,
-            probe: false,
-            max_datagram: 1200,
-            len: wire::MIN_HELLO_LEN,
-        };
-        let n = wire::emit_hello(&mut buf, &h);
-        buf.truncate(n);
-        buf
-    };
+    let hello = |token| wire::Hello::new(session, token).to_vec();
     let old = socket.read_timeout().ok().flatten();
     let _ = socket.set_read_timeout(Some(Duration::from_millis(250)));
     let mut buf = [0u8; 2048];

@@ -11,17 +11,7 @@ use pixgram_core::{Receiver, Sender, SessionId, Timestamp};
 
 /// A HELLO of `session`, with `token` if given.
 pub fn hello(session: SessionId, token: Option<wire::Token>) -> Vec<u8> {
-    let mut buf = vec![0u8; wire::MIN_HELLO_LEN];
-    let h = wire::Hello {
-        session,
-        token,
-        probe: false,
-        max_datagram: 1200,
-        len: wire::MIN_HELLO_LEN,
-    };
-    let n = wire::emit_hello(&mut buf, &h);
-    buf.truncate(n);
-    buf
+    wire::Hello::new(session, token).to_vec()
 }
 
 /// Validates `from` for `session` at `rx` as an address that received its CHALLENGE would:
