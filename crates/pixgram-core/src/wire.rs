@@ -415,7 +415,9 @@ pub fn parse(buf: &[u8]) -> Result<Datagram<'_>, ParseError> {
     let ty =
         DatagramType::from_u8(buf[field::TYPE]).ok_or(ParseError::UnknownType(buf[field::TYPE]))?;
     let body_end = buf.len() - TRAILER_LEN;
-    if checksum(&buf[..body_end]) != u32_at(buf, body_end..buf.len()) {
+    // Fuzzing builds accept any checksum (as smoltcp's do), so mutated datagrams reach the
+    // field checks and the state machines instead of stopping here.
+    if !cfg!(fuzzing) && checksum(&buf[..body_end]) != u32_at(buf, body_end..buf.len()) {
         return Err(ParseError::BadChecksum);
     }
     let b = &buf[..body_end];
