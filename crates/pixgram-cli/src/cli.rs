@@ -248,7 +248,7 @@ pub struct RecvArgs {
     /// Datagrams per second one sender may send (0: no limit). The default, 4 million
     /// (4.8 GB/s of 1,200-byte datagrams), is about half of what one core reassembles, so a
     /// batched sender at default flags is not cut off by it.
-    #[arg(long, value_name = "N", default_value_t = 4_000_000)]
+    #[arg(long, value_name = "N", default_value_t = pixgram::ReceiverConfig::default().max_peer_datagrams_per_sec.unwrap_or(0))]
     pub max_peer_rate: u32,
     /// Receive buffer to ask the kernel for, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = pixgram::socket::DEFAULT_RECV_BUFFER)]

@@ -97,7 +97,7 @@ impl Default for ReceiverConfig {
             peer_idle_timeout: Duration::from_secs(10),
             nack_delay: Duration::from_millis(5),
             max_queued_acks: 4096,
-            max_peer_datagrams_per_sec: Some(200_000),
+            max_peer_datagrams_per_sec: Some(4_000_000),
             confirm_deliveries: false,
             max_remembered_sessions: 256,
             remember_sessions_for: Duration::from_secs(120),
