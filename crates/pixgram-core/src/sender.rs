@@ -7,10 +7,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::bbr::Bbr;
 use crate::chunking::ChunkLayout;
 use crate::fec;
 use crate::ids::{ChunkIndex, FrameId, SessionId, StreamId};
-use crate::pacing::{Pacer, RateConfig, RateController};
+use crate::pacing::{Pacer, RateConfig};
 use crate::receiver::PayloadKind;
 use crate::rtt::RttEstimator;
 use crate::time::Timestamp;
@@ -311,6 +312,9 @@ pub struct SenderStats {
     pub rejections_retried: u64,
     /// Parity (FEC) chunks sent.
     pub parity_chunks_sent: u64,
+    /// Of `nacks_received`, the receiver's progress reports (a NACK whose one range lies past
+    /// the frame: nothing is missing, it says how much arrived).
+    pub progress_reports_received: u64,
     /// Live frames dropped for newer ones (window full).
     pub frames_superseded: u64,
     /// Live frames whose deadline passed without a verdict.
@@ -378,8 +382,7 @@ struct OutFrame {
     /// When each chunk was last sent again (allocated at the first NACK): a NACK that crossed
     /// the retransmission on the wire must not trigger another.
     resent_at: Vec<Option<Timestamp>>,
-    /// When each chunk was last sent (reliable frames), to charge its loss to the right
-    /// window of the rate controller.
+    /// When each data chunk was last sent, for the RTT samples progress reports give.
     sent_at: Vec<Timestamp>,
     /// Whether any chunk was sent twice.
     retransmitted: bool,
@@ -397,6 +400,9 @@ struct OutFrame {
     last_tx_probe: bool,
     /// Chunks the receiver last said it holds (NACKs), for the delivery rate.
     reported: u32,
+    /// Chunks sent and not yet reported delivered or lost: this frame's part of the bytes in
+    /// flight the congestion window bounds.
+    outstanding: u32,
     /// Reliable frames: when to probe if no verdict has come.
     rto_at: Option<Timestamp>,
     backoffs: u32,
@@ -496,8 +502,14 @@ pub struct Sender {
     /// Frames with chunks to send again; served before `send_queue`.
     resend_queue: VecDeque<(StreamId, FrameId)>,
     rtt: RttEstimator,
-    rate: RateController,
+    rate: Bbr,
     pacer: Pacer,
+    /// Data chunks in flight (sent, not yet reported delivered or lost), all frames together.
+    inflight: u64,
+    /// When feedback last arrived (or the sender started): a window full a retransmission
+    /// timeout after this is taken as lost (every report of it was), so the sender never
+    /// waits on feedback that will not come.
+    window_clock: Timestamp,
     events: VecDeque<SenderEvent>,
     /// Since when the receiver owes an answer and has given none: from a round trip (the
     /// lowest RTT) after a frame in flight first had all its chunks sent (a receiver answers a
@@ -534,7 +546,16 @@ pub struct Sender {
     /// for the bound of [`RECENT_LOST`].
     recent_lost: HashMap<(StreamId, FrameId), (u64, Timestamp)>,
     recent_lost_order: VecDeque<(StreamId, FrameId)>,
+    /// Frames given up with chunks in flight (past their deadline, superseded, timed out):
+    /// (frame, chunks the receiver had reported, chunks in all), newest last, at most
+    /// [`GIVEN_UP`]. The receiver's reports on them still measure the path: a live stream
+    /// whose frames all die before their feedback returns would otherwise measure nothing,
+    /// and never open its window.
+    given_up: VecDeque<((StreamId, FrameId), u32, u32)>,
 }
+
+/// Frames given up whose late feedback still counts towards the delivery rate.
+const GIVEN_UP: usize = 64;
 
 /// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
 pub const RECENT_LOST: usize = 1024;
@@ -551,17 +572,19 @@ impl Sender {
             "datagram size out of range"
         );
         assert!(config.window > 0, "window must be at least 1");
-        let rate = RateController::new(RateConfig {
+        let rate = Bbr::new(RateConfig {
             initial: config.initial_rate,
             min: 100e3,
             max: config.max_rate.unwrap_or(f64::MAX),
             datagram: config.datagram_size as f64,
         });
-        let pacer = Pacer::new(rate.rate(), burst_for(rate.rate(), config.datagram_size));
+        let pacer = Pacer::new(rate.rate(), rate.send_quantum());
         Sender {
             rtt: RttEstimator::new(Duration::from_millis(200), config.min_rto, config.max_rto),
             rate,
             pacer,
+            inflight: 0,
+            window_clock: Timestamp::ZERO,
             resend_queue: VecDeque::new(),
             config,
             session,
@@ -584,6 +607,7 @@ impl Sender {
             progress: Timestamp::ZERO,
             recent_lost: HashMap::new(),
             recent_lost_order: VecDeque::new(),
+            given_up: VecDeque::new(),
         }
     }
 
@@ -722,15 +746,12 @@ impl Sender {
             resend: VecDeque::new(),
             queued: Vec::new(),
             resent_at: Vec::new(),
-            sent_at: if frame.reliable {
-                vec![Timestamp::ZERO; layout.count() as usize]
-            } else {
-                Vec::new()
-            },
+            sent_at: vec![Timestamp::ZERO; layout.count() as usize],
             retransmitted: false,
             last_tx: now,
             last_tx_probe: false,
             reported: 0,
+            outstanding: 0,
             rto_at: None,
             backoffs: 0,
             rejected_since: None,
@@ -776,6 +797,18 @@ impl Sender {
         let Some(frame) = self.frames.remove(&key) else {
             return;
         };
+        self.inflight -= u64::from(frame.outstanding).min(self.inflight);
+        // Its chunks still in flight will never be reported (the receiver's reports for a
+        // frame the sender forgot are not read): the controller's round counts them as done.
+        self.rate
+            .on_forgotten(u64::from(frame.outstanding) * self.config.datagram_size as u64);
+        if frame.outstanding > 0 {
+            self.given_up
+                .push_back((key, frame.reported, frame.total_chunks()));
+            if self.given_up.len() > GIVEN_UP {
+                self.given_up.pop_front();
+            }
+        }
         if frame.last_sent.is_some() {
             self.due_frames -= 1;
             if self.due_frames == 0 {
@@ -796,6 +829,26 @@ impl Sender {
             frame: key.1,
             reason,
         });
+    }
+
+    /// Feedback on a frame given up: the receiver now holds `held` of its chunks (`u32::MAX`:
+    /// all, and `done`: no more will come). What it holds beyond its last report was
+    /// delivered, and counts towards the delivery rate.
+    fn late_delivery(&mut self, now: Timestamp, key: (StreamId, FrameId), held: u32, done: bool) {
+        let Some(at) = self.given_up.iter().position(|(k, _, _)| *k == key) else {
+            return;
+        };
+        let (_, reported, total) = &mut self.given_up[at];
+        let held = held.min(*total);
+        if held > *reported {
+            let bytes = u64::from(held - *reported) * self.config.datagram_size as u64;
+            *reported = held;
+            self.rate.on_late_delivery(now, bytes);
+            self.update_pacer(now);
+        }
+        if done {
+            self.given_up.remove(at);
+        }
     }
 
     /// Remembers a frame reported lost on a guess, forgetting the oldest beyond
@@ -855,15 +908,25 @@ impl Sender {
             self.count_sent(now, len);
             return Some(Transmit { len });
         } else {
-            self.rate.on_drained(now);
+            self.rate.on_app_limited(self.inflight_bytes());
             return None;
         };
         if self.pacer.ready_at(now, self.config.datagram_size) > now {
-            // Held back by the rate: a chance to judge the loss window and grow.
-            self.rate.on_rate_limited(now);
-            self.rate.on_tick(now, self.srtt());
+            // Held back by the rate: a chance for the controller to move to its next phase.
+            self.rate.advance(now, self.inflight_bytes());
             self.update_pacer(now);
             return None;
+        }
+        if self.window_full() {
+            if now < self.window_clock + self.rtt.rto() {
+                return None;
+            }
+            // No feedback for a retransmission timeout with the window full: what is in
+            // flight is taken as lost, and until feedback comes again only the pacer limits
+            // the sender (a receiver that is gone is then found as before, once every frame
+            // has been sent and an answer is due).
+            self.inflight = 0;
+            self.frames.values_mut().for_each(|f| f.outstanding = 0);
         }
         let frame = self
             .frames
@@ -944,7 +1007,11 @@ impl Sender {
         };
         let len = wire::finish_data(buf, payload_len);
         self.count_sent(now, len);
-        self.rate.on_sent(now);
+        if let Some(f) = self.frames.get_mut(&key) {
+            f.outstanding += 1;
+        }
+        self.inflight += 1;
+        self.rate.on_sent(now, self.config.datagram_size as u64);
         Some(Transmit { len })
     }
 
@@ -1013,21 +1080,29 @@ impl Sender {
                 }
             }
         }
+        self.window_clock = now;
         let Some(frame) = self.frames.remove(&key) else {
+            if ack.status == AckStatus::Complete {
+                self.late_delivery(now, key, u32::MAX, true);
+            }
             if !(ack.status == AckStatus::Complete && self.on_late_complete(now, key)) {
                 self.stats.duplicate_acks += 1;
             }
             return;
         };
+        self.inflight -= u64::from(frame.outstanding).min(self.inflight);
+        if ack.status != AckStatus::Complete {
+            let bytes = u64::from(frame.outstanding) * self.config.datagram_size as u64;
+            self.rate.on_forgotten(bytes);
+        }
         self.due_frames -= usize::from(frame.last_sent.is_some());
         self.send_queue.retain(|k| *k != key);
         self.resend_queue.retain(|k| *k != key);
         self.release(ack.stream);
         let event = match ack.status {
             AckStatus::Complete => {
-                let fresh = frame.layout.count().saturating_sub(frame.reported);
+                let fresh = frame.total_chunks().saturating_sub(frame.reported);
                 let bytes = u64::from(fresh) * self.config.datagram_size as u64;
-                self.rate.on_delivered(now, bytes, self.srtt());
                 self.stats.frames_acked += 1;
                 self.stats.payload_bytes_acked += frame.payload.len() as u64;
                 let rtt = now
@@ -1037,11 +1112,8 @@ impl Sender {
                     // The lowest RTT and the queueing delay must not be fooled by an ACK that
                     // answers an earlier copy of a chunk sent twice: unambiguous samples only.
                     self.rate.on_rtt(now, rtt);
-                } else if !frame.last_tx_probe {
-                    // Such a sample can only read short: it may show a queue, never invent
-                    // one (on a bottleneck that drops, nearly every large frame has resends).
-                    self.rate.on_queue_rtt(rtt);
                 }
+                self.rate.on_feedback(now, bytes, 0, self.inflight_bytes());
                 // A frame with resent chunks gives a sample too (at 5% loss nearly every large
                 // frame has one), unless it was a timeout probe, or it is shorter than the
                 // lowest unambiguous RTT: then the ACK answered an earlier copy, and taking it
@@ -1054,7 +1126,6 @@ impl Sender {
                 if !frame.last_tx_probe && (!frame.retransmitted || plausible) {
                     self.rtt.on_sample(rtt);
                 }
-                self.rate.on_tick(now, self.srtt());
                 self.update_pacer(now);
                 SenderEvent::Acked {
                     stream: ack.stream,
@@ -1085,20 +1156,48 @@ impl Sender {
         self.carried_silence = Duration::ZERO;
         self.heard = Some(now);
         self.progress = now;
+        self.window_clock = now;
         let key = (nack.stream, nack.frame);
         let Some(frame) = self.frames.get_mut(&key) else {
+            self.late_delivery(now, key, nack.chunks_received, false);
             return;
         };
         // Asking for chunks: the receiver has room for the frame now.
         frame.rejected_since = None;
-        let held = nack.chunks_received.min(frame.total_chunks());
+        let total = frame.total_chunks();
+        let held = nack.chunks_received.min(total);
+        let mut delivered = 0u64;
         if held > frame.reported {
-            let bytes = u64::from(held - frame.reported) * self.config.datagram_size as u64;
+            let fresh = held - frame.reported;
+            delivered = u64::from(fresh) * self.config.datagram_size as u64;
             frame.reported = held;
-            let srtt = self.rtt.smoothed().unwrap_or(Duration::from_millis(10));
-            self.rate.on_delivered(now, bytes, srtt);
+            let known = fresh.min(frame.outstanding);
+            frame.outstanding -= known;
+            self.inflight -= u64::from(known).min(self.inflight);
         }
+        // A progress report: its one range lies past the frame, and its count less one is the
+        // chunk whose arrival prompted it. That chunk's RTT is a sample, unless it was sent
+        // more than once (the report may answer either copy).
+        let mut ranges = nack.ranges();
+        if let (Some(r), None) = (ranges.next(), ranges.next()) {
+            if r.first >= total {
+                self.stats.progress_reports_received += 1;
+                let trigger = r.count - 1;
+                let once = frame
+                    .resent_at
+                    .get(trigger as usize)
+                    .is_none_or(|t| t.is_none());
+                let sent = frame.sent_at.get(trigger as usize).copied();
+                if let Some(sent) = sent.filter(|_| once && trigger < frame.next_chunk) {
+                    self.rate.on_rtt(now, now.saturating_since(sent));
+                }
+            }
+        }
+        let datagram = self.config.datagram_size as u64;
         if !frame.reliable() || frame.deadline.is_some_and(|d| now >= d) {
+            let inflight = self.inflight * datagram;
+            self.rate.on_feedback(now, delivered, 0, inflight);
+            self.update_pacer(now);
             return;
         }
         let count = frame.layout.count();
@@ -1126,38 +1225,40 @@ impl Sender {
                 }
                 if frame.queue_resend(i, now, holdoff) {
                     queued += 1;
-                    if let Some(t) = sent {
-                        self.rate.on_lost(t);
+                    if frame.outstanding > 0 {
+                        frame.outstanding -= 1;
+                        self.inflight = self.inflight.saturating_sub(1);
                     }
                 }
             }
         }
-        if queued == 0 {
-            return;
+        if queued > 0 {
+            frame.retransmitted = true;
+            frame.rto_at = None;
+            frame.backoffs = 0;
+            if !self.resend_queue.contains(&key) {
+                self.resend_queue.push_back(key);
+            }
         }
-        frame.retransmitted = true;
-        frame.rto_at = None;
-        frame.backoffs = 0;
-        self.rate.on_losses_reported(now);
-        if !self.resend_queue.contains(&key) {
-            self.resend_queue.push_back(key);
-        }
-        self.rate.on_tick(now, self.srtt());
+        let inflight = self.inflight * datagram;
+        self.rate
+            .on_feedback(now, delivered, queued * datagram, inflight);
         self.update_pacer(now);
     }
 
-    /// Smoothed RTT, or a guess of 100 ms before the first sample: the rate controller judges
-    /// its windows (and slow start doubles) no faster than this, and a guess shorter than the
-    /// path's RTT lets slow start double blind, before any loss report can arrive (10 ms
-    /// took a 4 Mbit/s bottleneck's sender from 40 to 1,280 Mbit/s in 100 ms).
-    fn srtt(&self) -> Duration {
-        self.rtt.smoothed().unwrap_or(Duration::from_millis(100))
+    fn update_pacer(&mut self, now: Timestamp) {
+        self.pacer
+            .set_rate(now, self.rate.rate(), self.rate.send_quantum());
     }
 
-    fn update_pacer(&mut self, now: Timestamp) {
-        let rate = self.rate.rate();
-        self.pacer
-            .set_rate(now, rate, burst_for(rate, self.config.datagram_size));
+    /// Bytes in flight: data and parity chunks sent and not yet reported delivered or lost.
+    fn inflight_bytes(&self) -> u64 {
+        self.inflight * self.config.datagram_size as u64
+    }
+
+    /// Whether the congestion window holds back the next datagram.
+    fn window_full(&self) -> bool {
+        self.inflight_bytes() + self.config.datagram_size as u64 > self.rate.cwnd()
     }
 
     /// The sender's estimates of the path: RTT, RTO, rate.
@@ -1200,7 +1301,13 @@ impl Sender {
         }
         if !self.resend_queue.is_empty() || !self.send_queue.is_empty() {
             let last = self.pacer.last_send().unwrap_or(Timestamp::ZERO);
-            consider(self.pacer.ready_at(last, self.config.datagram_size));
+            let paced = self.pacer.ready_at(last, self.config.datagram_size);
+            if self.window_full() {
+                // Feedback reopens the window; without any, a timeout does.
+                consider(paced.max(self.window_clock + self.rtt.rto()));
+            } else {
+                consider(paced);
+            }
         }
         next
     }
@@ -1249,6 +1356,11 @@ impl Sender {
             f.rto_at = None;
             f.backoffs += 1;
             f.retransmitted = true;
+            // What the frame still has in flight is lost (no report of it came in a timeout):
+            // it no longer fills the window, or lost single-chunk frames, which no NACK can
+            // name, would hold the window shut and their own probes back.
+            let gone = u64::from(std::mem::take(&mut f.outstanding));
+            self.inflight -= gone.min(self.inflight);
             let last = f.layout.count() - 1;
             if f.queue_resend(last, now, Duration::ZERO) && !self.resend_queue.contains(key) {
                 self.resend_queue.push_back(*key);
@@ -1256,7 +1368,9 @@ impl Sender {
             self.stats.rto_expirations += 1;
         }
         if !probes.is_empty() {
-            self.rate.on_tick(now, self.srtt());
+            // The controller is not told: their fate is unknown (the probe will tell), no sign
+            // of congestion, and a resent copy's delivery counts for them once reported.
+            self.rate.advance(now, self.inflight_bytes());
             self.update_pacer(now);
         }
         let reason = if peer_gone {
@@ -1298,12 +1412,6 @@ impl Sender {
 fn before(t: Timestamp, d: Duration) -> Timestamp {
     let d = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     Timestamp::from_micros(t.as_micros().saturating_sub(d))
-}
-
-/// Bytes the pacer may release at once: two milliseconds at `rate`, at least 16 datagrams, at
-/// most 2 MiB (half a typical receive buffer).
-fn burst_for(rate: f64, datagram: usize) -> f64 {
-    (rate * 0.002).clamp(16.0 * datagram as f64, (2 << 20) as f64)
 }
 
 #[cfg(test)]
