@@ -20,10 +20,15 @@
 //! - **Drain**: gain 1/2.885 until what is in flight is no more than one BDP: the queue
 //!   start-up built empties.
 //! - **Probe bandwidth**: gains cycle through 1.25, 0.75 and six times 1, each phase one min
-//!   RTT long (at least [`MIN_PHASE`]): the 1.25 phase asks for more (a rate the path now
-//!   delivers raises the estimate), the 0.75 phase drains what the probe queued. A standing
-//!   queue (the same RTT test as in start-up) ends a phase of gain 1 or more early for the
-//!   0.75 phase: the estimate is above the path's rate (a competing flow arrived).
+//!   RTT long (at least [`MIN_PHASE`]; the 0.75 phase ends early once in flight is down to
+//!   bandwidth x min RTT): the 1.25 phase asks for more (a rate the path now delivers raises
+//!   the estimate), the 0.75 phase drains what the probe queued. A standing queue (the same
+//!   RTT test as in start-up) ends a phase of gain 1 or more early for the 0.75 phase, once
+//!   per cycle: the estimate is above the path's rate (a competing flow arrived). When
+//!   [`FUTILE_DRAINS`] such drains in a row leave the RTT where it was, and it stands above
+//!   the lowest by more than the sender's own window could queue, the path's delay rose: the
+//!   lowest RTT is reset to the recent one (else a path whose delay stepped up would be
+//!   taken as queued, with a window sized for the old delay, for 10 s).
 //!
 //! Loss is not a signal of congestion by itself: a radio link loses datagrams at random, and
 //! a sender that slows down for them collapses (Reno's rate falls as 1/sqrt(loss)). Only a
@@ -73,6 +78,9 @@ pub const HEAVY_LOSS: f64 = 0.25;
 /// RTT samples whose lowest must stand above the path's lowest RTT to show a queue: one
 /// late sample (a receiver descheduled for a moment) does not.
 pub const QUEUE_SAMPLES: usize = 4;
+/// Early drains in a row that leave the RTT where it was before the lowest RTT is taken to
+/// have risen (see [`Bbr::on_rtt`]).
+pub const FUTILE_DRAINS: u32 = 2;
 /// Datagrams in flight before the first feedback.
 pub const INITIAL_WINDOW: u64 = 32;
 /// Datagrams the pacer releases at once before the first rate sample.
@@ -110,6 +118,12 @@ impl WindowedMin {
 
     fn get(&self) -> Option<Duration> {
         self.slots.iter().map(|&(_, m)| m).min()
+    }
+
+    /// Forgets every sample: `rtt`, sampled at `now`, is the lowest.
+    fn reset(&mut self, now: Timestamp, rtt: Duration) {
+        self.slots.clear();
+        self.on_sample(now, rtt);
     }
 }
 
@@ -187,6 +201,11 @@ pub struct Bbr {
     app_limited_until: u64,
     /// A standing queue was seen in this probe cycle (at most one early drain per cycle).
     drained_in_cycle: bool,
+    /// Early drains in a row after which the RTT did not come down, and the RTT that
+    /// prompted the first: a queue the sender built empties when it drains, a longer path
+    /// does not.
+    futile_drains: u32,
+    drain_rtt: Option<Duration>,
 }
 
 impl Bbr {
@@ -213,6 +232,8 @@ impl Bbr {
             full_bw_rounds: 0,
             app_limited_until: 0,
             drained_in_cycle: false,
+            futile_drains: 0,
+            drain_rtt: None,
         }
     }
 
@@ -268,6 +289,11 @@ impl Bbr {
     /// knows both.
     fn bdp(&self) -> Option<f64> {
         Some(self.bw.get()? * (self.min_rtt.get()? + FEEDBACK_DELAY).as_secs_f64())
+    }
+
+    /// The path's own bandwidth-delay product, bytes.
+    fn pipe(&self) -> Option<f64> {
+        Some(self.bw.get()? * self.min_rtt.get()?.as_secs_f64())
     }
 
     /// Bytes the pacer may release at once at the current rate: about 1 ms of data, at least
@@ -351,15 +377,51 @@ impl Bbr {
         while self.recent_rtts.len() > QUEUE_SAMPLES {
             self.recent_rtts.pop_front();
         }
-        if self.queue_standing() {
-            match self.mode {
-                Mode::Startup => self.enter_drain(now),
-                Mode::ProbeBw(i) if GAIN_CYCLE[i] >= 1.0 && !self.drained_in_cycle => {
+        if !self.queue_standing() {
+            if self.recent_rtts.len() >= QUEUE_SAMPLES {
+                self.futile_drains = 0;
+                self.drain_rtt = None;
+            }
+            return;
+        }
+        match self.mode {
+            Mode::Startup => self.enter_drain(now),
+            Mode::ProbeBw(i) if GAIN_CYCLE[i] >= 1.0 && !self.drained_in_cycle => {
+                let recent = self.recent_rtt().unwrap_or(rtt);
+                let limit = self.queue_threshold().unwrap_or_default();
+                // More queueing than this sender's own window could hold is not (only) its
+                // own queue.
+                let own = match (self.bw.get(), self.min_rtt()) {
+                    (Some(bw), Some(min)) if bw > 0.0 => {
+                        min + Duration::from_secs_f64((self.cwnd() as f64 / bw).min(60.0))
+                    }
+                    _ => Duration::MAX,
+                };
+                if recent <= own {
+                    self.futile_drains = 0;
+                    self.drain_rtt = None;
+                } else if self
+                    .drain_rtt
+                    .is_some_and(|first| recent + limit / 2 >= first)
+                {
+                    self.futile_drains += 1;
+                } else {
+                    self.futile_drains = 1;
+                    self.drain_rtt = Some(recent);
+                }
+                if self.futile_drains > FUTILE_DRAINS {
+                    // Draining did not bring the RTT down: the path's delay rose (a longer
+                    // route, a radio link stepping down), no queue of ours. Its lowest RTT is
+                    // what it is now.
+                    self.min_rtt.reset(now, recent);
+                    self.futile_drains = 0;
+                    self.drain_rtt = None;
+                } else {
                     self.drained_in_cycle = true;
                     self.enter_phase(now, 1);
                 }
-                _ => {}
             }
+            _ => {}
         }
     }
 
@@ -404,12 +466,16 @@ impl Bbr {
 
     /// A delivery-rate sample: bytes delivered since the newest mark at least a span old.
     fn sample_rate(&mut self, now: Timestamp) {
-        // At least the lowest RTT and 5 ms, and long enough for 8 datagrams at the estimate:
+        // At least the lowest RTT and 5 ms, and long enough for 8 datagrams (at most 50 ms):
         // at 2 Mbit/s a span of two datagrams would read 1.5x the rate when a frame's ACK
         // reports a third at once, and the highest-sample filter keeps such readings.
-        let datagrams = self.bw.get().map_or(Duration::ZERO, |bw| {
-            Duration::from_secs_f64((8.0 * self.config.datagram / bw).min(1.0))
-        });
+        // (At the pacing rate: a low estimate must not stretch the span over idle time,
+        // which would keep the estimate low.)
+        let datagrams = Duration::from_secs_f64(
+            (8.0 * self.config.datagram
+                / self.bw.get().unwrap_or(self.rate()).max(self.config.min))
+            .min(0.05),
+        );
         let span = self
             .min_rtt()
             .unwrap_or(MIN_SAMPLE_SPAN)
@@ -423,6 +489,7 @@ impl Bbr {
             if elapsed >= span {
                 let rate = (self.delivered - d) as f64 / elapsed.as_secs_f64();
                 let app_limited = self.delivered < self.app_limited_until;
+                // An application-limited sample only raises the estimate (or starts one).
                 if !app_limited || self.bw.get().is_none_or(|bw| rate > bw) {
                     self.bw.on_sample(self.round, rate);
                 }
@@ -504,10 +571,11 @@ impl Bbr {
             }
             Mode::ProbeBw(i) => {
                 let elapsed = now.saturating_since(self.phase_start);
-                let drained = bdp.is_none_or(|b| inflight as f64 <= b);
                 let done = match i {
-                    // The drain phase may end early once in flight is down to the BDP.
-                    1 => elapsed >= phase_len || (drained && elapsed >= phase_len / 2),
+                    // The drain phase ends early once in flight is down to the path's own
+                    // BDP (as in BBR; without the feedback delay): nothing is queued any
+                    // more, or the sender is application-limited and queued nothing.
+                    1 => elapsed >= phase_len || self.pipe().is_none_or(|b| inflight as f64 <= b),
                     _ => elapsed >= phase_len,
                 };
                 if done {

@@ -335,6 +335,9 @@ pub struct PathEstimate {
     pub rto: Duration,
     /// Pacing rate, bytes per second.
     pub rate: f64,
+    /// The congestion controller's estimate of the bottleneck's rate (the highest recent
+    /// delivery rate), bytes per second; `None` before enough feedback.
+    pub bandwidth: Option<f64>,
     /// Loss the receiver reports, smoothed (share of chunks); `None` until an ACK reported
     /// chunks. A measurement only: no prior is mixed in.
     pub loss: Option<f64>,
@@ -421,6 +424,19 @@ impl OutFrame {
         self.layout.count() + u32::from(self.parity_count)
     }
 
+    /// Bytes one chunk of this frame takes on the wire, on average (headers included): what
+    /// its chunks count for in flight and delivered (a small message's datagram is not a full
+    /// one).
+    fn chunk_bytes(&self) -> u64 {
+        let count = u64::from(self.layout.count().max(1));
+        (self.layout.len() + count * DATA_OVERHEAD as u64).div_ceil(count)
+    }
+
+    /// Bytes of this frame's chunks in flight.
+    fn outstanding_bytes(&self) -> u64 {
+        u64::from(self.outstanding) * self.chunk_bytes()
+    }
+
     /// Whether every chunk has been sent at least once and nothing waits to be sent again.
     fn is_drained(&self) -> bool {
         self.next_chunk == self.total_chunks() && self.resend.is_empty()
@@ -504,7 +520,8 @@ pub struct Sender {
     rtt: RttEstimator,
     rate: Bbr,
     pacer: Pacer,
-    /// Data chunks in flight (sent, not yet reported delivered or lost), all frames together.
+    /// Bytes in flight (chunks sent, not yet reported delivered or lost, at their frame's
+    /// [`OutFrame::chunk_bytes`]), all frames together.
     inflight: u64,
     /// When feedback last arrived (or the sender started): a window full a retransmission
     /// timeout after this is taken as lost (every report of it was), so the sender never
@@ -551,11 +568,24 @@ pub struct Sender {
     /// [`GIVEN_UP`]. The receiver's reports on them still measure the path: a live stream
     /// whose frames all die before their feedback returns would otherwise measure nothing,
     /// and never open its window.
-    given_up: VecDeque<((StreamId, FrameId), u32, u32)>,
+    given_up: VecDeque<GivenUp>,
 }
 
 /// Frames given up whose late feedback still counts towards the delivery rate.
 const GIVEN_UP: usize = 64;
+
+/// A frame given up with chunks in flight (see `Sender::given_up`).
+#[derive(Debug)]
+struct GivenUp {
+    key: (StreamId, FrameId),
+    reported: u32,
+    total: u32,
+    chunk_bytes: u64,
+    /// When its last data chunk was sent, if no chunk of it was sent twice: a late ACK is
+    /// then still a round-trip sample (after the path's delay rose, every frame may miss its
+    /// deadline before its ACK is back, and the lowest RTT would never learn the new delay).
+    last_tx: Option<Timestamp>,
+}
 
 /// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
 pub const RECENT_LOST: usize = 1024;
@@ -797,14 +827,19 @@ impl Sender {
         let Some(frame) = self.frames.remove(&key) else {
             return;
         };
-        self.inflight -= u64::from(frame.outstanding).min(self.inflight);
+        let outstanding = frame.outstanding_bytes();
+        self.inflight -= outstanding.min(self.inflight);
         // Its chunks still in flight will never be reported (the receiver's reports for a
         // frame the sender forgot are not read): the controller's round counts them as done.
-        self.rate
-            .on_forgotten(u64::from(frame.outstanding) * self.config.datagram_size as u64);
+        self.rate.on_forgotten(outstanding);
         if frame.outstanding > 0 {
-            self.given_up
-                .push_back((key, frame.reported, frame.total_chunks()));
+            self.given_up.push_back(GivenUp {
+                key,
+                reported: frame.reported,
+                total: frame.total_chunks(),
+                chunk_bytes: frame.chunk_bytes(),
+                last_tx: (!frame.retransmitted).then_some(frame.last_tx),
+            });
             if self.given_up.len() > GIVEN_UP {
                 self.given_up.pop_front();
             }
@@ -835,14 +870,14 @@ impl Sender {
     /// all, and `done`: no more will come). What it holds beyond its last report was
     /// delivered, and counts towards the delivery rate.
     fn late_delivery(&mut self, now: Timestamp, key: (StreamId, FrameId), held: u32, done: bool) {
-        let Some(at) = self.given_up.iter().position(|(k, _, _)| *k == key) else {
+        let Some(at) = self.given_up.iter().position(|g| g.key == key) else {
             return;
         };
-        let (_, reported, total) = &mut self.given_up[at];
-        let held = held.min(*total);
-        if held > *reported {
-            let bytes = u64::from(held - *reported) * self.config.datagram_size as u64;
-            *reported = held;
+        let g = &mut self.given_up[at];
+        let held = held.min(g.total);
+        if held > g.reported {
+            let bytes = u64::from(held - g.reported) * g.chunk_bytes;
+            g.reported = held;
             self.rate.on_late_delivery(now, bytes);
             self.update_pacer(now);
         }
@@ -1009,9 +1044,9 @@ impl Sender {
         self.count_sent(now, len);
         if let Some(f) = self.frames.get_mut(&key) {
             f.outstanding += 1;
+            self.inflight += f.chunk_bytes();
+            self.rate.on_sent(now, f.chunk_bytes());
         }
-        self.inflight += 1;
-        self.rate.on_sent(now, self.config.datagram_size as u64);
         Some(Transmit { len })
     }
 
@@ -1083,6 +1118,16 @@ impl Sender {
         self.window_clock = now;
         let Some(frame) = self.frames.remove(&key) else {
             if ack.status == AckStatus::Complete {
+                let delay = Duration::from_micros(u64::from(ack.ack_delay_us));
+                if let Some(sent) = self
+                    .given_up
+                    .iter()
+                    .find(|g| g.key == key)
+                    .and_then(|g| g.last_tx)
+                {
+                    self.rate
+                        .on_rtt(now, now.saturating_since(sent).saturating_sub(delay));
+                }
                 self.late_delivery(now, key, u32::MAX, true);
             }
             if !(ack.status == AckStatus::Complete && self.on_late_complete(now, key)) {
@@ -1090,10 +1135,9 @@ impl Sender {
             }
             return;
         };
-        self.inflight -= u64::from(frame.outstanding).min(self.inflight);
+        self.inflight -= frame.outstanding_bytes().min(self.inflight);
         if ack.status != AckStatus::Complete {
-            let bytes = u64::from(frame.outstanding) * self.config.datagram_size as u64;
-            self.rate.on_forgotten(bytes);
+            self.rate.on_forgotten(frame.outstanding_bytes());
         }
         self.due_frames -= usize::from(frame.last_sent.is_some());
         self.send_queue.retain(|k| *k != key);
@@ -1102,7 +1146,7 @@ impl Sender {
         let event = match ack.status {
             AckStatus::Complete => {
                 let fresh = frame.total_chunks().saturating_sub(frame.reported);
-                let bytes = u64::from(fresh) * self.config.datagram_size as u64;
+                let bytes = u64::from(fresh) * frame.chunk_bytes();
                 self.stats.frames_acked += 1;
                 self.stats.payload_bytes_acked += frame.payload.len() as u64;
                 let rtt = now
@@ -1169,11 +1213,11 @@ impl Sender {
         let mut delivered = 0u64;
         if held > frame.reported {
             let fresh = held - frame.reported;
-            delivered = u64::from(fresh) * self.config.datagram_size as u64;
+            delivered = u64::from(fresh) * frame.chunk_bytes();
             frame.reported = held;
             let known = fresh.min(frame.outstanding);
             frame.outstanding -= known;
-            self.inflight -= u64::from(known).min(self.inflight);
+            self.inflight -= (u64::from(known) * frame.chunk_bytes()).min(self.inflight);
         }
         // A progress report: its one range lies past the frame, and its count less one is the
         // chunk whose arrival prompted it. That chunk's RTT is a sample, unless it was sent
@@ -1193,10 +1237,9 @@ impl Sender {
                 }
             }
         }
-        let datagram = self.config.datagram_size as u64;
+        let chunk = frame.chunk_bytes();
         if !frame.reliable() || frame.deadline.is_some_and(|d| now >= d) {
-            let inflight = self.inflight * datagram;
-            self.rate.on_feedback(now, delivered, 0, inflight);
+            self.rate.on_feedback(now, delivered, 0, self.inflight);
             self.update_pacer(now);
             return;
         }
@@ -1227,7 +1270,7 @@ impl Sender {
                     queued += 1;
                     if frame.outstanding > 0 {
                         frame.outstanding -= 1;
-                        self.inflight = self.inflight.saturating_sub(1);
+                        self.inflight = self.inflight.saturating_sub(chunk);
                     }
                 }
             }
@@ -1240,9 +1283,8 @@ impl Sender {
                 self.resend_queue.push_back(key);
             }
         }
-        let inflight = self.inflight * datagram;
         self.rate
-            .on_feedback(now, delivered, queued * datagram, inflight);
+            .on_feedback(now, delivered, queued * chunk, self.inflight);
         self.update_pacer(now);
     }
 
@@ -1253,7 +1295,7 @@ impl Sender {
 
     /// Bytes in flight: data and parity chunks sent and not yet reported delivered or lost.
     fn inflight_bytes(&self) -> u64 {
-        self.inflight * self.config.datagram_size as u64
+        self.inflight
     }
 
     /// Whether the congestion window holds back the next datagram.
@@ -1268,6 +1310,7 @@ impl Sender {
             min_rtt: self.rate.min_rtt(),
             rto: self.rtt.rto(),
             rate: self.rate.rate(),
+            bandwidth: self.rate.bandwidth(),
             loss: self.measured_loss,
             fec_loss: self.reported_loss,
             burst: self.reported_burst,
@@ -1359,7 +1402,8 @@ impl Sender {
             // What the frame still has in flight is lost (no report of it came in a timeout):
             // it no longer fills the window, or lost single-chunk frames, which no NACK can
             // name, would hold the window shut and their own probes back.
-            let gone = u64::from(std::mem::take(&mut f.outstanding));
+            let gone = f.outstanding_bytes();
+            f.outstanding = 0;
             self.inflight -= gone.min(self.inflight);
             let last = f.layout.count() - 1;
             if f.queue_resend(last, now, Duration::ZERO) && !self.resend_queue.contains(key) {

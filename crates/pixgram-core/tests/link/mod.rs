@@ -28,8 +28,8 @@ pub struct Link {
     /// Every event of each side so far, with when it was polled.
     pub tx_events: Vec<(Timestamp, SenderEvent)>,
     pub rx_events: Vec<(Timestamp, ReceiverEvent)>,
-    /// Per datagram the forward way delivered: how long it waited beyond the link's fixed
-    /// delay (queueing and serialisation at a bottleneck), microseconds.
+    /// Per datagram the forward way delivered: how long it waited in the bottleneck's queue
+    /// (beyond the link's fixed delay and its own serialisation), microseconds.
     pub forward_waits: Vec<u32>,
 }
 
@@ -90,8 +90,19 @@ impl Link {
             self.forward
                 .apply(self.now, &self.buf[..t.len], &mut self.scratch);
             let fixed = self.forward.config().delay;
+            // The datagram's own serialisation at a rate limit is service, not queueing.
+            let service = self
+                .forward
+                .config()
+                .rate
+                .filter(|&r| r > 0)
+                .map_or(Duration::ZERO, |r| {
+                    Duration::from_micros(t.len as u64 * 1_000_000 / r)
+                });
             for (at, d) in self.scratch.drain(..) {
-                let wait = at.saturating_since(self.now).saturating_sub(fixed);
+                let wait = at
+                    .saturating_since(self.now)
+                    .saturating_sub(fixed + service);
                 self.forward_waits.push(wait.as_micros() as u32);
                 self.to_rx.push(at, d);
             }
