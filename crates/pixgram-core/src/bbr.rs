@@ -87,6 +87,8 @@ pub const INITIAL_WINDOW: u64 = 32;
 pub const INITIAL_BURST: u64 = 16;
 /// The smallest window, in datagrams.
 pub const MIN_WINDOW: u64 = 4;
+/// Granularity of the send times kept for rate samples.
+pub const SEND_MARK: Duration = Duration::from_micros(500);
 /// The largest send quantum (burst the pacer releases at once): 64 KB, one GSO send.
 pub const MAX_QUANTUM: f64 = 65_536.0;
 
@@ -185,7 +187,10 @@ pub struct Bbr {
     lost: u64,
     forgotten: u64,
     /// (when, `delivered`) at recent feedback, oldest first, for rate samples.
-    marks: VecDeque<(Timestamp, u64)>,
+    marks: VecDeque<(Timestamp, u64, u64)>,
+    /// (when, `sent` after it) about every [`SEND_MARK`], oldest first: when the bytes a rate
+    /// sample covers were sent, to bound the sample by the rate they were sent at.
+    sends: VecDeque<(Timestamp, u64)>,
     /// Round trips counted so far; the round ends once `delivered + lost` reaches
     /// `round_end` (everything sent when it began is accounted for).
     round: u64,
@@ -224,6 +229,7 @@ impl Bbr {
             lost: 0,
             forgotten: 0,
             marks: VecDeque::new(),
+            sends: VecDeque::new(),
             round: 0,
             round_end: 0,
             round_sent: 0,
@@ -340,6 +346,21 @@ impl Bbr {
         }
         self.sent += bytes;
         self.round_sent += bytes;
+        match self.sends.back_mut() {
+            Some((t, s)) if now.saturating_since(*t) < SEND_MARK => *s = self.sent,
+            _ => {
+                self.sends.push_back((now, self.sent));
+                if self.sends.len() > 4096 {
+                    self.sends.pop_front();
+                }
+            }
+        }
+    }
+
+    /// When the byte at position `pos` of everything sent went out (to [`SEND_MARK`]).
+    fn sent_at(&self, pos: u64) -> Option<Timestamp> {
+        let i = self.sends.partition_point(|&(_, s)| s < pos);
+        self.sends.get(i).map(|&(t, _)| t)
     }
 
     /// The sender has nothing more to send, with `inflight` bytes in flight: rate samples of
@@ -469,8 +490,6 @@ impl Bbr {
         // At least the lowest RTT and 5 ms, and long enough for 8 datagrams (at most 50 ms):
         // at 2 Mbit/s a span of two datagrams would read 1.5x the rate when a frame's ACK
         // reports a third at once, and the highest-sample filter keeps such readings.
-        // (At the pacing rate: a low estimate must not stretch the span over idle time,
-        // which would keep the estimate low.)
         let datagrams = Duration::from_secs_f64(
             (8.0 * self.config.datagram
                 / self.bw.get().unwrap_or(self.rate()).max(self.config.min))
@@ -484,10 +503,27 @@ impl Bbr {
         while self.marks.len() >= 2 && now.saturating_since(self.marks[1].0) >= span {
             self.marks.pop_front();
         }
-        if let Some(&(t, d)) = self.marks.front() {
+        let accounted = self.accounted();
+        if let Some(&(t, d, a)) = self.marks.front() {
             let elapsed = now.saturating_since(t);
             if elapsed >= span {
-                let rate = (self.delivered - d) as f64 / elapsed.as_secs_f64();
+                // As BBR does: over the longer of the time the bytes took to be reported
+                // and the time they took to be sent. Feedback that arrives in a burst (a
+                // receiver or sender reading its socket in batches) would otherwise read
+                // faster than anything was sent, and the highest-sample filter keeps it.
+                let sending = match (self.sent_at(a), self.sent_at(accounted)) {
+                    (Some(t0), Some(t1)) => t1.saturating_since(t0),
+                    _ => Duration::ZERO,
+                };
+                // Only a sample above the estimate is bounded so: below it, the send time
+                // includes the sender's own idle gaps between frames.
+                let bytes = (self.delivered - d) as f64;
+                let reported = bytes / elapsed.as_secs_f64();
+                let bounded = bytes / elapsed.max(sending).as_secs_f64();
+                let rate = match self.bw.get() {
+                    Some(bw) => reported.min(bounded.max(bw)),
+                    None => bounded,
+                };
                 let app_limited = self.delivered < self.app_limited_until;
                 // An application-limited sample only raises the estimate (or starts one).
                 if !app_limited || self.bw.get().is_none_or(|bw| rate > bw) {
@@ -496,7 +532,7 @@ impl Bbr {
             }
         }
         if self.marks.len() < 1024 {
-            self.marks.push_back((now, self.delivered));
+            self.marks.push_back((now, self.delivered, accounted));
         }
     }
 
@@ -535,8 +571,8 @@ impl Bbr {
 
     /// The delivery rate over the marks kept (about one span).
     fn latest_rate(&self) -> Option<f64> {
-        let &(t0, d0) = self.marks.front()?;
-        let &(t1, d1) = self.marks.back()?;
+        let &(t0, d0, _) = self.marks.front()?;
+        let &(t1, d1, _) = self.marks.back()?;
         let elapsed = t1.saturating_since(t0).as_secs_f64();
         (elapsed > 0.0).then(|| (d1 - d0) as f64 / elapsed)
     }

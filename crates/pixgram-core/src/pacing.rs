@@ -41,13 +41,30 @@ fn sane_burst(burst: f64) -> f64 {
     }
 }
 
-/// A token bucket: `rate` bytes per second, at most `burst` bytes at once.
+/// The most lateness the bucket makes up for (see [`Pacer::on_late`]).
+pub const MAX_LATENESS: Duration = Duration::from_millis(20);
+/// How long the highest lateness sample is remembered.
+const LATENESS_WINDOW: Duration = Duration::from_millis(250);
+
+/// A token bucket: `rate` bytes per second, at most `burst` bytes at once and what the rate
+/// earns in the driver's recent lateness.
+///
+/// A driver whose timer wakes it late (a socket read timeout in whole jiffies: 4-10 ms on
+/// Linux) would otherwise send one quantum per wake-up, a fraction of the rate, and the
+/// controller would measure that fraction as the path's rate. The bucket therefore also holds
+/// what the rate earns over the highest lateness of the last 250 ms (at most 20 ms): the
+/// long-run rate stays the rate, and bursts are only as long as the driver's own lateness
+/// forces. A driver on time (the simulator, an async runtime with fine timers) gets bursts of
+/// one quantum.
 #[derive(Debug, Clone)]
 pub struct Pacer {
     rate: f64,
     burst: f64,
     tokens: f64,
     last: Option<Timestamp>,
+    /// The highest lateness reported in the current window, and since when.
+    lateness: Duration,
+    lateness_since: Timestamp,
 }
 
 impl Pacer {
@@ -59,6 +76,28 @@ impl Pacer {
             burst,
             tokens: burst,
             last: None,
+            lateness: Duration::ZERO,
+            lateness_since: Timestamp::ZERO,
+        }
+    }
+
+    /// The sender was called `late` after the instant the pacer had said it could send (at
+    /// `now`): the bucket grows to make up for lateness like it (see [`Pacer`]).
+    pub fn on_late(&mut self, now: Timestamp, late: Duration) {
+        let late = late.min(MAX_LATENESS);
+        if late >= self.lateness || now.saturating_since(self.lateness_since) > LATENESS_WINDOW {
+            self.lateness = late;
+            self.lateness_since = now;
+        }
+    }
+
+    /// Bytes the bucket holds at most: the burst and the rate's worth of recent lateness.
+    fn capacity(&self) -> f64 {
+        let late = self.rate * self.lateness.as_secs_f64();
+        if late.is_finite() {
+            (self.burst + late).min(f64::MAX)
+        } else {
+            self.burst
         }
     }
 
@@ -68,14 +107,13 @@ impl Pacer {
         self.refill(now);
         self.rate = sane_rate(rate);
         self.burst = sane_burst(burst);
-        self.tokens = self.tokens.min(self.burst);
+        self.tokens = self.tokens.min(self.capacity());
     }
 
     fn tokens_at(&self, now: Timestamp) -> f64 {
         match self.last {
-            Some(last) => {
-                (self.tokens + now.saturating_since(last).as_secs_f64() * self.rate).min(self.burst)
-            }
+            Some(last) => (self.tokens + now.saturating_since(last).as_secs_f64() * self.rate)
+                .min(self.capacity()),
             None => self.tokens,
         }
     }
@@ -224,6 +262,34 @@ mod tests {
         assert_eq!(max_of(f64::INFINITY), f64::MAX);
         assert_eq!(max_of(f64::NAN), f64::MAX);
         assert_eq!(max_of(-3.0), MIN_RATE);
+    }
+
+    #[test]
+    fn a_driver_that_wakes_late_still_gets_the_rate() {
+        // 1 MB/s, a quantum of two 1000-byte datagrams; the driver wakes every 10 ms, however
+        // soon the pacer asks to be called.
+        let run = |late_credit: bool| {
+            let mut p = Pacer::new(1e6, 2000.0);
+            let mut t = Timestamp::ZERO;
+            let mut sent = 0usize;
+            let mut due = None;
+            for _ in 0..100 {
+                if let Some(d) = due.take().filter(|_| late_credit) {
+                    p.on_late(t, t.saturating_since(d));
+                }
+                while p.ready_at(t, 1000) <= t {
+                    p.on_sent(t, 1000);
+                    sent += 1000;
+                }
+                due = Some(p.ready_at(t, 1000));
+                t = t + Duration::from_millis(10);
+            }
+            sent as f64 // bytes in one second
+        };
+        // Without the credit: one quantum per wake-up, a fifth of the rate.
+        assert!(run(false) < 0.25e6, "{}", run(false));
+        // With it: the rate (the first wake-ups teach the pacer the lateness).
+        assert!(run(true) > 0.9e6, "{}", run(true));
     }
 
     #[test]

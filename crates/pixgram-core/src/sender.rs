@@ -527,6 +527,9 @@ pub struct Sender {
     /// timeout after this is taken as lost (every report of it was), so the sender never
     /// waits on feedback that will not come.
     window_clock: Timestamp,
+    /// When the pacer said the next datagram could go, if it held one back: a call later
+    /// than that tells the pacer how late the driver wakes.
+    paced_until: Option<Timestamp>,
     events: VecDeque<SenderEvent>,
     /// Since when the receiver owes an answer and has given none: from a round trip (the
     /// lowest RTT) after a frame in flight first had all its chunks sent (a receiver answers a
@@ -615,6 +618,7 @@ impl Sender {
             pacer,
             inflight: 0,
             window_clock: Timestamp::ZERO,
+            paced_until: None,
             resend_queue: VecDeque::new(),
             config,
             session,
@@ -946,11 +950,16 @@ impl Sender {
             self.rate.on_app_limited(self.inflight_bytes());
             return None;
         };
-        if self.pacer.ready_at(now, self.config.datagram_size) > now {
+        let ready = self.pacer.ready_at(now, self.config.datagram_size);
+        if ready > now {
             // Held back by the rate: a chance for the controller to move to its next phase.
             self.rate.advance(now, self.inflight_bytes());
             self.update_pacer(now);
+            self.paced_until = Some(self.pacer.ready_at(now, self.config.datagram_size));
             return None;
+        }
+        if let Some(due) = self.paced_until.take() {
+            self.pacer.on_late(now, now.saturating_since(due));
         }
         if self.window_full() {
             if now < self.window_clock + self.rtt.rto() {

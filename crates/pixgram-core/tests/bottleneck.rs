@@ -211,7 +211,7 @@ fn target_2_long_paths() {
 /// Target 3: two pixgram flows through one 20 Mbit/s bottleneck each get 40-60% of what the
 /// two get together, and together they fill it.
 #[test]
-#[ignore = "not met: the first flow gets 35-50% (seeds 1-3), the newcomer 50-65%"]
+#[ignore = "not met: shares 37/63, 35/65, 65/35 (seeds 1-3)"]
 fn target_3_two_flows_share_a_bottleneck() {
     let mut failed = Vec::new();
     for seed in 1..=3 {
@@ -412,7 +412,7 @@ fn target_6_an_rtt_step_loses_no_more_frames_than_the_final_rtt() {
 
 /// Target 6, second half: `--fec auto` at 5% random loss delivers >= 99% of live frames whole.
 #[test]
-#[ignore = "not met: 296-298 of 300 live frames whole (98.7-99.3%), seeds 1-3"]
+#[ignore = "not met for every seed: 296-298 of 300 live frames whole (98.7-99.3%), seeds 1-3"]
 fn target_6_fec_auto_at_5_percent_loss_delivers_99_percent_of_live_frames() {
     for seed in 1..=3 {
         let lossy = ImpairConfig {
