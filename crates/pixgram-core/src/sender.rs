@@ -799,7 +799,54 @@ impl Sender {
         self.frames.insert((frame.stream, id), out);
         self.send_queue.push_back((frame.stream, id));
         self.stats.frames_sent += 1;
+        if live {
+            self.drop_hopeless(now, frame.stream);
+        }
         Ok(id)
+    }
+
+    /// Live frames of `stream` that can no longer arrive by their deadline at the rate the
+    /// path delivers (what is left of them over the bottleneck estimate, plus half the
+    /// smoothed RTT) are dropped now, counted as past their deadline, instead of taking the path's
+    /// capacity from the newest frame until their deadline passes part-sent.
+    fn drop_hopeless(&mut self, now: Timestamp, stream: StreamId) {
+        // Only once start-up is over: before, the estimate is a lower bound of the path's
+        // rate (an application-limited live stream's first frames measure little).
+        let Some(rate) = self
+            .rate
+            .bandwidth()
+            .filter(|r| *r > 0.0 && !self.rate.in_slow_start())
+        else {
+            return;
+        };
+        // (The estimate of a stream below the path's rate is about the rate its frames leave
+        // at: each frame goes out as a paced burst, and the 1.25 probes raise it where the
+        // path allows. A key frame far above it may still be judged hopeless on a path that
+        // would have carried it: not measured.)
+        // Half the smoothed RTT: the queue it waits in counts too.
+        let one_way = self
+            .rate
+            .min_rtt()
+            .max(self.rtt.smoothed())
+            .unwrap_or(Duration::ZERO)
+            / 2;
+        let hopeless: Vec<_> = self
+            .frames
+            .range((stream, FrameId(0))..=(stream, FrameId(u64::MAX)))
+            .filter(|(_, f)| {
+                let Some(deadline) = f.deadline else {
+                    return false;
+                };
+                let left = u64::from(f.total_chunks() - f.next_chunk) * f.chunk_bytes();
+                let takes = Duration::from_secs_f64((left as f64 / rate).min(3600.0));
+                now + takes + one_way > deadline
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in hopeless {
+            self.stats.frames_past_deadline += 1;
+            self.drop_frame(key, SendFailure::Deadline, Some(now));
+        }
     }
 
     /// Parity chunks for a live frame of `layout` under `policy`.

@@ -14,6 +14,7 @@ use link::{quantile, Link, Shared};
 use pixgram_core::impair::ImpairConfig;
 use pixgram_core::rng::SimRng;
 use pixgram_core::sender::FecPolicy;
+use pixgram_core::wire::DATA_OVERHEAD;
 use pixgram_core::{
     OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderConfig, SenderEvent, StreamId, Timestamp,
 };
@@ -318,8 +319,10 @@ fn target_4_start_up_reaches_a_fast_bottleneck_within_a_second() {
             }
         }
         // The first 100 ms stretch delivering at >= 90% of the bottleneck.
-        let reached = (10..marks.len())
-            .find(|&i| (marks[i] - marks[i - 10]) as f64 / 0.1 >= 0.9 * rate * (1156.0 / 1200.0));
+        let reached = (10..marks.len()).find(|&i| {
+            (marks[i] - marks[i - 10]) as f64 / 0.1
+                >= 0.9 * rate * (1200 - DATA_OVERHEAD) as f64 / 1200.0
+        });
         let st = link.tx.stats();
         let retx = st.chunks_retransmitted as f64 / st.datagrams_sent.max(1) as f64;
         println!(
@@ -452,6 +455,106 @@ fn target_6_fec_auto_at_5_percent_loss_delivers_99_percent_of_live_frames() {
         assert!(
             whole as f64 >= 0.99 * n as f64,
             "seed {seed}: {whole} of {n}"
+        );
+    }
+}
+
+/// Live frames of `len` bytes at 30 frames/s (deadline 100 ms) through a bottleneck of `mbit`
+/// Mbit/s, 10 ms each way: (frames whole at the receiver within their deadline, frames whole
+/// but late, frames the sender dropped, datagrams sent, of them for frames never whole).
+fn live_through(mbit: f64, len: usize, seed: u64) -> (usize, usize, u64, u64, u64) {
+    let rate = (mbit * 1e6 / 8.0) as u64;
+    let one_way = Duration::from_millis(10);
+    let forward = ImpairConfig {
+        delay: one_way,
+        ..ImpairConfig::bottleneck(rate, TBF_QUEUE)
+    };
+    let back = ImpairConfig {
+        delay: one_way,
+        ..Default::default()
+    };
+    let mut link = Link::new(
+        SenderConfig::default(),
+        ReceiverConfig::default(),
+        forward,
+        back,
+        seed,
+    );
+    let n = 300u64;
+    let deadline = Duration::from_millis(100);
+    let interval = Duration::from_micros(33_333);
+    let mut submitted = Vec::new();
+    let mut rng = SimRng::new(seed);
+    for i in 0..n {
+        let at = Timestamp::ZERO + interval * i as u32;
+        link.run_until(at);
+        let size = len / 2 + rng.below(len as u64) as usize;
+        let id = link
+            .tx
+            .send(
+                link.now,
+                OutgoingFrame::live(StreamId::FRAMES, vec![i as u8; size], deadline),
+            )
+            .unwrap();
+        submitted.push((id, link.now));
+    }
+    let end = link.now + Duration::from_secs(1);
+    link.run_until(end);
+    let (mut on_time, mut late) = (0, 0);
+    let mut whole = std::collections::HashSet::new();
+    for (t, e) in &link.rx_events {
+        if let ReceiverEvent::Frame(f) = e {
+            whole.insert(f.frame);
+            let sent = submitted.iter().find(|(id, _)| *id == f.frame).unwrap().1;
+            if t.saturating_since(sent) <= deadline {
+                on_time += 1;
+            } else {
+                late += 1;
+            }
+        }
+    }
+    let st = link.tx.stats();
+    let dropped = st.frames_superseded + st.frames_past_deadline;
+    let useful: u64 = link.rx.stats().payload_bytes_delivered / (1200 - DATA_OVERHEAD) as u64;
+    let wasted = st.datagrams_sent.saturating_sub(useful);
+    println!(
+        "live 30 fps x {} kB (about {:.0} Mbit/s) into {mbit} Mbit/s, seed {seed}: {on_time} of \
+         {n} whole and on time, {late} whole but late, {dropped} dropped at the sender \
+         ({} superseded, {} past their deadline), {} datagrams sent, about {wasted} of them \
+         for frames never whole",
+        len / 1000,
+        len as f64 * 30.0 * 8.0 / 1e6,
+        st.frames_superseded,
+        st.frames_past_deadline,
+        st.datagrams_sent,
+    );
+    (on_time, late, dropped, st.datagrams_sent, wasted)
+}
+
+/// Target 7: a live stream at three times the bottleneck's rate (12 Mbit/s of 25-75 kB
+/// frames into 4 Mbit/s, 100 ms deadline): the sender drops frames, counted, rather than
+/// queueing them past their deadline (each frame that can no longer arrive in time at the
+/// bottleneck estimate, oldest first, when a newer one is submitted), and what arrives is
+/// whole and on time. Before: every frame left late and part-sent, 0 of 300 arrived. Now
+/// 62-74 whole and on time, 1-5 whole but late, about 7% of the datagrams for frames never
+/// whole (seeds 1-3). Asserted with a margin. Not done: stepping a re-encoding source's
+/// quality down to fit (the other half of the target).
+#[test]
+fn target_7_live_above_the_bottleneck_drops_at_the_sender() {
+    for seed in 1..=3 {
+        let (on_time, late, dropped, sent, wasted) = live_through(4.0, 50_000, seed);
+        assert!(
+            dropped >= 200,
+            "seed {seed}: {dropped} dropped at the sender"
+        );
+        assert!(on_time >= 55, "seed {seed}: only {on_time} frames on time");
+        assert!(
+            late * 10 <= on_time,
+            "seed {seed}: {late} late of {on_time}"
+        );
+        assert!(
+            wasted * 10 <= sent,
+            "seed {seed}: {wasted} of {sent} datagrams wasted"
         );
     }
 }
