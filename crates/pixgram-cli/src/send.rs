@@ -323,14 +323,16 @@ pub fn path_line(tx: &UdpSender) -> String {
     let share = 100.0 * s.chunks_retransmitted as f64 / s.datagrams_sent.max(1) as f64;
     format!(
         "path: {} datagrams ({} parity), {} chunks retransmitted ({share:.1}%) after {} NACKs \
-         and {} timeouts; rate {:.0} Mbit/s; smoothed RTT {}; queueing delay {}; receiver \
-         sees {} loss",
+         and {} timeouts; rate {:.0} Mbit/s, bottleneck estimate {}; smoothed RTT {}; \
+         queueing delay {}; receiver sees {} loss",
         s.datagrams_sent,
         s.parity_chunks_sent,
         s.chunks_retransmitted,
-        s.nacks_received,
+        s.nacks_received - s.progress_reports_received,
         s.rto_expirations,
         p.rate * 8.0 / 1e6,
+        p.bandwidth
+            .map_or("n/a".into(), |b| format!("{:.1} Mbit/s", b * 8.0 / 1e6)),
         p.srtt.map_or("n/a".into(), ms),
         p.queueing_delay().map_or("n/a".into(), ms),
         loss_text(p.loss),

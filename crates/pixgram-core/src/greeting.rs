@@ -110,6 +110,15 @@ impl Greeting {
         self.started
     }
 
+    /// The round trip a first CHALLENGE measures, arriving at `now`: from the HELLO it
+    /// answers, if only one went (after a repeat it may answer either: Karn's rule).
+    pub(crate) fn rtt_sample(&self, now: Timestamp) -> Option<Duration> {
+        if self.token.is_some() || self.tries != 1 {
+            return None;
+        }
+        self.last_hello.map(|t| now.saturating_since(t))
+    }
+
     /// A CHALLENGE brought `token`: answer it with a HELLO carrying it.
     pub(crate) fn on_challenge(&mut self, token: Token) {
         self.challenges += 1;

@@ -5,7 +5,9 @@
 //! thread, never sleeps and never reads a clock, so the same code runs under a blocking driver,
 //! an async runtime, a fuzzer or a simulated network with injected time.
 //!
-//! - [`wire`]: the datagram format v2 (normative text: `docs/PROTOCOL.md`).
+//! - [`bbr`]: the congestion controller, a model of the path's bandwidth and RTT (BBR-like);
+//!   [`pacing`] spreads datagrams at its rate.
+//! - [`wire`]: the datagram format v3 (normative text: `docs/PROTOCOL.md`).
 //! - [`Sender`]: one session towards one receiver; windows of frames in flight, verdicts, RTT.
 //! - [`Receiver`]: many senders on one socket; reassembly, acknowledgement, bounded memory.
 //! - [`seal`]: authenticated encryption of datagrams with a pre-shared key.
@@ -21,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bbr;
 pub mod chunking;
 pub mod compat_seed;
 pub mod fec;

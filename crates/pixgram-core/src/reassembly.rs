@@ -61,6 +61,10 @@ pub(crate) struct PartialFrame {
     pub(crate) nacks_since_progress: u32,
     /// When the last NACK for this frame was sent.
     pub(crate) last_nack: Option<Timestamp>,
+    /// When the last NACK or progress report for this frame was sent, and how many chunks it
+    /// said the receiver held: the next progress report is due from these.
+    pub(crate) last_report: Option<Timestamp>,
+    pub(crate) reported_chunks: u32,
     /// Live frames: when the frame becomes worthless.
     pub(crate) expires_at: Option<Timestamp>,
 }
@@ -121,6 +125,8 @@ impl PartialFrame {
             last_progress: now,
             nacks_since_progress: 0,
             last_nack: None,
+            last_report: None,
+            reported_chunks: 0,
             expires_at: None,
         }
     }
@@ -152,7 +158,7 @@ impl PartialFrame {
     }
 
     /// Data and parity chunks together (up to `u32::MAX + 255`).
-    fn total_chunks(&self) -> u64 {
+    pub(crate) fn total_chunks(&self) -> u64 {
         u64::from(self.layout.count()) + u64::from(self.parity_count)
     }
 

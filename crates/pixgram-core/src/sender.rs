@@ -7,11 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use thiserror::Error;
 
+use crate::bbr::Bbr;
 use crate::chunking::ChunkLayout;
 use crate::fec;
 use crate::greeting::Greeting;
 use crate::ids::{ChunkIndex, FrameId, SessionId, StreamId};
-use crate::pacing::{Pacer, RateConfig, RateController};
+use crate::pacing::{Pacer, RateConfig};
 use crate::pmtu::PathMtu;
 use crate::receiver::PayloadKind;
 use crate::rtt::RttEstimator;
@@ -323,6 +324,9 @@ pub struct SenderStats {
     pub rejections_retried: u64,
     /// Parity (FEC) chunks sent.
     pub parity_chunks_sent: u64,
+    /// Of `nacks_received`, the receiver's progress reports (a NACK whose one range lies past
+    /// the frame: nothing is missing, it says how much arrived).
+    pub progress_reports_received: u64,
     /// Live frames dropped for newer ones (window full).
     pub frames_superseded: u64,
     /// Live frames whose deadline passed without a verdict.
@@ -355,6 +359,9 @@ pub struct PathEstimate {
     pub rto: Duration,
     /// Pacing rate, bytes per second.
     pub rate: f64,
+    /// The congestion controller's estimate of the bottleneck's rate (the highest recent
+    /// delivery rate), bytes per second; `None` before enough feedback.
+    pub bandwidth: Option<f64>,
     /// Loss the receiver reports, smoothed (share of chunks); `None` until an ACK reported
     /// chunks. A measurement only: no prior is mixed in.
     pub loss: Option<f64>,
@@ -404,8 +411,7 @@ struct OutFrame {
     /// When each chunk was last sent again (allocated at the first NACK): a NACK that crossed
     /// the retransmission on the wire must not trigger another.
     resent_at: Vec<Option<Timestamp>>,
-    /// When each chunk was last sent (reliable frames), to charge its loss to the right
-    /// window of the rate controller.
+    /// When each data chunk was last sent, for the RTT samples progress reports give.
     sent_at: Vec<Timestamp>,
     /// Whether any chunk was sent twice.
     retransmitted: bool,
@@ -423,6 +429,9 @@ struct OutFrame {
     last_tx_probe: bool,
     /// Chunks the receiver last said it holds (NACKs), for the delivery rate.
     reported: u32,
+    /// Chunks sent and not yet reported delivered or lost: this frame's part of the bytes in
+    /// flight the congestion window bounds.
+    outstanding: u32,
     /// Reliable frames: when to probe if no verdict has come.
     rto_at: Option<Timestamp>,
     backoffs: u32,
@@ -439,6 +448,19 @@ impl OutFrame {
     /// Data and parity chunks.
     fn total_chunks(&self) -> u32 {
         self.layout.count() + u32::from(self.parity_count)
+    }
+
+    /// Bytes one chunk of this frame takes on the wire, on average (headers included): what
+    /// its chunks count for in flight and delivered (a small message's datagram is not a full
+    /// one).
+    fn chunk_bytes(&self) -> u64 {
+        let count = u64::from(self.layout.count().max(1));
+        (self.layout.len() + count * DATA_OVERHEAD as u64).div_ceil(count)
+    }
+
+    /// Bytes of this frame's chunks in flight.
+    fn outstanding_bytes(&self) -> u64 {
+        u64::from(self.outstanding) * self.chunk_bytes()
     }
 
     /// Whether every chunk has been sent at least once and nothing waits to be sent again.
@@ -545,8 +567,18 @@ pub struct Sender {
     /// Frames with chunks to send again; served before `send_queue`.
     resend_queue: VecDeque<(StreamId, FrameId)>,
     rtt: RttEstimator,
-    rate: RateController,
+    rate: Bbr,
     pacer: Pacer,
+    /// Bytes in flight (chunks sent, not yet reported delivered or lost, at their frame's
+    /// [`OutFrame::chunk_bytes`]), all frames together.
+    inflight: u64,
+    /// When feedback last arrived (or the sender started): a window full a retransmission
+    /// timeout after this is taken as lost (every report of it was), so the sender never
+    /// waits on feedback that will not come.
+    window_clock: Timestamp,
+    /// When the pacer said the next datagram could go, if it held one back: a call later
+    /// than that tells the pacer how late the driver wakes.
+    paced_until: Option<Timestamp>,
     events: VecDeque<SenderEvent>,
     /// Since when the receiver owes an answer and has given none: from a round trip (the
     /// lowest RTT) after a frame in flight first had all its chunks sent (a receiver answers a
@@ -585,11 +617,40 @@ pub struct Sender {
     recent_lost_order: VecDeque<(StreamId, FrameId)>,
     /// The first exchange: no DATA before the receiver has sent a token.
     greeting: Greeting,
+    /// The round trip the first exchange measured (small datagrams, an empty queue). The
+    /// controller takes it as the path's lowest RTT at once for live streams, otherwise only
+    /// if frames are given up before any feedback measured one: a live stream on a long path
+    /// whose first frames all expire would otherwise never learn the delay, and never open
+    /// its window. (Reliable streams learn it from their first frame: taken from the exchange
+    /// as well, the controller drained a lossy 10 MB/s link to a third of its rate.)
+    exchange_rtt: Option<Duration>,
     /// The datagram size for new frames, and the search for a larger one.
     pmtu: PathMtu,
     /// Retransmission timeouts in a row with no answer from the receiver (a black hole for
     /// datagrams of the size in use, when it is above the base).
     rto_streak: u32,
+    /// Frames given up with chunks in flight (past their deadline, superseded, timed out):
+    /// (frame, chunks the receiver had reported, chunks in all), newest last, at most
+    /// [`GIVEN_UP`]. The receiver's reports on them still measure the path: a live stream
+    /// whose frames all die before their feedback returns would otherwise measure nothing,
+    /// and never open its window.
+    given_up: VecDeque<GivenUp>,
+}
+
+/// Frames given up whose late feedback still counts towards the delivery rate.
+const GIVEN_UP: usize = 64;
+
+/// A frame given up with chunks in flight (see `Sender::given_up`).
+#[derive(Debug)]
+struct GivenUp {
+    key: (StreamId, FrameId),
+    reported: u32,
+    total: u32,
+    chunk_bytes: u64,
+    /// When its last data chunk was sent, if no chunk of it was sent twice: a late ACK is
+    /// then still a round-trip sample (after the path's delay rose, every frame may miss its
+    /// deadline before its ACK is back, and the lowest RTT would never learn the new delay).
+    last_tx: Option<Timestamp>,
 }
 
 /// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
@@ -614,13 +675,13 @@ impl Sender {
                 .is_none_or(|m| m <= wire::MAX_DATAGRAM_SIZE),
             "max datagram size out of range"
         );
-        let rate = RateController::new(RateConfig {
+        let rate = Bbr::new(RateConfig {
             initial: config.initial_rate,
             min: 100e3,
             max: config.max_rate.unwrap_or(f64::MAX),
             datagram: config.datagram_size as f64,
         });
-        let pacer = Pacer::new(rate.rate(), burst_for(rate.rate(), config.datagram_size));
+        let pacer = Pacer::new(rate.rate(), rate.send_quantum());
         let pmtu = PathMtu::new(
             config.datagram_size,
             config.max_datagram_size.unwrap_or(config.datagram_size),
@@ -629,6 +690,9 @@ impl Sender {
             rtt: RttEstimator::new(Duration::from_millis(200), config.min_rto, config.max_rto),
             rate,
             pacer,
+            inflight: 0,
+            window_clock: Timestamp::ZERO,
+            paced_until: None,
             resend_queue: VecDeque::new(),
             config,
             session,
@@ -652,8 +716,10 @@ impl Sender {
             recent_lost: HashMap::new(),
             recent_lost_order: VecDeque::new(),
             greeting: Greeting::default(),
+            exchange_rtt: None,
             pmtu,
             rto_streak: 0,
+            given_up: VecDeque::new(),
         }
     }
 
@@ -792,15 +858,12 @@ impl Sender {
             resend: VecDeque::new(),
             queued: Vec::new(),
             resent_at: Vec::new(),
-            sent_at: if frame.reliable {
-                vec![Timestamp::ZERO; layout.count() as usize]
-            } else {
-                Vec::new()
-            },
+            sent_at: vec![Timestamp::ZERO; layout.count() as usize],
             retransmitted: false,
             last_tx: now,
             last_tx_probe: false,
             reported: 0,
+            outstanding: 0,
             rto_at: None,
             backoffs: 0,
             rejected_since: None,
@@ -814,7 +877,54 @@ impl Sender {
         self.frames.insert((frame.stream, id), out);
         self.send_queue.push_back((frame.stream, id));
         self.stats.frames_sent += 1;
+        if live {
+            self.drop_hopeless(now, frame.stream);
+        }
         Ok(id)
+    }
+
+    /// Live frames of `stream` that can no longer arrive by their deadline at the rate the
+    /// path delivers (what is left of them over the bottleneck estimate, plus half the
+    /// smoothed RTT) are dropped now, counted as past their deadline, instead of taking the path's
+    /// capacity from the newest frame until their deadline passes part-sent.
+    fn drop_hopeless(&mut self, now: Timestamp, stream: StreamId) {
+        // Only once start-up is over: before, the estimate is a lower bound of the path's
+        // rate (an application-limited live stream's first frames measure little).
+        let Some(rate) = self
+            .rate
+            .bandwidth()
+            .filter(|r| *r > 0.0 && !self.rate.in_slow_start())
+        else {
+            return;
+        };
+        // (The estimate of a stream below the path's rate is about the rate its frames leave
+        // at: each frame goes out as a paced burst, and the 1.25 probes raise it where the
+        // path allows. A key frame far above it may still be judged hopeless on a path that
+        // would have carried it: not measured.)
+        // Half the smoothed RTT: the queue it waits in counts too.
+        let one_way = self
+            .rate
+            .min_rtt()
+            .max(self.rtt.smoothed())
+            .unwrap_or(Duration::ZERO)
+            / 2;
+        let hopeless: Vec<_> = self
+            .frames
+            .range((stream, FrameId(0))..=(stream, FrameId(u64::MAX)))
+            .filter(|(_, f)| {
+                let Some(deadline) = f.deadline else {
+                    return false;
+                };
+                let left = u64::from(f.total_chunks() - f.next_chunk) * f.chunk_bytes();
+                let takes = Duration::from_secs_f64((left as f64 / rate).min(3600.0));
+                now + takes + one_way > deadline
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for key in hopeless {
+            self.stats.frames_past_deadline += 1;
+            self.drop_frame(key, SendFailure::Deadline, Some(now));
+        }
     }
 
     /// Parity chunks for a live frame of `layout` under `policy`.
@@ -846,6 +956,28 @@ impl Sender {
         let Some(frame) = self.frames.remove(&key) else {
             return;
         };
+        if self.rate.min_rtt().is_none() {
+            if let (Some(rtt), Some(now)) = (self.exchange_rtt, now) {
+                self.rate.on_rtt(now, rtt);
+            }
+        }
+        let outstanding = frame.outstanding_bytes();
+        self.inflight -= outstanding.min(self.inflight);
+        // Its chunks still in flight will never be reported (the receiver's reports for a
+        // frame the sender forgot are not read): the controller's round counts them as done.
+        self.rate.on_forgotten(outstanding);
+        if frame.outstanding > 0 {
+            self.given_up.push_back(GivenUp {
+                key,
+                reported: frame.reported,
+                total: frame.total_chunks(),
+                chunk_bytes: frame.chunk_bytes(),
+                last_tx: (!frame.retransmitted).then_some(frame.last_tx),
+            });
+            if self.given_up.len() > GIVEN_UP {
+                self.given_up.pop_front();
+            }
+        }
         if frame.last_sent.is_some() {
             self.due_frames -= 1;
             if self.due_frames == 0 {
@@ -866,6 +998,26 @@ impl Sender {
             frame: key.1,
             reason,
         });
+    }
+
+    /// Feedback on a frame given up: the receiver now holds `held` of its chunks (`u32::MAX`:
+    /// all, and `done`: no more will come). What it holds beyond its last report was
+    /// delivered, and counts towards the delivery rate.
+    fn late_delivery(&mut self, now: Timestamp, key: (StreamId, FrameId), held: u32, done: bool) {
+        let Some(at) = self.given_up.iter().position(|g| g.key == key) else {
+            return;
+        };
+        let g = &mut self.given_up[at];
+        let held = held.min(g.total);
+        if held > g.reported {
+            let bytes = u64::from(held - g.reported) * g.chunk_bytes;
+            g.reported = held;
+            self.rate.on_late_delivery(now, bytes);
+            self.update_pacer(now);
+        }
+        if done {
+            self.given_up.remove(at);
+        }
     }
 
     /// Remembers a frame reported lost on a guess, forgetting the oldest beyond
@@ -941,15 +1093,30 @@ impl Sender {
             self.count_sent(now, len);
             return Some(Transmit { len });
         } else {
-            self.rate.on_drained(now);
+            self.rate.on_app_limited(self.inflight_bytes());
             return None;
         };
-        if self.pacer.ready_at(now, self.pmtu.current()) > now {
-            // Held back by the rate: a chance to judge the loss window and grow.
-            self.rate.on_rate_limited(now);
-            self.rate.on_tick(now, self.srtt());
+        let ready = self.pacer.ready_at(now, self.pmtu.current());
+        if ready > now {
+            // Held back by the rate: a chance for the controller to move to its next phase.
+            self.rate.advance(now, self.inflight_bytes());
             self.update_pacer(now);
+            self.paced_until = Some(self.pacer.ready_at(now, self.pmtu.current()));
             return None;
+        }
+        if let Some(due) = self.paced_until.take() {
+            self.pacer.on_late(now, now.saturating_since(due));
+        }
+        if self.window_full() {
+            if now < self.window_clock + self.rtt.rto() {
+                return None;
+            }
+            // No feedback for a retransmission timeout with the window full: what is in
+            // flight is taken as lost, and until feedback comes again only the pacer limits
+            // the sender (a receiver that is gone is then found as before, once every frame
+            // has been sent and an answer is due).
+            self.inflight = 0;
+            self.frames.values_mut().for_each(|f| f.outstanding = 0);
         }
         let max_chunk = self.pmtu.current() - DATA_OVERHEAD;
         let frame = self
@@ -1034,7 +1201,11 @@ impl Sender {
         };
         let len = wire::finish_data(buf, payload_len);
         self.count_sent(now, len);
-        self.rate.on_sent(now);
+        if let Some(f) = self.frames.get_mut(&key) {
+            f.outstanding += 1;
+            self.inflight += f.chunk_bytes();
+            self.rate.on_sent(now, f.chunk_bytes());
+        }
         Some(Transmit { len })
     }
 
@@ -1117,6 +1288,14 @@ impl Sender {
                 if self.pmtu.on_confirmed(c.answered_len as usize, now) {
                     self.stats.mtu_probes_confirmed += 1;
                 } else {
+                    if let Some(rtt) = self.greeting.rtt_sample(now) {
+                        self.exchange_rtt = Some(rtt);
+                        if self.streams.values().any(|s| s.live) {
+                            // Live frames cannot wait for a frame's feedback to learn the
+                            // path's delay: their deadlines pass first on a long path.
+                            self.rate.on_rtt(now, rtt);
+                        }
+                    }
                     self.greeting.on_challenge(c.token);
                 }
             }
@@ -1166,21 +1345,38 @@ impl Sender {
                 }
             }
         }
+        self.window_clock = now;
         let Some(frame) = self.frames.remove(&key) else {
+            if ack.status == AckStatus::Complete {
+                let delay = Duration::from_micros(u64::from(ack.ack_delay_us));
+                if let Some(sent) = self
+                    .given_up
+                    .iter()
+                    .find(|g| g.key == key)
+                    .and_then(|g| g.last_tx)
+                {
+                    self.rate
+                        .on_rtt(now, now.saturating_since(sent).saturating_sub(delay));
+                }
+                self.late_delivery(now, key, u32::MAX, true);
+            }
             if !(ack.status == AckStatus::Complete && self.on_late_complete(now, key)) {
                 self.stats.duplicate_acks += 1;
             }
             return;
         };
+        self.inflight -= frame.outstanding_bytes().min(self.inflight);
+        if ack.status != AckStatus::Complete {
+            self.rate.on_forgotten(frame.outstanding_bytes());
+        }
         self.due_frames -= usize::from(frame.last_sent.is_some());
         self.send_queue.retain(|k| *k != key);
         self.resend_queue.retain(|k| *k != key);
         self.release(ack.stream);
         let event = match ack.status {
             AckStatus::Complete => {
-                let fresh = frame.layout.count().saturating_sub(frame.reported);
-                let bytes = u64::from(fresh) * (frame.layout.chunk_size() + DATA_OVERHEAD as u64);
-                self.rate.on_delivered(now, bytes, self.srtt());
+                let fresh = frame.total_chunks().saturating_sub(frame.reported);
+                let bytes = u64::from(fresh) * frame.chunk_bytes();
                 self.stats.frames_acked += 1;
                 self.stats.payload_bytes_acked += frame.payload.len() as u64;
                 let rtt = now
@@ -1190,11 +1386,8 @@ impl Sender {
                     // The lowest RTT and the queueing delay must not be fooled by an ACK that
                     // answers an earlier copy of a chunk sent twice: unambiguous samples only.
                     self.rate.on_rtt(now, rtt);
-                } else if !frame.last_tx_probe {
-                    // Such a sample can only read short: it may show a queue, never invent
-                    // one (on a bottleneck that drops, nearly every large frame has resends).
-                    self.rate.on_queue_rtt(rtt);
                 }
+                self.rate.on_feedback(now, bytes, 0, self.inflight_bytes());
                 // A frame with resent chunks gives a sample too (at 5% loss nearly every large
                 // frame has one), unless it was a timeout probe, or it is shorter than the
                 // lowest unambiguous RTT: then the ACK answered an earlier copy, and taking it
@@ -1207,7 +1400,6 @@ impl Sender {
                 if !frame.last_tx_probe && (!frame.retransmitted || plausible) {
                     self.rtt.on_sample(rtt);
                 }
-                self.rate.on_tick(now, self.srtt());
                 self.update_pacer(now);
                 SenderEvent::Acked {
                     stream: ack.stream,
@@ -1239,21 +1431,47 @@ impl Sender {
         self.carried_silence = Duration::ZERO;
         self.heard = Some(now);
         self.progress = now;
+        self.window_clock = now;
         let key = (nack.stream, nack.frame);
         let Some(frame) = self.frames.get_mut(&key) else {
+            self.late_delivery(now, key, nack.chunks_received, false);
             return;
         };
         // Asking for chunks: the receiver has room for the frame now.
         frame.rejected_since = None;
-        let held = nack.chunks_received.min(frame.total_chunks());
+        let total = frame.total_chunks();
+        let held = nack.chunks_received.min(total);
+        let mut delivered = 0u64;
         if held > frame.reported {
-            let chunk = frame.layout.chunk_size() + DATA_OVERHEAD as u64;
-            let bytes = u64::from(held - frame.reported) * chunk;
+            let fresh = held - frame.reported;
+            delivered = u64::from(fresh) * frame.chunk_bytes();
             frame.reported = held;
-            let srtt = self.rtt.smoothed().unwrap_or(Duration::from_millis(10));
-            self.rate.on_delivered(now, bytes, srtt);
+            let known = fresh.min(frame.outstanding);
+            frame.outstanding -= known;
+            self.inflight -= (u64::from(known) * frame.chunk_bytes()).min(self.inflight);
         }
+        // A progress report: its one range lies past the frame, and its count less one is the
+        // chunk whose arrival prompted it. That chunk's RTT is a sample, unless it was sent
+        // more than once (the report may answer either copy).
+        let mut ranges = nack.ranges();
+        if let (Some(r), None) = (ranges.next(), ranges.next()) {
+            if r.first >= total {
+                self.stats.progress_reports_received += 1;
+                let trigger = r.count - 1;
+                let once = frame
+                    .resent_at
+                    .get(trigger as usize)
+                    .is_none_or(|t| t.is_none());
+                let sent = frame.sent_at.get(trigger as usize).copied();
+                if let Some(sent) = sent.filter(|_| once && trigger < frame.next_chunk) {
+                    self.rate.on_rtt(now, now.saturating_since(sent));
+                }
+            }
+        }
+        let chunk = frame.chunk_bytes();
         if !frame.reliable() || frame.deadline.is_some_and(|d| now >= d) {
+            self.rate.on_feedback(now, delivered, 0, self.inflight);
+            self.update_pacer(now);
             return;
         }
         let count = frame.layout.count();
@@ -1281,38 +1499,39 @@ impl Sender {
                 }
                 if frame.queue_resend(i, now, holdoff) {
                     queued += 1;
-                    if let Some(t) = sent {
-                        self.rate.on_lost(t);
+                    if frame.outstanding > 0 {
+                        frame.outstanding -= 1;
+                        self.inflight = self.inflight.saturating_sub(chunk);
                     }
                 }
             }
         }
-        if queued == 0 {
-            return;
+        if queued > 0 {
+            frame.retransmitted = true;
+            frame.rto_at = None;
+            frame.backoffs = 0;
+            if !self.resend_queue.contains(&key) {
+                self.resend_queue.push_back(key);
+            }
         }
-        frame.retransmitted = true;
-        frame.rto_at = None;
-        frame.backoffs = 0;
-        self.rate.on_losses_reported(now);
-        if !self.resend_queue.contains(&key) {
-            self.resend_queue.push_back(key);
-        }
-        self.rate.on_tick(now, self.srtt());
+        self.rate
+            .on_feedback(now, delivered, queued * chunk, self.inflight);
         self.update_pacer(now);
     }
 
-    /// Smoothed RTT, or a guess of 100 ms before the first sample: the rate controller judges
-    /// its windows (and slow start doubles) no faster than this, and a guess shorter than the
-    /// path's RTT lets slow start double blind, before any loss report can arrive (10 ms
-    /// took a 4 Mbit/s bottleneck's sender from 40 to 1,280 Mbit/s in 100 ms).
-    fn srtt(&self) -> Duration {
-        self.rtt.smoothed().unwrap_or(Duration::from_millis(100))
+    fn update_pacer(&mut self, now: Timestamp) {
+        self.pacer
+            .set_rate(now, self.rate.rate(), self.rate.send_quantum());
     }
 
-    fn update_pacer(&mut self, now: Timestamp) {
-        let rate = self.rate.rate();
-        self.pacer
-            .set_rate(now, rate, burst_for(rate, self.config.datagram_size));
+    /// Bytes in flight: data and parity chunks sent and not yet reported delivered or lost.
+    fn inflight_bytes(&self) -> u64 {
+        self.inflight
+    }
+
+    /// Whether the congestion window holds back the next datagram.
+    fn window_full(&self) -> bool {
+        self.inflight_bytes() + self.pmtu.current() as u64 > self.rate.cwnd()
     }
 
     /// The sender's estimates of the path: RTT, RTO, rate.
@@ -1322,6 +1541,7 @@ impl Sender {
             min_rtt: self.rate.min_rtt(),
             rto: self.rtt.rto(),
             rate: self.rate.rate(),
+            bandwidth: self.rate.bandwidth(),
             loss: self.measured_loss,
             fec_loss: self.reported_loss,
             burst: self.reported_burst,
@@ -1367,7 +1587,13 @@ impl Sender {
         let queued = !self.resend_queue.is_empty() || !self.send_queue.is_empty();
         if queued && self.greeting.validated() {
             let last = self.pacer.last_send().unwrap_or(Timestamp::ZERO);
-            consider(self.pacer.ready_at(last, self.pmtu.current()));
+            let paced = self.pacer.ready_at(last, self.pmtu.current());
+            if self.window_full() {
+                // Feedback reopens the window; without any, a timeout does.
+                consider(paced.max(self.window_clock + self.rtt.rto()));
+            } else {
+                consider(paced);
+            }
         }
         next
     }
@@ -1417,6 +1643,12 @@ impl Sender {
             f.rto_at = None;
             f.backoffs += 1;
             f.retransmitted = true;
+            // What the frame still has in flight is lost (no report of it came in a timeout):
+            // it no longer fills the window, or lost single-chunk frames, which no NACK can
+            // name, would hold the window shut and their own probes back.
+            let gone = f.outstanding_bytes();
+            f.outstanding = 0;
+            self.inflight -= gone.min(self.inflight);
             let last = f.layout.count() - 1;
             if f.queue_resend(last, now, Duration::ZERO) && !self.resend_queue.contains(key) {
                 self.resend_queue.push_back(*key);
@@ -1444,7 +1676,9 @@ impl Sender {
             }
         }
         if !probes.is_empty() {
-            self.rate.on_tick(now, self.srtt());
+            // The controller is not told: their fate is unknown (the probe will tell), no sign
+            // of congestion, and a resent copy's delivery counts for them once reported.
+            self.rate.advance(now, self.inflight_bytes());
             self.update_pacer(now);
         }
         let reason = if peer_gone {
@@ -1490,12 +1724,6 @@ impl Sender {
 fn before(t: Timestamp, d: Duration) -> Timestamp {
     let d = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     Timestamp::from_micros(t.as_micros().saturating_sub(d))
-}
-
-/// Bytes the pacer may release at once: two milliseconds at `rate`, at least 16 datagrams, at
-/// most 2 MiB (half a typical receive buffer).
-fn burst_for(rate: f64, datagram: usize) -> f64 {
-    (rate * 0.002).clamp(16.0 * datagram as f64, (2 << 20) as f64)
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::chunking::ChunkLayout;
-use crate::ids::FrameId;
+use crate::ids::{ChunkIndex, FrameId};
 use crate::reassembly::{Insert, PartialFrame};
 use crate::time::Timestamp;
 use crate::verdicts::Verdicts;
@@ -23,6 +23,16 @@ pub(crate) const IDLE_VERDICT_RUNS: usize = 16;
 
 /// Chunks after which a hole in a reliable frame is taken as loss rather than reordering.
 pub(crate) const REORDER_WINDOW: u32 = 64;
+
+/// A frame in reassembly is reported on (a NACK, or a progress report when it lacks nothing
+/// knowable) at least every this many chunks received, so that the sender's delivery rate
+/// and bytes in flight follow the frame while it arrives, not only when it completes.
+pub(crate) const PROGRESS_CHUNKS: u32 = 16;
+/// ...and once at least [`PROGRESS_MIN_CHUNKS`] chunks arrived since the last report and this
+/// long passed: at low rates 16 chunks take long (77 ms at 2 Mbit/s), and feedback that late
+/// makes the sender keep more in flight than a small bottleneck queue holds.
+pub(crate) const PROGRESS_INTERVAL: Duration = Duration::from_millis(5);
+pub(crate) const PROGRESS_MIN_CHUNKS: u32 = 2;
 
 /// Why frames were not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -468,6 +478,7 @@ impl StreamReceiver {
                     self.nack(frame, now, index.0 + 1 - REORDER_WINDOW, out);
                 }
             }
+            self.report_progress(frame, now, index, out);
             return ChunkOutcome::Added;
         }
         let Some(partial) = self.partial.remove(&frame) else {
@@ -577,6 +588,49 @@ impl StreamReceiver {
         self.advance(now, limit, out);
     }
 
+    /// A progress report for a frame in reassembly, if one is due (see [`PROGRESS_CHUNKS`]) and
+    /// no NACK just went out: a NACK whose only range lies past the frame's last chunk, a range
+    /// the sender cannot resend. Its `count`, less one, is the index of the chunk whose arrival
+    /// prompted the report, so the sender can take a round-trip sample from it.
+    fn report_progress(
+        &mut self,
+        frame: FrameId,
+        now: Timestamp,
+        index: ChunkIndex,
+        out: &mut Vec<StreamOutput>,
+    ) {
+        let Some(p) = self.partial.get_mut(&frame) else {
+            return;
+        };
+        let held = p.chunks_received();
+        let since = held.saturating_sub(p.reported_chunks);
+        let due = since >= PROGRESS_CHUNKS
+            || (since >= PROGRESS_MIN_CHUNKS
+                && p.last_report
+                    .is_none_or(|t| now.saturating_since(t) >= PROGRESS_INTERVAL));
+        // A NACK for this chunk just went out (it reset the count), or none is due yet.
+        if !due {
+            return;
+        }
+        let Ok(past) = u32::try_from(p.total_chunks()) else {
+            return;
+        };
+        let Some(count) = index
+            .0
+            .checked_add(1)
+            .filter(|c| past.checked_add(*c).is_some())
+        else {
+            return;
+        };
+        p.last_report = Some(now);
+        p.reported_chunks = held;
+        out.push(StreamOutput::Nack {
+            frame,
+            chunks_received: held,
+            ranges: vec![ChunkRange { first: past, count }],
+        });
+    }
+
     /// Asks for the missing chunks below index `end` of a frame in reassembly.
     fn nack(&mut self, frame: FrameId, now: Timestamp, end: u32, out: &mut Vec<StreamOutput>) {
         let Some(p) = self.partial.get_mut(&frame) else {
@@ -587,6 +641,8 @@ impl StreamReceiver {
             return;
         }
         p.last_nack = Some(now);
+        p.last_report = Some(now);
+        p.reported_chunks = p.chunks_received();
         p.nacks_since_progress += 1;
         out.push(StreamOutput::Nack {
             frame,

@@ -369,32 +369,27 @@ fn through_bottleneck(mbit: f64, queue: Duration, one_way: Duration, seed: u64) 
 }
 
 /// Issue 12, the headline: reliable mode through a tbf-like bottleneck (4 and 20 Mbit/s, a
-/// 50 ms drop-tail queue, 20 ms base RTT), a ten-second transfer of 1 MiB frames. Before
-/// issue 12: 89.7% and 74.1% of the bottleneck, with 94.0% and 78.4% of the datagrams
-/// retransmissions; now 94.2% and 86.0%, with 30.4% and 9.4%. The target (90% of the
-/// bottleneck, at most 3% retransmitted) is not reached: most of what is still resent is the
-/// first round trip's overshoot, before any feedback, and the overflow each probe for more
-/// rate causes. Asserted is what is reached, with a margin.
+/// 50 ms drop-tail queue, 20 ms base RTT), a ten-second transfer of 1 MiB frames. With the
+/// loss-window AIMD: 89.7% and 74.1% of the bottleneck with 94.0% and 78.4% of the datagrams
+/// retransmissions, later 94.2% and 86.0% with 30.4% and 9.4%; with the model-based
+/// controller (bbr.rs) 95.1% and 95.4% with 0.2% and 0.1%. Asserted: the issue's target, 90%
+/// of the bottleneck with at most 3% retransmitted (`tests/bottleneck.rs` covers the other
+/// rates and paths).
 #[test]
-fn reliable_mode_through_a_drop_tail_bottleneck_resends_far_less() {
+fn reliable_mode_through_a_drop_tail_bottleneck_fills_it_and_resends_little() {
     let queue = Duration::from_millis(50);
     let one_way = Duration::from_millis(10);
-    let (share, retx) = through_bottleneck(4.0, queue, one_way, 1);
-    assert!(
-        share >= 0.90,
-        "4 Mbit/s: {:.1}% of the bottleneck",
-        share * 100.0
-    );
-    assert!(retx <= 0.35, "4 Mbit/s: {:.1}% retransmitted", retx * 100.0);
-    let (share, retx) = through_bottleneck(20.0, queue, one_way, 1);
-    assert!(
-        share >= 0.82,
-        "20 Mbit/s: {:.1}% of the bottleneck",
-        share * 100.0
-    );
-    assert!(
-        retx <= 0.12,
-        "20 Mbit/s: {:.1}% retransmitted",
-        retx * 100.0
-    );
+    for mbit in [4.0, 20.0] {
+        let (share, retx) = through_bottleneck(mbit, queue, one_way, 1);
+        assert!(
+            share >= 0.90,
+            "{mbit} Mbit/s: {:.1}% of the bottleneck",
+            share * 100.0
+        );
+        assert!(
+            retx <= 0.03,
+            "{mbit} Mbit/s: {:.1}% retransmitted",
+            retx * 100.0
+        );
+    }
 }

@@ -149,8 +149,10 @@ fn a_nack_for_chunks_just_sent_resends_nothing() {
             }],
         ),
     );
+    // Served as the congestion window allows: here nothing reports the chunks in flight
+    // delivered, so the window reopens only after a retransmission timeout.
     let mut t = later;
-    for _ in 0..100 {
+    for _ in 0..1000 {
         drain(&mut tx, t);
         t = t + Duration::from_millis(1);
     }

@@ -608,18 +608,28 @@ proptest! {
             sent.push(((StreamId(s.stream), id), s.clone()));
         }
         support::challenge(&mut tx);
-        // Every datagram the sender emits (pacing allows a burst; let time pass for the rest).
+        // Every chunk the sender emits, once (pacing allows a burst, and the congestion window
+        // a first flight with no feedback: let time pass, and the sender's timers run, for the
+        // rest; a timeout's probe resends a chunk already listed).
         let mut datagrams: Vec<Vec<u8>> = Vec::new();
+        let mut seen: BTreeSet<(StreamId, FrameId, u32)> = BTreeSet::new();
         let mut buf = vec![0u8; BUF];
         let mut t = Timestamp::ZERO;
         for _ in 0..10_000 {
             while let Some(x) = tx.poll_transmit(t, &mut buf) {
-                if !support::is_hello(&buf[..x.len]) {
+                if support::is_hello(&buf[..x.len]) {
+                    continue;
+                }
+                let Ok(Datagram::Data(h, _)) = wire::parse(&buf[..x.len]) else { panic!("not data") };
+                if seen.insert((h.stream, h.frame, h.index.0)) {
                     datagrams.push(buf[..x.len].to_vec());
                 }
             }
             match tx.poll_timeout() {
-                Some(next) if datagrams.len() < expected_chunks(&tx, &specs) => t = next.max(t),
+                Some(next) if datagrams.len() < expected_chunks(&tx, &specs) => {
+                    t = next.max(t);
+                    tx.handle_timeout(t);
+                }
                 _ => break,
             }
         }

@@ -1,0 +1,775 @@
+//! The congestion controller: a model of the path, as BBR builds one
+//! (draft-cardwell-iccrg-bbr-congestion-control), fed by pixgram's own feedback.
+//!
+//! The model has two numbers. The bottleneck bandwidth is the highest delivery rate measured
+//! over the last [`BW_WINDOW_ROUNDS`] round trips (delivered bytes, from the receiver's ACKs,
+//! NACKs and progress reports, over at least [`MIN_SAMPLE_SPAN`] or the lowest RTT). The
+//! round-trip propagation delay is the lowest RTT sampled over the last [`MIN_RTT_WINDOW`]
+//! (10 s). Their product is the path's bandwidth-delay product (BDP).
+//!
+//! The sender paces at `pacing_gain x bandwidth` and keeps at most `cwnd_gain x bandwidth x
+//! (min RTT + FEEDBACK_DELAY) + 2 quanta` in flight (bytes sent, not yet reported delivered
+//! or lost). [`FEEDBACK_DELAY`] covers the receiver's report interval: a receiver reports
+//! every 16 chunks or 5 ms, so the sender learns of deliveries late by about that.
+//!
+//! - **Start-up**: gain 2.885 (2/ln 2, doubling the rate every round trip) until the bandwidth
+//!   stops growing by 25% for three rounds, a round loses more than [`STARTUP_LOSS`] of what
+//!   it sent, or the lowest of the last [`QUEUE_SAMPLES`] RTT samples stands above the lowest
+//!   RTT by the queueing threshold (HyStart++'s: a eighth of the RTT, 4 to 16 ms): a queue is
+//!   building, the pipe is full.
+//! - **Drain**: gain 1/2.885 until what is in flight is no more than one BDP: the queue
+//!   start-up built empties.
+//! - **Probe bandwidth**: gains cycle through 1.25, 0.75 and six times 1, each phase one min
+//!   RTT long (at least [`MIN_PHASE`]; the 0.75 phase ends early once in flight is down to
+//!   bandwidth x min RTT): the 1.25 phase asks for more (a rate the path now delivers raises
+//!   the estimate), the 0.75 phase drains what the probe queued. A standing queue (the same
+//!   RTT test as in start-up) ends a phase of gain 1 or more early for the 0.75 phase, once
+//!   per cycle: the estimate is above the path's rate (a competing flow arrived). When
+//!   [`FUTILE_DRAINS`] such drains in a row leave the RTT where it was, and it stands above
+//!   the lowest by more than the sender's own window could queue, the path's delay rose: the
+//!   lowest RTT is reset to the recent one (else a path whose delay stepped up would be
+//!   taken as queued, with a window sized for the old delay, for 10 s).
+//!
+//! Loss is not a signal of congestion by itself: a radio link loses datagrams at random, and
+//! a sender that slows down for them collapses (Reno's rate falls as 1/sqrt(loss)). Only a
+//! round that loses more than [`HEAVY_LOSS`] of what it sent (a queue overflowing, the
+//! bottleneck's rate dropped) resets the bandwidth estimate to that round's delivery rate.
+//!
+//! What pixgram's BBR leaves out: the probe-RTT state (BBR halts to four packets for 200 ms
+//! every 10 s to see the propagation delay again). A live stream would lose frames to it; the
+//! 0.75 phase each cycle drains the queue instead, and the 10 s window lets a path whose delay
+//! rose be taken as it is.
+//!
+//! Never panics on the numbers it is given: the [`RateConfig`] is sanitised, and every rate is
+//! kept within its `min..=max`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use crate::pacing::RateConfig;
+use crate::time::Timestamp;
+
+/// How long an RTT sample counts towards the path's lowest RTT (as in BBR): a path whose
+/// delay rose (a route change, a radio link stepping down) stops looking queued after this.
+pub const MIN_RTT_WINDOW: Duration = Duration::from_secs(10);
+/// Slots of the windowed minimum: the lowest RTT is known per tenth of the window.
+const MIN_RTT_SLOTS: u64 = 10;
+/// Round trips the bandwidth estimate remembers its highest sample for.
+pub const BW_WINDOW_ROUNDS: u64 = 10;
+/// A delivery-rate sample spans at least this long, and at least the lowest RTT: feedback
+/// comes in bursts (a receiver reports per 16 chunks, the sender reads in batches).
+pub const MIN_SAMPLE_SPAN: Duration = Duration::from_millis(5);
+/// How late the sender learns of deliveries, beyond the RTT: the receiver's report interval.
+pub const FEEDBACK_DELAY: Duration = Duration::from_millis(10);
+/// The shortest probe-bandwidth phase.
+pub const MIN_PHASE: Duration = Duration::from_millis(10);
+/// Start-up's pacing and window gain, 2/ln 2: the rate doubles every round trip.
+pub const STARTUP_GAIN: f64 = 2.885;
+/// Probe-bandwidth's window gain.
+pub const CWND_GAIN: f64 = 2.0;
+/// Probe-bandwidth's pacing gains, one phase each.
+pub const GAIN_CYCLE: [f64; 8] = [1.25, 0.75, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0];
+/// A start-up round losing more than this share of what it sent has filled the queue.
+pub const STARTUP_LOSS: f64 = 0.15;
+/// A round losing more than this share of what it sent overflowed a queue (random loss that
+/// high is beyond what any link delivers usefully): the bandwidth estimate restarts from what
+/// that round delivered.
+pub const HEAVY_LOSS: f64 = 0.25;
+/// RTT samples whose lowest must stand above the path's lowest RTT to show a queue: one
+/// late sample (a receiver descheduled for a moment) does not.
+pub const QUEUE_SAMPLES: usize = 4;
+/// Early drains in a row that leave the RTT where it was before the lowest RTT is taken to
+/// have risen (see [`Bbr::on_rtt`]).
+pub const FUTILE_DRAINS: u32 = 2;
+/// Datagrams in flight before the first feedback.
+pub const INITIAL_WINDOW: u64 = 32;
+/// Datagrams the pacer releases at once before the first rate sample.
+pub const INITIAL_BURST: u64 = 16;
+/// The smallest window, in datagrams.
+pub const MIN_WINDOW: u64 = 4;
+/// Granularity of the send times kept for rate samples.
+pub const SEND_MARK: Duration = Duration::from_micros(500);
+/// The largest send quantum (burst the pacer releases at once): 64 KB, one GSO send.
+pub const MAX_QUANTUM: f64 = 65_536.0;
+
+/// The lowest RTT sampled in the last [`MIN_RTT_WINDOW`] (and in the slot being filled):
+/// the lowest sample of each tenth of the window, at most 11 of them.
+#[derive(Debug, Clone, Default)]
+struct WindowedMin {
+    /// (slot number, lowest sample in it), oldest first.
+    slots: VecDeque<(u64, Duration)>,
+}
+
+impl WindowedMin {
+    fn slot(now: Timestamp) -> u64 {
+        let width = MIN_RTT_WINDOW.as_micros() as u64 / MIN_RTT_SLOTS;
+        now.as_micros() / width
+    }
+
+    fn on_sample(&mut self, now: Timestamp, rtt: Duration) {
+        let oldest = Self::slot(now).saturating_sub(MIN_RTT_SLOTS);
+        while self.slots.front().is_some_and(|&(s, _)| s < oldest) {
+            self.slots.pop_front();
+        }
+        let slot = Self::slot(now);
+        match self.slots.back_mut() {
+            Some((s, m)) if *s >= slot => *m = (*m).min(rtt),
+            _ => self.slots.push_back((slot, rtt)),
+        }
+    }
+
+    fn get(&self) -> Option<Duration> {
+        self.slots.iter().map(|&(_, m)| m).min()
+    }
+
+    /// Forgets every sample: `rtt`, sampled at `now`, is the lowest.
+    fn reset(&mut self, now: Timestamp, rtt: Duration) {
+        self.slots.clear();
+        self.on_sample(now, rtt);
+    }
+}
+
+/// The highest delivery rate of the last [`BW_WINDOW_ROUNDS`] rounds: (round, highest sample
+/// in it), oldest first. It only moves on when a sample is taken, so an application-limited
+/// sender (whose samples are not taken) keeps its estimate.
+#[derive(Debug, Clone, Default)]
+struct WindowedMax {
+    rounds: VecDeque<(u64, f64)>,
+}
+
+impl WindowedMax {
+    fn on_sample(&mut self, round: u64, rate: f64) {
+        let oldest = round.saturating_sub(BW_WINDOW_ROUNDS - 1);
+        while self.rounds.front().is_some_and(|&(r, _)| r < oldest) {
+            self.rounds.pop_front();
+        }
+        match self.rounds.back_mut() {
+            Some((r, m)) if *r >= round => *m = m.max(rate),
+            _ => self.rounds.push_back((round, rate)),
+        }
+    }
+
+    fn get(&self) -> Option<f64> {
+        self.rounds.iter().map(|&(_, m)| m).reduce(f64::max)
+    }
+
+    fn reset(&mut self, round: u64, rate: f64) {
+        self.rounds.clear();
+        self.on_sample(round, rate);
+    }
+}
+
+/// Where the controller is in its cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Doubling the rate every round trip until the pipe is full.
+    Startup,
+    /// Emptying the queue start-up built.
+    Drain,
+    /// Cycling gains around the estimate; the phase index into [`GAIN_CYCLE`].
+    ProbeBw(usize),
+}
+
+/// A BBR-like congestion controller. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct Bbr {
+    config: RateConfig,
+    mode: Mode,
+    phase_start: Timestamp,
+    bw: WindowedMax,
+    min_rtt: WindowedMin,
+    /// The last few RTT samples, for the queue test.
+    recent_rtts: VecDeque<Duration>,
+    /// Bytes sent, reported delivered, reported lost, and forgotten (in flight when the
+    /// sender gave their frame up), since the start.
+    sent: u64,
+    delivered: u64,
+    lost: u64,
+    forgotten: u64,
+    /// (when, `delivered`) at recent feedback, oldest first, for rate samples.
+    marks: VecDeque<(Timestamp, u64, u64)>,
+    /// (when, `sent` after it) about every [`SEND_MARK`], oldest first: when the bytes a rate
+    /// sample covers were sent, to bound the sample by the rate they were sent at.
+    sends: VecDeque<(Timestamp, u64)>,
+    /// Round trips counted so far; the round ends once `delivered + lost` reaches
+    /// `round_end` (everything sent when it began is accounted for).
+    round: u64,
+    round_end: u64,
+    round_sent: u64,
+    round_lost: u64,
+    /// Start-up's full-pipe test: the highest estimate at a round's end, and rounds since it
+    /// last grew by 25%.
+    full_bw: f64,
+    full_bw_rounds: u32,
+    /// Deliveries up to this count were sent while the sender had nothing more to send:
+    /// their rate samples say nothing about the path unless they exceed the estimate.
+    app_limited_until: u64,
+    /// A standing queue was seen in this probe cycle (at most one early drain per cycle).
+    drained_in_cycle: bool,
+    /// Early drains in a row after which the RTT did not come down, and the RTT that
+    /// prompted the first: a queue the sender built empties when it drains, a longer path
+    /// does not.
+    futile_drains: u32,
+    drain_rtt: Option<Duration>,
+}
+
+impl Bbr {
+    /// A controller in start-up, pacing at `config.initial` until the first rate sample.
+    /// Never panics: the settings are [sanitised](RateConfig::sanitised) first.
+    pub fn new(config: RateConfig) -> Self {
+        Bbr {
+            config: config.sanitised(),
+            mode: Mode::Startup,
+            phase_start: Timestamp::ZERO,
+            bw: WindowedMax::default(),
+            min_rtt: WindowedMin::default(),
+            recent_rtts: VecDeque::new(),
+            sent: 0,
+            delivered: 0,
+            lost: 0,
+            forgotten: 0,
+            marks: VecDeque::new(),
+            sends: VecDeque::new(),
+            round: 0,
+            round_end: 0,
+            round_sent: 0,
+            round_lost: 0,
+            full_bw: 0.0,
+            full_bw_rounds: 0,
+            app_limited_until: 0,
+            drained_in_cycle: false,
+            futile_drains: 0,
+            drain_rtt: None,
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether still in start-up.
+    pub fn in_slow_start(&self) -> bool {
+        self.mode == Mode::Startup
+    }
+
+    /// The bottleneck bandwidth estimate, bytes per second; `None` before a rate sample.
+    pub fn bandwidth(&self) -> Option<f64> {
+        self.bw.get()
+    }
+
+    /// The lowest RTT of the last [`MIN_RTT_WINDOW`].
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt.get()
+    }
+
+    /// Round trips counted so far.
+    pub fn rounds(&self) -> u64 {
+        self.round
+    }
+
+    fn pacing_gain(&self) -> f64 {
+        match self.mode {
+            Mode::Startup => STARTUP_GAIN,
+            Mode::Drain => 1.0 / STARTUP_GAIN,
+            Mode::ProbeBw(i) => GAIN_CYCLE[i],
+        }
+    }
+
+    /// Bytes per second to pace at now.
+    pub fn rate(&self) -> f64 {
+        let rate = match self.bw.get() {
+            // In start-up the rate never falls below where it started (as BBR's pacing rate
+            // only grows until the pipe is full): the first samples of an application-limited
+            // sender (a live stream's first frame) say little about the path.
+            Some(bw) if self.mode == Mode::Startup => {
+                (bw * self.pacing_gain()).max(self.config.initial)
+            }
+            Some(bw) => bw * self.pacing_gain(),
+            None => self.config.initial,
+        };
+        rate.clamp(self.config.min, self.config.max)
+    }
+
+    /// The bandwidth-delay product with the feedback delay, bytes; `None` before the model
+    /// knows both.
+    fn bdp(&self) -> Option<f64> {
+        Some(self.bw.get()? * (self.min_rtt.get()? + FEEDBACK_DELAY).as_secs_f64())
+    }
+
+    /// The path's own bandwidth-delay product, bytes.
+    fn pipe(&self) -> Option<f64> {
+        Some(self.bw.get()? * self.min_rtt.get()?.as_secs_f64())
+    }
+
+    /// Bytes the pacer may release at once at the current rate: about 1 ms of data, at least
+    /// two datagrams, at most [`MAX_QUANTUM`] (BBR's send quantum). A driver that sends every
+    /// datagram released at one wake-up in one batch (UDP GSO) then sends bursts of up to
+    /// 64 KB at high rates, while the long-run rate stays paced.
+    /// Before the first rate sample it is [`INITIAL_BURST`] datagrams: the first flight leaves
+    /// as it did before pixgram had a model (and as TCP's initial window does).
+    pub fn send_quantum(&self) -> f64 {
+        let datagram = self.config.datagram;
+        let quantum = (self.rate() * 0.001).clamp(2.0 * datagram, MAX_QUANTUM.max(2.0 * datagram));
+        if self.bw.get().is_none() {
+            quantum.max(INITIAL_BURST as f64 * datagram)
+        } else {
+            quantum
+        }
+    }
+
+    /// Bytes that may be in flight (sent, not yet reported delivered or lost).
+    pub fn cwnd(&self) -> u64 {
+        let datagram = self.config.datagram;
+        let cwnd = match self.bdp() {
+            None => INITIAL_WINDOW as f64 * datagram,
+            Some(bdp) => {
+                let gain = match self.mode {
+                    Mode::Startup | Mode::Drain => STARTUP_GAIN,
+                    Mode::ProbeBw(_) => CWND_GAIN,
+                };
+                let floor = if self.mode == Mode::Startup {
+                    INITIAL_WINDOW
+                } else {
+                    MIN_WINDOW
+                };
+                (gain * bdp + 2.0 * self.send_quantum()).max(floor as f64 * datagram)
+            }
+        };
+        cwnd.min(u64::MAX as f64) as u64
+    }
+
+    /// `bytes` of data were sent at `now`.
+    pub fn on_sent(&mut self, now: Timestamp, bytes: u64) {
+        if self.sent == 0 {
+            self.phase_start = now;
+        }
+        self.sent += bytes;
+        self.round_sent += bytes;
+        match self.sends.back_mut() {
+            Some((t, s)) if now.saturating_since(*t) < SEND_MARK => *s = self.sent,
+            _ => {
+                self.sends.push_back((now, self.sent));
+                if self.sends.len() > 4096 {
+                    self.sends.pop_front();
+                }
+            }
+        }
+    }
+
+    /// When the byte at position `pos` of everything sent went out (to [`SEND_MARK`]).
+    fn sent_at(&self, pos: u64) -> Option<Timestamp> {
+        let i = self.sends.partition_point(|&(_, s)| s < pos);
+        self.sends.get(i).map(|&(t, _)| t)
+    }
+
+    /// The sender has nothing more to send, with `inflight` bytes in flight: rate samples of
+    /// what is in flight now measure the application, not the path.
+    pub fn on_app_limited(&mut self, inflight: u64) {
+        self.app_limited_until = self.accounted() + inflight.max(1);
+    }
+
+    /// Bytes whose fate is known or will never be: delivered, lost or forgotten.
+    fn accounted(&self) -> u64 {
+        self.delivered + self.lost + self.forgotten
+    }
+
+    /// `bytes` in flight will never be reported: their frame was given up (past its deadline,
+    /// superseded, timed out). They end rounds as if delivered, but are no rate sample.
+    pub fn on_forgotten(&mut self, bytes: u64) {
+        self.forgotten += bytes;
+    }
+
+    /// `bytes` of a frame the sender had given up (see [`Bbr::on_forgotten`]) were reported
+    /// delivered after all: a rate sample, and no longer forgotten.
+    pub fn on_late_delivery(&mut self, now: Timestamp, bytes: u64) {
+        let was_forgotten = bytes.min(self.forgotten);
+        self.forgotten -= was_forgotten;
+        self.delivered += bytes;
+        // Bytes never counted as in flight (sent before a window reset) may arrive too:
+        // they end rounds like any delivery.
+        self.sample_rate(now);
+    }
+
+    /// An RTT sample that answers a single transmission (not a resent chunk's).
+    pub fn on_rtt(&mut self, now: Timestamp, rtt: Duration) {
+        self.min_rtt.on_sample(now, rtt);
+        self.recent_rtts.push_back(rtt);
+        while self.recent_rtts.len() > QUEUE_SAMPLES {
+            self.recent_rtts.pop_front();
+        }
+        if !self.queue_standing() {
+            if self.recent_rtts.len() >= QUEUE_SAMPLES {
+                self.futile_drains = 0;
+                self.drain_rtt = None;
+            }
+            return;
+        }
+        match self.mode {
+            Mode::Startup => self.enter_drain(now),
+            Mode::ProbeBw(i) if GAIN_CYCLE[i] >= 1.0 && !self.drained_in_cycle => {
+                let recent = self.recent_rtt().unwrap_or(rtt);
+                let limit = self.queue_threshold().unwrap_or_default();
+                // More queueing than this sender's own window could hold is not (only) its
+                // own queue.
+                let own = match (self.bw.get(), self.min_rtt()) {
+                    (Some(bw), Some(min)) if bw > 0.0 => {
+                        min + Duration::from_secs_f64((self.cwnd() as f64 / bw).min(60.0))
+                    }
+                    _ => Duration::MAX,
+                };
+                if recent <= own {
+                    self.futile_drains = 0;
+                    self.drain_rtt = None;
+                } else if self
+                    .drain_rtt
+                    .is_some_and(|first| recent + limit / 2 >= first)
+                {
+                    self.futile_drains += 1;
+                } else {
+                    self.futile_drains = 1;
+                    self.drain_rtt = Some(recent);
+                }
+                if self.futile_drains > FUTILE_DRAINS {
+                    // Draining did not bring the RTT down: the path's delay rose (a longer
+                    // route, a radio link stepping down), no queue of ours. Its lowest RTT is
+                    // what it is now.
+                    self.min_rtt.reset(now, recent);
+                    self.futile_drains = 0;
+                    self.drain_rtt = None;
+                } else {
+                    self.drained_in_cycle = true;
+                    self.enter_phase(now, 1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Queueing delay above which the path counts as queued: HyStart++'s threshold, an eighth
+    /// of the lowest RTT within 4 to 16 ms.
+    pub fn queue_threshold(&self) -> Option<Duration> {
+        Some((self.min_rtt()? / 8).clamp(Duration::from_millis(4), Duration::from_millis(16)))
+    }
+
+    /// Whether the lowest of the last [`QUEUE_SAMPLES`] RTT samples shows a queue.
+    fn queue_standing(&self) -> bool {
+        let (Some(min), Some(limit)) = (self.min_rtt(), self.queue_threshold()) else {
+            return false;
+        };
+        self.recent_rtts.len() >= QUEUE_SAMPLES
+            && self
+                .recent_rtts
+                .iter()
+                .min()
+                .is_some_and(|&r| r > min + limit)
+    }
+
+    /// The lowest RTT sample among the last few: what the queue test looks at.
+    pub fn recent_rtt(&self) -> Option<Duration> {
+        self.recent_rtts.iter().min().copied()
+    }
+
+    /// The receiver reported `delivered` more bytes and the sender took `lost` more as lost
+    /// (NACKed), with `inflight` bytes still in flight after it.
+    pub fn on_feedback(&mut self, now: Timestamp, delivered: u64, lost: u64, inflight: u64) {
+        self.delivered += delivered;
+        self.lost += lost;
+        self.round_lost += lost;
+        if delivered > 0 {
+            self.sample_rate(now);
+        }
+        if self.accounted() >= self.round_end {
+            self.end_round(now);
+        }
+        self.advance(now, inflight);
+    }
+
+    /// A delivery-rate sample: bytes delivered since the newest mark at least a span old.
+    fn sample_rate(&mut self, now: Timestamp) {
+        // At least the lowest RTT and 5 ms, and long enough for 8 datagrams (at most 50 ms):
+        // at 2 Mbit/s a span of two datagrams would read 1.5x the rate when a frame's ACK
+        // reports a third at once, and the highest-sample filter keeps such readings.
+        let datagrams = Duration::from_secs_f64(
+            (8.0 * self.config.datagram
+                / self.bw.get().unwrap_or(self.rate()).max(self.config.min))
+            .min(0.05),
+        );
+        let span = self
+            .min_rtt()
+            .unwrap_or(MIN_SAMPLE_SPAN)
+            .max(MIN_SAMPLE_SPAN)
+            .max(datagrams);
+        while self.marks.len() >= 2 && now.saturating_since(self.marks[1].0) >= span {
+            self.marks.pop_front();
+        }
+        let accounted = self.accounted();
+        if let Some(&(t, d, a)) = self.marks.front() {
+            let elapsed = now.saturating_since(t);
+            if elapsed >= span {
+                // As BBR does: over the longer of the time the bytes took to be reported
+                // and the time they took to be sent. Feedback that arrives in a burst (a
+                // receiver or sender reading its socket in batches) would otherwise read
+                // faster than anything was sent, and the highest-sample filter keeps it.
+                let sending = match (self.sent_at(a), self.sent_at(accounted)) {
+                    (Some(t0), Some(t1)) => t1.saturating_since(t0),
+                    _ => Duration::ZERO,
+                };
+                // Only a sample above the estimate is bounded so: below it, the send time
+                // includes the sender's own idle gaps between frames.
+                let bytes = (self.delivered - d) as f64;
+                let reported = bytes / elapsed.as_secs_f64();
+                let bounded = bytes / elapsed.max(sending).as_secs_f64();
+                let rate = match self.bw.get() {
+                    Some(bw) => reported.min(bounded.max(bw)),
+                    None => bounded,
+                };
+                let app_limited = self.delivered < self.app_limited_until;
+                // An application-limited sample only raises the estimate (or starts one).
+                if !app_limited || self.bw.get().is_none_or(|bw| rate > bw) {
+                    self.bw.on_sample(self.round, rate);
+                }
+            }
+        }
+        if self.marks.len() < 1024 {
+            self.marks.push_back((now, self.delivered, accounted));
+        }
+    }
+
+    fn end_round(&mut self, now: Timestamp) {
+        let loss = self.round_lost as f64 / self.round_sent.max(1) as f64;
+        let heavy = self.round_lost >= 4 && loss > HEAVY_LOSS;
+        let startup_loss = self.round_lost >= 4 && loss > STARTUP_LOSS;
+        self.round += 1;
+        self.round_end = self.sent;
+        self.round_sent = 0;
+        self.round_lost = 0;
+        if heavy {
+            // A queue overflowed by a quarter of the traffic: the estimate is well above what
+            // the path carries now. Start again from the latest rate sample.
+            if let Some(rate) = self.latest_rate() {
+                self.bw.reset(self.round, rate);
+            }
+        }
+        if self.mode == Mode::Startup {
+            let bw = self.bw.get().unwrap_or(0.0);
+            if bw >= self.full_bw * 1.25 {
+                self.full_bw = bw;
+                self.full_bw_rounds = 0;
+            } else if self.delivered >= self.app_limited_until {
+                self.full_bw_rounds += 1;
+            }
+            if self.full_bw_rounds >= 3 || (startup_loss && bw > 0.0) {
+                self.enter_drain(now);
+            }
+        } else if heavy {
+            if let Mode::ProbeBw(_) = self.mode {
+                self.enter_phase(now, 1);
+            }
+        }
+    }
+
+    /// The delivery rate over the marks kept (about one span).
+    fn latest_rate(&self) -> Option<f64> {
+        let &(t0, d0, _) = self.marks.front()?;
+        let &(t1, d1, _) = self.marks.back()?;
+        let elapsed = t1.saturating_since(t0).as_secs_f64();
+        (elapsed > 0.0).then(|| (d1 - d0) as f64 / elapsed)
+    }
+
+    fn enter_drain(&mut self, now: Timestamp) {
+        self.mode = Mode::Drain;
+        self.phase_start = now;
+    }
+
+    fn enter_phase(&mut self, now: Timestamp, phase: usize) {
+        if phase == 0 {
+            self.drained_in_cycle = false;
+        }
+        self.mode = Mode::ProbeBw(phase);
+        self.phase_start = now;
+    }
+
+    /// Moves through drain and the gain cycle. Call on feedback and when the pacer holds the
+    /// sender back.
+    pub fn advance(&mut self, now: Timestamp, inflight: u64) {
+        let phase_len = self.min_rtt().unwrap_or(MIN_PHASE).max(MIN_PHASE);
+        let bdp = self.bdp();
+        match self.mode {
+            Mode::Startup => {}
+            Mode::Drain => {
+                let drained = bdp.is_none_or(|b| inflight as f64 <= b);
+                if drained || now.saturating_since(self.phase_start) > phase_len * 8 {
+                    // Start the cycle past the probe, as BBR does, so the first phase after
+                    // a drain does not queue at once.
+                    self.enter_phase(now, 2);
+                }
+            }
+            Mode::ProbeBw(i) => {
+                let elapsed = now.saturating_since(self.phase_start);
+                let done = match i {
+                    // The drain phase ends early once in flight is down to the path's own
+                    // BDP (as in BBR; without the feedback delay): nothing is queued any
+                    // more, or the sender is application-limited and queued nothing.
+                    1 => elapsed >= phase_len || self.pipe().is_none_or(|b| inflight as f64 <= b),
+                    _ => elapsed >= phase_len,
+                };
+                if done {
+                    self.enter_phase(now, (i + 1) % GAIN_CYCLE.len());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bbr() -> Bbr {
+        Bbr::new(RateConfig {
+            initial: 1e6,
+            min: 1e4,
+            max: 1e9,
+            datagram: 1000.0,
+        })
+    }
+
+    /// Feeds a path of `rate` bytes/s and `rtt` for `rounds` round trips, the sender sending
+    /// what the controller allows, feedback every millisecond; returns the controller.
+    fn drive(c: &mut Bbr, start_ms: u64, ms: u64, path_rate: f64, rtt: Duration) {
+        // The path delivers min(sending rate, path rate), an RTT later.
+        let mut pipe: VecDeque<(u64, u64)> = VecDeque::new(); // (deliver at ms, bytes)
+        let mut inflight = 0u64;
+        let rtt_ms = rtt.as_millis() as u64;
+        for t in start_ms..start_ms + ms {
+            let now = Timestamp::from_millis(t);
+            let send = (c.rate() / 1000.0).min((c.cwnd().saturating_sub(inflight)) as f64) as u64;
+            c.on_sent(now, send);
+            inflight += send;
+            // Delivered at the path's rate at most: the rest queues.
+            pipe.push_back((t + rtt_ms, send));
+            let mut budget = (path_rate / 1000.0) as u64;
+            let mut delivered = 0;
+            while let Some(&(at, bytes)) = pipe.front() {
+                if at > t || budget == 0 {
+                    break;
+                }
+                let take = bytes.min(budget);
+                budget -= take;
+                delivered += take;
+                if take == bytes {
+                    pipe.pop_front();
+                } else {
+                    pipe.front_mut().unwrap().1 -= take;
+                }
+            }
+            inflight -= delivered;
+            let queued: u64 = pipe.iter().filter(|(at, _)| *at <= t).map(|(_, b)| b).sum();
+            let q = Duration::from_secs_f64(queued as f64 / path_rate);
+            if delivered > 0 {
+                c.on_rtt(now, rtt + q);
+            }
+            c.on_feedback(now, delivered, 0, inflight);
+        }
+    }
+
+    #[test]
+    fn start_up_finds_the_bottleneck_then_probes_around_it() {
+        let mut c = bbr();
+        let rtt = Duration::from_millis(20);
+        drive(&mut c, 0, 2_000, 10e6, rtt);
+        assert!(!c.in_slow_start());
+        let bw = c.bandwidth().unwrap();
+        assert!((9e6..=11e6).contains(&bw), "{bw}");
+        assert_eq!(c.min_rtt(), Some(rtt));
+        assert!(matches!(c.mode(), Mode::ProbeBw(_)));
+        // The window is about two BDPs (with the feedback delay) and a few quanta.
+        let bdp = bw * 0.030;
+        assert!(
+            (c.cwnd() as f64) < 2.0 * bdp + 2.0 * MAX_QUANTUM,
+            "{}",
+            c.cwnd()
+        );
+    }
+
+    #[test]
+    fn random_loss_does_not_lower_the_estimate() {
+        let mut c = bbr();
+        let rtt = Duration::from_millis(20);
+        drive(&mut c, 0, 2_000, 10e6, rtt);
+        let before = c.bandwidth().unwrap();
+        for t in 2_000..3_000u64 {
+            let now = Timestamp::from_millis(t);
+            c.on_sent(now, 10_000);
+            // 5% of every millisecond's datagrams lost, the rest delivered.
+            c.on_rtt(now, rtt);
+            c.on_feedback(now, 9_500, 500, 200_000);
+        }
+        assert!(
+            c.bandwidth().unwrap() >= before * 0.9,
+            "{:?}",
+            c.bandwidth()
+        );
+    }
+
+    #[test]
+    fn a_standing_queue_ends_start_up() {
+        let mut c = bbr();
+        c.on_rtt(Timestamp::ZERO, Duration::from_millis(20));
+        for i in 1..=QUEUE_SAMPLES as u64 {
+            c.on_rtt(Timestamp::from_millis(i), Duration::from_millis(25));
+        }
+        // 5 ms above 20 ms is above the threshold (4 ms): start-up ends.
+        assert_eq!(c.mode(), Mode::Drain);
+    }
+
+    #[test]
+    fn one_late_sample_is_not_a_queue() {
+        let mut c = bbr();
+        c.on_rtt(Timestamp::ZERO, Duration::from_millis(20));
+        for i in 1..=10u64 {
+            let rtt = if i % 4 == 0 { 60 } else { 21 };
+            c.on_rtt(Timestamp::from_millis(i), Duration::from_millis(rtt));
+        }
+        assert_eq!(c.mode(), Mode::Startup);
+    }
+
+    #[test]
+    fn the_quantum_is_a_millisecond_between_two_datagrams_and_64_kb() {
+        let mut c = Bbr::new(RateConfig {
+            initial: 1e6,
+            min: 1e4,
+            max: 1e12,
+            datagram: 1200.0,
+        });
+        // Before any rate sample: the initial burst.
+        assert_eq!(c.send_quantum(), 16.0 * 1200.0);
+        c.bw.on_sample(0, 1e6);
+        // 1 MB/s (in start-up, paced at 2.885 MB/s): 1 ms is 2,885 bytes.
+        assert_eq!(c.send_quantum(), 2885.0);
+        c.mode = Mode::ProbeBw(2);
+        // At 1 MB/s 1 ms is 1,000 bytes, below two datagrams.
+        assert_eq!(c.send_quantum(), 2400.0);
+        c.bw.reset(1, 20e6);
+        assert_eq!(c.send_quantum(), 20_000.0);
+        c.bw.reset(2, 1e9);
+        assert_eq!(c.send_quantum(), MAX_QUANTUM);
+    }
+
+    #[test]
+    fn any_config_keeps_the_rate_in_bounds() {
+        for &max in &[f64::NAN, 0.0, -1.0, 12_500.0, f64::INFINITY] {
+            let mut c = Bbr::new(RateConfig {
+                initial: f64::NAN,
+                min: f64::NAN,
+                max,
+                datagram: f64::NAN,
+            });
+            drive(&mut c, 0, 300, 1e6, Duration::from_millis(5));
+            let s = c.config.clone();
+            assert!((s.min..=s.max).contains(&c.rate()), "{}", c.rate());
+            assert!(c.cwnd() > 0 && c.send_quantum() >= 2.0);
+        }
+    }
+}
