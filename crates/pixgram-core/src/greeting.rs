@@ -42,8 +42,6 @@ pub(crate) struct Greeting {
     backoff: Duration,
     /// HELLOs without a token sent since the greeting started.
     tries: u32,
-    /// CHALLENGEs taken.
-    pub(crate) challenges: u64,
 }
 
 impl Greeting {
@@ -121,7 +119,6 @@ impl Greeting {
 
     /// A CHALLENGE brought `token`: answer it with a HELLO carrying it.
     pub(crate) fn on_challenge(&mut self, token: Token) {
-        self.challenges += 1;
         if self.token.is_none() {
             // The first answer: the tokened HELLO may go at once.
             self.last_hello = None;
@@ -137,10 +134,7 @@ impl Greeting {
     /// The receiver went away for good (the application gave up): start over if it is used
     /// again.
     pub(crate) fn reset(&mut self) {
-        *self = Greeting {
-            challenges: self.challenges,
-            ..Greeting::default()
-        };
+        *self = Greeting::default();
     }
 }
 

@@ -38,8 +38,6 @@ pub struct PathMtu {
     /// When the next search step may start; `None` while a probe is out or the search is
     /// off (`max <= base`).
     next_at: Option<Timestamp>,
-    confirmed: u64,
-    black_holes: u64,
 }
 
 impl PathMtu {
@@ -52,24 +50,12 @@ impl PathMtu {
             failed: max + 1,
             probe: None,
             next_at: (max > base).then_some(Timestamp::ZERO),
-            confirmed: 0,
-            black_holes: 0,
         }
     }
 
     /// The datagram size to use now.
     pub fn current(&self) -> usize {
         self.current
-    }
-
-    /// Probes confirmed so far.
-    pub fn confirmed(&self) -> u64 {
-        self.confirmed
-    }
-
-    /// Black holes detected so far (the size fell back to the base).
-    pub fn black_holes(&self) -> u64 {
-        self.black_holes
     }
 
     fn next_size(&self) -> Option<usize> {
@@ -146,7 +132,6 @@ impl PathMtu {
         };
         self.current = self.current.max(p.size);
         self.probe = None;
-        self.confirmed += 1;
         self.next_at = Some(now);
         true
     }
@@ -157,7 +142,6 @@ impl PathMtu {
         if self.current <= self.base {
             return;
         }
-        self.black_holes += 1;
         // Search again from the base: probes, unlike data, say what passes now.
         self.failed = self.max + 1;
         self.current = self.base;
