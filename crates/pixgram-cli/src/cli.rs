@@ -115,7 +115,7 @@ pub struct SendArgs {
     #[arg(long = "loop", value_name = "N", default_value_t = 1)]
     pub repeat: u32,
     /// Frames in flight before waiting for an acknowledgement (1 = stop-and-wait).
-    #[arg(long, value_name = "W", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_name = "W", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub window: u32,
     /// JSON object delivered with every frame (pixgram adds "file": the file's name).
     #[arg(long, value_name = "JSON")]
@@ -332,7 +332,7 @@ pub struct DemoArgs {
     #[arg(long = "loop", value_name = "N", default_value_t = 1)]
     pub repeat: u32,
     /// Frames in flight.
-    #[arg(long, value_name = "W", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, value_name = "W", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub window: u32,
     /// Bytes per datagram.
     #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(576..=65507))]

@@ -25,20 +25,31 @@
 //!   the estimate), the 0.75 phase drains what the probe queued. A standing queue (the same
 //!   RTT test as in start-up) ends a phase of gain 1 or more early for the 0.75 phase, once
 //!   per cycle: the estimate is above the path's rate (a competing flow arrived). When
-//!   [`FUTILE_DRAINS`] such drains in a row leave the RTT where it was, and it stands above
-//!   the lowest by more than the sender's own window could queue, the path's delay rose: the
-//!   lowest RTT is reset to the recent one (else a path whose delay stepped up would be
-//!   taken as queued, with a window sized for the old delay, for 10 s).
+//!   [`FUTILE_DRAINS`] such drains in a row leave the RTT where it was, it stands above the
+//!   lowest by more than the sender's own window could queue, and the sender is short of
+//!   data (a live stream), the path's delay rose: the lowest RTT is reset to the recent one
+//!   (else a path whose delay stepped up would be taken as queued, with a window sized for
+//!   the old delay, for 10 s).
 //!
 //! Loss is not a signal of congestion by itself: a radio link loses datagrams at random, and
 //! a sender that slows down for them collapses (Reno's rate falls as 1/sqrt(loss)). Only a
-//! round that loses more than [`HEAVY_LOSS`] of what it sent (a queue overflowing, the
-//! bottleneck's rate dropped) resets the bandwidth estimate to that round's delivery rate.
+//! round that loses more than [`HEAVY_LOSS`] of what it accounted for (a queue overflowing,
+//! the bottleneck's rate dropped) cuts the bandwidth estimate, to 0.7 of itself at most.
 //!
-//! What pixgram's BBR leaves out: the probe-RTT state (BBR halts to four packets for 200 ms
-//! every 10 s to see the propagation delay again). A live stream would lose frames to it; the
-//! 0.75 phase each cycle drains the queue instead, and the 10 s window lets a path whose delay
-//! rose be taken as it is.
+//! Random loss is paced for: the estimate is what arrives, and a path that loses datagrams
+//! before its bottleneck leaves it idle for the share lost, so while no queue stands the rate
+//! is divided by (1 - loss), the loss averaged over rounds, up to [`MAX_COMPENSATED_LOSS`].
+//!
+//! - **Probe RTT**: flows sharing a bottleneck keep each other's queue up, and neither would
+//!   see the path's delay again. A bulk sender (never short of data) whose samples have all
+//!   stood above the lowest RTT for [`PROBE_RTT_INTERVAL`] holds [`MIN_WINDOW`] datagrams in
+//!   flight for [`PROBE_RTT_TIME`], as BBR does. A live stream (short of data) skips it: it
+//!   would lose frames to it, and it queues little; for it, drains that leave the RTT where it
+//!   was mean the path's delay rose, and the lowest RTT is reset to the recent one.
+//! - **Sharing**: while a queue stands the window is one BDP (with the feedback delay), not
+//!   two, and every window holds [`SHARE_DATAGRAMS`] beyond it whatever the rate: flows that
+//!   queue at one bottleneck each get window / RTT, and a part the same for all moves their
+//!   shares towards equal (as Vegas' alpha does).
 //!
 //! Never panics on the numbers it is given: the [`RateConfig`] is sanitised, and every rate is
 //! kept within its `min..=max`.
@@ -75,16 +86,31 @@ pub const STARTUP_LOSS: f64 = 0.15;
 /// high is beyond what any link delivers usefully): the bandwidth estimate restarts from what
 /// that round delivered.
 pub const HEAVY_LOSS: f64 = 0.25;
+/// The most loss [`Bbr::rate`] paces faster for (see `loss_compensation`).
+pub const MAX_COMPENSATED_LOSS: f64 = 0.15;
+/// What a heavy-loss round keeps of the bandwidth estimate, at least.
+pub const HEAVY_LOSS_BACKOFF: f64 = 0.7;
 /// RTT samples whose lowest must stand above the path's lowest RTT to show a queue: one
 /// late sample (a receiver descheduled for a moment) does not.
 pub const QUEUE_SAMPLES: usize = 4;
 /// Early drains in a row that leave the RTT where it was before the lowest RTT is taken to
 /// have risen (see [`Bbr::on_rtt`]).
 pub const FUTILE_DRAINS: u32 = 2;
+/// A sender whose RTT samples have all stood above the lowest by half the queueing threshold
+/// for this long, and that always had data to send, drains to [`Mode::ProbeRtt`]: flows
+/// sharing a bottleneck keep each other's queue up, and each would otherwise take the queued
+/// RTT for the path's once the lowest sample leaves the [`MIN_RTT_WINDOW`] (as BBR does).
+pub const PROBE_RTT_INTERVAL: Duration = Duration::from_secs(8);
+/// How long [`Mode::ProbeRtt`] holds the window down once in flight is down to it (BBR's).
+pub const PROBE_RTT_TIME: Duration = Duration::from_millis(200);
 /// Datagrams in flight before the first feedback.
 pub const INITIAL_WINDOW: u64 = 32;
 /// Datagrams the pacer releases at once before the first rate sample.
 pub const INITIAL_BURST: u64 = 16;
+/// Datagrams every window holds beyond its share of the path, whatever the rate: flows that
+/// share a bottleneck and queue at it each get `window / RTT`, and a part that is the same for
+/// every flow (not in proportion to its estimate) moves their shares towards equal.
+pub const SHARE_DATAGRAMS: f64 = 16.0;
 /// The smallest window, in datagrams.
 pub const MIN_WINDOW: u64 = 4;
 /// Granularity of the send times kept for rate samples.
@@ -168,6 +194,9 @@ pub enum Mode {
     Drain,
     /// Cycling gains around the estimate; the phase index into [`GAIN_CYCLE`].
     ProbeBw(usize),
+    /// At most [`MIN_WINDOW`] datagrams in flight for [`PROBE_RTT_TIME`], to see the path's
+    /// delay without a queue again (see [`PROBE_RTT_INTERVAL`]).
+    ProbeRtt,
 }
 
 /// A BBR-like congestion controller. See the module documentation.
@@ -192,11 +221,16 @@ pub struct Bbr {
     /// sample covers were sent, to bound the sample by the rate they were sent at.
     sends: VecDeque<(Timestamp, u64)>,
     /// Round trips counted so far; the round ends once `delivered + lost` reaches
-    /// `round_end` (everything sent when it began is accounted for).
+    /// `round_end` (everything sent when it began is accounted for), and at least the lowest
+    /// RTT after `round_start`: bytes a timeout forgot may be reported delivered later, and
+    /// counted twice they would end rounds at every report.
     round: u64,
     round_end: u64,
-    round_sent: u64,
+    round_start: Timestamp,
+    round_delivered: u64,
     round_lost: u64,
+    /// The share of accounted bytes lost, averaged over rounds (an eighth per round).
+    loss: f64,
     /// Start-up's full-pipe test: the highest estimate at a round's end, and rounds since it
     /// last grew by 25%.
     full_bw: f64,
@@ -204,6 +238,8 @@ pub struct Bbr {
     /// Deliveries up to this count were sent while the sender had nothing more to send:
     /// their rate samples say nothing about the path unless they exceed the estimate.
     app_limited_until: u64,
+    /// When the sender last ran out of data to send.
+    app_limited_at: Option<Timestamp>,
     /// A standing queue was seen in this probe cycle (at most one early drain per cycle).
     drained_in_cycle: bool,
     /// Early drains in a row after which the RTT did not come down, and the RTT that
@@ -211,6 +247,10 @@ pub struct Bbr {
     /// does not.
     futile_drains: u32,
     drain_rtt: Option<Duration>,
+    /// When an RTT sample last came within half the queueing threshold of the lowest.
+    min_rtt_seen_at: Timestamp,
+    /// In [`Mode::ProbeRtt`]: when it ends, once in flight is down to its window.
+    probe_rtt_until: Option<Timestamp>,
 }
 
 impl Bbr {
@@ -232,14 +272,19 @@ impl Bbr {
             sends: VecDeque::new(),
             round: 0,
             round_end: 0,
-            round_sent: 0,
+            round_start: Timestamp::ZERO,
+            round_delivered: 0,
             round_lost: 0,
+            loss: 0.0,
             full_bw: 0.0,
             full_bw_rounds: 0,
             app_limited_until: 0,
+            app_limited_at: None,
             drained_in_cycle: false,
             futile_drains: 0,
             drain_rtt: None,
+            min_rtt_seen_at: Timestamp::ZERO,
+            probe_rtt_until: None,
         }
     }
 
@@ -273,6 +318,7 @@ impl Bbr {
             Mode::Startup => STARTUP_GAIN,
             Mode::Drain => 1.0 / STARTUP_GAIN,
             Mode::ProbeBw(i) => GAIN_CYCLE[i],
+            Mode::ProbeRtt => 1.0,
         }
     }
 
@@ -285,10 +331,34 @@ impl Bbr {
             Some(bw) if self.mode == Mode::Startup => {
                 (bw * self.pacing_gain()).max(self.config.initial)
             }
-            Some(bw) => bw * self.pacing_gain(),
+            Some(bw) => bw * self.pacing_gain() * self.loss_compensation(),
             None => self.config.initial,
         };
         rate.clamp(self.config.min, self.config.max)
+    }
+
+    /// How much faster to pace than the delivery rate, for loss that is not congestion.
+    /// The estimate is what arrives; on a path that loses datagrams at random before its
+    /// bottleneck (a radio link, a lossy hop), pacing at it leaves the bottleneck idle for the
+    /// share lost. So while no queue stands (the recent RTT within half the queueing threshold
+    /// of the lowest), the rate is divided by (1 - loss), for loss up to
+    /// [`MAX_COMPENSATED_LOSS`]. A queue that overflows builds up first: its RTT turns the
+    /// compensation off before its losses come.
+    fn loss_compensation(&self) -> f64 {
+        let queued = match (self.recent_rtt(), self.min_rtt(), self.queue_threshold()) {
+            (Some(recent), Some(min), Some(limit)) => recent > min + limit / 2,
+            _ => true,
+        };
+        if queued {
+            1.0
+        } else {
+            1.0 / (1.0 - self.loss.min(MAX_COMPENSATED_LOSS))
+        }
+    }
+
+    /// The share of bytes lost, averaged over the last rounds.
+    pub fn loss(&self) -> f64 {
+        self.loss
     }
 
     /// The bandwidth-delay product with the feedback delay, bytes; `None` before the model
@@ -322,18 +392,23 @@ impl Bbr {
     pub fn cwnd(&self) -> u64 {
         let datagram = self.config.datagram;
         let cwnd = match self.bdp() {
+            _ if self.mode == Mode::ProbeRtt => MIN_WINDOW as f64 * datagram,
             None => INITIAL_WINDOW as f64 * datagram,
             Some(bdp) => {
                 let gain = match self.mode {
                     Mode::Startup | Mode::Drain => STARTUP_GAIN,
-                    Mode::ProbeBw(_) => CWND_GAIN,
+                    // A standing queue: the path is full, and what is queued is delay for
+                    // every flow through it. One BDP (with the feedback delay) is enough.
+                    Mode::ProbeBw(_) if self.queue_standing() => 1.0,
+                    Mode::ProbeBw(_) | Mode::ProbeRtt => CWND_GAIN,
                 };
                 let floor = if self.mode == Mode::Startup {
                     INITIAL_WINDOW
                 } else {
                     MIN_WINDOW
                 };
-                (gain * bdp + 2.0 * self.send_quantum()).max(floor as f64 * datagram)
+                (gain * bdp + 2.0 * self.send_quantum() + SHARE_DATAGRAMS * datagram)
+                    .max(floor as f64 * datagram)
             }
         };
         cwnd.min(u64::MAX as f64) as u64
@@ -345,7 +420,6 @@ impl Bbr {
             self.phase_start = now;
         }
         self.sent += bytes;
-        self.round_sent += bytes;
         match self.sends.back_mut() {
             Some((t, s)) if now.saturating_since(*t) < SEND_MARK => *s = self.sent,
             _ => {
@@ -365,8 +439,9 @@ impl Bbr {
 
     /// The sender has nothing more to send, with `inflight` bytes in flight: rate samples of
     /// what is in flight now measure the application, not the path.
-    pub fn on_app_limited(&mut self, inflight: u64) {
+    pub fn on_app_limited(&mut self, now: Timestamp, inflight: u64) {
         self.app_limited_until = self.accounted() + inflight.max(1);
+        self.app_limited_at = Some(now);
     }
 
     /// Bytes whose fate is known or will never be: delivered, lost or forgotten.
@@ -394,6 +469,11 @@ impl Bbr {
     /// An RTT sample that answers a single transmission (not a resent chunk's).
     pub fn on_rtt(&mut self, now: Timestamp, rtt: Duration) {
         self.min_rtt.on_sample(now, rtt);
+        if let (Some(min), Some(limit)) = (self.min_rtt(), self.queue_threshold()) {
+            if rtt <= min + limit / 2 {
+                self.min_rtt_seen_at = now;
+            }
+        }
         self.recent_rtts.push_back(rtt);
         while self.recent_rtts.len() > QUEUE_SAMPLES {
             self.recent_rtts.pop_front();
@@ -418,7 +498,7 @@ impl Bbr {
                     }
                     _ => Duration::MAX,
                 };
-                if recent <= own {
+                if recent <= own || !self.app_limited_lately(now) {
                     self.futile_drains = 0;
                     self.drain_rtt = None;
                 } else if self
@@ -444,6 +524,14 @@ impl Bbr {
             }
             _ => {}
         }
+    }
+
+    /// Whether the sender ran out of data to send in the last [`MIN_RTT_WINDOW`] / 10: then
+    /// it cannot be keeping a standing queue up by itself (a live stream is; a bulk sender
+    /// with its window full is not).
+    fn app_limited_lately(&self, now: Timestamp) -> bool {
+        self.app_limited_at
+            .is_some_and(|t| now.saturating_since(t) <= MIN_RTT_WINDOW / MIN_RTT_SLOTS as u32)
     }
 
     /// Queueing delay above which the path counts as queued: HyStart++'s threshold, an eighth
@@ -475,11 +563,14 @@ impl Bbr {
     pub fn on_feedback(&mut self, now: Timestamp, delivered: u64, lost: u64, inflight: u64) {
         self.delivered += delivered;
         self.lost += lost;
+        self.round_delivered += delivered;
         self.round_lost += lost;
         if delivered > 0 {
             self.sample_rate(now);
         }
-        if self.accounted() >= self.round_end {
+        let shortest = self.min_rtt().unwrap_or(Duration::ZERO);
+        if self.accounted() >= self.round_end && now.saturating_since(self.round_start) >= shortest
+        {
             self.end_round(now);
         }
         self.advance(now, inflight);
@@ -537,18 +628,33 @@ impl Bbr {
     }
 
     fn end_round(&mut self, now: Timestamp) {
-        let loss = self.round_lost as f64 / self.round_sent.max(1) as f64;
-        let heavy = self.round_lost >= 4 && loss > HEAVY_LOSS;
-        let startup_loss = self.round_lost >= 4 && loss > STARTUP_LOSS;
+        // The share of what this round accounted for (reported delivered or lost) that was
+        // lost. Not of what it sent: a NACK names chunks sent rounds ago, and a short round
+        // would read a burst of old losses as most of its own traffic.
+        let accounted = self.round_delivered + self.round_lost;
+        let loss = self.round_lost as f64 / accounted.max(1) as f64;
+        let counted = self.round_lost as f64 >= 4.0 * self.config.datagram;
+        let heavy = counted && loss > HEAVY_LOSS;
+        let startup_loss = counted && loss > STARTUP_LOSS;
+        if accounted as f64 >= 8.0 * self.config.datagram {
+            self.loss += (loss - self.loss) / 8.0;
+        }
         self.round += 1;
         self.round_end = self.sent;
-        self.round_sent = 0;
+        self.round_start = now;
+        self.round_delivered = 0;
         self.round_lost = 0;
         if heavy {
-            // A queue overflowed by a quarter of the traffic: the estimate is well above what
-            // the path carries now. Start again from the latest rate sample.
-            if let Some(rate) = self.latest_rate() {
-                self.bw.reset(self.round, rate);
+            // A queue overflowed by a quarter of the traffic: the estimate is above what the
+            // path carries now. Back off multiplicatively (as BBRv2 and CUBIC do, by 0.7),
+            // or to the latest rate sample if that is higher: one round's sample may be a
+            // stall (every frame of the window waiting for resends), not the path's rate.
+            if let Some(bw) = self.bw.get() {
+                let rate = self
+                    .latest_rate()
+                    .unwrap_or(0.0)
+                    .max(bw * HEAVY_LOSS_BACKOFF);
+                self.bw.reset(self.round, rate.min(bw));
             }
         }
         if self.mode == Mode::Startup {
@@ -595,8 +701,30 @@ impl Bbr {
     pub fn advance(&mut self, now: Timestamp, inflight: u64) {
         let phase_len = self.min_rtt().unwrap_or(MIN_PHASE).max(MIN_PHASE);
         let bdp = self.bdp();
+        if matches!(self.mode, Mode::Drain | Mode::ProbeBw(_))
+            && now.saturating_since(self.min_rtt_seen_at) >= PROBE_RTT_INTERVAL
+            && !self.app_limited_lately(now)
+        {
+            self.mode = Mode::ProbeRtt;
+            self.phase_start = now;
+            self.probe_rtt_until = None;
+        }
         match self.mode {
             Mode::Startup => {}
+            Mode::ProbeRtt => {
+                let window = MIN_WINDOW as f64 * self.config.datagram;
+                if self.probe_rtt_until.is_none() && inflight as f64 <= window {
+                    let hold = self.min_rtt().unwrap_or(Duration::ZERO).max(PROBE_RTT_TIME);
+                    self.probe_rtt_until = Some(now + hold);
+                }
+                // Bounded even if in flight never comes down (feedback lost): 8 holds.
+                let stuck = now.saturating_since(self.phase_start) > PROBE_RTT_TIME * 8;
+                if stuck || self.probe_rtt_until.is_some_and(|t| now >= t) {
+                    self.min_rtt_seen_at = now;
+                    self.probe_rtt_until = None;
+                    self.enter_phase(now, 2);
+                }
+            }
             Mode::Drain => {
                 let drained = bdp.is_none_or(|b| inflight as f64 <= b);
                 if drained || now.saturating_since(self.phase_start) > phase_len * 8 {
@@ -711,6 +839,85 @@ mod tests {
             "{:?}",
             c.bandwidth()
         );
+    }
+
+    #[test]
+    fn a_burst_of_old_losses_in_a_short_round_does_not_reset_the_estimate() {
+        let mut c = bbr();
+        let rtt = Duration::from_millis(10);
+        drive(&mut c, 0, 2_000, 10e6, rtt);
+        let before = c.bandwidth().unwrap();
+        // A round that sent little, then a NACK naming 20 chunks sent rounds ago: 80% of what
+        // the round sent, a small share of what it accounted for.
+        let now = Timestamp::from_millis(2_100);
+        c.on_sent(now, 17_000);
+        c.on_feedback(now, 0, 20_000, 0);
+        c.on_feedback(Timestamp::from_millis(2_120), 200_000, 0, 0);
+        assert!(
+            c.bandwidth().unwrap() >= before * HEAVY_LOSS_BACKOFF,
+            "{before} -> {:?}",
+            c.bandwidth()
+        );
+    }
+
+    #[test]
+    fn random_loss_without_a_queue_is_paced_for() {
+        let mut c = bbr();
+        let rtt = Duration::from_millis(20);
+        drive(&mut c, 0, 2_000, 10e6, rtt);
+        for t in 2_000..4_000u64 {
+            let now = Timestamp::from_millis(t);
+            c.on_sent(now, 10_000);
+            c.on_rtt(now, rtt);
+            c.on_feedback(now, 9_500, 500, 200_000);
+        }
+        assert!((0.04..0.06).contains(&c.loss()), "{}", c.loss());
+        c.mode = Mode::ProbeBw(2);
+        let bw = c.bandwidth().unwrap();
+        assert!(
+            (c.rate() / bw - 1.0 / 0.95).abs() < 0.01,
+            "{} / {bw}",
+            c.rate()
+        );
+        // With a queue standing, no compensation: the losses may be the queue's.
+        for i in 0..QUEUE_SAMPLES as u64 {
+            c.on_rtt(Timestamp::from_millis(4_000 + i), rtt * 2);
+        }
+        c.mode = Mode::ProbeBw(2);
+        assert_eq!(c.rate(), c.bandwidth().unwrap());
+    }
+
+    #[test]
+    fn a_queue_kept_up_by_others_leads_to_probe_rtt_unless_app_limited() {
+        for app_limited in [false, true] {
+            let mut c = bbr();
+            let rtt = Duration::from_millis(10);
+            drive(&mut c, 0, 1_000, 10e6, rtt);
+            // Another flow keeps 30 ms queued: every sample stands above the lowest.
+            let mut entered = None;
+            for t in 1_000..1_000 + 9_000u64 {
+                let now = Timestamp::from_millis(t);
+                if app_limited {
+                    c.on_app_limited(now, 1_000);
+                }
+                c.on_sent(now, 5_000);
+                c.on_rtt(now, rtt * 4);
+                c.on_feedback(now, 5_000, 0, 100_000);
+                if c.mode() == Mode::ProbeRtt && entered.is_none() {
+                    entered = Some(t);
+                    assert_eq!(c.cwnd(), MIN_WINDOW * 1000);
+                }
+            }
+            if app_limited {
+                assert_eq!(entered, None);
+            } else {
+                let t = entered.expect("entered probe RTT");
+                assert!(
+                    t >= 1_000 + PROBE_RTT_INTERVAL.as_millis() as u64 - 1_000,
+                    "{t}"
+                );
+            }
+        }
     }
 
     #[test]

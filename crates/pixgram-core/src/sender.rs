@@ -76,7 +76,7 @@ impl Default for SenderConfig {
         SenderConfig {
             datagram_size: 1200,
             max_datagram_size: None,
-            window: 8,
+            window: 16,
             frame_timeout: Duration::from_secs(3),
             peer_timeout: Duration::from_secs(5),
             max_frame_len: 64 << 20,
@@ -1093,7 +1093,7 @@ impl Sender {
             self.count_sent(now, len);
             return Some(Transmit { len });
         } else {
-            self.rate.on_app_limited(self.inflight_bytes());
+            self.rate.on_app_limited(now, self.inflight_bytes());
             return None;
         };
         let ready = self.pacer.ready_at(now, self.pmtu.current());
@@ -1649,6 +1649,9 @@ impl Sender {
             let gone = f.outstanding_bytes();
             f.outstanding = 0;
             self.inflight -= gone.min(self.inflight);
+            // Nor does it count for the controller's rounds, which end when what was sent is
+            // accounted for: unaccounted, each timeout would stretch every later round.
+            self.rate.on_forgotten(gone);
             let last = f.layout.count() - 1;
             if f.queue_resend(last, now, Duration::ZERO) && !self.resend_queue.contains(key) {
                 self.resend_queue.push_back(*key);

@@ -28,7 +28,7 @@ struct ReliableRun {
     elapsed: Duration,
 }
 
-/// Sends `n` reliable frames with a window of 8 and checks every one arrives once and intact.
+/// Sends `n` reliable frames with the default window and checks every one arrives once and intact.
 fn reliable_run(forward: ImpairConfig, seed: u64, n: u64) -> ReliableRun {
     let mut link = Link::symmetric(
         SenderConfig::default(),
@@ -141,12 +141,11 @@ fn reliable_survives_bursts_reordering_duplication_corruption_and_truncation() {
     }
 }
 
-/// Issue 3 asked for 80% of the link at 5% loss (issue 12 asks for 90%). With the model-based
-/// controller and the first exchange, seeds 1-4 measure 83, 86, 84 and 74%: seed 4 is one of
-/// the runs where the bandwidth estimate collapses early and climbs back slowly (see the
-/// ignored test below), so this guards 70% until that is fixed.
+/// Issue 12 target 5: 90% of the link at 5% random loss (issue 3 asked for 80%). Seeds 1-4
+/// measure 92-93%: lost datagrams leave the bottleneck idle unless the sender paces faster for
+/// the loss it measures, and a window of 8 frames ran dry waiting for resends.
 #[test]
-fn reliable_goodput_at_5_percent_loss_is_at_least_80_percent_of_the_link() {
+fn reliable_goodput_at_5_percent_loss_is_at_least_90_percent_of_the_link() {
     // 10 MB/s link with a 256 KiB queue, 5% random loss, 5 ms each way; 1,000 frames so the
     // figure is the steady state, not slow start. The ceiling is 95% less header overhead.
     let rate = 10_000_000u64;
@@ -172,18 +171,18 @@ fn reliable_goodput_at_5_percent_loss_is_at_least_80_percent_of_the_link() {
             run.link,
         );
         assert!(
-            share >= 0.70,
+            share >= 0.90,
             "seed {seed}: goodput only {:.0}% of the link",
             share * 100.0
         );
     }
 }
 
-/// Issue 12, found while merging: on the same link some seeds collapse, the bandwidth estimate
-/// stuck near 1 MB/s for seconds after early losses and retransmission timeouts (seed 12:
-/// 22% of the link; on the controller's own branch seed 37: 8%). Not fixed yet.
+/// Issue 12, found while merging: on the same link some seeds collapsed, the bandwidth
+/// estimate stuck near 1 MB/s for seconds (seed 12: 22% of the link). A short round read a
+/// burst of old NACKed chunks as heavy loss and reset the estimate to a stalled sample. Seeds
+/// 1-40 now measure 89.8-94.9%, 39 of them at least 90%.
 #[test]
-#[ignore = "issue 12: the bandwidth estimate collapses on some seeds (12: 22%, 4: 74%)"]
 fn reliable_goodput_at_5_percent_loss_never_collapses() {
     let link = ImpairConfig {
         loss: 0.05,
@@ -192,15 +191,22 @@ fn reliable_goodput_at_5_percent_loss_never_collapses() {
         queue_bytes: 256 * 1024,
         ..Default::default()
     };
+    let mut within = 0;
     for seed in 1..=40 {
         let run = reliable_run(link.clone(), seed, 1000);
         let share = run.rx.payload_bytes_delivered as f64 / run.elapsed.as_secs_f64() / 1e7;
+        println!("seed {seed}: {:.1}% of the link", share * 100.0);
+        within += usize::from(share >= 0.90);
         assert!(
-            share >= 0.80,
+            share >= 0.88,
             "seed {seed}: {:.0}% of the link",
             share * 100.0
         );
     }
+    assert!(
+        within >= 38,
+        "only {within} of 40 seeds reach 90% of the link"
+    );
 }
 
 #[test]
