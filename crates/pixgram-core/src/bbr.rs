@@ -111,6 +111,8 @@ pub const INITIAL_BURST: u64 = 16;
 /// share a bottleneck and queue at it each get `window / RTT`, and a part that is the same for
 /// every flow (not in proportion to its estimate) moves their shares towards equal.
 pub const SHARE_DATAGRAMS: f64 = 16.0;
+/// The most time [`SHARE_DATAGRAMS`] may stand for at the flow's own estimate.
+pub const SHARE_TIME: Duration = Duration::from_millis(20);
 /// The smallest window, in datagrams.
 pub const MIN_WINDOW: u64 = 4;
 /// Granularity of the send times kept for rate samples.
@@ -407,8 +409,11 @@ impl Bbr {
                 } else {
                     MIN_WINDOW
                 };
-                (gain * bdp + 2.0 * self.send_quantum() + SHARE_DATAGRAMS * datagram)
-                    .max(floor as f64 * datagram)
+                // The common part queues at most SHARE_TIME at the flow's own rate: on a slow
+                // link 16 datagrams would be most of the queue (77 ms at 2 Mbit/s).
+                let bw = self.bw.get().unwrap_or(0.0);
+                let share = (SHARE_DATAGRAMS * datagram).min(bw * SHARE_TIME.as_secs_f64());
+                (gain * bdp + 2.0 * self.send_quantum() + share).max(floor as f64 * datagram)
             }
         };
         cwnd.min(u64::MAX as f64) as u64
