@@ -12,6 +12,7 @@ use std::time::Duration;
 use ring::hmac;
 
 use crate::ids::SessionId;
+use crate::pacing::Pacer;
 use crate::time::Timestamp;
 use crate::wire::{Token, TOKEN_LEN};
 
@@ -103,32 +104,17 @@ fn seconds(now: Timestamp) -> u32 {
 
 /// A token bucket for CHALLENGEs: `rate` a second, a tenth of a second's worth at once.
 #[derive(Debug)]
-pub struct ChallengeBudget {
-    rate: f64,
-    tokens: f64,
-    filled: Timestamp,
-}
+pub struct ChallengeBudget(Pacer);
 
 impl ChallengeBudget {
     /// A budget of `rate` CHALLENGEs a second.
     pub fn new(rate: f64) -> Self {
-        ChallengeBudget {
-            rate,
-            tokens: rate / 10.0,
-            filled: Timestamp::ZERO,
-        }
+        ChallengeBudget(Pacer::new(rate, rate / 10.0))
     }
 
     /// Takes one CHALLENGE from the budget; `false` when it is spent.
     pub fn take(&mut self, now: Timestamp) -> bool {
-        let earned = now.saturating_since(self.filled).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + earned).min(self.rate / 10.0);
-        self.filled = self.filled.max(now);
-        if self.tokens < 1.0 {
-            return false;
-        }
-        self.tokens -= 1.0;
-        true
+        self.0.try_take(now, 1)
     }
 }
 

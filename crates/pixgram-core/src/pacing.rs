@@ -145,6 +145,18 @@ impl Pacer {
         self.refill(now);
         self.tokens -= len as f64;
     }
+
+    /// Spends `len` tokens at `now` if the bucket holds them; `false` (nothing spent) if it
+    /// does not. For budgets counted in datagrams rather than bytes (the receiver's limits on
+    /// what one peer or the whole first exchange may cost); like every rate here, at least
+    /// [`MIN_RATE`] a second.
+    pub fn try_take(&mut self, now: Timestamp, len: usize) -> bool {
+        if self.ready_at(now, len) > now {
+            return false;
+        }
+        self.on_sent(now, len);
+        true
+    }
 }
 
 /// Settings of the congestion controller ([`crate::bbr::Bbr`]). Any values are accepted; see [`RateConfig::sanitised`].
@@ -360,5 +372,19 @@ mod tests {
                 assert!(next > t0);
             }
         }
+    }
+
+    #[test]
+    fn try_take_spends_only_what_the_bucket_holds() {
+        // A thousand a second, two at once: the receiver's per-peer and CHALLENGE budgets.
+        let mut b = Pacer::new(1_000.0, 2.0);
+        let t = Timestamp::from_millis(1_000);
+        assert!(b.try_take(t, 1) && b.try_take(t, 1));
+        assert!(!b.try_take(t, 1));
+        assert!(!b.try_take(t + Duration::from_micros(999), 1));
+        assert!(b.try_take(t + Duration::from_millis(1), 1));
+        // Idle for long, it holds no more than its burst.
+        let later = t + Duration::from_secs(60);
+        assert!(b.try_take(later, 1) && b.try_take(later, 1) && !b.try_take(later, 1));
     }
 }

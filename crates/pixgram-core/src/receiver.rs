@@ -14,6 +14,7 @@ use crate::handshake::{
     AddressValidator, ChallengeBudget, CHALLENGES_PER_SEC, DATA_CHALLENGES_PER_SEC,
 };
 use crate::ids::{FrameId, SessionId, StreamId};
+use crate::pacing::Pacer;
 use crate::stream_rx::{Admission, ChunkOutcome, Completed, StreamOutput, StreamReceiver, Timers};
 use crate::time::Timestamp;
 use crate::wire::{
@@ -376,10 +377,8 @@ struct Peer {
     last_seen: Timestamp,
     /// Bytes received from this peer minus bytes queued to it: replies may not exceed it.
     reply_credit: u64,
-    /// Datagrams this peer may still send now (see `max_peer_datagrams_per_sec`), and when
-    /// the bucket was last filled.
-    tokens: f64,
-    filled: Timestamp,
+    /// Datagrams this peer may still send (see `max_peer_datagrams_per_sec`).
+    budget: Option<Pacer>,
 }
 
 /// What is kept of a session that went idle or closed.
@@ -696,17 +695,9 @@ impl Receiver {
         let Some(peer) = self.peers.get_mut(&(h.session, from)) else {
             return;
         };
-        if let Some(rate) = self.config.max_peer_datagrams_per_sec {
-            let rate = f64::from(rate);
-            let burst = (rate / 10.0).max(1024.0);
-            let earned = now.saturating_since(peer.filled).as_secs_f64() * rate;
-            peer.tokens = (peer.tokens.min(burst) + earned).min(burst);
-            peer.filled = now;
-            if peer.tokens < 1.0 {
-                self.stats.over_rate += 1;
-                return;
-            }
-            peer.tokens -= 1.0;
+        if peer.budget.as_mut().is_some_and(|b| !b.try_take(now, 1)) {
+            self.stats.over_rate += 1;
+            return;
         }
         peer.last_seen = now;
         peer.reply_credit += (wire::DATA_OVERHEAD + payload.len()) as u64;
@@ -816,8 +807,10 @@ impl Receiver {
                 footprint: 0,
                 last_seen: now,
                 reply_credit: 0,
-                tokens: f64::MAX,
-                filled: now,
+                budget: self.config.max_peer_datagrams_per_sec.map(|rate| {
+                    let rate = f64::from(rate);
+                    Pacer::new(rate, (rate / 10.0).max(1024.0))
+                }),
             },
         );
         self.stats.sessions_started += 1;

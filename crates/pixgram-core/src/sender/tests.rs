@@ -259,7 +259,11 @@ fn sender_handle_timeout_fires_exactly_when_poll_timeout_says() {
         let early = Timestamp::from_micros(at.as_micros().saturating_sub(1));
         if early > now {
             tx.handle_timeout(early);
-            assert_eq!((tx.stats().clone(), tx.in_flight()), before, "fired before {at:?}");
+            assert_eq!(
+                (tx.stats().clone(), tx.in_flight()),
+                before,
+                "fired before {at:?}"
+            );
             assert!(tx.poll_event().is_none());
         }
         tx.handle_timeout(at);
