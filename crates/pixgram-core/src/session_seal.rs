@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The key of packet number `pn` is generation `pn >> 23`: a new key every
-//! [`REKEY_AFTER`](crate::seal::REKEY_AFTER) packets (AES-GCM's limit per key, RFC 9001 §6.6),
+//! [`crate::seal::REKEY_AFTER`] packets (AES-GCM's limit per key, RFC 9001 §6.6),
 //! derived by both ends from the same secret, with no exchange.
 
 use std::collections::HashMap;
