@@ -25,6 +25,8 @@ use crate::wire::{
 mod exchange;
 mod peers;
 mod replies;
+#[cfg(test)]
+mod tests;
 mod types;
 
 use peers::{Peer, Remembered};

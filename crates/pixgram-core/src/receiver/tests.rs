@@ -1,0 +1,115 @@
+//! One test per seam of the receiver; the whole protocol is tested end to end in `tests/`.
+
+use super::*;
+use crate::sender::{OutgoingFrame, Sender, SenderConfig};
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], port))
+}
+
+/// Every datagram `tx` has ready goes to `rx` from `from`; CHALLENGEs go straight back.
+fn pump(tx: &mut Sender, rx: &mut Receiver, now: Timestamp, from: SocketAddr) {
+    let mut buf = vec![0u8; 65_536];
+    for _ in 0..16 {
+        while let Some(t) = tx.poll_transmit(now, &mut buf) {
+            rx.handle(now, from, &buf[..t.len]);
+        }
+        let mut challenged = false;
+        while let Some((_, n)) = rx.poll_transmit(&mut buf) {
+            challenged |= matches!(wire::parse(&buf[..n]), Ok(Datagram::Challenge(_)));
+            tx.handle(now, &buf[..n]);
+        }
+        if !challenged {
+            break;
+        }
+    }
+}
+
+fn frame(n: usize) -> OutgoingFrame {
+    OutgoingFrame::frame(StreamId(1), vec![3u8; n]).reliable(true)
+}
+
+#[test]
+fn exchange_holds_data_from_an_address_not_validated_and_challenges_it() {
+    let mut rx = Receiver::new(ReceiverConfig::default());
+    let mut tx = Sender::new(SenderConfig::default(), SessionId(9));
+    let now = Timestamp::from_millis(5);
+    tx.send(now, frame(5_000)).unwrap();
+    pump(&mut tx, &mut rx, now, addr(1));
+    assert_eq!(rx.stats().frames_delivered, 1);
+    // DATA from an address that never answered a CHALLENGE (its sender took a token on
+    // trust): answered with a CHALLENGE, held, never delivered, no state for it.
+    let mut buf = vec![0u8; 2048];
+    let mut tx2 = Sender::new(SenderConfig::default(), SessionId(10));
+    // A token the sender takes on trust (it does not check them): it may send DATA now.
+    let c = Challenge {
+        session: tx2.session(),
+        answered_len: wire::MIN_HELLO_LEN as u32,
+        token: [0x5A; wire::TOKEN_LEN],
+    };
+    let n = wire::emit_challenge(&mut buf, &c);
+    tx2.handle(now, &buf[..n]);
+    tx2.send(now, frame(1_000)).unwrap();
+    while let Some(t) = tx2.poll_transmit(now, &mut buf) {
+        rx.handle(now, addr(2), &buf[..t.len]);
+    }
+    assert!(rx.stats().unvalidated >= 1);
+    let replies: Vec<_> = std::iter::from_fn(|| rx.poll_transmit(&mut buf)).collect();
+    assert!(replies.iter().all(|(to, _)| *to == addr(2)) && !replies.is_empty());
+    assert_eq!(rx.stats().frames_delivered, 1);
+    assert_eq!(rx.peer_count(), 1);
+}
+
+#[test]
+fn peers_are_refused_beyond_max_peers_unless_one_is_quiet() {
+    let config = ReceiverConfig {
+        max_peers: 1,
+        ..ReceiverConfig::default()
+    };
+    let mut rx = Receiver::new(config);
+    let now = Timestamp::from_millis(5);
+    let mut first = Sender::new(SenderConfig::default(), SessionId(1));
+    first.send(now, frame(100)).unwrap();
+    pump(&mut first, &mut rx, now, addr(1));
+    // A second sender at once: the first was heard just now, so it is refused.
+    let mut second = Sender::new(SenderConfig::default(), SessionId(2));
+    second.send(now, frame(100)).unwrap();
+    pump(&mut second, &mut rx, now, addr(2));
+    assert!(rx.stats().over_peers >= 1, "{:?}", rx.stats());
+    assert_eq!(rx.peer_count(), 1);
+    // Once the first has been quiet for EVICT_QUIET, the newcomer takes its place.
+    let later = now + EVICT_QUIET + Duration::from_millis(1);
+    let mut third = Sender::new(SenderConfig::default(), SessionId(3));
+    third.send(later, frame(100)).unwrap();
+    pump(&mut third, &mut rx, later, addr(3));
+    assert_eq!(rx.stats().sessions_evicted, 1);
+    assert_eq!(rx.peer_count(), 1);
+}
+
+#[test]
+fn replies_never_exceed_what_the_peer_sent() {
+    let mut rx = Receiver::new(ReceiverConfig::default());
+    let now = Timestamp::from_millis(5);
+    let mut tx = Sender::new(SenderConfig::default(), SessionId(4));
+    let mut sent = 0usize;
+    let mut answered = 0usize;
+    let mut buf = vec![0u8; 65_536];
+    for i in 0..20u64 {
+        let at = now + Duration::from_millis(i);
+        // Tiny frames: each ACK is larger than the datagram it answers.
+        tx.send(at, OutgoingFrame::message(StreamId(2), b"{}".to_vec()))
+            .unwrap();
+        for _ in 0..4 {
+            while let Some(t) = tx.poll_transmit(at, &mut buf) {
+                sent += t.len;
+                rx.handle(at, addr(1), &buf[..t.len]);
+            }
+            while let Some((_, n)) = rx.poll_transmit(&mut buf) {
+                answered += n;
+                tx.handle(at, &buf[..n]);
+            }
+        }
+    }
+    assert!(answered <= sent, "answered {answered} bytes to {sent}");
+    assert!(rx.stats().acks_sent > 0);
+}
