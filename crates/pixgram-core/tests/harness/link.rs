@@ -96,6 +96,12 @@ impl Link {
         Link::new(tx, ReceiverConfig::default(), c.clone(), c, seed)
     }
 
+    /// The sender's address as the receiver sees it (default [`PEER`]).
+    pub fn with_peer(mut self, peer: SocketAddr) -> Self {
+        self.peer = peer;
+        self
+    }
+
     /// Moves every datagram that is ready, then advances the clock to the next event (no later
     /// than `until`), recording both sides' events.
     pub fn step(&mut self, until: Timestamp) {
