@@ -47,11 +47,8 @@ fn config(bad_link: bool) -> ImpairConfig {
     }
 }
 
-#[divan::bench(args = [false, true])]
-fn impairment(bencher: Bencher, bad_link: bool) {
-    let mut link = Impairment::new(config(bad_link), 1);
-    let mut line = DelayLine::new();
-    let mut out = Vec::new();
+/// Times `per_datagram` over [`RUN`] datagrams, 100 µs apart.
+fn run(bencher: Bencher, mut per_datagram: impl FnMut(Duration, &[u8])) {
     let datagram = vec![0x5Au8; DATAGRAM];
     let mut now = Duration::ZERO;
     bencher
@@ -60,15 +57,25 @@ fn impairment(bencher: Bencher, bad_link: bool) {
         .bench_local(|| {
             for _ in 0..RUN {
                 now += Duration::from_micros(100);
-                link.apply(now, &datagram, &mut out);
-                for (at, bytes) in out.drain(..) {
-                    line.push(at, bytes);
-                }
-                while let Some(d) = line.pop_due(now) {
-                    divan::black_box(d);
-                }
+                per_datagram(now, &datagram);
             }
         });
+}
+
+#[divan::bench(args = [false, true])]
+fn impairment(bencher: Bencher, bad_link: bool) {
+    let mut link = Impairment::new(config(bad_link), 1);
+    let mut line = DelayLine::new();
+    let mut out = Vec::new();
+    run(bencher, |now, datagram| {
+        link.apply(now, datagram, &mut out);
+        for (at, bytes) in out.drain(..) {
+            line.push(at, bytes);
+        }
+        while let Some(d) = line.pop_due(now) {
+            divan::black_box(d);
+        }
+    });
 }
 
 #[divan::bench(args = [false, true])]
@@ -78,18 +85,10 @@ fn relay(bencher: Bencher, bad_link: bool) {
         ..RelayConfig::default()
     });
     let client = SocketAddr::from(([127, 0, 0, 1], 5000));
-    let datagram = vec![0x5Au8; DATAGRAM];
-    let mut now = Duration::ZERO;
-    bencher
-        .counter(ItemsCount::new(RUN))
-        .counter(BytesCount::new(RUN * DATAGRAM))
-        .bench_local(|| {
-            for _ in 0..RUN {
-                now += Duration::from_micros(100);
-                relay.from_client(now, client, &datagram);
-                while let Some(d) = relay.poll_transmit(now) {
-                    divan::black_box(d);
-                }
-            }
-        });
+    run(bencher, |now, datagram| {
+        relay.from_client(now, client, datagram);
+        while let Some(d) = relay.poll_transmit(now) {
+            divan::black_box(d);
+        }
+    });
 }

@@ -14,6 +14,19 @@ use pixgram_core::{
 
 use super::{earliest, ImpairConfig, Way};
 
+/// A [`Net`] of the parts of a [`Link`] or [`Shared`] its pairs share.
+macro_rules! net {
+    ($s:expr) => {
+        Net {
+            now: &mut $s.now,
+            forward: &mut $s.forward,
+            buf: &mut $s.buf,
+            forward_waits: &mut $s.forward_waits,
+            largest_sent: &mut $s.largest_sent,
+        }
+    };
+}
+
 /// The sender's address as the receiver sees it.
 pub const PEER: &str = "10.0.0.1:4000";
 
@@ -113,14 +126,7 @@ impl Link {
             tx_events: &mut self.tx_events,
             rx_events: &mut self.rx_events,
         }];
-        let mut net = Net {
-            now: &mut self.now,
-            forward: &mut self.forward,
-            buf: &mut self.buf,
-            forward_waits: &mut self.forward_waits,
-            largest_sent: &mut self.largest_sent,
-        };
-        step_flows(&mut net, &mut flows, until, self.tick);
+        step_flows(&mut net!(self), &mut flows, until, self.tick);
     }
 
     /// [`Link::step`], returning (and no longer keeping) the events it produced.
@@ -236,14 +242,7 @@ impl Shared {
                 rx_events,
             })
             .collect();
-        let mut net = Net {
-            now: &mut self.now,
-            forward: &mut self.forward,
-            buf: &mut self.buf,
-            forward_waits: &mut self.forward_waits,
-            largest_sent: &mut self.largest_sent,
-        };
-        step_flows(&mut net, &mut flows, until, None);
+        step_flows(&mut net!(self), &mut flows, until, None);
     }
 }
 
