@@ -16,8 +16,7 @@ use pixgram_core::wire::DATA_OVERHEAD;
 use pixgram_core::{
     OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderConfig, SenderEvent, StreamId, Timestamp,
 };
-use pixgram_netem::ImpairConfig;
-use pixgram_netem::SimRng;
+use pixgram_netem::{ImpairConfig, SimRng};
 
 /// The queue a tbf with `latency 50ms` holds.
 const TBF_QUEUE: Duration = Duration::from_millis(50);

@@ -12,8 +12,7 @@ use pixgram_core::{
     FrameId, OutgoingFrame, ReceiverConfig, ReceiverEvent, ReceiverStats, SenderConfig,
     SenderEvent, SenderStats, StreamId, Timestamp,
 };
-use pixgram_netem::SimRng;
-use pixgram_netem::{BurstLoss, ImpairConfig, ImpairStats};
+use pixgram_netem::{BurstLoss, ImpairConfig, ImpairStats, SimRng};
 
 fn frame_bytes(rng: &mut SimRng, id: u64) -> Vec<u8> {
     // Sizes from one chunk to 200 KB; content from the seed so corruption would show.

@@ -20,8 +20,7 @@ use pixgram_core::{
     ReceiverEvent, ReceiverStats, SendFailure, SenderConfig, SenderEvent, SessionId, StreamId,
     Timestamp,
 };
-use pixgram_netem::ImpairConfig;
-use pixgram_netem::SimRng;
+use pixgram_netem::{ImpairConfig, SimRng};
 
 const SEEDS: u64 = 24;
 
