@@ -46,33 +46,19 @@ corpus_bytes=$(cat "${images[@]}" | wc -c)
 mkdir -p "$out"
 : >"$out/raw.txt"
 
-tag="$$"
-tx="pgbtx$tag"
-rx="pgbrx$tag"
-dev="bt$tag"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    ip netns del "$tx" 2>/dev/null || true
-    ip netns del "$rx" 2>/dev/null || true
-}
-trap cleanup EXIT
-ip netns add "$tx"
-ip netns add "$rx"
-ip link add "$dev" type veth peer name "br$tag"
-ip link set "$dev" netns "$tx"
-ip link set "br$tag" netns "$rx"
-ip -n "$tx" addr add 10.80.0.1/24 dev "$dev"
-ip -n "$rx" addr add 10.80.0.2/24 dev "br$tag"
-for ns in "$tx" "$rx"; do ip -n "$ns" link set lo up; done
-ip -n "$tx" link set "$dev" up
-ip -n "$rx" link set "br$tag" up
+# shellcheck source=../scripts/lib/netns.sh
+. "$repo/scripts/lib/netns.sh"
+netns_names bb
+tx="$NETNS_TX"
+rx="$NETNS_RX"
+netns_create || { echo "bench/bottleneck.sh: cannot create network namespaces" >&2; exit 2; }
+netns_link 10.80.0
 
 ip netns exec "$rx" timeout 3600 "$bin" recv --listen 10.80.0.2:9000 --quiet \
     >/dev/null 2>"$out/recv.err" &
-pids+=($!)
+netns_track $!
 ip netns exec "$rx" timeout 3600 iperf3 -s -B 10.80.0.2 -p 5201 >/dev/null 2>&1 &
-pids+=($!)
+netns_track $!
 for _ in $(seq 100); do
     grep -q "listening on" "$out/recv.err" 2>/dev/null && break
     sleep 0.05
@@ -83,7 +69,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (
 echo "| bottleneck | pixgram goodput | share of the bottleneck | datagrams that were retransmissions | sender's queueing delay | iperf3 TCP, same bottleneck |"
 echo "|---|---:|---:|---:|---:|---:|"
 for mbit in $rates; do
-    tc -n "$tx" qdisc replace dev "$dev" root tbf rate "${mbit}mbit" burst 32kb latency 50ms
+    netns_tbf "${mbit}mbit"
     loops=$(awk -v m="$mbit" -v s="$seconds" -v b="$corpus_bytes" 'BEGIN { n = int(m * 1e6 / 8 * s / b + 0.999); print (n < 1 ? 1 : n) }')
     g=()
     r=()

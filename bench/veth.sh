@@ -30,34 +30,21 @@ command -v ip >/dev/null || skip "ip (iproute2) is not installed"
 command -v iperf3 >/dev/null || skip "iperf3 is not installed (apt-get install iperf3)"
 [ -x "$bin" ] || { echo "veth: no pixgram binary at $bin" >&2; exit 2; }
 photo="$repo/../shared/corpus/fallenleaf_1920x1080.jpg"
-tag="$$"
-tx="pvtx$tag"
-rx="pvrx$tag"
-work="$(mktemp -d)"
-cleanup() {
-    ip netns pids "$rx" 2>/dev/null | xargs -r kill 2>/dev/null || true
-    ip netns del "$tx" 2>/dev/null || true
-    ip netns del "$rx" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$tx" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns add "$rx"
-ip link add "et$tag" type veth peer name "er$tag"
-ip link set "et$tag" netns "$tx"
-ip link set "er$tag" netns "$rx"
-ip -n "$tx" addr add 10.78.0.1/24 dev "et$tag"
-ip -n "$rx" addr add 10.78.0.2/24 dev "er$tag"
-for ns in "$tx" "$rx"; do ip -n "$ns" link set lo up; done
-ip -n "$tx" link set "et$tag" up
-ip -n "$rx" link set "er$tag" up
+# shellcheck source=../scripts/lib/netns.sh
+. "$repo/scripts/lib/netns.sh"
+netns_names ve
+tx="$NETNS_TX"
+rx="$NETNS_RX"
+netns_tmpdir work
+netns_create || skip "cannot create network namespaces here"
+netns_link 10.78.0
 ip netns exec "$rx" iperf3 -s -D -B 10.78.0.2 -p 5201 --logfile "$work/iperf3.log"
 sleep 0.3
 
 printf 'mtu\tround\tiperf3_MBps\tpixgram_MBps\n' >"$work/results.tsv"
 for mtu in "${mtus[@]}"; do
-    ip -n "$tx" link set "et$tag" mtu "$mtu"
-    ip -n "$rx" link set "er$tag" mtu "$mtu"
+    ip -n "$tx" link set "$NETNS_TX_DEV" mtu "$mtu"
+    ip -n "$rx" link set "$NETNS_RX_DEV" mtu "$mtu"
     for r in $(seq "$reps"); do
         tcp="$(ip netns exec "$tx" iperf3 -c 10.78.0.2 -p 5201 -t "$secs" -J |
             python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6)')"

@@ -63,31 +63,15 @@ fi
 [ ${#images[@]} -gt 0 ] || { echo "$me: no .jpg images in $corpus" >&2; exit 2; }
 corpus_bytes=$(cat "${images[@]}" | wc -c)
 
-tag="$$"
-tx="pgctx$tag"
-rx="pgcrx$tag"
-dev="ct$tag"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    ip netns del "$tx" 2>/dev/null || true
-    ip netns del "$rx" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$tx" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns add "$rx"
-ip link add "$dev" type veth peer name "cr$tag"
-ip link set "$dev" netns "$tx"
-ip link set "cr$tag" netns "$rx"
-ip -n "$tx" addr add 10.79.0.1/24 dev "$dev"
-ip -n "$rx" addr add 10.79.0.2/24 dev "cr$tag"
-for ns in "$tx" "$rx"; do ip -n "$ns" link set lo up; done
-ip -n "$tx" link set "$dev" up
-ip -n "$rx" link set "cr$tag" up
-tc -n "$tx" qdisc replace dev "$dev" root tbf rate 4mbit burst 32kb latency 50ms ||
-    skip "tc cannot add a tbf qdisc here"
+# shellcheck source=lib/netns.sh
+. "$repo/scripts/lib/netns.sh"
+netns_names cb
+tx="$NETNS_TX"
+rx="$NETNS_RX"
+netns_tmpdir work
+netns_create || skip "cannot create network namespaces here"
+netns_link 10.79.0
+netns_tbf 4mbit || skip "tc cannot add a tbf qdisc here"
 
 # Starts `pixgram recv` on PORT in the receiving namespace (bounded by timeout), logs in
 # $work/recv-PORT.err.
@@ -95,7 +79,7 @@ start_recv() {
     local port=$1
     ip netns exec "$rx" timeout 300 "$bin" recv --listen "10.79.0.2:$port" --quiet \
         --duration 280 >/dev/null 2>"$work/recv-$port.err" &
-    pids+=($!)
+    netns_track $!
     for _ in $(seq 100); do
         grep -q "listening on" "$work/recv-$port.err" 2>/dev/null && return 0
         sleep 0.05
@@ -141,7 +125,7 @@ start_recv 9002
 have_iperf=""
 if command -v iperf3 >/dev/null; then
     ip netns exec "$rx" timeout 300 iperf3 -s -B 10.79.0.2 -p 5201 >/dev/null 2>&1 &
-    pids+=($!)
+    netns_track $!
     have_iperf=1
     sleep 0.3
 else
@@ -149,7 +133,7 @@ else
 fi
 
 for mbit in $rates; do
-    tc -n "$tx" qdisc replace dev "$dev" root tbf rate "${mbit}mbit" burst 32kb latency 50ms
+    netns_tbf "${mbit}mbit"
     echo "$me: tbf ${mbit} Mbit/s, burst 32kb, latency 50ms"
 
     # Target 1: one flow.

@@ -46,38 +46,22 @@ if [ -d "$corpus" ]; then
 fi
 [ ${#images[@]} -gt 0 ] || { echo "$me: no .jpg or .png images in $corpus" >&2; exit 2; }
 
-tag="$$"
-tx="pgbtx$tag"
-rx="pgbrx$tag"
-work="$(mktemp -d)"
-recv_pid=""
-cleanup() {
-    [ -n "$recv_pid" ] && kill "$recv_pid" 2>/dev/null || true
-    ip netns del "$tx" 2>/dev/null || true
-    ip netns del "$rx" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$tx" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns add "$rx"
-ip link add "bt$tag" type veth peer name "br$tag"
-ip link set "bt$tag" netns "$tx"
-ip link set "br$tag" netns "$rx"
-ip -n "$tx" addr add 10.78.0.1/24 dev "bt$tag"
-ip -n "$rx" addr add 10.78.0.2/24 dev "br$tag"
-for ns in "$tx" "$rx"; do
-    ip -n "$ns" link set lo up
-done
-ip -n "$tx" link set "bt$tag" up
-ip -n "$rx" link set "br$tag" up
-tc -n "$tx" qdisc add dev "bt$tag" root tbf rate "$rate" burst 32kb latency 50ms ||
-    skip "tc cannot add a tbf qdisc here"
+# shellcheck source=lib/netns.sh
+. "$repo/scripts/lib/netns.sh"
+netns_names bh
+tx="$NETNS_TX"
+rx="$NETNS_RX"
+netns_tmpdir work
+netns_create || skip "cannot create network namespaces here"
+netns_link 10.78.0
+netns_tbf "$rate" || skip "tc cannot add a tbf qdisc here"
 
 total=${#images[@]}
 bytes=$(cat "${images[@]}" | wc -c)
 ip netns exec "$rx" timeout 200 "$bin" recv --listen 10.78.0.2:9000 --save "$work/out" \
     --count "$total" --duration 180 --quiet >"$work/recv.jsonl" 2>"$work/recv.err" &
 recv_pid=$!
+netns_track "$recv_pid"
 for _ in $(seq 100); do
     grep -q "listening on" "$work/recv.err" 2>/dev/null && break
     sleep 0.05
@@ -111,7 +95,7 @@ for orig in "${images[@]}"; do
     done
     if [ -n "$found" ]; then identical=$((identical + 1)); else missing+=("$name"); fi
 done
-drops="$(tc -n "$tx" -s qdisc show dev "bt$tag" | sed -n 's/.*dropped \([0-9]*\).*/\1/p' | head -n 1)"
+drops="$(netns_tbf_drops)"
 echo "$me: $total images ($bytes bytes) through tbf $rate: send exit $rc after $took s;" \
     "$identical of $total saved identical; tbf dropped ${drops:-?} packets"
 grep -E '^(sent|path|not delivered)' "$work/send.err" | sed "s/^/$me:   sender: /"

@@ -41,56 +41,18 @@ skip() { echo "netns-loss: SKIPPED: $*"; exit 0; }
 command -v ip >/dev/null || skip "ip (iproute2) is not installed"
 command -v nft >/dev/null || skip "nft (nftables) is not installed"
 
-tag="$$"
-tx="pgtx$tag"
-rx="pgrx$tag"
-work="$(mktemp -d)"
-cleanup() {
-    ip netns del "$tx" 2>/dev/null || true
-    ip netns del "$rx" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$tx" 2>/dev/null || skip "cannot create network namespaces here"
-ip netns add "$rx"
-ip link add "vt$tag" type veth peer name "vr$tag"
-ip link set "vt$tag" netns "$tx"
-ip link set "vr$tag" netns "$rx"
-ip -n "$tx" addr add 10.77.0.1/24 dev "vt$tag"
-ip -n "$rx" addr add 10.77.0.2/24 dev "vr$tag"
-for ns in "$tx" "$rx"; do
-    ip -n "$ns" link set lo up
-done
-# One packet per segment on the veth, as on a physical wire: pixgram sends runs of datagrams
-# with UDP GSO, and a veth hands such a run to the other namespace whole (netfilter sees one
-# 64 KB packet), so one random drop below would take up to 54 datagrams at once instead of
-# one. gso_max_segs 1 makes the kernel segment before the veth, and the loss stays per
-# datagram, which is what this script measures.
-ip -n "$tx" link set "vt$tag" gso_max_segs 1
-ip -n "$rx" link set "vr$tag" gso_max_segs 1
-ip -n "$tx" link set "vt$tag" up
-ip -n "$rx" link set "vr$tag" up
+# shellcheck source=lib/netns.sh
+. "$repo/scripts/lib/netns.sh"
+netns_names l
+tx="$NETNS_TX"
+rx="$NETNS_RX"
+netns_tmpdir work
+netns_create || skip "cannot create network namespaces here"
+netns_link 10.77.0 gso1
 
 # Random loss on the way in, in both namespaces: data to the receiver, replies to the sender.
-set_loss() {
-    local pct="$1" per10k
-    per10k="$(python3 -c "print(round($pct * 100))")"
-    for ns in "$tx" "$rx"; do
-        ip netns exec "$ns" nft delete table inet impair 2>/dev/null || true
-        ip netns exec "$ns" nft add table inet impair
-        ip netns exec "$ns" nft add chain inet impair in '{ type filter hook input priority 0; }'
-        ip netns exec "$ns" nft add rule inet impair in ip saddr 10.77.0.0/24 udp dport '!=' 0 \
-            numgen random mod 10000 '<' "$per10k" counter drop
-    done
-}
-dropped() {
-    local total=0 n ns
-    for ns in "$tx" "$rx"; do
-        n="$(ip netns exec "$ns" nft list table inet impair | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')"
-        total=$((total + ${n:-0}))
-    done
-    echo "$total"
-}
+set_loss() { netns_loss "$1" 10.77.0; }
+dropped() { netns_dropped; }
 
 # Images: the corpus's JPEGs up to 500 KB, or generated files.
 images=()

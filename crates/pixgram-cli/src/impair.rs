@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use pixgram::relay::{UdpRelay, UdpRelayStats};
-use pixgram_core::impair::{BurstLoss, ImpairConfig, ImpairStats};
-use pixgram_core::relay::RelayConfig;
+use pixgram::relay::{BurstLoss, ImpairConfig, ImpairStats, RelayConfig, UdpRelay, UdpRelayStats};
 
 use crate::cli::{resolve, ImpairArgs};
 use crate::recv::stop_flag;
@@ -109,6 +107,7 @@ fn impairment(args: &ImpairArgs) -> anyhow::Result<ImpairConfig> {
         truncate: share("truncate", args.truncate)?,
         rate,
         queue_bytes: args.queue,
+        mtu: None,
     })
 }
 

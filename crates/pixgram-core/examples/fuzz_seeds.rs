@@ -1,5 +1,6 @@
 //! Writes the committed seed corpus of the fuzz targets (`fuzz/corpus/TARGET/`): real datagrams
-//! of every type from the sender and receiver state machines, in each target's input format.
+//! of every type from the sender and receiver state machines, in each target's input format
+//! (`relay`: through `pixgram-netem`'s impairing relay).
 //!
 //! Run: `cargo run -p pixgram-core --example fuzz_seeds -- fuzz/corpus`
 
@@ -51,6 +52,19 @@ fn main() {
     }
     push(0xC0, br#"{"cmd":"start","speed":[1,2,3]}"#);
     write("seed_receiver", "image-and-message".into(), &seq);
+    // The relay target (pixgram-netem's relay): a header (5% loss, 20 ms delay, 2 ms jitter,
+    // 1% duplication, no corruption or truncation, no rate limit, 4 clients), then the
+    // exchange as it crosses `pixgram impair`: DATA from one client, the replies from upstream.
+    let mut seq = vec![5, 20, 2, 1, 0, 0, 0, 4];
+    let records = data
+        .iter()
+        .map(|d| (0u8, d))
+        .chain(replies.iter().map(|r| (0x80, r)));
+    for (i, (who, d)) in records.enumerate() {
+        seq.extend([who, (i % 3) as u8, (d.len() >> 8) as u8, d.len() as u8]);
+        seq.extend_from_slice(d);
+    }
+    write("relay", "exchange".into(), &seq);
 }
 
 /// Every datagram of a short exchange: DATA (plain, metadata, reliable, live with parity,

@@ -11,10 +11,10 @@
 //! - [`Sender`]: one session towards one receiver; windows of frames in flight, verdicts, RTT.
 //! - [`Receiver`]: many senders on one socket; reassembly, acknowledgement, bounded memory.
 //! - [`seal`]: authenticated encryption of datagrams with a pre-shared key.
-//! - [`relay`]: the impairing relay behind `pixgram impair`, flows and delay line.
 //! - [`compat_seed`]: the original Python scripts' format, as a receiver that resynchronises.
-//! - [`impair`]: a seeded model of a bad network (loss, bursts, delay, reordering, duplication,
-//!   corruption, truncation) shared by the simulator tests and the CLI's relay.
+//!
+//! The seeded network model its simulations run through (and `pixgram impair`) is the
+//! `pixgram-netem` crate.
 //!
 //! ## The contract
 //! Feed one input (`handle`, `handle_timeout`), then drain every `poll_transmit` and
@@ -30,13 +30,10 @@ pub mod fec;
 mod greeting;
 pub mod handshake;
 pub mod ids;
-pub mod impair;
 pub mod pacing;
 pub mod pmtu;
 mod reassembly;
 pub mod receiver;
-pub mod relay;
-pub mod rng;
 pub mod rtt;
 pub mod seal;
 pub mod sender;

@@ -6,18 +6,17 @@
 //! Each test prints the figures it asserts (`cargo test -p pixgram-core --release --test
 //! bottleneck -- --nocapture`).
 
-mod link;
+mod harness;
 
 use std::time::Duration;
 
-use link::{quantile, Link, Shared};
-use pixgram_core::impair::ImpairConfig;
-use pixgram_core::rng::SimRng;
+use harness::{quantile, Link, Shared};
 use pixgram_core::sender::FecPolicy;
 use pixgram_core::wire::DATA_OVERHEAD;
 use pixgram_core::{
     OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderConfig, SenderEvent, StreamId, Timestamp,
 };
+use pixgram_netem::{ImpairConfig, SimRng};
 
 /// The queue a tbf with `latency 50ms` holds.
 const TBF_QUEUE: Duration = Duration::from_millis(50);

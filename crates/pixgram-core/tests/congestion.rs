@@ -2,16 +2,16 @@
 //! the NACK logic and the loss report do on paths with a long RTT, a changing RTT, parity,
 //! random loss and a drop-tail bottleneck. Every run is seeded and uses injected time.
 
-mod link;
+mod harness;
 
 use std::time::Duration;
 
-use link::Link;
-use pixgram_core::impair::ImpairConfig;
+use harness::Link;
 use pixgram_core::sender::FecPolicy;
 use pixgram_core::{
     OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderConfig, SenderEvent, StreamId, Timestamp,
 };
+use pixgram_netem::ImpairConfig;
 
 fn secs(t: Timestamp) -> f64 {
     t.as_micros() as f64 / 1e6

@@ -1,19 +1,18 @@
 //! Reliable and live delivery over a simulated lossy link, with injected time: every run is
 //! seeded, takes milliseconds, and fails the same way every time.
 
-mod link;
+mod harness;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use link::Link;
-use pixgram_core::impair::{BurstLoss, ImpairConfig, ImpairStats};
-use pixgram_core::rng::SimRng;
+use harness::Link;
 use pixgram_core::sender::FecPolicy;
 use pixgram_core::{
     FrameId, OutgoingFrame, ReceiverConfig, ReceiverEvent, ReceiverStats, SenderConfig,
     SenderEvent, SenderStats, StreamId, Timestamp,
 };
+use pixgram_netem::{BurstLoss, ImpairConfig, ImpairStats, SimRng};
 
 fn frame_bytes(rng: &mut SimRng, id: u64) -> Vec<u8> {
     // Sizes from one chunk to 200 KB; content from the seed so corruption would show.

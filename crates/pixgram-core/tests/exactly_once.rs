@@ -2,20 +2,24 @@
 //! sender and one receiver through a seeded lossy pair, with injected time and an address that
 //! can change (a NAT rebinding), a receiver that can restart, and idle gaps.
 
+mod harness;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use pixgram_core::rng::SimRng;
+use harness::{ImpairConfig, Way};
 use pixgram_core::wire;
 use pixgram_core::{
     FrameId, OutgoingFrame, ReceivedFrame, Receiver, ReceiverConfig, ReceiverEvent, SendFailure,
     Sender, SenderConfig, SenderEvent, SessionId, StreamId, Timestamp,
 };
+use pixgram_netem::Impairment;
 
 const BUF: usize = 65_536;
 
-/// A sender and a receiver joined by two lossy links with a fixed one-way delay.
+/// A sender and a receiver joined by two lossy ways of the network model with a fixed one-way
+/// delay; `up_loss`, `down_loss` and `delay` may change between runs.
 struct Pair {
     tx: Sender,
     rx: Receiver,
@@ -28,9 +32,9 @@ struct Pair {
     /// exchange through.
     challenges_get_through: bool,
     delay: Duration,
-    rng: SimRng,
-    up: VecDeque<(Timestamp, SocketAddr, Vec<u8>)>,
-    down: VecDeque<(Timestamp, Vec<u8>)>,
+    /// To the receiver, from the address the datagram was sent from.
+    up: Way<SocketAddr>,
+    down: Way<()>,
     /// Frames to submit, in order.
     queue: VecDeque<OutgoingFrame>,
     /// Deliveries per (stream, frame).
@@ -57,9 +61,8 @@ impl Pair {
             down_loss: loss,
             challenges_get_through: false,
             delay: Duration::from_millis(1),
-            rng: SimRng::new(seed),
-            up: VecDeque::new(),
-            down: VecDeque::new(),
+            up: Way::new(ImpairConfig::default(), seed),
+            down: Way::new(ImpairConfig::default(), seed ^ 0x5555),
             queue: VecDeque::new(),
             delivered: BTreeMap::new(),
             order: BTreeMap::new(),
@@ -87,8 +90,8 @@ impl Pair {
             let next = [
                 self.tx.poll_timeout(),
                 self.rx.poll_timeout(),
-                self.up.front().map(|d| d.0),
-                self.down.front().map(|d| d.0),
+                self.up.next_due(),
+                self.down.next_due(),
             ]
             .into_iter()
             .flatten()
@@ -104,13 +107,12 @@ impl Pair {
 
     fn step(&mut self) {
         let now = self.now;
-        while self.up.front().is_some_and(|d| d.0 <= now) {
-            let (_, from, bytes) = self.up.pop_front().unwrap();
+        self.follow_settings();
+        while let Some((from, bytes)) = self.up.pop_due(now) {
             self.rx.handle(now, from, &bytes);
             self.drain_rx();
         }
-        while self.down.front().is_some_and(|d| d.0 <= now) {
-            let (_, bytes) = self.down.pop_front().unwrap();
+        while let Some(((), bytes)) = self.down.pop_due(now) {
             self.tx.handle(now, &bytes);
         }
         self.rx.handle_timeout(now);
@@ -124,11 +126,7 @@ impl Pair {
             self.tx.send(now, f).expect("send");
         }
         while let Some(t) = self.tx.poll_transmit(now, &mut self.buf) {
-            if !self.rng.chance(self.up_loss) {
-                let at = now + self.delay;
-                self.up
-                    .push_back((at, self.addr, self.buf[..t.len].to_vec()));
-            }
+            self.up.send(now, &self.buf[..t.len], self.addr);
         }
         while let Some(e) = self.tx.poll_event() {
             match e {
@@ -146,6 +144,23 @@ impl Pair {
                     self.lost.insert((stream, frame), reason);
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Gives the ways the loss and delay the scenario set.
+    fn follow_settings(&mut self) {
+        for (way, loss) in [
+            (&mut *self.up as &mut Impairment, self.up_loss),
+            (&mut *self.down, self.down_loss),
+        ] {
+            let want = ImpairConfig {
+                loss,
+                delay: self.delay,
+                ..ImpairConfig::default()
+            };
+            if *way.config() != want {
+                way.set_config(want);
             }
         }
     }
@@ -168,9 +183,11 @@ impl Pair {
                 wire::parse(&self.buf[..len]),
                 Ok(wire::Datagram::Challenge(_))
             );
-            if (challenge && self.challenges_get_through) || !self.rng.chance(self.down_loss) {
-                self.down
-                    .push_back((now + self.delay, self.buf[..len].to_vec()));
+            if challenge && self.challenges_get_through {
+                let bytes = self.buf[..len].to_vec();
+                self.down.inject(now + self.delay, (), bytes);
+            } else {
+                self.down.send(now, &self.buf[..len], ());
             }
         }
     }

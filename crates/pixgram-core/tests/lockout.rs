@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use pixgram_core::wire::{self, DataFlags, DataHeader};
 use pixgram_core::{
-    ChunkIndex, FrameId, OutgoingFrame, Receiver, ReceiverConfig, ReceiverEvent, Sender,
-    SenderConfig, SenderEvent, SessionEnd, SessionId, StreamId, Timestamp,
+    ChunkIndex, FrameId, OutgoingFrame, Receiver, ReceiverConfig, ReceiverEvent, SenderConfig,
+    SessionEnd, SessionId, StreamId, Timestamp,
 };
 
+mod harness;
 mod support;
+
+use harness::Link;
 
 fn empty_frame(session: u32, frame: u64) -> Vec<u8> {
     let h = DataHeader {
@@ -38,8 +41,9 @@ fn attacker(i: u32) -> SocketAddr {
     SocketAddr::from(([10, 66, (i / 200) as u8, (i % 200) as u8 + 1], 7000))
 }
 
-/// Runs a reliable sender at `honest` for `frames` frames of 20 KB through `rx`, calling
-/// `between` at every 1 ms step (for other traffic); returns how many were acknowledged.
+/// Runs a reliable sender at `honest` for `frames` frames of 20 KB through `rx` (a link with
+/// no delay, stepped every 1 ms), calling `between` at every step (for other traffic; replies
+/// to it vanish); returns how many were acknowledged, and the receiver's events.
 fn run_sender(
     rx: &mut Receiver,
     now: &mut Timestamp,
@@ -47,43 +51,29 @@ fn run_sender(
     frames: u64,
     mut between: impl FnMut(&mut Receiver, Timestamp),
 ) -> (u64, Vec<ReceiverEvent>) {
-    let mut tx = Sender::new(SenderConfig::default(), SessionId(1));
-    let mut buf = vec![0u8; 2048];
+    // Seed 1: session 1.
+    let mut link = Link::clean(SenderConfig::default(), Duration::ZERO, 1).with_peer(honest);
+    link.tick = Some(Duration::from_millis(1));
+    link.now = *now;
+    std::mem::swap(&mut link.rx, rx);
     let mut queued = 0;
-    let mut acked = 0;
-    let mut events = Vec::new();
     for _ in 0..200_000 {
-        while queued < frames && tx.can_send(StreamId::FRAMES) {
-            tx.send(
-                *now,
-                OutgoingFrame::frame(StreamId::FRAMES, vec![5u8; 20_000]).reliable(true),
-            )
-            .unwrap();
+        while queued < frames && link.tx.can_send(StreamId::FRAMES) {
+            let frame = OutgoingFrame::frame(StreamId::FRAMES, vec![5u8; 20_000]).reliable(true);
+            link.tx.send(link.now, frame).unwrap();
             queued += 1;
         }
-        while let Some(t) = tx.poll_transmit(*now, &mut buf) {
-            rx.handle(*now, honest, &buf[..t.len]);
-        }
-        between(rx, *now);
-        while let Some((to, n)) = rx.poll_transmit(&mut buf) {
-            if to == honest {
-                tx.handle(*now, &buf[..n]);
-            }
-        }
-        events.extend(std::iter::from_fn(|| rx.poll_event()));
-        while let Some(e) = tx.poll_event() {
-            if matches!(e, SenderEvent::Acked { .. }) {
-                acked += 1;
-            }
-        }
-        if acked == frames {
+        let t = link.now;
+        link.step(t + Duration::from_millis(1));
+        between(&mut link.rx, t);
+        if link.acked() as u64 == frames {
             break;
         }
-        *now = *now + Duration::from_millis(1);
-        rx.handle_timeout(*now);
-        tx.handle_timeout(*now);
     }
-    (acked, events)
+    std::mem::swap(&mut link.rx, rx);
+    *now = link.now;
+    let events = link.rx_events.drain(..).map(|(_, e)| e).collect();
+    (link.acked() as u64, events)
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `pixgram impair` over real sockets: drives the sans-IO [`Relay`] with one listening socket,
+//! `pixgram impair` over real sockets: drives the sans-IO [`Relay`] of `pixgram-netem` (whose
+//! configuration and counters are re-exported here) with one listening socket,
 //! one upstream socket per client, a receiving thread per socket and the caller's thread as the
 //! scheduler that sends each datagram when the delay line says it is due. Flows the relay
 //! ends (idle for 30 s, or replaced when 64 are open) have their socket closed and their
@@ -12,7 +13,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pixgram_core::relay::{FlowId, Relay, RelayConfig, RelayStats, Route};
+use pixgram_netem::relay::{FlowId, Relay};
+pub use pixgram_netem::relay::{RelayConfig, RelayStats, Route};
+pub use pixgram_netem::{BurstLoss, ImpairConfig, ImpairStats};
 
 use crate::clock::Clock;
 use crate::error::DriverError;
@@ -29,6 +32,13 @@ struct Shared {
     wake: Condvar,
     stop: AtomicBool,
     clock: Clock,
+}
+
+impl Shared {
+    /// The relay's time: netem counts a [`Duration`] since the driver's epoch.
+    fn now(&self) -> Duration {
+        Duration::from_micros(self.clock.now().as_micros())
+    }
 }
 
 struct State {
@@ -137,7 +147,7 @@ impl UdpRelay {
         let mut next_report = Instant::now() + Duration::from_secs(1);
         let mut state = lock(&self.shared.state);
         loop {
-            let now = self.shared.clock.now();
+            let now = self.shared.now();
             while let Some((route, bytes)) = state.relay.poll_transmit(now) {
                 let sent = match route {
                     Route::Upstream(flow) => match state.upstreams.get(&flow) {
@@ -169,7 +179,7 @@ impl UdpRelay {
             }
             let mut wait = TICK;
             if let Some(due) = state.relay.poll_timeout() {
-                wait = wait.min(due.saturating_since(now));
+                wait = wait.min(due.saturating_sub(now));
             }
             state = self
                 .shared
@@ -197,7 +207,7 @@ impl UdpRelay {
                         continue; // a timeout (to look at the stop flag), or an ICMP error
                     };
                     let mut state = lock(&shared.state);
-                    let now = shared.clock.now();
+                    let now = shared.now();
                     if let Some(flow) = state.relay.from_client(now, client, &buf[..n]) {
                         // A new client may have taken an old flow's place: close that first.
                         state.close_ended();
@@ -254,7 +264,7 @@ fn spawn_upstream(
                     Err(_) => continue,
                 };
                 let mut state = lock(&shared.state);
-                let now = shared.clock.now();
+                let now = shared.now();
                 state.relay.from_upstream(now, flow, &buf[..n]);
                 drop(state);
                 shared.wake.notify_one();

@@ -3,6 +3,7 @@
 //! invariants of `Sim::check_invariants` (byte-identical delivery, at most once, one verdict per
 //! frame, every frame that reached the receiver accounted for, amplification, memory).
 
+#[path = "../harness/mod.rs"]
 mod harness;
 #[path = "../support/mod.rs"]
 mod support;
@@ -13,14 +14,13 @@ use std::time::{Duration, Instant};
 
 use harness::{addr, base_header, bytes, plan, Limits, Mix, Planned, Sim};
 use pixgram_core::chunking::ChunkLayout;
-use pixgram_core::impair::ImpairConfig;
-use pixgram_core::rng::SimRng;
 use pixgram_core::wire::{self, DataFlags, DataHeader};
 use pixgram_core::{
     ChunkIndex, FrameId, LossReason, OutgoingFrame, PayloadKind, Receiver, ReceiverConfig,
     ReceiverEvent, ReceiverStats, SendFailure, SenderConfig, SenderEvent, SessionId, StreamId,
     Timestamp,
 };
+use pixgram_netem::{ImpairConfig, SimRng};
 
 const SEEDS: u64 = 24;
 
@@ -256,7 +256,7 @@ fn loss_20_percent() {
 fn burst_loss() {
     for seed in seeds(SEEDS) {
         let burst = ImpairConfig {
-            burst: Some(pixgram_core::impair::BurstLoss {
+            burst: Some(pixgram_netem::BurstLoss {
                 enter: 0.02,
                 leave: 0.3,
                 loss_in_bad: 0.9,

@@ -1,17 +1,15 @@
 //! A seeded model of a bad network, free of I/O: what the simulator tests and the CLI's
 //! impairment relay apply to each datagram.
 //!
-//! [`Impairment::apply`] decides the fate of one datagram sent at `now`: dropped (random loss,
-//! Gilbert-Elliott burst loss, or a full queue behind a rate limit), or delivered at some later
-//! instant, perhaps corrupted, truncated, duplicated or overtaken by later datagrams. A
-//! [`DelayLine`] holds the copies until they are due.
+//! [`Impairment::apply`] decides the fate of one datagram sent at `now`: dropped (larger than
+//! the path's MTU, random loss, Gilbert-Elliott burst loss, or a full queue behind a rate
+//! limit), or delivered at some later instant, perhaps corrupted, truncated, duplicated or
+//! overtaken by later datagrams. A [`DelayLine`](crate::DelayLine) holds the copies until they
+//! are due. Instants are [`Duration`]s since the caller's epoch (see the crate docs).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use crate::rng::SimRng;
-use crate::time::Timestamp;
 
 /// Two-state burst loss (Gilbert-Elliott): in the good state no loss beyond
 /// [`ImpairConfig::loss`], in the bad state each datagram is lost with `loss_in_bad`.
@@ -50,6 +48,9 @@ pub struct ImpairConfig {
     pub rate: Option<u64>,
     /// Bytes that may wait for the rate-limited link before new datagrams are dropped.
     pub queue_bytes: u64,
+    /// Largest datagram the path carries, in bytes; a larger one is dropped (a router with
+    /// the don't-fragment bit set). `None` carries any size.
+    pub mtu: Option<usize>,
 }
 
 impl ImpairConfig {
@@ -80,6 +81,8 @@ pub struct ImpairStats {
     pub dropped_burst: u64,
     /// Dropped because the rate limiter's queue was full.
     pub dropped_queue: u64,
+    /// Dropped for being larger than [`ImpairConfig::mtu`].
+    pub dropped_oversize: u64,
     /// Extra copies made.
     pub duplicated: u64,
     /// Copies with a bit flipped.
@@ -96,7 +99,7 @@ pub struct Impairment {
     config: ImpairConfig,
     rng: SimRng,
     in_burst: bool,
-    link_free_at: Timestamp,
+    link_free_at: Duration,
     stats: ImpairStats,
 }
 
@@ -107,7 +110,7 @@ impl Impairment {
             config,
             rng: SimRng::new(seed),
             in_burst: false,
-            link_free_at: Timestamp::ZERO,
+            link_free_at: Duration::ZERO,
             stats: ImpairStats::default(),
         }
     }
@@ -130,9 +133,14 @@ impl Impairment {
 
     /// Decides the fate of `datagram`, sent at `now`: pushes zero, one or two copies with their
     /// delivery instants onto `out`.
-    pub fn apply(&mut self, now: Timestamp, datagram: &[u8], out: &mut Vec<(Timestamp, Vec<u8>)>) {
+    pub fn apply(&mut self, now: Duration, datagram: &[u8], out: &mut Vec<(Duration, Vec<u8>)>) {
         self.stats.offered += 1;
         let c = &self.config;
+        // Before any random draw, so an MTU changes nothing for the datagrams that fit.
+        if c.mtu.is_some_and(|mtu| datagram.len() > mtu) {
+            self.stats.dropped_oversize += 1;
+            return;
+        }
         if let Some(b) = c.burst {
             let flip = if self.in_burst { b.leave } else { b.enter };
             if self.rng.chance(flip) {
@@ -151,26 +159,27 @@ impl Impairment {
         if let Some(rate) = c.rate.filter(|&r| r > 0) {
             let start = self.link_free_at.max(now);
             // In u128: a huge --queue lets the backlog outgrow u64 micro-bytes.
-            let backlog = start.saturating_since(now).as_micros() * u128::from(rate) / 1_000_000;
+            let backlog = start.saturating_sub(now).as_micros() * u128::from(rate) / 1_000_000;
             let backlog_bytes = u64::try_from(backlog).unwrap_or(u64::MAX);
             if backlog_bytes + datagram.len() as u64 > c.queue_bytes.max(datagram.len() as u64) {
                 self.stats.dropped_queue += 1;
                 return;
             }
             let serialise = Duration::from_micros(datagram.len() as u64 * 1_000_000 / rate);
-            self.link_free_at = start + serialise;
+            self.link_free_at = start.saturating_add(serialise);
             depart = self.link_free_at;
         }
         let copies = if self.rng.chance(c.duplicate) { 2 } else { 1 };
         self.stats.duplicated += copies - 1;
         for _ in 0..copies {
             let c = &self.config;
-            let mut at = depart + c.delay;
+            let mut at = depart.saturating_add(c.delay);
             if !c.jitter.is_zero() {
-                at = at + Duration::from_micros(self.rng.below(c.jitter.as_micros() as u64 + 1));
+                let jitter = self.rng.below(c.jitter.as_micros() as u64 + 1);
+                at = at.saturating_add(Duration::from_micros(jitter));
             }
             if self.rng.chance(c.reorder) {
-                at = at + c.reorder_delay;
+                at = at.saturating_add(c.reorder_delay);
                 self.stats.reordered += 1;
             }
             let mut bytes = datagram.to_vec();
@@ -189,78 +198,6 @@ impl Impairment {
     }
 }
 
-/// Items waiting until their instant, released in time order (ties in insertion order).
-#[derive(Debug)]
-pub struct DelayLine<T> {
-    heap: BinaryHeap<Reverse<(Timestamp, u64, Slot<T>)>>,
-    seq: u64,
-}
-
-/// Wrapper that makes any item orderable by ignoring it.
-#[derive(Debug)]
-struct Slot<T>(T);
-impl<T> PartialEq for Slot<T> {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl<T> Eq for Slot<T> {}
-impl<T> PartialOrd for Slot<T> {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<T> Ord for Slot<T> {
-    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
-    }
-}
-
-impl<T> Default for DelayLine<T> {
-    fn default() -> Self {
-        DelayLine {
-            heap: BinaryHeap::new(),
-            seq: 0,
-        }
-    }
-}
-
-impl<T> DelayLine<T> {
-    /// An empty line.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Holds `item` until `at`.
-    pub fn push(&mut self, at: Timestamp, item: T) {
-        self.seq += 1;
-        self.heap.push(Reverse((at, self.seq, Slot(item))));
-    }
-
-    /// The instant of the earliest item.
-    pub fn next_due(&self) -> Option<Timestamp> {
-        self.heap.peek().map(|Reverse((t, _, _))| *t)
-    }
-
-    /// Removes and returns the earliest item if it is due at `now`.
-    pub fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, T)> {
-        if self.next_due()? > now {
-            return None;
-        }
-        self.heap.pop().map(|Reverse((t, _, Slot(item)))| (t, item))
-    }
-
-    /// Items waiting.
-    pub fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    /// Whether nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,7 +213,7 @@ mod tests {
         );
         let mut out = Vec::new();
         for _ in 0..10_000 {
-            imp.apply(Timestamp::ZERO, &[0u8; 10], &mut out);
+            imp.apply(Duration::ZERO, &[0u8; 10], &mut out);
         }
         let lost = imp.stats().dropped_random;
         assert!((1800..2200).contains(&lost), "{lost}");
@@ -295,11 +232,11 @@ mod tests {
         );
         let mut out = Vec::new();
         for _ in 0..20 {
-            imp.apply(Timestamp::ZERO, &[0u8; 1000], &mut out);
+            imp.apply(Duration::ZERO, &[0u8; 1000], &mut out);
         }
         // 1 ms per datagram at 1 MB/s; ten fit in the queue.
         assert_eq!(out.len(), 10);
-        assert_eq!(out[9].0, Timestamp::from_millis(10));
+        assert_eq!(out[9].0, Duration::from_millis(10));
         assert_eq!(imp.stats().dropped_queue, 10);
     }
 
@@ -311,29 +248,92 @@ mod tests {
         let mut imp = Impairment::new(config, 1);
         let mut out = Vec::new();
         for _ in 0..20 {
-            imp.apply(Timestamp::ZERO, &[0u8; 1000], &mut out);
+            imp.apply(Duration::ZERO, &[0u8; 1000], &mut out);
         }
         assert_eq!(out.len(), 10);
         assert_eq!(imp.stats().dropped_queue, 10);
         // Once the queue drained for 5 ms, five more fit.
         out.clear();
         for _ in 0..10 {
-            imp.apply(Timestamp::from_millis(5), &[0u8; 1000], &mut out);
+            imp.apply(Duration::from_millis(5), &[0u8; 1000], &mut out);
         }
         assert_eq!(out.len(), 5);
-        assert_eq!(out[4].0, Timestamp::from_millis(15));
+        assert_eq!(out[4].0, Duration::from_millis(15));
     }
 
     #[test]
-    fn delay_line_releases_in_time_order() {
-        let mut d = DelayLine::new();
-        d.push(Timestamp::from_millis(5), "b");
-        d.push(Timestamp::from_millis(1), "a");
-        d.push(Timestamp::from_millis(5), "c");
-        assert_eq!(d.pop_due(Timestamp::ZERO), None);
-        let all: Vec<_> = std::iter::from_fn(|| d.pop_due(Timestamp::from_millis(9)))
-            .map(|(_, x)| x)
-            .collect();
-        assert_eq!(all, ["a", "b", "c"]);
+    fn datagrams_above_the_mtu_are_dropped_before_any_random_draw() {
+        let lossy = ImpairConfig {
+            loss: 0.5,
+            ..Default::default()
+        };
+        let fates = |mtu| {
+            let mut imp = Impairment::new(
+                ImpairConfig {
+                    mtu,
+                    ..lossy.clone()
+                },
+                9,
+            );
+            let mut out = Vec::new();
+            for i in 0..200u16 {
+                let len = if i % 3 == 0 { 1600 } else { 1000 };
+                imp.apply(Duration::ZERO, &vec![i as u8; len], &mut out);
+            }
+            (out, imp.stats().clone())
+        };
+        let (all, _) = fates(None);
+        let (small, stats) = fates(Some(1500));
+        assert_eq!(stats.dropped_oversize, 67);
+        assert!(small.iter().all(|(_, d)| d.len() == 1000));
+        assert_eq!(stats.offered, stats.delivered + stats.dropped_random + 67);
+        // The datagrams that fit meet different draws (fewer were made), but the same model.
+        assert!(all.len() > small.len());
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_fates_and_jitter_stays_in_bounds() {
+        let config = ImpairConfig {
+            loss: 0.1,
+            burst: Some(BurstLoss {
+                enter: 0.05,
+                leave: 0.3,
+                loss_in_bad: 0.8,
+            }),
+            delay: Duration::from_millis(20),
+            jitter: Duration::from_millis(5),
+            duplicate: 0.05,
+            corrupt: 0.05,
+            truncate: 0.05,
+            reorder: 0.05,
+            reorder_delay: Duration::from_millis(30),
+            ..Default::default()
+        };
+        let run = |seed| {
+            let mut imp = Impairment::new(config.clone(), seed);
+            let mut out = Vec::new();
+            for i in 0..2000u32 {
+                imp.apply(Duration::from_millis(i.into()), &i.to_be_bytes(), &mut out);
+            }
+            (out, imp.stats().clone())
+        };
+        let (a, stats) = run(3);
+        assert_eq!(a, run(3).0);
+        assert_ne!(a, run(4).0);
+        assert!(stats.dropped_burst > 0 && stats.duplicated > 0 && stats.reordered > 0);
+        assert_eq!(
+            stats.offered + stats.duplicated,
+            stats.delivered + stats.dropped_random + stats.dropped_burst
+        );
+        let max_extra = Duration::from_millis(20 + 5 + 30);
+        let mut imp = Impairment::new(config, 3);
+        let mut out = Vec::new();
+        for i in 0..500u64 {
+            let now = Duration::from_millis(i);
+            imp.apply(now, b"x", &mut out);
+            for (at, _) in out.drain(..) {
+                assert!(at >= now + Duration::from_millis(20) && at <= now + max_extra);
+            }
+        }
     }
 }

@@ -14,13 +14,15 @@
 //! reported by [`Relay::poll_closed`] so the driver closes their upstream sockets; datagrams
 //! still in the delay line for an ended flow are dropped when due (`dropped_closed`). Flow ids
 //! are never reused.
+//!
+//! Instants are [`Duration`]s since an epoch the driver picks (see the crate docs).
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::impair::{DelayLine, ImpairConfig, ImpairStats, Impairment};
-use crate::time::Timestamp;
+use crate::delay::DelayLine;
+use crate::impair::{ImpairConfig, ImpairStats, Impairment};
 
 /// One client's flow, numbered from 0 in order of arrival; never reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,7 +93,7 @@ pub struct RelayStats {
 #[derive(Debug, Clone, Copy)]
 struct Flow {
     client: SocketAddr,
-    last_active: Timestamp,
+    last_active: Duration,
 }
 
 /// The relay's state: flows, both impairments and the datagrams in flight.
@@ -106,7 +108,7 @@ pub struct Relay {
     closed: VecDeque<FlowId>,
     line: DelayLine<(Route, Vec<u8>)>,
     held_bytes: usize,
-    scratch: Vec<(Timestamp, Vec<u8>)>,
+    scratch: Vec<(Duration, Vec<u8>)>,
     clients_refused: u64,
     dropped_held: u64,
     flows_expired: u64,
@@ -139,12 +141,12 @@ impl Relay {
     /// Ends every flow idle for [`RelayConfig::flow_idle_timeout`] at `now`. Also done when a
     /// new client arrives; drivers call it now and then (once a second is plenty) so idle
     /// flows' sockets are released even when no one new comes.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
+    pub fn handle_timeout(&mut self, now: Duration) {
         let idle = self.config.flow_idle_timeout;
         let expired: Vec<FlowId> = self
             .flows
             .iter()
-            .filter(|(_, f)| now.saturating_since(f.last_active) >= idle)
+            .filter(|(_, f)| now.saturating_sub(f.last_active) >= idle)
             .map(|(&id, _)| id)
             .collect();
         for id in expired {
@@ -175,7 +177,7 @@ impl Relay {
     /// opens its upstream socket before sending anything routed to it.
     pub fn from_client(
         &mut self,
-        now: Timestamp,
+        now: Duration,
         client: SocketAddr,
         datagram: &[u8],
     ) -> Option<FlowId> {
@@ -223,7 +225,7 @@ impl Relay {
     }
 
     /// A datagram from the destination arrived on `flow`'s upstream socket at `now`.
-    pub fn from_upstream(&mut self, now: Timestamp, flow: FlowId, datagram: &[u8]) {
+    pub fn from_upstream(&mut self, now: Duration, flow: FlowId, datagram: &[u8]) {
         let Some(f) = self.flows.get_mut(&flow) else {
             return;
         };
@@ -245,7 +247,7 @@ impl Relay {
     }
 
     /// The next datagram due at `now`, and where it goes.
-    pub fn poll_transmit(&mut self, now: Timestamp) -> Option<(Route, Vec<u8>)> {
+    pub fn poll_transmit(&mut self, now: Duration) -> Option<(Route, Vec<u8>)> {
         loop {
             let (_, (route, bytes)) = self.line.pop_due(now)?;
             self.held_bytes -= bytes.len();
@@ -260,7 +262,7 @@ impl Relay {
     }
 
     /// When the next datagram is due.
-    pub fn poll_timeout(&self) -> Option<Timestamp> {
+    pub fn poll_timeout(&self) -> Option<Duration> {
         self.line.next_due()
     }
 
@@ -286,8 +288,6 @@ impl Relay {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn addr(port: u16) -> SocketAddr {
@@ -298,16 +298,16 @@ mod tests {
     fn flows_route_replies_back_to_their_client() {
         let mut r = Relay::new(RelayConfig::default());
         assert_eq!(
-            r.from_client(Timestamp::ZERO, addr(1), b"a"),
+            r.from_client(Duration::ZERO, addr(1), b"a"),
             Some(FlowId(0))
         );
         assert_eq!(
-            r.from_client(Timestamp::ZERO, addr(2), b"b"),
+            r.from_client(Duration::ZERO, addr(2), b"b"),
             Some(FlowId(1))
         );
-        assert_eq!(r.from_client(Timestamp::ZERO, addr(1), b"c"), None);
-        r.from_upstream(Timestamp::ZERO, FlowId(1), b"reply");
-        let out: Vec<_> = std::iter::from_fn(|| r.poll_transmit(Timestamp::ZERO)).collect();
+        assert_eq!(r.from_client(Duration::ZERO, addr(1), b"c"), None);
+        r.from_upstream(Duration::ZERO, FlowId(1), b"reply");
+        let out: Vec<_> = std::iter::from_fn(|| r.poll_transmit(Duration::ZERO)).collect();
         assert_eq!(
             out,
             vec![
@@ -328,10 +328,10 @@ mod tests {
             },
             ..Default::default()
         });
-        r.from_client(Timestamp::ZERO, addr(1), b"a");
-        assert_eq!(r.poll_timeout(), Some(Timestamp::from_millis(20)));
-        assert!(r.poll_transmit(Timestamp::from_millis(19)).is_none());
-        assert!(r.poll_transmit(Timestamp::from_millis(20)).is_some());
+        r.from_client(Duration::ZERO, addr(1), b"a");
+        assert_eq!(r.poll_timeout(), Some(Duration::from_millis(20)));
+        assert!(r.poll_transmit(Duration::from_millis(19)).is_none());
+        assert!(r.poll_transmit(Duration::from_millis(20)).is_some());
     }
 
     #[test]
@@ -346,16 +346,16 @@ mod tests {
             ..Default::default()
         });
         for port in 1..=3 {
-            r.from_client(Timestamp::ZERO, addr(port), &[0; 1000]);
+            r.from_client(Duration::ZERO, addr(port), &[0; 1000]);
         }
         // The third client took the place of the first (least recently active).
         assert_eq!(r.poll_closed(), Some(FlowId(0)));
         assert_eq!(r.open_flows(), 2);
-        r.from_client(Timestamp::ZERO, addr(2), &[0; 1000]);
+        r.from_client(Duration::ZERO, addr(2), &[0; 1000]);
         let s = r.stats();
         assert_eq!((s.flows_evicted, s.dropped_held), (1, 2));
         // The first client's datagram was still held: it is dropped when due, not sent.
-        let out: Vec<_> = std::iter::from_fn(|| r.poll_transmit(Timestamp::from_millis(1000)))
+        let out: Vec<_> = std::iter::from_fn(|| r.poll_transmit(Duration::from_millis(1000)))
             .map(|(route, _)| route)
             .collect();
         assert_eq!(out, [Route::Upstream(FlowId(1))]);
@@ -364,7 +364,7 @@ mod tests {
             max_clients: 0,
             ..Default::default()
         });
-        assert_eq!(none.from_client(Timestamp::ZERO, addr(1), b"x"), None);
+        assert_eq!(none.from_client(Duration::ZERO, addr(1), b"x"), None);
         assert_eq!(none.stats().clients_refused, 1);
     }
 
@@ -376,7 +376,7 @@ mod tests {
         for ticking in [false, true] {
             let mut r = Relay::new(RelayConfig::default()); // 64 flows, 30 s idle
             for port in 1..=200u16 {
-                let now = Timestamp::from_millis(u64::from(port) * 1000);
+                let now = Duration::from_millis(u64::from(port) * 1000);
                 let new = r.from_client(now, addr(port), b"hello");
                 assert_eq!(new, Some(FlowId(usize::from(port) - 1)), "client {port}");
                 assert_eq!(r.from_client(now, addr(port), b"again"), None);
@@ -395,9 +395,9 @@ mod tests {
             assert!(s.flows_expired >= 136, "{}", s.flows_expired);
         }
         let mut r = Relay::new(RelayConfig::default());
-        let mut now = Timestamp::ZERO;
+        let mut now = Duration::ZERO;
         for port in 1..=200u16 {
-            now = Timestamp::from_millis(u64::from(port) * 1000);
+            now = Duration::from_millis(u64::from(port) * 1000);
             r.from_client(now, addr(port), b"hello");
             r.handle_timeout(now);
         }
@@ -412,7 +412,7 @@ mod tests {
         assert_eq!(closed.len(), 170);
         assert!(closed.iter().all(|f| f.0 < 170));
         // A reply from the destination keeps a flow alive; an ended flow's reply goes nowhere.
-        now = now + Duration::from_secs(29);
+        now += Duration::from_secs(29);
         r.from_upstream(now, FlowId(199), b"reply");
         r.from_upstream(now, FlowId(0), b"stale");
         let routes: Vec<Route> = std::iter::from_fn(|| r.poll_transmit(now))
@@ -429,12 +429,12 @@ mod tests {
         let mut r = Relay::new(RelayConfig::default());
         // 64 active flows, then a 65th to 100th client within the idle timeout.
         for port in 1..=64u16 {
-            r.from_client(Timestamp::from_millis(u64::from(port)), addr(port), b"x");
+            r.from_client(Duration::from_millis(u64::from(port)), addr(port), b"x");
         }
         // Client 1 stays active; so the first to go is client 2.
-        r.from_client(Timestamp::from_millis(100), addr(1), b"x");
+        r.from_client(Duration::from_millis(100), addr(1), b"x");
         for port in 65..=100u16 {
-            let now = Timestamp::from_millis(100 + u64::from(port));
+            let now = Duration::from_millis(100 + u64::from(port));
             assert!(r.from_client(now, addr(port), b"x").is_some(), "{port}");
             assert_eq!(r.open_flows(), 64);
         }
@@ -463,8 +463,8 @@ mod tests {
             });
             (0..200u8)
                 .filter_map(|i| {
-                    r.from_client(Timestamp::ZERO, addr(1), &[i]);
-                    r.poll_transmit(Timestamp::ZERO).map(|(_, b)| b[0])
+                    r.from_client(Duration::ZERO, addr(1), &[i]);
+                    r.poll_transmit(Duration::ZERO).map(|(_, b)| b[0])
                 })
                 .collect::<Vec<u8>>()
         };

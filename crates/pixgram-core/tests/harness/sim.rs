@@ -1,5 +1,5 @@
 //! A deterministic simulated network: several [`Sender`]s and one [`Receiver`] joined by two
-//! seeded [`Impairment`]s (sender to receiver, receiver to sender) and their [`DelayLine`]s.
+//! seeded [`Way`]s of the network model (sender to receiver, receiver to sender).
 //!
 //! The clock is event driven: `now` jumps to the earliest of the next datagram due, the
 //! receiver's and every sender's `poll_timeout`, and the next application send. After every
@@ -17,14 +17,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pixgram_core::chunking::ChunkLayout;
-use pixgram_core::impair::{DelayLine, ImpairConfig, Impairment};
-use pixgram_core::rng::SimRng;
 use pixgram_core::wire::{self, DataHeader, Datagram};
 use pixgram_core::{
     FrameId, LossReason, OutgoingFrame, PayloadKind, ReceivedFrame, Receiver, ReceiverConfig,
     ReceiverEvent, SendError, SendFailure, Sender, SenderConfig, SenderEvent, SessionId, StreamId,
     Timestamp,
 };
+
+use super::{ImpairConfig, SimRng, Way};
 
 /// Larger than any datagram either side may emit.
 const BUF_LEN: usize = wire::MAX_DATAGRAM_SIZE;
@@ -127,11 +127,9 @@ pub struct Sim {
     /// The honest senders.
     pub peers: Vec<Peer>,
     /// Sender-to-receiver link.
-    pub up: Impairment,
+    pub up: Way<SocketAddr>,
     /// Receiver-to-sender link.
-    pub down: Impairment,
-    up_line: DelayLine<(SocketAddr, Vec<u8>)>,
-    down_line: DelayLine<(SocketAddr, Vec<u8>)>,
+    pub down: Way<SocketAddr>,
     limits: Limits,
     steps: u64,
     buf: Vec<u8>,
@@ -177,10 +175,8 @@ impl Sim {
             now: Timestamp::ZERO,
             receiver: Receiver::new(receiver),
             peers: Vec::new(),
-            up: Impairment::new(uplink, seed ^ 0x5555_0000_0000_0001),
-            down: Impairment::new(downlink, seed ^ 0xAAAA_0000_0000_0002),
-            up_line: DelayLine::new(),
-            down_line: DelayLine::new(),
+            up: Way::new(uplink, seed ^ 0x5555_0000_0000_0001),
+            down: Way::new(downlink, seed ^ 0xAAAA_0000_0000_0002),
             limits: Limits::default(),
             steps: 0,
             buf: vec![0; BUF_LEN],
@@ -229,7 +225,7 @@ impl Sim {
     /// Schedules a raw datagram from `from` to reach the receiver at `at`, bypassing the
     /// impairment (hostile or hand-made traffic).
     pub fn inject(&mut self, at: Timestamp, from: SocketAddr, bytes: Vec<u8>) {
-        self.up_line.push(at, (from, bytes));
+        self.up.inject(at, from, bytes);
     }
 
     fn peer_index(&self, a: SocketAddr) -> Option<usize> {
@@ -302,8 +298,8 @@ impl Sim {
                 next = Some(next.map_or(t, |n| n.min(t)));
             }
         };
-        consider(self.up_line.next_due());
-        consider(self.down_line.next_due());
+        consider(self.up.next_due());
+        consider(self.down.next_due());
         consider(self.receiver.poll_timeout());
         for p in &self.peers {
             consider(p.sender.poll_timeout());
@@ -326,7 +322,7 @@ impl Sim {
     /// Everything due at `now`.
     fn step(&mut self) {
         let now = self.now;
-        while let Some((_, (from, bytes))) = self.up_line.pop_due(now) {
+        while let Some((from, bytes)) = self.up.pop_due(now) {
             let (unvalidated, used) = {
                 let s = self.receiver.stats();
                 (s.unvalidated, s.early_data_used)
@@ -359,7 +355,7 @@ impl Sim {
             }
             self.drain_receiver();
         }
-        while let Some((_, (to, bytes))) = self.down_line.pop_due(now) {
+        while let Some((to, bytes)) = self.down.pop_due(now) {
             // Replies to addresses that are not honest senders (hostile ones) vanish.
             if let Some(i) = self.peer_index(to) {
                 let p = &mut self.peers[i];
@@ -444,14 +440,12 @@ impl Sim {
             self.now,
             &mut self.peers[i],
             &mut self.up,
-            &mut self.up_line,
             &mut self.buf,
         );
     }
 
     fn drain_receiver(&mut self) {
         let now = self.now;
-        let mut scratch = Vec::new();
         for n in 0.. {
             assert!(
                 n < MAX_DRAIN,
@@ -475,11 +469,7 @@ impl Sim {
                 self.label,
                 *out
             );
-            scratch.clear();
-            self.down.apply(now, &self.buf[..len], &mut scratch);
-            for (at, bytes) in scratch.drain(..) {
-                self.down_line.push(at, (dst, bytes));
-            }
+            self.down.send(now, &self.buf[..len], dst);
         }
         let mut n = 0;
         while let Some(e) = self.receiver.poll_event() {
@@ -722,7 +712,7 @@ impl Sim {
             0,
             "{label} receiver still serves peers"
         );
-        assert!(self.up_line.is_empty() && self.down_line.is_empty());
+        assert!(self.up.is_empty() && self.down.is_empty());
     }
 
     /// Frames sent and delivered by honest peers, for summaries.
@@ -748,11 +738,9 @@ fn drain_sender_parts(
     label: &str,
     now: Timestamp,
     p: &mut Peer,
-    up: &mut Impairment,
-    line: &mut DelayLine<(SocketAddr, Vec<u8>)>,
+    up: &mut Way<SocketAddr>,
     buf: &mut [u8],
 ) {
-    let mut scratch = Vec::new();
     for n in 0.. {
         assert!(n < MAX_DRAIN, "{label} sender poll_transmit never ends");
         let Some(t) = p.sender.poll_transmit(now, buf) else {
@@ -770,11 +758,7 @@ fn drain_sender_parts(
             Ok(_) => {}
             Err(e) => panic!("{label} sender emitted an invalid datagram: {e}"),
         }
-        scratch.clear();
-        up.apply(now, &buf[..t.len], &mut scratch);
-        for (at, bytes) in scratch.drain(..) {
-            line.push(at, (p.addr, bytes));
-        }
+        up.send(now, &buf[..t.len], p.addr);
     }
     let mut n = 0;
     let trace = std::env::var_os("PIXGRAM_SIM_TRACE").is_some();
