@@ -504,9 +504,12 @@ impl Sender {
         self.inflight
     }
 
-    /// Whether the congestion window holds back the next datagram.
-    fn window_full(&self) -> bool {
-        self.inflight_bytes() + self.pmtu.current() as u64 > self.rate.cwnd()
+    /// Whether the congestion window holds back a datagram of `len` bytes. An empty window
+    /// never does: one datagram larger than the whole window (a 64 KB datagram after path MTU
+    /// discovery, at a low rate) must still go, or nothing ever would.
+    fn window_full(&self, len: usize) -> bool {
+        let inflight = self.inflight_bytes();
+        inflight > 0 && inflight + len as u64 > self.rate.cwnd()
     }
 
     /// The sender's estimates of the path: RTT, RTO, rate.

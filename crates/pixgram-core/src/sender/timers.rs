@@ -81,13 +81,13 @@ impl Sender {
                 .then(|| self.pmtu.poll_timeout(self.probe_timeout()))
                 .flatten(),
             Timer::Pacer => {
-                let queued = !self.resend_queue.is_empty() || !self.send_queue.is_empty();
-                if !queued || !self.greeting.validated() {
+                let (_, _, len) = self.next_data()?;
+                if !self.greeting.validated() {
                     return None;
                 }
                 let last = self.pacer.last_send().unwrap_or(Timestamp::ZERO);
-                let paced = self.pacer.ready_at(last, self.pmtu.current());
-                Some(if self.window_full() {
+                let paced = self.pacer.ready_at(last, len);
+                Some(if self.window_full(len) {
                     // Feedback reopens the window; without any, a timeout does.
                     paced.max(self.window_clock + self.rtt.rto())
                 } else {

@@ -42,18 +42,19 @@ impl Sender {
             self.rate.on_app_limited(now, self.inflight_bytes());
             return None;
         };
-        let ready = self.pacer.ready_at(now, self.pmtu.current());
+        let len = self.next_datagram_len(key, resend);
+        let ready = self.pacer.ready_at(now, len);
         if ready > now {
             // Held back by the rate: a chance for the controller to move to its next phase.
             self.rate.advance(now, self.inflight_bytes());
             self.update_pacer(now);
-            self.paced_until = Some(self.pacer.ready_at(now, self.pmtu.current()));
+            self.paced_until = Some(self.pacer.ready_at(now, len));
             return None;
         }
         if let Some(due) = self.paced_until.take() {
             self.pacer.on_late(now, now.saturating_since(due));
         }
-        if self.window_full() {
+        if self.window_full(len) {
             if now < self.window_clock + self.rtt.rto() {
                 return None;
             }
@@ -153,6 +154,26 @@ impl Sender {
             self.rate.on_sent(now, f.chunk_bytes());
         }
         Some(Transmit { len })
+    }
+
+    /// The size of the next DATA datagram of frame `key`: what it was cut for once its
+    /// chunks began to go (a resend, or a frame sent in part before the path MTU rose), else
+    /// the size in use now.
+    pub(super) fn next_datagram_len(&self, key: (StreamId, FrameId), resend: bool) -> usize {
+        match self.frames.get(&key) {
+            Some(f) if resend || f.next_chunk > 0 => f.cut_for,
+            _ => self.pmtu.current(),
+        }
+    }
+
+    /// The next DATA datagram to go: its frame, whether a resend, and its size.
+    pub(super) fn next_data(&self) -> Option<((StreamId, FrameId), bool, usize)> {
+        let (key, resend) = match (self.resend_queue.front(), self.send_queue.front()) {
+            (Some(&k), _) => (k, true),
+            (None, Some(&k)) => (k, false),
+            (None, None) => return None,
+        };
+        Some((key, resend, self.next_datagram_len(key, resend)))
     }
 
     pub(super) fn count_sent(&mut self, now: Timestamp, len: usize) {
