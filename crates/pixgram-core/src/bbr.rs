@@ -40,6 +40,11 @@
 //! before its bottleneck leaves it idle for the share lost, so while no queue stands the rate
 //! is divided by (1 - loss), the loss averaged over rounds, up to [`MAX_COMPENSATED_LOSS`].
 //!
+//! - **Loss to another flow's queue**: a round that loses more than random loss explains (see
+//!   `congestion_threshold`) while the RTT stands above what this sender's own window could
+//!   queue caps the window at 0.7 of what was in flight, growing back by 1, 2, 3, ...
+//!   datagrams a round: AIMD towards a flow that backs off on loss (TCP CUBIC), which a
+//!   model-based sender otherwise starves.
 //! - **Probe RTT**: flows sharing a bottleneck keep each other's queue up, and neither would
 //!   see the path's delay again. A bulk sender (never short of data) whose samples have all
 //!   stood above the lowest RTT for [`PROBE_RTT_INTERVAL`] holds [`MIN_WINDOW`] datagrams in
@@ -86,6 +91,9 @@ pub const STARTUP_LOSS: f64 = 0.15;
 /// high is beyond what any link delivers usefully): the bandwidth estimate restarts from what
 /// that round delivered.
 pub const HEAVY_LOSS: f64 = 0.25;
+/// A round losing more than this share of what it accounted for (and more than random loss
+/// explains, see `congestion_threshold`) while the RTT shows a queue lost to that queue: the window is cut (see `inflight_hi`).
+pub const CONGESTION_LOSS: f64 = 0.02;
 /// The most loss [`Bbr::rate`] paces faster for (see `loss_compensation`).
 pub const MAX_COMPENSATED_LOSS: f64 = 0.15;
 /// What a heavy-loss round keeps of the bandwidth estimate, at least.
@@ -233,6 +241,18 @@ pub struct Bbr {
     round_lost: u64,
     /// The share of accounted bytes lost, averaged over rounds (an eighth per round).
     loss: f64,
+    /// The most bytes in flight since a round lost to a queue (see [`CONGESTION_LOSS`]):
+    /// cut by [`HEAVY_LOSS_BACKOFF`] at such a round, one datagram more each round without.
+    inflight_hi: Option<f64>,
+    /// Bytes in flight at the latest feedback.
+    inflight: u64,
+    /// Datagrams `inflight_hi` grows by at the next round without loss to a queue: one more
+    /// each round (after a cut the window comes back within a few dozen rounds on a long,
+    /// fast path, and over about as many as TCP takes on a short one).
+    inflight_hi_step: f64,
+    /// The round probe bandwidth began in: losses reported in the first rounds after it are
+    /// start-up's overshoot, not a competing flow's queue.
+    probing_since_round: u64,
     /// Start-up's full-pipe test: the highest estimate at a round's end, and rounds since it
     /// last grew by 25%.
     full_bw: f64,
@@ -278,6 +298,10 @@ impl Bbr {
             round_delivered: 0,
             round_lost: 0,
             loss: 0.0,
+            inflight_hi: None,
+            inflight: 0,
+            inflight_hi_step: 1.0,
+            probing_since_round: 0,
             full_bw: 0.0,
             full_bw_rounds: 0,
             app_limited_until: 0,
@@ -358,6 +382,16 @@ impl Bbr {
         }
     }
 
+    /// The share of a round's `accounted` bytes whose loss shows a queue overflowing rather
+    /// than random loss: [`CONGESTION_LOSS`], or the background loss plus three standard
+    /// deviations of a round that size (binomial), whichever is higher. At 5% random loss a
+    /// round of 80 datagrams loses up to 12% by chance.
+    fn congestion_threshold(&self, accounted: u64) -> f64 {
+        let p = self.loss.clamp(0.0, 1.0);
+        let n = (accounted as f64 / self.config.datagram).max(1.0);
+        CONGESTION_LOSS.max(p + 3.0 * (p * (1.0 - p) / n).sqrt())
+    }
+
     /// The share of bytes lost, averaged over the last rounds.
     pub fn loss(&self) -> f64 {
         self.loss
@@ -392,6 +426,15 @@ impl Bbr {
 
     /// Bytes that may be in flight (sent, not yet reported delivered or lost).
     pub fn cwnd(&self) -> u64 {
+        let cwnd = self.cwnd_unbounded();
+        match self.inflight_hi {
+            Some(hi) if self.mode != Mode::ProbeRtt => cwnd.min(hi as u64),
+            _ => cwnd,
+        }
+    }
+
+    /// The window the model alone allows, without the bound loss to a queue set.
+    fn cwnd_unbounded(&self) -> u64 {
         let datagram = self.config.datagram;
         let cwnd = match self.bdp() {
             _ if self.mode == Mode::ProbeRtt => MIN_WINDOW as f64 * datagram,
@@ -497,12 +540,7 @@ impl Bbr {
                 let limit = self.queue_threshold().unwrap_or_default();
                 // More queueing than this sender's own window could hold is not (only) its
                 // own queue.
-                let own = match (self.bw.get(), self.min_rtt()) {
-                    (Some(bw), Some(min)) if bw > 0.0 => {
-                        min + Duration::from_secs_f64((self.cwnd() as f64 / bw).min(60.0))
-                    }
-                    _ => Duration::MAX,
-                };
+                let own = self.own_queue_rtt();
                 if recent <= own || !self.app_limited_lately(now) {
                     self.futile_drains = 0;
                     self.drain_rtt = None;
@@ -539,6 +577,18 @@ impl Bbr {
             .is_some_and(|t| now.saturating_since(t) <= MIN_RTT_WINDOW / MIN_RTT_SLOTS as u32)
     }
 
+    /// The highest RTT this sender's own window could cause: the lowest RTT plus the time
+    /// the bottleneck takes to send a full window. An RTT above it is (also) another flow's
+    /// queue. `Duration::MAX` before the model knows both.
+    fn own_queue_rtt(&self) -> Duration {
+        match (self.bw.get(), self.min_rtt()) {
+            (Some(bw), Some(min)) if bw > 0.0 => {
+                min + Duration::from_secs_f64((self.cwnd_unbounded() as f64 / bw).min(60.0))
+            }
+            _ => Duration::MAX,
+        }
+    }
+
     /// Queueing delay above which the path counts as queued: HyStart++'s threshold, an eighth
     /// of the lowest RTT within 4 to 16 ms.
     pub fn queue_threshold(&self) -> Option<Duration> {
@@ -570,6 +620,7 @@ impl Bbr {
         self.lost += lost;
         self.round_delivered += delivered;
         self.round_lost += lost;
+        self.inflight = inflight;
         if delivered > 0 {
             self.sample_rate(now);
         }
@@ -641,7 +692,34 @@ impl Bbr {
         let counted = self.round_lost as f64 >= 4.0 * self.config.datagram;
         let heavy = counted && loss > HEAVY_LOSS;
         let startup_loss = counted && loss > STARTUP_LOSS;
-        if accounted as f64 >= 8.0 * self.config.datagram {
+        // Loss to a queue: above the background (random) loss, with the RTT above what this
+        // sender's own window could queue (another flow fills it). A flow beside it that
+        // backs off on loss (TCP) would
+        // otherwise be starved: the window is then cut as TCP's is, and grows back by a
+        // datagram a round (AIMD), until a round of that size loses again.
+        let queued = self.recent_rtt().is_some_and(|r| r > self.own_queue_rtt());
+        let congested = self.round_lost as f64 >= 2.0 * self.config.datagram
+            && loss > self.congestion_threshold(accounted)
+            && queued
+            && matches!(self.mode, Mode::ProbeBw(_))
+            && self.round >= self.probing_since_round + 2;
+        let datagram = self.config.datagram;
+        if congested {
+            let floor = MIN_WINDOW as f64 * datagram;
+            let base = self
+                .inflight_hi
+                .unwrap_or(f64::MAX)
+                .min(self.inflight as f64);
+            self.inflight_hi = Some((base * HEAVY_LOSS_BACKOFF).max(floor));
+            self.inflight_hi_step = 1.0;
+        } else if let Some(hi) = &mut self.inflight_hi {
+            *hi += self.inflight_hi_step * datagram;
+            self.inflight_hi_step += 1.0;
+            if *hi as u64 >= self.cwnd_unbounded() {
+                self.inflight_hi = None;
+            }
+        }
+        if accounted as f64 >= 8.0 * datagram {
             self.loss += (loss - self.loss) / 8.0;
         }
         self.round += 1;
@@ -696,6 +774,9 @@ impl Bbr {
     fn enter_phase(&mut self, now: Timestamp, phase: usize) {
         if phase == 0 {
             self.drained_in_cycle = false;
+        }
+        if !matches!(self.mode, Mode::ProbeBw(_) | Mode::ProbeRtt) {
+            self.probing_since_round = self.round;
         }
         self.mode = Mode::ProbeBw(phase);
         self.phase_start = now;
@@ -922,6 +1003,33 @@ mod tests {
                     "{t}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn loss_to_another_flows_queue_cuts_the_window_random_loss_does_not() {
+        for competitor in [false, true] {
+            let mut c = bbr();
+            let rtt = Duration::from_millis(10);
+            drive(&mut c, 0, 2_000, 10e6, rtt);
+            // Random: 5% of every millisecond's datagrams, the RTT at its lowest. Competitor:
+            // the RTT 60 ms above the lowest (more than this window could queue) and now and
+            // then a millisecond losing half of what it sent (the shared queue overflowing).
+            let seen = if competitor { rtt * 7 } else { rtt };
+            let mut cut = false;
+            for t in 2_000..2_500u64 {
+                let now = Timestamp::from_millis(t);
+                c.on_sent(now, 10_000);
+                c.on_rtt(now, seen);
+                let lost = match (competitor, t % 100) {
+                    (false, _) => 500,
+                    (true, 50) => 5_000,
+                    (true, _) => 0,
+                };
+                c.on_feedback(now, 10_000 - lost, lost, 100_000);
+                cut |= c.inflight_hi.is_some();
+            }
+            assert_eq!(cut, competitor, "competitor {competitor}");
         }
     }
 
