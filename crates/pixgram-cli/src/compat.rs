@@ -6,15 +6,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::ProgressBar;
-use pixgram::compat::seed::{SeedClient, SeedServer, SeedServerEvent};
+use pixgram::compat::seed::{SeedClient, SeedConfig, SeedServer, SeedServerEvent, SeedStats};
+use pixgram::figures::{ms, rate_line, Samples};
 use pixgram::{sink, source};
-use pixgram_core::compat_seed::{SeedConfig, SeedStats};
 use serde_json::json;
 
 use crate::cli::{resolve, Mode, MsgArgs, RecvArgs, SendArgs};
-use crate::recv::{stop_flag, write_stdout};
-use crate::send::progress_bar;
-use crate::summary::{ms, rate_line, Samples};
+use crate::flags;
+use crate::output::{print_line, write_stdout};
+use crate::report::progress_bar;
+use crate::signals::receiving_stop_flag;
 
 /// Images in a row without a reply after which the server is taken to be gone.
 const GONE_AFTER: u32 = 3;
@@ -51,8 +52,8 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             .map(|a| format!(", JSON messages on {a}"))
             .unwrap_or_default()
     );
-    let stop = stop_flag()?;
-    let deadline = crate::recv::deadline_after(args.duration);
+    let stop = receiving_stop_flag()?;
+    let deadline = flags::deadline_after(args.duration);
     let (mut images, mut messages, mut bytes) = (0u64, 0u64, 0u64);
     let mut span: Option<(Instant, Instant)> = None;
     let spinner = ProgressBar::new_spinner();
@@ -223,11 +224,7 @@ pub fn send(args: &SendArgs) -> anyhow::Result<()> {
                     rtt.push(t);
                     if args.verbose {
                         bar.suspend(|| {
-                            crate::recv::print_line(&format!(
-                                "{name}: {} B, acked in {}",
-                                image.len(),
-                                ms(t)
-                            ))
+                            print_line(&format!("{name}: {} B, acked in {}", image.len(), ms(t)))
                         });
                     }
                 }
@@ -269,7 +266,7 @@ pub fn msg(args: &MsgArgs) -> anyhow::Result<()> {
         bail!("--key-file does not apply to --compat seed: the original format has no encryption");
     }
     let to = resolve("--to", &args.to)?;
-    let docs = crate::msg::documents(&args.json)?;
+    let docs = flags::documents(&args.json)?;
     let timeout = timeout_flag(args.timeout);
     let mut client = SeedClient::connect(to, None)?;
     let mut missing = 0;

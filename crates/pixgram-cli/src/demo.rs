@@ -7,16 +7,17 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use indicatif::ProgressBar;
 use pixgram::{
-    sink, source, FrameId, OutgoingFrame, PayloadKind, ReceiverConfig, ReceiverEvent, SenderConfig,
-    StreamId, UdpReceiver, UdpSender,
+    sink, source, FrameId, FrameMeta, OutgoingFrame, PayloadKind, ReceiverConfig, ReceiverEvent,
+    SenderConfig, StreamId, UdpReceiver, UdpSender,
 };
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::send::{FrameSender, Verdict};
-use crate::summary::rate_line;
+use pixgram::figures::rate_line;
+use pixgram::publish::Publisher;
+
+use crate::report::verdict_line;
 
 /// What the receiver thread hands back.
 enum Arrival {
@@ -32,7 +33,7 @@ enum Arrival {
 /// A line on stdout, dropped (not a panic) once nobody reads it (`pixgram demo | head`).
 macro_rules! out {
     ($($t:tt)*) => {
-        crate::recv::print_line(&format!($($t)*))
+        crate::output::print_line(&format!($($t)*))
     };
 }
 
@@ -94,15 +95,12 @@ fn demo(args: &DemoArgs, scratch: &Path, out_dir: &Path) -> anyhow::Result<()> {
         },
     )?;
     let mut verdicts = HashMap::new();
-    let mut report = FrameSender::new(&mut tx, Map::new(), ProgressBar::hidden()).send_all(
-        &files,
-        args.repeat,
-        |v: &Verdict| {
-            verdicts.insert(v.frame, v.line());
-        },
-    );
+    let mut report =
+        Publisher::new(&mut tx, FrameMeta::default()).send_files(&files, args.repeat, |v, _| {
+            verdicts.insert(v.frame, verdict_line(v));
+        });
     if let Some(e) = report.error.take() {
-        return Err(e);
+        return Err(crate::exit::from_publish(e));
     }
     for m in &messages {
         tx.send(OutgoingFrame::message(StreamId::MESSAGES, m.clone()))?;
@@ -209,9 +207,9 @@ fn receive(
         }
         let name = f
             .metadata
-            .as_ref()
-            .and_then(|m| serde_json::from_slice::<Value>(m).ok())
-            .and_then(|m| m.get("file").and_then(Value::as_str).map(String::from))
+            .as_deref()
+            .and_then(FrameMeta::parse)
+            .and_then(|m| m.file)
             .unwrap_or_default();
         let saved = sink::save_atomic(out, &sink::file_name_for(&f, Some(&name)), &f.payload);
         rx.confirm(f.key(), saved.is_ok());

@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use pixgram::publish::PublishError;
 use pixgram::DriverError;
 
 /// Some frames or messages were not delivered.
@@ -62,4 +63,12 @@ pub fn classify(e: anyhow::Error, heard: bool) -> anyhow::Error {
 /// The exit code for an error that reached `main`.
 pub fn code_of(e: &anyhow::Error) -> i32 {
     e.downcast_ref::<Exit>().map_or(1, |x| x.code)
+}
+
+/// A publishing error as `anyhow`, a driver error kept as itself (so [`classify`] sees it).
+pub fn from_publish(e: PublishError) -> anyhow::Error {
+    match e {
+        PublishError::Driver(d) => d.into(),
+        other => other.into(),
+    }
 }

@@ -1,66 +1,26 @@
 //! `pixgram msg`: JSON messages to a receiver, in order, each acknowledged.
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
 use pixgram::{OutgoingFrame, SenderConfig, SenderEvent, StreamId, UdpSender};
-use serde_json::Value;
 
-use crate::cli::{resolve, Compat, MsgArgs};
-use crate::exit;
-use crate::summary::ms;
+use pixgram::figures::ms;
 
-/// The JSON documents to send, each checked and re-encoded compactly. `-` stands for the lines
-/// of stdin (blank lines skipped).
-pub fn documents(args: &[String]) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut texts = Vec::new();
-    for a in args {
-        if a == "-" {
-            for line in std::io::stdin().lock().lines() {
-                let line = line.context("reading stdin")?;
-                if !line.trim().is_empty() {
-                    texts.push(line);
-                }
-            }
-        } else {
-            texts.push(a.clone());
-        }
-    }
-    texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| match serde_json::from_str::<Value>(t) {
-            Ok(v) => Ok(serde_json::to_vec(&v).expect("a parsed value encodes")),
-            // Numbered like the frame ids the receiver reports: the first message is 0.
-            Err(e) => bail!("message {i} is not valid JSON ({e}): {}", shorten(t)),
-        })
-        .collect()
-}
-
-fn shorten(s: &str) -> String {
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
+use crate::cli::{resolve, MsgArgs};
+use crate::{exit, flags};
 
 pub fn run(args: MsgArgs) -> anyhow::Result<()> {
-    if args.compat == Some(Compat::Seed) {
-        return crate::compat::msg(&args);
-    }
     let to = resolve("--to", &args.to)?;
-    let docs = documents(&args.json)?;
+    let docs = flags::documents(&args.json)?;
     let timeout = Duration::from_secs_f64(args.timeout);
     let config = SenderConfig {
         peer_timeout: timeout,
         frame_timeout: timeout,
         ..Default::default()
     };
-    let key = crate::keygen::load(args.key_file.as_deref())?;
+    let key = flags::key(args.key_file.as_deref())?;
     let stop = crate::signals::stop_flag()?;
     let mut tx = UdpSender::connect_keyed(to, config, key.as_ref())?;
     let count = docs.len();

@@ -2,23 +2,30 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use indicatif::ProgressBar;
 use pixgram::{sink, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent, UdpReceiver};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::cli::{resolve, Compat, RecvArgs};
-use crate::summary::{rate_line, Samples};
+use pixgram::figures::{rate_line, Samples};
+use pixgram::stats_json::receiver_stats_json;
+use pixgram::{FrameMeta, ImageFormat, LossReason};
+
+use crate::cli::{resolve, RecvArgs};
+use crate::flags;
+use crate::output::write_stdout;
+use crate::signals::receiving_stop_flag;
+
+// impair.rs (rewritten on another branch, not here) takes these two from recv.
+pub use crate::flags::deadline_after;
+pub use crate::signals::receiving_stop_flag as stop_flag;
 
 pub fn run(args: RecvArgs) -> anyhow::Result<()> {
-    if args.compat == Some(Compat::Seed) {
-        return crate::compat::recv(&args);
-    }
     if args.msg_listen.is_some() {
         bail!("--msg-listen belongs to --compat seed: pixgram's own protocol carries messages on --listen");
     }
@@ -40,7 +47,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         confirm_deliveries: true,
         ..Default::default()
     };
-    let key = crate::keygen::load(args.key_file.as_deref())?;
+    let key = flags::key(args.key_file.as_deref())?;
     let mut rx = UdpReceiver::bind_keyed(listen, config, args.recv_buffer, key.as_ref())?;
     if let Some(w) = rx.buffer_grant().warning() {
         eprintln!("pixgram: warning: {w}");
@@ -58,8 +65,8 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             .map(|d| format!(", saving into {}", d.display()))
             .unwrap_or_default()
     );
-    let stop = stop_flag()?;
-    let deadline = deadline_after(args.duration);
+    let stop = receiving_stop_flag()?;
+    let deadline = flags::deadline_after(args.duration);
     let mut sink = FrameSink::new(args.save.clone(), args.quiet);
     sink.save_budget = pixgram::save_budget::SaveBudget::new(pixgram::save_budget::SaveLimits {
         files_per_sec: args.max_saves_per_sec.max(0.0),
@@ -152,7 +159,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     }
     eprintln!("{}", limits_line(rx.stats()));
     eprintln!("{}", first_exchange_line(rx.stats()));
-    sink.emit(&stats_json(rx.stats(), rx.open_stats().as_ref()))?;
+    sink.emit(&receiver_stats_json(rx.stats(), rx.open_stats().as_ref()))?;
     if let Some(o) = rx.open_stats() {
         eprintln!(
             "key: {} datagrams authenticated; dropped unanswered: {} failing authentication \
@@ -198,23 +205,6 @@ fn limits_line(s: &pixgram::ReceiverStats) -> String {
     )
 }
 
-/// Every counter as one JSON line (`"event": "stats"`), for scripts and tests.
-fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenStats>) -> Value {
-    let mut v = json!({ "event": "stats" });
-    for (name, value) in s.counters() {
-        v[name] = json!(value);
-    }
-    if let Some(k) = key {
-        v["key_opened"] = json!(k.opened);
-        v["key_bad_tag"] = json!(k.bad_tag);
-        v["key_replayed"] = json!(k.replayed);
-        v["key_not_sealed"] = json!(k.not_sealed);
-        v["key_no_session_key"] = json!(k.no_session_key);
-        v["key_not_session_sealed"] = json!(k.not_session_sealed);
-    }
-    v
-}
-
 /// Messages up to this size are parsed and printed compactly; larger ones are checked
 /// without building a tree and printed as they came.
 const PARSED_MESSAGE_LIMIT: usize = 256 << 10;
@@ -251,42 +241,6 @@ fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
         );
     }
     Ok(out)
-}
-
-/// `--duration SECS` from now: `None` without the flag, or when it is too far to be an instant
-/// (`inf`, `1e30`: no limit, rather than a panic); NaN and negative values are 0.
-pub fn deadline_after(secs: Option<f64>) -> Option<Instant> {
-    let s = secs?;
-    let s = if s.is_nan() { 0.0 } else { s.max(0.0) };
-    Instant::now().checked_add(Duration::try_from_secs_f64(s).ok()?)
-}
-
-/// Writes `bytes` to stdout and flushes. `Ok(false)` when the reader has gone away (EPIPE:
-/// `| head`, a player that quit; Rust ignores SIGPIPE, so the write returns the error instead
-/// of killing the process); other write errors are errors.
-pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<bool> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
-    }
-}
-
-/// One line on stdout for a person or a script; dropped once nobody reads stdout (never a
-/// broken-pipe panic).
-pub fn print_line(line: &str) {
-    let _ = write_stdout(format!("{line}\n").as_bytes());
-}
-
-/// Ctrl-C (SIGINT), SIGTERM and SIGHUP set the returned flag instead of killing the process,
-/// so the summary is printed (the `termination` feature of ctrlc adds SIGTERM and SIGHUP).
-pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-        .context("cannot install the Ctrl-C handler")?;
-    Ok(stop)
 }
 
 /// What the receiver does with events: JSON lines on stdout, files in a folder, counters.
@@ -433,18 +387,6 @@ fn stream_key(
     pixgram::sink::sanitise(&format!("{peer}-{session}-{}", stream.0))
 }
 
-/// Time since the sender stamped the frame, if its metadata carries `sent_us` (microseconds
-/// since the Unix epoch, as the test pattern source writes it) and the clocks look comparable.
-fn sender_latency(meta: Option<&Value>) -> Option<Duration> {
-    let sent = meta?.get("sent_us")?.as_u64()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_micros() as u64;
-    let d = now.checked_sub(sent)?;
-    (d < 60_000_000).then(|| Duration::from_micros(d))
-}
-
 impl FrameSink {
     pub fn new(save: Option<PathBuf>, quiet: bool) -> Self {
         FrameSink {
@@ -496,7 +438,7 @@ impl FrameSink {
                 self.lost += count;
                 if let Some(v) = &self.outputs.viewer {
                     let key = stream_key(peer, session, stream);
-                    v.on_lost(&key, count, reason == pixgram_core::LossReason::Expired);
+                    v.on_lost(&key, count, reason == LossReason::Expired);
                 }
                 if !self.quiet {
                     if let Some(suppressed) = self.lines.admit(Instant::now()) {
@@ -539,9 +481,8 @@ impl FrameSink {
         let now = Instant::now();
         self.first.get_or_insert(now);
         self.last = Some(now);
-        let meta: Option<Value> = f.metadata.as_ref().map(|m| {
-            serde_json::from_slice(m).unwrap_or_else(|_| json!(String::from_utf8_lossy(m)))
-        });
+        let meta: Option<Value> = f.metadata.as_deref().map(pixgram::meta::display_value);
+        let parsed = f.metadata.as_deref().and_then(FrameMeta::parse);
         let mut line = json!({
             "peer": f.peer.to_string(), "session": f.session.to_string(),
             "stream": f.stream.0, "frame": f.frame.0,
@@ -584,15 +525,10 @@ impl FrameSink {
                 self.bytes += f.payload.len() as u64;
                 line["event"] = json!("frame");
                 line["bytes"] = json!(f.payload.len());
-                if let Some(total) = sender_latency(meta.as_ref()) {
+                if let Some(total) = parsed.as_ref().and_then(FrameMeta::latency) {
                     line["latency_ms"] = json!(total.as_secs_f64() * 1e3);
                     self.timing.total.push(total);
-                    let encode = meta
-                        .as_ref()
-                        .and_then(|m| m.get("encode_us"))
-                        .and_then(Value::as_u64)
-                        .map(Duration::from_micros);
-                    if let Some(e) = encode {
+                    if let Some(e) = parsed.as_ref().and_then(FrameMeta::encode_time) {
                         self.timing.encode.push(e);
                         self.timing.transit.push(total.saturating_sub(e));
                     }
@@ -602,11 +538,8 @@ impl FrameSink {
                 }
             }
         }
-        self.show(&f, meta.as_ref())?;
-        let file_name = meta
-            .as_ref()
-            .and_then(|m| m.get("file"))
-            .and_then(Value::as_str);
+        self.show(&f, parsed.as_ref())?;
+        let file_name = parsed.as_ref().and_then(|m| m.file.as_deref());
         let mut stored = true;
         let within_budget = self.save.is_none()
             || self
@@ -706,10 +639,10 @@ impl FrameSink {
     }
 
     /// Hands a frame to the live sinks: MJPEG on stdout, the browser viewer, windows.
-    fn show(&mut self, f: &ReceivedFrame, meta: Option<&Value>) -> anyhow::Result<()> {
+    fn show(&mut self, f: &ReceivedFrame, meta: Option<&FrameMeta>) -> anyhow::Result<()> {
         let key = stream_key(f.peer, f.session, f.stream);
         if self.outputs.mjpeg_stdout && !self.stdout_closed {
-            if f.payload.starts_with(&[0xFF, 0xD8]) {
+            if ImageFormat::detect(&f.payload) == Some(ImageFormat::Jpeg) {
                 // The reader went away (the player quit): recv stops, quietly.
                 self.stdout_closed = !write_stdout(&f.payload)?;
             } else {
@@ -722,7 +655,7 @@ impl FrameSink {
             }
         }
         if let Some(v) = &self.outputs.viewer {
-            v.on_frame(&key, f.payload.clone(), sender_latency(meta));
+            v.on_frame(&key, f.payload.clone(), meta.and_then(FrameMeta::latency));
         }
         #[cfg(feature = "window")]
         if let Some(w) = &self.outputs.window {

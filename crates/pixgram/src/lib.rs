@@ -26,10 +26,15 @@ pub mod camera;
 pub mod clock;
 pub mod codec;
 pub mod compat;
+pub mod delivery;
 pub mod envelope;
 pub mod error;
+pub mod figures;
+pub mod format;
+pub mod meta;
 pub mod mjpeg;
 pub mod pattern;
+pub mod publish;
 pub mod receiver;
 pub mod relay;
 pub mod save_budget;
@@ -38,14 +43,20 @@ pub mod sender;
 pub mod sink;
 pub mod socket;
 pub mod source;
+pub mod stats_json;
 pub mod viewer;
 #[cfg(feature = "window")]
 pub mod window;
 
+pub use delivery::Delivery;
 pub use error::DriverError;
+pub use format::ImageFormat;
+pub use meta::FrameMeta;
+pub use pixgram_core::seal::{OpenStats, Psk};
 pub use pixgram_core::{
-    DeliveryKey, FrameId, OutgoingFrame, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent,
-    ReceiverStats, SenderConfig, SenderEvent, SenderStats, SessionId, StreamId,
+    DeliveryKey, FecPolicy, FrameId, LossReason, OutgoingFrame, PayloadKind, ReceivedFrame,
+    ReceiverConfig, ReceiverEvent, ReceiverStats, SendFailure, SenderConfig, SenderEvent,
+    SenderStats, SessionId, StreamId,
 };
 pub use receiver::UdpReceiver;
 pub use sender::UdpSender;

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use pixgram_core::ReceivedFrame;
 
 use crate::error::DriverError;
+pub use crate::format::extension_for;
+use crate::format::ImageFormat;
 
 /// Writes `bytes` to `dir/name` so that no reader ever sees a partial file, and so that once
 /// this returns the file survives a crash or power loss:
@@ -172,12 +174,10 @@ pub fn file_name_for(frame: &ReceivedFrame, sender_name: Option<&str>) -> String
 /// `name` with its extension made to agree with what `bytes` are, when that is known (JPEG,
 /// PNG); other names are kept as they are.
 pub fn with_content_extension(name: &str, bytes: &[u8]) -> String {
-    let sniffed = extension_for(bytes);
-    let aliases: &[&str] = match sniffed {
-        "jpg" => &["jpg", "jpeg", "jpe", "jfif"],
-        "png" => &["png"],
-        _ => return name.to_string(),
+    let Some(format) = ImageFormat::detect(bytes) else {
+        return name.to_string();
     };
+    let (sniffed, aliases) = (format.extension(), format.extension_aliases());
     let (stem, ext) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
         _ => (name, None),
@@ -203,15 +203,6 @@ pub fn sanitise(name: &str) -> String {
         })
         .collect();
     clean.trim_start_matches('.').chars().take(100).collect()
-}
-
-/// A file extension guessed from magic bytes.
-pub fn extension_for(bytes: &[u8]) -> &'static str {
-    match bytes {
-        [0xFF, 0xD8, ..] => "jpg",
-        [0x89, b'P', b'N', b'G', ..] => "png",
-        _ => "bin",
-    }
 }
 
 #[cfg(test)]
