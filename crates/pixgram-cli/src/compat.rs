@@ -1,13 +1,14 @@
 //! `--compat seed` for send, recv and msg: the original Python scripts' wire format, so their
 //! users can replace one side at a time.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::ProgressBar;
 use pixgram::compat::seed::{SeedClient, SeedConfig, SeedServer, SeedServerEvent, SeedStats};
 use pixgram::figures::{ms, rate_line, Samples};
+use pixgram::receive::{receive, Handler, Until};
+use pixgram::sink::{Arrived, FolderSink, Refusal, Sinks};
 use pixgram::{sink, source};
 use serde_json::json;
 
@@ -39,7 +40,7 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
         max_image_len: args.max_frame_size,
         ..SeedConfig::default()
     };
-    let server = SeedServer::bind(listen, msg_listen, config, args.recv_buffer)?;
+    let mut server = SeedServer::bind(listen, msg_listen, config, args.recv_buffer)?;
     if let Some(w) = server.buffer_grant().warning() {
         eprintln!("pixgram: warning: {w}");
     }
@@ -52,21 +53,67 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             .map(|a| format!(", JSON messages on {a}"))
             .unwrap_or_default()
     );
-    let stop = receiving_stop_flag()?;
-    let deadline = flags::deadline_after(args.duration);
-    let (mut images, mut messages, mut bytes) = (0u64, 0u64, 0u64);
-    let mut span: Option<(Instant, Instant)> = None;
-    let spinner = ProgressBar::new_spinner();
-    let mut stdout_open = true;
-    while stdout_open
-        && !stop.load(Ordering::Relaxed)
-        && args.count.is_none_or(|n| images + messages < n)
-        && deadline.is_none_or(|d| Instant::now() < d)
-    {
-        let wake = Instant::now() + Duration::from_millis(200);
-        let Some(event) = server.next_event(deadline.map_or(wake, |d| d.min(wake))) else {
-            continue;
-        };
+    let until = Until {
+        stop: Some(receiving_stop_flag()?),
+        deadline: flags::deadline_after(args.duration),
+        ..Until::default()
+    };
+    let mut seen = SeedEvents {
+        quiet: args.quiet,
+        count: args.count,
+        sinks: Sinks {
+            folder: args.save.as_ref().map(FolderSink::new),
+            ..Sinks::default()
+        },
+        images: 0,
+        messages: 0,
+        bytes: 0,
+        span: None,
+        spinner: ProgressBar::new_spinner(),
+        stdout_open: true,
+    };
+    receive(&mut server, &until, &mut seen)?;
+    let SeedEvents {
+        images,
+        messages,
+        bytes,
+        span,
+        spinner,
+        ..
+    } = seen;
+    spinner.finish_and_clear();
+    let (img, msg) = server.stats();
+    let span = span.map_or(Duration::ZERO, |(a, b)| b - a);
+    eprintln!(
+        "received {}; {messages} messages; {}",
+        rate_line(images, bytes, span),
+        describe(&img, &msg)
+    );
+    Ok(())
+}
+
+/// What `recv --compat seed` does with each event: saves images, prints a JSON line per event.
+struct SeedEvents {
+    quiet: bool,
+    count: Option<u64>,
+    sinks: Sinks,
+    images: u64,
+    messages: u64,
+    bytes: u64,
+    /// The first and the last image's arrival.
+    span: Option<(Instant, Instant)>,
+    spinner: ProgressBar,
+    stdout_open: bool,
+}
+
+impl Handler<SeedServer> for SeedEvents {
+    type Error = anyhow::Error;
+
+    fn done(&self) -> bool {
+        !self.stdout_open || self.count.is_some_and(|n| self.images + self.messages >= n)
+    }
+
+    fn event(&mut self, _: &mut SeedServer, event: SeedServerEvent) -> anyhow::Result<()> {
         let line = match event {
             SeedServerEvent::Image {
                 peer,
@@ -74,22 +121,33 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
                 single_datagram,
             } => {
                 let now = Instant::now();
-                span = Some((span.map_or(now, |s| s.0), now));
-                images += 1;
-                bytes += image.len() as u64;
+                self.span = Some((self.span.map_or(now, |s| s.0), now));
+                self.images += 1;
+                self.bytes += image.len() as u64;
+                let images = self.images;
                 let mut line = json!({"event": "frame", "peer": peer.to_string(),
                     "frame": images, "bytes": image.len(),
                     "format": if single_datagram { "one datagram" } else { "header and chunks" }});
-                if let Some(dir) = &args.save {
-                    let name = format!(
-                        "seed-{}-{images:06}.{}",
-                        sink::sanitise(&peer.to_string()),
-                        sink::extension_for(&image)
-                    );
-                    let path = sink::save_atomic(dir, &name, &image)?;
+                let name = format!(
+                    "seed-{}-{images:06}.{}",
+                    sink::sanitise(&peer.to_string()),
+                    sink::extension_for(&image)
+                );
+                let image = bytes::Bytes::from(image);
+                let taken = self.sinks.frame(&Arrived {
+                    from: peer.ip(),
+                    stream: &peer.to_string(),
+                    name: &name,
+                    payload: &image,
+                    latency: None,
+                })?;
+                if let Some(Refusal::Failed(e)) = taken.refused {
+                    return Err(e.into());
+                }
+                if let Some(path) = taken.saved {
                     line["saved"] = json!(path.display().to_string());
                 }
-                if args.quiet {
+                if self.quiet {
                     None
                 } else {
                     Some(line)
@@ -103,7 +161,7 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             } => Some(json!({"event": "broken", "peer": peer.to_string(),
                 "reason": format!("{reason:?}"), "received": received, "declared": declared})),
             SeedServerEvent::Message { peer, json } => {
-                messages += 1;
+                self.messages += 1;
                 Some(json!({"event": "message", "peer": peer.to_string(), "message": json}))
             }
             SeedServerEvent::BadMessage { peer, error } => {
@@ -112,23 +170,19 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
         };
         if let Some(line) = line {
             // A reader that went away (`| head`) ends recv quietly, with its summary.
-            stdout_open = spinner.suspend(|| write_stdout(format!("{line}\n").as_bytes()))?;
+            self.stdout_open = self
+                .spinner
+                .suspend(|| write_stdout(format!("{line}\n").as_bytes()))?;
         }
-        spinner.set_message(format!(
-            "{images} images, {messages} messages, {:.1} MB",
-            bytes as f64 / 1e6
+        self.spinner.set_message(format!(
+            "{} images, {} messages, {:.1} MB",
+            self.images,
+            self.messages,
+            self.bytes as f64 / 1e6
         ));
-        spinner.tick();
+        self.spinner.tick();
+        Ok(())
     }
-    spinner.finish_and_clear();
-    let (img, msg) = server.stats();
-    let span = span.map_or(Duration::ZERO, |(a, b)| b - a);
-    eprintln!(
-        "received {}; {messages} messages; {}",
-        rate_line(images, bytes, span),
-        describe(&img, &msg)
-    );
-    Ok(())
 }
 
 /// `--timeout SECS`, from 0.1 s to a day (NaN: the 5 s default), so `inf` or `1e30` cannot

@@ -20,10 +20,12 @@ mod keygen;
 mod msg;
 mod output;
 mod recv;
+mod recv_events;
 mod report;
 mod send;
 mod signals;
 mod stream;
+mod timing;
 
 use clap::Parser;
 

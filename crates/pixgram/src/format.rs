@@ -74,7 +74,11 @@ mod tests {
             ImageFormat::detect(b"\x89PNG\r\n\x1a\n...."),
             Some(ImageFormat::Png)
         );
-        assert_eq!(ImageFormat::detect(b"\x89PN"), None, "a truncated signature");
+        assert_eq!(
+            ImageFormat::detect(b"\x89PN"),
+            None,
+            "a truncated signature"
+        );
         assert_eq!(ImageFormat::detect(&[0xFF]), None);
         assert_eq!(ImageFormat::detect(b"GIF89a"), None);
         assert_eq!(extension_for(b"P6\n"), "bin");

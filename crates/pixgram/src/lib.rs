@@ -35,6 +35,7 @@ pub mod meta;
 pub mod mjpeg;
 pub mod pattern;
 pub mod publish;
+pub mod receive;
 pub mod receiver;
 pub mod relay;
 pub mod save_budget;
