@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use pixgram::codec::{ImageFormat, Transcode};
 use pixgram::delivery::DeliveryError;
-use pixgram::{Delivery, FecPolicy, FrameMeta, Psk, SenderConfig, UdpSender};
+use pixgram::{Delivery, DriverError, FecPolicy, FrameMeta, Psk, SenderConfig, UdpSender};
 use serde_json::Value;
 
 use crate::cli::{parse_size, Format, Mode, SendArgs};
@@ -81,7 +81,12 @@ pub fn connect(args: &SendArgs, to: SocketAddr, delivery: Delivery) -> anyhow::R
         ..SenderConfig::default()
     });
     let key = key(args.key_file.as_deref())?;
-    Ok(UdpSender::connect_keyed(to, config, key.as_ref())?)
+    UdpSender::connect_keyed(to, config, key.as_ref()).map_err(|e| match e {
+        DriverError::DatagramTooSmall { size, min } => {
+            anyhow::anyhow!("--datagram-size {size} is too small with a key: at least {min} bytes")
+        }
+        e => e.into(),
+    })
 }
 
 /// The key named by `--key-file` or PIXGRAM_KEY_FILE, if any.

@@ -66,7 +66,7 @@ pub enum DriverError {
     #[error("the system's random number generator failed")]
     Random,
     /// The datagram size leaves no room for sealing.
-    #[error("--datagram-size {size} is too small with a key: at least {min} bytes")]
+    #[error("a datagram size of {size} bytes is too small with a key: at least {min} bytes")]
     DatagramTooSmall {
         /// Asked for.
         size: usize,
