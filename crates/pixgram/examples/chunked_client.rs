@@ -12,7 +12,6 @@ fn main() -> Result<(), Error> {
     run(std::env::args().skip(1).collect())
 }
 
-/// The example, with its arguments (a test runs it against its counterpart).
 pub fn run(args: Vec<String>) -> Result<(), Error> {
     let mut args = args.into_iter();
     let images = args.next().unwrap_or_else(|| "127.0.0.1:5000".into());
