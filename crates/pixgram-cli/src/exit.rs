@@ -9,6 +9,7 @@
 
 use std::fmt;
 
+use pixgram::error::SilenceHint;
 use pixgram::publish::PublishError;
 use pixgram::DriverError;
 
@@ -53,8 +54,23 @@ pub fn unreachable(message: impl Into<String>) -> anyhow::Error {
 pub fn classify(e: anyhow::Error, heard: bool) -> anyhow::Error {
     match e.downcast_ref::<DriverError>() {
         Some(DriverError::Unreachable { .. }) => unreachable(e.to_string()),
-        Some(DriverError::PeerGone { .. }) if !heard => unreachable(e.to_string()),
-        Some(DriverError::PeerGone { .. }) => undelivered(e.to_string()),
+        Some(&DriverError::PeerGone { addr, secs, hint }) => {
+            let hint = match hint {
+                SilenceHint::MayNeedKey => {
+                    " The receiver may require --key-file: a receiver with a key drops \
+                     datagrams without one, without answering."
+                }
+                other => other.text(),
+            };
+            let message = format!(
+                "no answer from {addr} for {secs:.1} s: is `pixgram recv` running there?{hint}"
+            );
+            if heard {
+                undelivered(message)
+            } else {
+                unreachable(message)
+            }
+        }
         Some(DriverError::Refused { .. }) => undelivered(e.to_string()),
         _ => e,
     }

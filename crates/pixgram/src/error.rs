@@ -20,14 +20,14 @@ pub enum DriverError {
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
     /// The receiver stopped answering (or never did).
-    #[error("no answer from {addr} for {secs:.1} s: is `pixgram recv` running there?{hint}")]
+    #[error("no answer from {addr} for {secs:.1} s: is the receiver running there?{}", hint.text())]
     PeerGone {
         /// The receiver's address.
         addr: SocketAddr,
         /// How long it was silent.
         secs: f64,
-        /// Extra detail, such as the kernel reporting the port closed.
-        hint: &'static str,
+        /// What else is known about the silence.
+        hint: SilenceHint,
     },
     /// The receiver answered the first exchange (CHALLENGEs) but took no frame of this
     /// session: it serves as many senders as it is configured to, all of them active.
@@ -91,4 +91,35 @@ pub enum DriverError {
         /// The system's reason.
         source: std::io::Error,
     },
+}
+
+/// What is known about a receiver's silence, besides its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilenceHint {
+    /// Nothing more.
+    None,
+    /// The kernel reported that nothing listens on that port.
+    PortClosed,
+    /// This sender has a key: the receiver may have another.
+    OtherKey,
+    /// It never answered, and this sender has no key: the receiver may require one.
+    MayNeedKey,
+}
+
+impl SilenceHint {
+    /// The hint as the end of a sentence (empty for [`SilenceHint::None`]).
+    pub fn text(self) -> &'static str {
+        match self {
+            SilenceHint::None => "",
+            SilenceHint::PortClosed => " (the kernel reported that nothing listens on that port)",
+            SilenceHint::OtherKey => {
+                " Or it has another key: a receiver drops datagrams that fail authentication \
+                 without answering."
+            }
+            SilenceHint::MayNeedKey => {
+                " The receiver may require a key: a receiver with a key drops datagrams \
+                 without one, without answering."
+            }
+        }
+    }
 }
