@@ -53,7 +53,10 @@ pub fn unreachable(message: impl Into<String>) -> anyhow::Error {
 /// never heard from (3), gone after answering (2), anything else as it is (1).
 pub fn classify(e: anyhow::Error, heard: bool) -> anyhow::Error {
     match e.downcast_ref::<DriverError>() {
-        Some(DriverError::Unreachable { .. }) => unreachable(e.to_string()),
+        Some(DriverError::Unreachable { addr }) => unreachable(format!(
+            "nothing is listening at {addr} (the kernel refused the datagrams): is `pixgram \
+             recv` running there?"
+        )),
         Some(&DriverError::PeerGone { addr, secs, hint }) => {
             let hint = match hint {
                 SilenceHint::MayNeedKey => {

@@ -46,7 +46,7 @@ pub enum DriverError {
     },
     /// The kernel reported, repeatedly and with no answer ever heard, that nothing listens at
     /// the receiver's address (ICMP port unreachable on the connected socket).
-    #[error("nothing is listening at {addr} (the kernel refused the datagrams): is `pixgram recv` running there?")]
+    #[error("nothing is listening at {addr} (the kernel refused the datagrams): is the receiver running there?")]
     Unreachable {
         /// The receiver's address.
         addr: SocketAddr,
