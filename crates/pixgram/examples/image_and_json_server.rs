@@ -3,8 +3,6 @@
 //!
 //! `cargo run --example image_and_json_server -- [IMAGE_ADDR] [JSON_ADDR] [ITEMS]`
 
-use std::time::{Duration, Instant};
-
 use pixgram::{Incoming, Receiver};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -15,24 +13,27 @@ fn main() -> Result<(), Error> {
 
 pub fn run(args: Vec<String>) -> Result<(), Error> {
     let mut args = args.into_iter();
-    let mut images = Receiver::bind(args.next().as_deref().unwrap_or("127.0.0.1:5000"))?;
-    let mut lists = Receiver::bind(args.next().as_deref().unwrap_or("127.0.0.1:5001"))?;
+    let images = Receiver::bind(args.next().as_deref().unwrap_or("127.0.0.1:5000"))?;
+    let lists = Receiver::bind(args.next().as_deref().unwrap_or("127.0.0.1:5001"))?;
     let items: usize = args.next().map_or(Ok(usize::MAX), |n| n.parse())?;
     let out = std::env::temp_dir().join("pixgram-example-images");
     std::fs::create_dir_all(&out)?;
     let (a, b) = (images.local_addr()?, lists.local_addr()?);
     println!("images on {a}, lists on {b}");
-    for _ in 0..items {
-        let got = loop {
-            let soon = || Some(Instant::now() + Duration::from_millis(20));
-            if let Some(image) = images.next(soon())? {
-                break image;
+    // A thread per port; what arrives on either comes here.
+    let (arrived, incoming) = std::sync::mpsc::channel();
+    for mut port in [images, lists] {
+        let arrived = arrived.clone();
+        std::thread::spawn(move || {
+            for item in port.incoming() {
+                if arrived.send(item).is_err() {
+                    break; // the main loop is done
+                }
             }
-            if let Some(list) = lists.next(soon())? {
-                break list;
-            }
-        };
-        match got {
+        });
+    }
+    for item in incoming.iter().take(items) {
+        match item? {
             Incoming::Frame(f) => {
                 let name = f.meta.file.unwrap_or_else(|| format!("{}.jpg", f.id.0));
                 std::fs::write(out.join(pixgram::sink::sanitise(&name)), &f.bytes)?;

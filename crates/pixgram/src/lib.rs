@@ -44,7 +44,7 @@
 //! ```
 //!
 //! Options are builders ([`Sender::builder`], [`Receiver::builder`]); a live stream is a
-//! [`Delivery`]:
+//! [`Delivery`] (and a camera or the test pattern streams with [`Sender::stream`]):
 //!
 //! ```
 //! use std::time::Duration;

@@ -26,4 +26,10 @@ pub enum Error {
     /// The socket, the receiver, or the protocol.
     #[error(transparent)]
     Driver(#[from] DriverError),
+    /// A live source failed.
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    /// A stream of frames ended early.
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
 }

@@ -3,6 +3,7 @@
 
 use std::net::ToSocketAddrs;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,8 +13,9 @@ use pixgram_core::{FrameId, OutgoingFrame, SendFailure, SenderConfig, SenderEven
 use super::{resolve, Error};
 use crate::delivery::Delivery;
 use crate::meta::FrameMeta;
+use crate::publish::{Publisher, SendReport};
 use crate::sender::UdpSender;
-use crate::source::file_name;
+use crate::source::{file_name, LiveSource};
 
 /// Sends frames and messages to one receiver; see the [crate docs](crate) for an example.
 pub struct Sender {
@@ -130,6 +132,27 @@ impl Sender {
     pub fn send_json<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<FrameId, Error> {
         let json = serde_json::to_vec(value)?;
         self.send(OutgoingFrame::message(StreamId::MESSAGES, json))
+    }
+
+    /// Sends the frames of a live source (`count` of them, or until it ends) as they come, on
+    /// a thread of their own, keeping the stream going between them; returns what became of
+    /// them (they count in [`Sender::finish`] too).
+    pub fn stream(&mut self, source: LiveSource, count: Option<u64>) -> Result<SendReport, Error> {
+        let (queue, running) = source.start(count, Arc::default())?;
+        let mut report = Publisher::new(&mut self.tx, FrameMeta::default())
+            .with_delivery(self.delivery)
+            .send_stream(queue, count, |_, _| {});
+        running.join().end.result?;
+        self.acked += report.acked;
+        let lost = report
+            .not_delivered
+            .iter()
+            .map(|(id, (_, _, why))| (*id, *why));
+        self.lost.extend(lost);
+        match report.error.take() {
+            Some(e) => Err(e.into()),
+            None => Ok(report),
+        }
     }
 
     fn send(&mut self, frame: OutgoingFrame) -> Result<FrameId, Error> {
