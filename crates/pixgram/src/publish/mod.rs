@@ -1,9 +1,10 @@
-//! Publishing: frames from a source (files, or a live source's frames) through a
+//! Publishing: messages ([`send_messages`]), and frames from a source (files, or a live source's frames) through a
 //! [`UdpSender`] under a [`Delivery`] policy, every verdict collected in a [`SendReport`].
 //! Reliable files the receiver expired are sent again (up to three times); live frames keep
 //! their rate, and acknowledgements still on their way after the last one are waited for
 //! briefly.
 
+mod messages;
 mod report;
 
 use std::collections::{HashMap, VecDeque};
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use pixgram_core::{FrameId, SendFailure, SenderEvent, StreamId};
 
+pub use messages::{send_messages, MessageReport};
 use report::NAMED_MAX;
 pub use report::{PublishError, SendReport, Verdict, NAMES_KEPT};
 
