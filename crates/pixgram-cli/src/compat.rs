@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use indicatif::ProgressBar;
 use pixgram::compat::seed::{SeedClient, SeedConfig, SeedServer, SeedServerEvent, SeedStats};
-use pixgram::figures::{ms, rate_line, Samples};
+use pixgram::compat::seed_files::{self, GONE_AFTER};
+use pixgram::figures::{ms, rate_line};
 use pixgram::receive::{receive, Handler, Until};
 use pixgram::sink::{Arrived, FolderSink, Refusal, Sinks};
 use pixgram::{sink, source};
@@ -17,9 +18,6 @@ use crate::flags;
 use crate::output::{print_line, write_stdout};
 use crate::report::progress_bar;
 use crate::signals::receiving_stop_flag;
-
-/// Images in a row without a reply after which the server is taken to be gone.
-const GONE_AFTER: u32 = 3;
 
 pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
     if args.key_file.is_some() {
@@ -260,54 +258,39 @@ pub fn send(args: &SendArgs) -> anyhow::Result<()> {
     let mut client = SeedClient::connect(to, rate)?;
     let total = files.len() as u64 * u64::from(args.repeat);
     let bar = progress_bar(total);
-    let (mut acked, mut lost, mut bytes, mut in_a_row) = (0u64, 0u64, 0u64, 0u32);
-    let mut rtt = Samples::default();
-    let start = Instant::now();
-    for _ in 0..args.repeat {
-        for path in &files {
-            let image = source::read_file(path)?;
+    let sent = seed_files::send_files(
+        &mut client,
+        to,
+        &files,
+        args.repeat,
+        timeout,
+        |path, len, reply| {
             let name = path.display();
-            match client
-                .send_image(&image, timeout)
-                .with_context(|| format!("sending {name} to {to}"))?
-            {
-                Some(t) => {
-                    acked += 1;
-                    bytes += image.len() as u64;
-                    in_a_row = 0;
-                    rtt.push(t);
-                    if args.verbose {
-                        bar.suspend(|| {
-                            print_line(&format!("{name}: {} B, acked in {}", image.len(), ms(t)))
-                        });
-                    }
+            match reply {
+                Some(t) if args.verbose => {
+                    bar.suspend(|| print_line(&format!("{name}: {len} B, acked in {}", ms(t))))
                 }
-                None => {
-                    lost += 1;
-                    in_a_row += 1;
-                    bar.suspend(|| {
-                        eprintln!(
-                            "pixgram: {name}: no \"get message!!!\" within {:.1} s",
-                            timeout.as_secs_f64()
-                        )
-                    });
-                    if acked == 0 && in_a_row >= GONE_AFTER {
-                        bar.finish_and_clear();
-                        bail!(
-                            "no answer from {to} to {GONE_AFTER} images in a row: is the \
-                             server running there?"
-                        );
-                    }
-                }
+                Some(_) => {}
+                None => bar.suspend(|| {
+                    eprintln!(
+                        "pixgram: {name}: no \"get message!!!\" within {:.1} s",
+                        timeout.as_secs_f64()
+                    )
+                }),
             }
             bar.inc(1);
-        }
-    }
+        },
+    );
     bar.finish_and_clear();
+    let mut sent = sent?;
+    if sent.gone {
+        bail!("no answer from {to} to {GONE_AFTER} images in a row: is the server running there?");
+    }
+    let (acked, lost) = (sent.acked, sent.lost);
     eprintln!(
         "sent {}; acked {acked}, not acknowledged {lost}; RTT {}",
-        rate_line(acked, bytes, start.elapsed()),
-        rtt.describe()
+        rate_line(acked, sent.bytes, sent.elapsed),
+        sent.rtt.describe()
     );
     if lost > 0 {
         bail!("{lost} of {total} images were not acknowledged");
