@@ -1,23 +1,23 @@
 //! `--compat seed` for send, recv and msg: the original Python scripts' wire format, so their
 //! users can replace one side at a time.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use indicatif::ProgressBar;
-use pixgram::compat::seed::{SeedClient, SeedServer, SeedServerEvent};
+use pixgram::compat::seed::{SeedClient, SeedConfig, SeedServer, SeedServerEvent, SeedStats};
+use pixgram::compat::seed_files::{self, GONE_AFTER};
+use pixgram::figures::{ms, rate_line};
+use pixgram::receive::{receive, Handler, Until};
+use pixgram::sink::{Arrived, FolderSink, Refusal, Sinks};
 use pixgram::{sink, source};
-use pixgram_core::compat_seed::{SeedConfig, SeedStats};
 use serde_json::json;
 
 use crate::cli::{resolve, Mode, MsgArgs, RecvArgs, SendArgs};
-use crate::recv::{stop_flag, write_stdout};
-use crate::send::progress_bar;
-use crate::summary::{ms, rate_line, Samples};
-
-/// Images in a row without a reply after which the server is taken to be gone.
-const GONE_AFTER: u32 = 3;
+use crate::flags;
+use crate::output::{print_line, write_stdout};
+use crate::report::progress_bar;
+use crate::signals::receiving_stop_flag;
 
 pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
     if args.key_file.is_some() {
@@ -38,7 +38,7 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
         max_image_len: args.max_frame_size,
         ..SeedConfig::default()
     };
-    let server = SeedServer::bind(listen, msg_listen, config, args.recv_buffer)?;
+    let mut server = SeedServer::bind(listen, msg_listen, config, args.recv_buffer)?;
     if let Some(w) = server.buffer_grant().warning() {
         eprintln!("pixgram: warning: {w}");
     }
@@ -51,21 +51,67 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             .map(|a| format!(", JSON messages on {a}"))
             .unwrap_or_default()
     );
-    let stop = stop_flag()?;
-    let deadline = crate::recv::deadline_after(args.duration);
-    let (mut images, mut messages, mut bytes) = (0u64, 0u64, 0u64);
-    let mut span: Option<(Instant, Instant)> = None;
-    let spinner = ProgressBar::new_spinner();
-    let mut stdout_open = true;
-    while stdout_open
-        && !stop.load(Ordering::Relaxed)
-        && args.count.is_none_or(|n| images + messages < n)
-        && deadline.is_none_or(|d| Instant::now() < d)
-    {
-        let wake = Instant::now() + Duration::from_millis(200);
-        let Some(event) = server.next_event(deadline.map_or(wake, |d| d.min(wake))) else {
-            continue;
-        };
+    let until = Until {
+        stop: Some(receiving_stop_flag()?),
+        deadline: flags::deadline_after(args.duration),
+        ..Until::default()
+    };
+    let mut seen = SeedEvents {
+        quiet: args.quiet,
+        count: args.count,
+        sinks: Sinks {
+            folder: args.save.as_ref().map(FolderSink::new),
+            ..Sinks::default()
+        },
+        images: 0,
+        messages: 0,
+        bytes: 0,
+        span: None,
+        spinner: ProgressBar::new_spinner(),
+        stdout_open: true,
+    };
+    receive(&mut server, &until, &mut seen)?;
+    let SeedEvents {
+        images,
+        messages,
+        bytes,
+        span,
+        spinner,
+        ..
+    } = seen;
+    spinner.finish_and_clear();
+    let (img, msg) = server.stats();
+    let span = span.map_or(Duration::ZERO, |(a, b)| b - a);
+    eprintln!(
+        "received {}; {messages} messages; {}",
+        rate_line(images, bytes, span),
+        describe(&img, &msg)
+    );
+    Ok(())
+}
+
+/// What `recv --compat seed` does with each event: saves images, prints a JSON line per event.
+struct SeedEvents {
+    quiet: bool,
+    count: Option<u64>,
+    sinks: Sinks,
+    images: u64,
+    messages: u64,
+    bytes: u64,
+    /// The first and the last image's arrival.
+    span: Option<(Instant, Instant)>,
+    spinner: ProgressBar,
+    stdout_open: bool,
+}
+
+impl Handler<SeedServer> for SeedEvents {
+    type Error = anyhow::Error;
+
+    fn done(&self) -> bool {
+        !self.stdout_open || self.count.is_some_and(|n| self.images + self.messages >= n)
+    }
+
+    fn event(&mut self, _: &mut SeedServer, event: SeedServerEvent) -> anyhow::Result<()> {
         let line = match event {
             SeedServerEvent::Image {
                 peer,
@@ -73,22 +119,33 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
                 single_datagram,
             } => {
                 let now = Instant::now();
-                span = Some((span.map_or(now, |s| s.0), now));
-                images += 1;
-                bytes += image.len() as u64;
+                self.span = Some((self.span.map_or(now, |s| s.0), now));
+                self.images += 1;
+                self.bytes += image.len() as u64;
+                let images = self.images;
                 let mut line = json!({"event": "frame", "peer": peer.to_string(),
                     "frame": images, "bytes": image.len(),
                     "format": if single_datagram { "one datagram" } else { "header and chunks" }});
-                if let Some(dir) = &args.save {
-                    let name = format!(
-                        "seed-{}-{images:06}.{}",
-                        sink::sanitise(&peer.to_string()),
-                        sink::extension_for(&image)
-                    );
-                    let path = sink::save_atomic(dir, &name, &image)?;
+                let name = format!(
+                    "seed-{}-{images:06}.{}",
+                    sink::sanitise(&peer.to_string()),
+                    sink::extension_for(&image)
+                );
+                let image = bytes::Bytes::from(image);
+                let taken = self.sinks.frame(&Arrived {
+                    from: peer.ip(),
+                    stream: &peer.to_string(),
+                    name: &name,
+                    payload: &image,
+                    latency: None,
+                })?;
+                if let Some(Refusal::Failed(e)) = taken.refused {
+                    return Err(e.into());
+                }
+                if let Some(path) = taken.saved {
                     line["saved"] = json!(path.display().to_string());
                 }
-                if args.quiet {
+                if self.quiet {
                     None
                 } else {
                     Some(line)
@@ -102,7 +159,7 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
             } => Some(json!({"event": "broken", "peer": peer.to_string(),
                 "reason": format!("{reason:?}"), "received": received, "declared": declared})),
             SeedServerEvent::Message { peer, json } => {
-                messages += 1;
+                self.messages += 1;
                 Some(json!({"event": "message", "peer": peer.to_string(), "message": json}))
             }
             SeedServerEvent::BadMessage { peer, error } => {
@@ -111,23 +168,19 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
         };
         if let Some(line) = line {
             // A reader that went away (`| head`) ends recv quietly, with its summary.
-            stdout_open = spinner.suspend(|| write_stdout(format!("{line}\n").as_bytes()))?;
+            self.stdout_open = self
+                .spinner
+                .suspend(|| write_stdout(format!("{line}\n").as_bytes()))?;
         }
-        spinner.set_message(format!(
-            "{images} images, {messages} messages, {:.1} MB",
-            bytes as f64 / 1e6
+        self.spinner.set_message(format!(
+            "{} images, {} messages, {:.1} MB",
+            self.images,
+            self.messages,
+            self.bytes as f64 / 1e6
         ));
-        spinner.tick();
+        self.spinner.tick();
+        Ok(())
     }
-    spinner.finish_and_clear();
-    let (img, msg) = server.stats();
-    let span = span.map_or(Duration::ZERO, |(a, b)| b - a);
-    eprintln!(
-        "received {}; {messages} messages; {}",
-        rate_line(images, bytes, span),
-        describe(&img, &msg)
-    );
-    Ok(())
 }
 
 /// `--timeout SECS`, from 0.1 s to a day (NaN: the 5 s default), so `inf` or `1e30` cannot
@@ -205,58 +258,39 @@ pub fn send(args: &SendArgs) -> anyhow::Result<()> {
     let mut client = SeedClient::connect(to, rate)?;
     let total = files.len() as u64 * u64::from(args.repeat);
     let bar = progress_bar(total);
-    let (mut acked, mut lost, mut bytes, mut in_a_row) = (0u64, 0u64, 0u64, 0u32);
-    let mut rtt = Samples::default();
-    let start = Instant::now();
-    for _ in 0..args.repeat {
-        for path in &files {
-            let image = source::read_file(path)?;
+    let sent = seed_files::send_files(
+        &mut client,
+        to,
+        &files,
+        args.repeat,
+        timeout,
+        |path, len, reply| {
             let name = path.display();
-            match client
-                .send_image(&image, timeout)
-                .with_context(|| format!("sending {name} to {to}"))?
-            {
-                Some(t) => {
-                    acked += 1;
-                    bytes += image.len() as u64;
-                    in_a_row = 0;
-                    rtt.push(t);
-                    if args.verbose {
-                        bar.suspend(|| {
-                            crate::recv::print_line(&format!(
-                                "{name}: {} B, acked in {}",
-                                image.len(),
-                                ms(t)
-                            ))
-                        });
-                    }
+            match reply {
+                Some(t) if args.verbose => {
+                    bar.suspend(|| print_line(&format!("{name}: {len} B, acked in {}", ms(t))))
                 }
-                None => {
-                    lost += 1;
-                    in_a_row += 1;
-                    bar.suspend(|| {
-                        eprintln!(
-                            "pixgram: {name}: no \"get message!!!\" within {:.1} s",
-                            timeout.as_secs_f64()
-                        )
-                    });
-                    if acked == 0 && in_a_row >= GONE_AFTER {
-                        bar.finish_and_clear();
-                        bail!(
-                            "no answer from {to} to {GONE_AFTER} images in a row: is the \
-                             server running there?"
-                        );
-                    }
-                }
+                Some(_) => {}
+                None => bar.suspend(|| {
+                    eprintln!(
+                        "pixgram: {name}: no \"get message!!!\" within {:.1} s",
+                        timeout.as_secs_f64()
+                    )
+                }),
             }
             bar.inc(1);
-        }
-    }
+        },
+    );
     bar.finish_and_clear();
+    let mut sent = sent?;
+    if sent.gone {
+        bail!("no answer from {to} to {GONE_AFTER} images in a row: is the server running there?");
+    }
+    let (acked, lost) = (sent.acked, sent.lost);
     eprintln!(
         "sent {}; acked {acked}, not acknowledged {lost}; RTT {}",
-        rate_line(acked, bytes, start.elapsed()),
-        rtt.describe()
+        rate_line(acked, sent.bytes, sent.elapsed),
+        sent.rtt.describe()
     );
     if lost > 0 {
         bail!("{lost} of {total} images were not acknowledged");
@@ -269,7 +303,7 @@ pub fn msg(args: &MsgArgs) -> anyhow::Result<()> {
         bail!("--key-file does not apply to --compat seed: the original format has no encryption");
     }
     let to = resolve("--to", &args.to)?;
-    let docs = crate::msg::documents(&args.json)?;
+    let docs = flags::documents(&args.json)?;
     let timeout = timeout_flag(args.timeout);
     let mut client = SeedClient::connect(to, None)?;
     let mut missing = 0;

@@ -7,16 +7,19 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use indicatif::ProgressBar;
+use pixgram::receive::{Handler, Until};
+use pixgram::sink::{Arrived, FolderSink, Refusal, Sinks};
 use pixgram::{
-    sink, source, FrameId, OutgoingFrame, PayloadKind, ReceiverConfig, ReceiverEvent, SenderConfig,
-    StreamId, UdpReceiver, UdpSender,
+    sink, source, FrameId, FrameMeta, OutgoingFrame, PayloadKind, ReceiverConfig, ReceiverEvent,
+    SenderConfig, StreamId, UdpReceiver, UdpSender,
 };
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use crate::cli::DemoArgs;
-use crate::send::{FrameSender, Verdict};
-use crate::summary::rate_line;
+use pixgram::figures::rate_line;
+use pixgram::publish::Publisher;
+
+use crate::report::verdict_line;
 
 /// What the receiver thread hands back.
 enum Arrival {
@@ -32,7 +35,7 @@ enum Arrival {
 /// A line on stdout, dropped (not a panic) once nobody reads it (`pixgram demo | head`).
 macro_rules! out {
     ($($t:tt)*) => {
-        crate::recv::print_line(&format!($($t)*))
+        crate::output::print_line(&format!($($t)*))
     };
 }
 
@@ -94,15 +97,12 @@ fn demo(args: &DemoArgs, scratch: &Path, out_dir: &Path) -> anyhow::Result<()> {
         },
     )?;
     let mut verdicts = HashMap::new();
-    let mut report = FrameSender::new(&mut tx, Map::new(), ProgressBar::hidden()).send_all(
-        &files,
-        args.repeat,
-        |v: &Verdict| {
-            verdicts.insert(v.frame, v.line());
-        },
-    );
+    let mut report =
+        Publisher::new(&mut tx, FrameMeta::default()).send_files(&files, args.repeat, |v, _| {
+            verdicts.insert(v.frame, verdict_line(v));
+        });
     if let Some(e) = report.error.take() {
-        return Err(e);
+        return Err(crate::exit::from_publish(e));
     }
     for m in &messages {
         tx.send(OutgoingFrame::message(StreamId::MESSAGES, m.clone()))?;
@@ -192,38 +192,76 @@ fn receive(
     expected: u64,
     arrivals: mpsc::Sender<Arrival>,
 ) -> anyhow::Result<pixgram::ReceiverStats> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut got = 0;
-    while got < expected {
-        let Some(event) = rx.next_event(Some(deadline))? else {
-            break;
-        };
+    let mut saver = DemoEvents {
+        sinks: Sinks {
+            folder: Some(FolderSink::new(out)),
+            ..Sinks::default()
+        },
+        expected,
+        got: 0,
+        arrivals,
+    };
+    let until = Until {
+        deadline: Some(Instant::now() + Duration::from_secs(30)),
+        poll: Duration::from_secs(30),
+        ..Until::default()
+    };
+    pixgram::receive::receive(&mut rx, &until, &mut saver)?;
+    Ok(rx.stats().clone())
+}
+
+/// The demo's receiving end: every frame into the folder, every arrival to the checker.
+struct DemoEvents {
+    sinks: Sinks,
+    expected: u64,
+    got: u64,
+    arrivals: mpsc::Sender<Arrival>,
+}
+
+impl Handler<UdpReceiver> for DemoEvents {
+    type Error = anyhow::Error;
+
+    fn done(&self) -> bool {
+        self.got >= self.expected
+    }
+
+    fn event(&mut self, rx: &mut UdpReceiver, event: ReceiverEvent) -> anyhow::Result<()> {
         let ReceiverEvent::Frame(f) = event else {
-            continue;
+            return Ok(());
         };
-        got += 1;
+        self.got += 1;
         if f.kind == PayloadKind::Message {
             rx.confirm(f.key(), true);
-            let _ = arrivals.send(Arrival::Message(f.payload.to_vec()));
-            continue;
+            let _ = self.arrivals.send(Arrival::Message(f.payload.to_vec()));
+            return Ok(());
         }
         let name = f
             .metadata
-            .as_ref()
-            .and_then(|m| serde_json::from_slice::<Value>(m).ok())
-            .and_then(|m| m.get("file").and_then(Value::as_str).map(String::from))
+            .as_deref()
+            .and_then(FrameMeta::parse)
+            .and_then(|m| m.file)
             .unwrap_or_default();
-        let saved = sink::save_atomic(out, &sink::file_name_for(&f, Some(&name)), &f.payload);
-        rx.confirm(f.key(), saved.is_ok());
-        let path = saved?;
-        let _ = arrivals.send(Arrival::Frame {
+        let taken = self.sinks.frame(&Arrived {
+            from: f.peer.ip(),
+            stream: "",
+            name: &sink::file_name_for(&f, Some(&name)),
+            payload: &f.payload,
+            latency: None,
+        })?;
+        rx.confirm(f.key(), taken.saved.is_some());
+        let path = match (taken.saved, taken.refused) {
+            (Some(path), _) => path,
+            (None, Some(Refusal::Failed(e))) => return Err(e.into()),
+            (None, _) => anyhow::bail!("{name}: not saved"),
+        };
+        let _ = self.arrivals.send(Arrival::Frame {
             frame: f.frame,
             name,
             path,
             bytes: f.payload.len(),
         });
+        Ok(())
     }
-    Ok(rx.stats().clone())
 }
 
 /// The images to send and where they came from: `--dir`, the shared corpus, or generated.

@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use pixgram::error::SilenceHint;
+use pixgram::publish::PublishError;
 use pixgram::DriverError;
 
 /// Some frames or messages were not delivered.
@@ -51,9 +53,27 @@ pub fn unreachable(message: impl Into<String>) -> anyhow::Error {
 /// never heard from (3), gone after answering (2), anything else as it is (1).
 pub fn classify(e: anyhow::Error, heard: bool) -> anyhow::Error {
     match e.downcast_ref::<DriverError>() {
-        Some(DriverError::Unreachable { .. }) => unreachable(e.to_string()),
-        Some(DriverError::PeerGone { .. }) if !heard => unreachable(e.to_string()),
-        Some(DriverError::PeerGone { .. }) => undelivered(e.to_string()),
+        Some(DriverError::Unreachable { addr }) => unreachable(format!(
+            "nothing is listening at {addr} (the kernel refused the datagrams): is `pixgram \
+             recv` running there?"
+        )),
+        Some(&DriverError::PeerGone { addr, secs, hint }) => {
+            let hint = match hint {
+                SilenceHint::MayNeedKey => {
+                    " The receiver may require --key-file: a receiver with a key drops \
+                     datagrams without one, without answering."
+                }
+                other => other.text(),
+            };
+            let message = format!(
+                "no answer from {addr} for {secs:.1} s: is `pixgram recv` running there?{hint}"
+            );
+            if heard {
+                undelivered(message)
+            } else {
+                unreachable(message)
+            }
+        }
         Some(DriverError::Refused { .. }) => undelivered(e.to_string()),
         _ => e,
     }
@@ -62,4 +82,12 @@ pub fn classify(e: anyhow::Error, heard: bool) -> anyhow::Error {
 /// The exit code for an error that reached `main`.
 pub fn code_of(e: &anyhow::Error) -> i32 {
     e.downcast_ref::<Exit>().map_or(1, |x| x.code)
+}
+
+/// A publishing error as `anyhow`, a driver error kept as itself (so [`classify`] sees it).
+pub fn from_publish(e: PublishError) -> anyhow::Error {
+    match e {
+        PublishError::Driver(d) => d.into(),
+        other => other.into(),
+    }
 }

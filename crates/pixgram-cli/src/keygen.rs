@@ -1,10 +1,7 @@
 //! `pixgram keygen PATH`, and reading `--key-file` for the other commands.
 
-use std::path::Path;
-
 use anyhow::Context;
 use pixgram::security;
-use pixgram_core::seal::Psk;
 
 use crate::cli::KeygenArgs;
 
@@ -33,10 +30,4 @@ pub fn run(args: &KeygenArgs) -> anyhow::Result<()> {
         args.path.display()
     );
     Ok(())
-}
-
-/// The key named by `--key-file` or PIXGRAM_KEY_FILE, if any.
-pub fn load(path: Option<&Path>) -> anyhow::Result<Option<Psk>> {
-    path.map(|p| security::read_key_file(p).map_err(anyhow::Error::from))
-        .transpose()
 }

@@ -14,14 +14,18 @@ mod cli;
 mod compat;
 mod demo;
 mod exit;
+mod flags;
 mod impair;
 mod keygen;
 mod msg;
+mod output;
 mod recv;
+mod recv_events;
+mod report;
 mod send;
 mod signals;
 mod stream;
-mod summary;
+mod timing;
 
 use clap::Parser;
 
@@ -36,9 +40,15 @@ fn main() {
         }
         Err(e) => e.exit(),
     };
+    let seed = Some(cli::Compat::Seed);
+    // `--compat seed`, for every command that has it, is decided here and only here.
     let result = match cli.command {
+        cli::Command::Send(args) if args.compat == seed => compat::send(&args),
+        cli::Command::Send(args) if flags::is_live_source(&args) => stream::run(args),
         cli::Command::Send(args) => send::run(args),
+        cli::Command::Recv(args) if args.compat == seed => compat::recv(&args),
         cli::Command::Recv(args) => recv::run(args),
+        cli::Command::Msg(args) if args.compat == seed => compat::msg(&args),
         cli::Command::Msg(args) => msg::run(args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Impair(args) => impair::run(args),

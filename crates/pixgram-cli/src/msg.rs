@@ -1,116 +1,54 @@
-//! `pixgram msg`: JSON messages to a receiver, in order, each acknowledged.
+//! `pixgram msg`: JSON messages to a receiver, in order, each acknowledged; the library sends
+//! them, this prints each verdict.
 
-use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use pixgram::{OutgoingFrame, SenderConfig, SenderEvent, StreamId, UdpSender};
-use serde_json::Value;
+use pixgram::figures::ms;
+use pixgram::publish::send_messages;
+use pixgram::{SenderConfig, UdpSender};
 
-use crate::cli::{resolve, Compat, MsgArgs};
-use crate::exit;
-use crate::summary::ms;
-
-/// The JSON documents to send, each checked and re-encoded compactly. `-` stands for the lines
-/// of stdin (blank lines skipped).
-pub fn documents(args: &[String]) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut texts = Vec::new();
-    for a in args {
-        if a == "-" {
-            for line in std::io::stdin().lock().lines() {
-                let line = line.context("reading stdin")?;
-                if !line.trim().is_empty() {
-                    texts.push(line);
-                }
-            }
-        } else {
-            texts.push(a.clone());
-        }
-    }
-    texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| match serde_json::from_str::<Value>(t) {
-            Ok(v) => Ok(serde_json::to_vec(&v).expect("a parsed value encodes")),
-            // Numbered like the frame ids the receiver reports: the first message is 0.
-            Err(e) => bail!("message {i} is not valid JSON ({e}): {}", shorten(t)),
-        })
-        .collect()
-}
-
-fn shorten(s: &str) -> String {
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s.to_string()
-    }
-}
+use crate::cli::{resolve, MsgArgs};
+use crate::{exit, flags};
 
 pub fn run(args: MsgArgs) -> anyhow::Result<()> {
-    if args.compat == Some(Compat::Seed) {
-        return crate::compat::msg(&args);
-    }
     let to = resolve("--to", &args.to)?;
-    let docs = documents(&args.json)?;
+    let docs = flags::documents(&args.json)?;
     let timeout = Duration::from_secs_f64(args.timeout);
     let config = SenderConfig {
         peer_timeout: timeout,
         frame_timeout: timeout,
         ..Default::default()
     };
-    let key = crate::keygen::load(args.key_file.as_deref())?;
+    let key = flags::key(args.key_file.as_deref())?;
     let stop = crate::signals::stop_flag()?;
     let mut tx = UdpSender::connect_keyed(to, config, key.as_ref())?;
     let count = docs.len();
-    let sent = (|| -> anyhow::Result<usize> {
-        let mut sent = 0;
-        for doc in docs {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            tx.send(OutgoingFrame::message(StreamId::MESSAGES, doc))?;
-            sent += 1;
-        }
-        // As long as the receiver keeps answering; the core gives up after --timeout of
-        // silence.
-        tx.flush_until(timeout * 2, || stop.load(Ordering::Relaxed))?;
-        Ok(sent)
-    })();
-    tx.abandon();
-    let mut not_delivered = BTreeMap::new();
-    let mut delivered = 0;
-    while let Some(e) = tx.poll_event() {
-        match e {
-            SenderEvent::Acked { frame, latency, .. } => {
-                delivered += 1;
-                eprintln!("message {frame} delivered in {}", ms(latency));
-            }
-            SenderEvent::Lost { frame, reason, .. } => {
-                not_delivered.insert(frame, reason);
-            }
-            SenderEvent::LateAck { frame, latency, .. } => {
-                if not_delivered.remove(&frame).is_some() {
-                    delivered += 1;
-                    eprintln!(
-                        "message {frame} delivered in {} (acknowledged late)",
-                        ms(latency)
-                    );
-                }
-            }
-            SenderEvent::PeerGone => {}
+    // As long as the receiver keeps answering; the core gives up after --timeout of silence.
+    let report = send_messages(&mut tx, docs, timeout * 2, &stop);
+    for &(frame, latency, late) in &report.delivered {
+        if late {
+            eprintln!(
+                "message {frame} delivered in {} (acknowledged late)",
+                ms(latency)
+            );
+        } else {
+            eprintln!("message {frame} delivered in {}", ms(latency));
         }
     }
-    for (frame, reason) in &not_delivered {
+    for (frame, reason) in &report.not_delivered {
         eprintln!("message {frame} NOT delivered ({reason:?})");
     }
+    let delivered = report.delivered.len();
     let heard = tx.heard_from_peer();
     let refused = tx.is_refused();
     let peer = tx.peer();
     let keyed = tx.open_stats().is_some();
     tx.close()?;
-    let sent = sent.map_err(|e| exit::classify(e, heard))?;
+    if let Some(e) = report.error {
+        return Err(exit::classify(e.into(), heard));
+    }
+    let sent = report.sent;
     if !heard && !stop.load(Ordering::Relaxed) {
         return Err(exit::unreachable(if refused {
             format!("nothing is listening at {peer} (the kernel refused the datagrams)")

@@ -1,24 +1,25 @@
-//! `pixgram recv`: serve any number of senders, print what arrives, optionally save it.
+//! `pixgram recv`: serve any number of senders, print what arrives, optionally save it. The
+//! flags become a receiver config and sinks; the library's receive loop runs; this prints.
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
-use indicatif::ProgressBar;
-use pixgram::{sink, PayloadKind, ReceivedFrame, ReceiverConfig, ReceiverEvent, UdpReceiver};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use anyhow::bail;
+use pixgram::receive::{receive, Until};
+use pixgram::save_budget::{SaveBudget, SaveLimits};
+use pixgram::sink::{self, FolderSink, MjpegStdout, Sinks};
+use pixgram::stats_json::receiver_stats_json;
+use pixgram::{ReceiverConfig, UdpReceiver};
 
-use crate::cli::{resolve, Compat, RecvArgs};
-use crate::summary::{rate_line, Samples};
+use crate::cli::{resolve, RecvArgs};
+use crate::flags;
+use crate::recv_events::RecvEvents;
+use crate::signals::receiving_stop_flag;
+
+// impair.rs (rewritten on another branch, not here) takes these two from recv.
+pub use crate::flags::deadline_after;
+pub use crate::signals::receiving_stop_flag as stop_flag;
 
 pub fn run(args: RecvArgs) -> anyhow::Result<()> {
-    if args.compat == Some(Compat::Seed) {
-        return crate::compat::recv(&args);
-    }
     if args.msg_listen.is_some() {
         bail!("--msg-listen belongs to --compat seed: pixgram's own protocol carries messages on --listen");
     }
@@ -40,7 +41,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         confirm_deliveries: true,
         ..Default::default()
     };
-    let key = crate::keygen::load(args.key_file.as_deref())?;
+    let key = flags::key(args.key_file.as_deref())?;
     let mut rx = UdpReceiver::bind_keyed(listen, config, args.recv_buffer, key.as_ref())?;
     if let Some(w) = rx.buffer_grant().warning() {
         eprintln!("pixgram: warning: {w}");
@@ -58,88 +59,40 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             .map(|d| format!(", saving into {}", d.display()))
             .unwrap_or_default()
     );
-    let stop = stop_flag()?;
-    let deadline = deadline_after(args.duration);
-    let mut sink = FrameSink::new(args.save.clone(), args.quiet);
-    sink.save_budget = pixgram::save_budget::SaveBudget::new(pixgram::save_budget::SaveLimits {
-        files_per_sec: args.max_saves_per_sec.max(0.0),
-        bytes_per_sec: args.max_save_mbytes_per_sec.max(0.0) * 1e6,
-    });
-    sink.outputs = live_outputs(&args)?;
+    let stop = receiving_stop_flag()?;
+    let deadline = flags::deadline_after(args.duration);
+    let mut events = RecvEvents::new(sinks(&args)?, args.quiet, args.count);
     if args.decode {
-        sink.timing.decoder = Some(DecodeWorker::start());
+        events.timing.decoder = Some(crate::timing::DecodeWorker::start());
     }
-    let spinner = ProgressBar::new_spinner();
-    let mut last_tick = Instant::now();
-    let mut said_full = false;
-    let mut said_flood = false;
-    while !stop.load(Ordering::Relaxed)
-        && !sink.stdout_closed
-        && args.count.is_none_or(|n| sink.items() < n)
-        && deadline.is_none_or(|d| Instant::now() < d)
-    {
-        let wake = Instant::now() + Duration::from_millis(200);
-        let wake = deadline.map_or(wake, |d| d.min(wake));
-        if let Some(event) = rx.next_event(Some(wake))? {
-            if let Some((frame, stored)) = sink.handle(event)? {
-                rx.confirm(frame, stored);
-            }
-        }
-        if last_tick.elapsed() > Duration::from_millis(250) {
-            spinner.set_message(sink.progress(rx.stats()));
-            spinner.tick();
-            last_tick = Instant::now();
-            if !said_full && rx.stats().over_peers > 0 {
-                said_full = true;
-                spinner.suspend(|| {
-                    eprintln!(
-                        "pixgram: refusing new senders: all {} places (--max-peers) are held by \
-                         senders active in the last second; the limits line at the end counts \
-                         what was refused",
-                        rx.core().config().max_peers
-                    )
-                });
-            }
-            let st = rx.stats();
-            if !said_flood && st.challenges_limited > 0 {
-                said_flood = true;
-                spinner.suspend(|| {
-                    eprintln!(
-                        "pixgram: flooded: {} datagrams so far from addresses that never answered a \
-                         CHALLENGE; nothing is kept for them and CHALLENGEs are held to their \
-                         budget ({} withheld); the first-exchange line at the end counts them",
-                        st.unvalidated, st.challenges_limited
-                    )
-                });
-            }
-        }
+    let until = Until {
+        stop: Some(stop.clone()),
+        deadline,
+        poll: Duration::from_millis(200),
+        tick: Some(Duration::from_millis(250)),
+    };
+    receive(&mut rx, &until, &mut events)?;
+    if args.count.is_some_and(|n| events.items() >= n) {
+        // Reached --count: the last frames' acknowledgements may still be lost on the way,
+        // so keep answering retransmissions until every sender has closed, for 2 s at most.
+        events.lingering = true;
+        let linger = Until {
+            stop: Some(stop),
+            deadline: Some(Instant::now() + LINGER),
+            ..Until::default()
+        };
+        receive(&mut rx, &linger, &mut events)?;
     }
-    // Reached --count: the last frames' acknowledgements may still be lost on the way, so
-    // keep answering retransmissions until every sender has closed, for 2 s at most.
-    let linger = Instant::now() + LINGER;
-    let counted = args.count.is_some_and(|n| sink.items() >= n);
-    while counted
-        && sink.open_sessions > 0
-        && !sink.stdout_closed
-        && !stop.load(Ordering::Relaxed)
-        && Instant::now() < linger
-    {
-        if let Some(event) = rx.next_event(Some(linger))? {
-            if let Some((frame, stored)) = sink.handle(event)? {
-                rx.confirm(frame, stored);
-            }
-        }
-    }
-    spinner.finish_and_clear();
-    if sink.stdout_closed {
+    events.finish_progress();
+    if events.stdout_closed() {
         eprintln!("pixgram: stdout was closed by its reader; stopped receiving");
     }
-    eprintln!("{}", sink.summary(rx.stats()));
-    if let Some(d) = &mut sink.timing.decoder {
+    eprintln!("{}", events.summary(rx.stats()));
+    if let Some(d) = &mut events.timing.decoder {
         d.finish();
     }
     #[cfg(feature = "window")]
-    if let Some(w) = &mut sink.outputs.window {
+    if let Some(w) = &mut events.sinks.window {
         w.finish();
         eprintln!(
             "window: {} frames shown, {} skipped (busy or not decodable)",
@@ -147,12 +100,12 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             w.skipped()
         );
     }
-    if let Some(line) = sink.timing.line() {
+    if let Some(line) = events.timing.line() {
         eprintln!("{line}");
     }
     eprintln!("{}", limits_line(rx.stats()));
     eprintln!("{}", first_exchange_line(rx.stats()));
-    sink.emit(&stats_json(rx.stats(), rx.open_stats().as_ref()))?;
+    events.emit(&receiver_stats_json(rx.stats(), rx.open_stats().as_ref()))?;
     if let Some(o) = rx.open_stats() {
         eprintln!(
             "key: {} datagrams authenticated; dropped unanswered: {} failing authentication \
@@ -198,35 +151,21 @@ fn limits_line(s: &pixgram::ReceiverStats) -> String {
     )
 }
 
-/// Every counter as one JSON line (`"event": "stats"`), for scripts and tests.
-fn stats_json(s: &pixgram::ReceiverStats, key: Option<&pixgram_core::seal::OpenStats>) -> Value {
-    let mut v = json!({ "event": "stats" });
-    for (name, value) in s.counters() {
-        v[name] = json!(value);
-    }
-    if let Some(k) = key {
-        v["key_opened"] = json!(k.opened);
-        v["key_bad_tag"] = json!(k.bad_tag);
-        v["key_replayed"] = json!(k.replayed);
-        v["key_not_sealed"] = json!(k.not_sealed);
-        v["key_no_session_key"] = json!(k.no_session_key);
-        v["key_not_session_sealed"] = json!(k.not_session_sealed);
-    }
-    v
-}
-
-/// Messages up to this size are parsed and printed compactly; larger ones are checked
-/// without building a tree and printed as they came.
-const PARSED_MESSAGE_LIMIT: usize = 256 << 10;
-
 /// How long `recv --count N` keeps answering after the N-th item, while senders are open.
 const LINGER: Duration = Duration::from_secs(2);
 
-/// The live sinks the flags ask for.
-fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
-    let mut out = LiveOutputs {
-        mjpeg_stdout: args.stdout,
-        ..LiveOutputs::default()
+/// The sinks the flags ask for: --save (within --max-saves-per-sec and
+/// --max-save-mbytes-per-sec), --stdout, --http, --window.
+fn sinks(args: &RecvArgs) -> anyhow::Result<Sinks> {
+    let mut sinks = Sinks {
+        folder: args.save.as_ref().map(|dir| {
+            FolderSink::new(dir).with_budget(SaveBudget::new(SaveLimits {
+                files_per_sec: args.max_saves_per_sec.max(0.0),
+                bytes_per_sec: args.max_save_mbytes_per_sec.max(0.0) * 1e6,
+            }))
+        }),
+        stdout: args.stdout.then(MjpegStdout::new),
+        ..Sinks::default()
     };
     if let Some(addr) = &args.http {
         let viewer = pixgram::viewer::Viewer::bind_allowing(
@@ -237,12 +176,12 @@ fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
             "pixgram: viewer on http://{}/ (open it in a browser)",
             viewer.local_addr()
         );
-        out.viewer = Some(viewer);
+        sinks.viewer = Some(viewer);
     }
     if args.window {
         #[cfg(feature = "window")]
         {
-            out.window = Some(pixgram::window::WindowSink::start());
+            sinks.window = Some(pixgram::window::WindowSink::start());
         }
         #[cfg(not(feature = "window"))]
         bail!(
@@ -250,575 +189,5 @@ fn live_outputs(args: &RecvArgs) -> anyhow::Result<LiveOutputs> {
              --features window (and a desktop); --http ADDR shows the streams in a browser"
         );
     }
-    Ok(out)
-}
-
-/// `--duration SECS` from now: `None` without the flag, or when it is too far to be an instant
-/// (`inf`, `1e30`: no limit, rather than a panic); NaN and negative values are 0.
-pub fn deadline_after(secs: Option<f64>) -> Option<Instant> {
-    let s = secs?;
-    let s = if s.is_nan() { 0.0 } else { s.max(0.0) };
-    Instant::now().checked_add(Duration::try_from_secs_f64(s).ok()?)
-}
-
-/// Writes `bytes` to stdout and flushes. `Ok(false)` when the reader has gone away (EPIPE:
-/// `| head`, a player that quit; Rust ignores SIGPIPE, so the write returns the error instead
-/// of killing the process); other write errors are errors.
-pub fn write_stdout(bytes: &[u8]) -> anyhow::Result<bool> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(anyhow::Error::new(e).context("cannot write to stdout")),
-    }
-}
-
-/// One line on stdout for a person or a script; dropped once nobody reads stdout (never a
-/// broken-pipe panic).
-pub fn print_line(line: &str) {
-    let _ = write_stdout(format!("{line}\n").as_bytes());
-}
-
-/// Ctrl-C (SIGINT), SIGTERM and SIGHUP set the returned flag instead of killing the process,
-/// so the summary is printed (the `termination` feature of ctrlc adds SIGTERM and SIGHUP).
-pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let s = stop.clone();
-    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
-        .context("cannot install the Ctrl-C handler")?;
-    Ok(stop)
-}
-
-/// What the receiver does with events: JSON lines on stdout, files in a folder, counters.
-pub struct FrameSink {
-    save: Option<PathBuf>,
-    quiet: bool,
-    frames: u64,
-    messages: u64,
-    bytes: u64,
-    lost: u64,
-    /// When the first session started and the last frame arrived: the span rates are over.
-    first: Option<Instant>,
-    last: Option<Instant>,
-    /// Saved files in arrival order (path, frame), for callers that check them.
-    pub saved: Vec<(PathBuf, ReceivedFrame)>,
-    pub keep_frames: bool,
-    /// Files and bytes per second each source may have saved.
-    pub save_budget: pixgram::save_budget::SaveBudget,
-    /// Lines about losses and sessions: at most a few per second, the rest counted.
-    lines: LineBudget,
-    /// Frames a save failed for (each answered FAILED to its sender).
-    not_saved: u64,
-    /// Where the live rate is measured from: (when, bytes received by then).
-    rate_mark: Option<(Instant, u64)>,
-    /// Sessions started and not yet ended.
-    pub open_sessions: u64,
-    /// Where frames are shown live, besides the JSON lines and the folder.
-    pub outputs: LiveOutputs,
-    /// End-to-end latency and its shares, for frames whose sender stamped them.
-    pub timing: Timing,
-    /// Stdout's reader went away (EPIPE): nothing more is written there, and recv stops.
-    pub stdout_closed: bool,
-}
-
-/// Latency from capture (the sender's `sent_us`) to arrival, and its parts.
-#[derive(Default)]
-pub struct Timing {
-    total: Samples,
-    encode: Samples,
-    transit: Samples,
-    /// Decoding on its own thread (`--decode`).
-    pub decoder: Option<DecodeWorker>,
-}
-
-impl Timing {
-    /// "latency ..." or nothing when no frame carried a timestamp.
-    pub fn line(&mut self) -> Option<String> {
-        self.total.percentile(50.0)?;
-        let mut line = format!(
-            "latency, capture to arrival: {}; encode {}; network and queues {}",
-            self.total.describe(),
-            self.encode.describe(),
-            self.transit.describe()
-        );
-        if let Some(d) = &self.decoder {
-            let (mut samples, skipped) = d.results();
-            line.push_str(&format!(
-                "; decode {} ({} frames decoded, {skipped} skipped while busy)",
-                samples.describe(),
-                samples.len()
-            ));
-        }
-        Some(line)
-    }
-}
-
-/// Decodes frames on a thread of its own and times it; skips frames while busy.
-pub struct DecodeWorker {
-    tx: Option<std::sync::mpsc::SyncSender<bytes::Bytes>>,
-    times: Arc<std::sync::Mutex<Samples>>,
-    skipped: Arc<std::sync::atomic::AtomicU64>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl DecodeWorker {
-    pub fn start() -> Self {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<bytes::Bytes>(2);
-        let times = Arc::new(std::sync::Mutex::new(Samples::default()));
-        let t = times.clone();
-        let thread = std::thread::Builder::new()
-            .name("pixgram-decode".into())
-            .spawn(move || {
-                for frame in rx {
-                    let start = Instant::now();
-                    if pixgram::codec::decode(&frame).is_ok() {
-                        if let Ok(mut s) = t.lock() {
-                            s.push(start.elapsed());
-                        }
-                    }
-                }
-            })
-            .ok();
-        DecodeWorker {
-            tx: Some(tx),
-            times,
-            skipped: Arc::default(),
-            thread,
-        }
-    }
-
-    fn offer(&self, frame: bytes::Bytes) {
-        if let Some(tx) = &self.tx {
-            if tx.try_send(frame).is_err() {
-                self.skipped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Waits for the frames queued, then returns the decode times and the frames skipped.
-    fn results(&self) -> (Samples, u64) {
-        let times = self.times.lock().map(|s| s.clone()).unwrap_or_default();
-        (times, self.skipped.load(Ordering::Relaxed))
-    }
-
-    /// Stops the thread once it has decoded what is queued.
-    pub fn finish(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// The live sinks of `pixgram recv`.
-#[derive(Default)]
-pub struct LiveOutputs {
-    /// Write JPEG frames to stdout (`--stdout`).
-    pub mjpeg_stdout: bool,
-    /// Frames not written to stdout because they are not JPEG.
-    pub not_jpeg: u64,
-    /// The browser viewer (`--http`).
-    pub viewer: Option<pixgram::viewer::Viewer>,
-    /// Desktop windows (`--window`).
-    #[cfg(feature = "window")]
-    pub window: Option<pixgram::window::WindowSink>,
-}
-
-/// A stream's name in the viewer and window titles: sender, session, stream.
-fn stream_key(
-    peer: std::net::SocketAddr,
-    session: pixgram::SessionId,
-    stream: pixgram::StreamId,
-) -> String {
-    pixgram::sink::sanitise(&format!("{peer}-{session}-{}", stream.0))
-}
-
-/// Time since the sender stamped the frame, if its metadata carries `sent_us` (microseconds
-/// since the Unix epoch, as the test pattern source writes it) and the clocks look comparable.
-fn sender_latency(meta: Option<&Value>) -> Option<Duration> {
-    let sent = meta?.get("sent_us")?.as_u64()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_micros() as u64;
-    let d = now.checked_sub(sent)?;
-    (d < 60_000_000).then(|| Duration::from_micros(d))
-}
-
-impl FrameSink {
-    pub fn new(save: Option<PathBuf>, quiet: bool) -> Self {
-        FrameSink {
-            save,
-            quiet,
-            frames: 0,
-            messages: 0,
-            bytes: 0,
-            lost: 0,
-            first: None,
-            last: None,
-            saved: Vec::new(),
-            not_saved: 0,
-            save_budget: Default::default(),
-            lines: LineBudget::default(),
-            keep_frames: false,
-            rate_mark: None,
-            open_sessions: 0,
-            outputs: LiveOutputs::default(),
-            timing: Timing::default(),
-            stdout_closed: false,
-        }
-    }
-
-    /// Frames and messages received.
-    pub fn items(&self) -> u64 {
-        self.frames + self.messages
-    }
-
-    /// Takes one event; for a frame, returns it with whether every sink took it (the
-    /// receiver then acknowledges it COMPLETE, or FAILED).
-    pub fn handle(
-        &mut self,
-        event: ReceiverEvent,
-    ) -> anyhow::Result<Option<(pixgram::DeliveryKey, bool)>> {
-        match event {
-            ReceiverEvent::Frame(f) => {
-                let key = f.key();
-                return Ok(Some((key, self.on_frame(f)?)));
-            }
-            ReceiverEvent::Lost {
-                peer,
-                session,
-                stream,
-                first,
-                count,
-                reason,
-            } => {
-                self.lost += count;
-                if let Some(v) = &self.outputs.viewer {
-                    let key = stream_key(peer, session, stream);
-                    v.on_lost(&key, count, reason == pixgram_core::LossReason::Expired);
-                }
-                if !self.quiet {
-                    if let Some(suppressed) = self.lines.admit(Instant::now()) {
-                        let mut line = json!({"event": "lost", "peer": peer.to_string(),
-                            "session": session.to_string(), "stream": stream.0,
-                            "first": first.0, "count": count,
-                            "reason": format!("{reason:?}")});
-                        if suppressed > 0 {
-                            line["lines_suppressed_before"] = json!(suppressed);
-                        }
-                        self.emit(&line)?;
-                    }
-                }
-            }
-            ReceiverEvent::SessionStarted { peer, session } => {
-                // Rates count from the first sender's first datagram, not its first frame.
-                self.first.get_or_insert_with(Instant::now);
-                self.open_sessions += 1;
-                if self.lines.admit(Instant::now()).is_some() {
-                    eprintln!("pixgram: sender {peer} started session {session}");
-                }
-            }
-            ReceiverEvent::SessionEnded {
-                peer,
-                session,
-                reason,
-            } => {
-                self.open_sessions = self.open_sessions.saturating_sub(1);
-                if self.lines.admit(Instant::now()).is_some() {
-                    eprintln!("pixgram: sender {peer} session {session} ended ({reason:?})");
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Hands a frame to every sink; `false` if one could not take it (a save that failed:
-    /// said once on stderr, then counted).
-    fn on_frame(&mut self, f: ReceivedFrame) -> anyhow::Result<bool> {
-        let now = Instant::now();
-        self.first.get_or_insert(now);
-        self.last = Some(now);
-        let meta: Option<Value> = f.metadata.as_ref().map(|m| {
-            serde_json::from_slice(m).unwrap_or_else(|_| json!(String::from_utf8_lossy(m)))
-        });
-        let mut line = json!({
-            "peer": f.peer.to_string(), "session": f.session.to_string(),
-            "stream": f.stream.0, "frame": f.frame.0,
-        });
-        match f.kind {
-            PayloadKind::Message => {
-                self.messages += 1;
-                line["event"] = json!("message");
-                if f.payload.len() > PARSED_MESSAGE_LIMIT {
-                    // Checked without building a tree (a 64 MiB message parsed into values
-                    // took over a gigabyte), then spliced into the line as it came.
-                    let mut des = serde_json::Deserializer::from_slice(&f.payload);
-                    let valid = serde::de::IgnoredAny::deserialize(&mut des)
-                        .and_then(|_| des.end())
-                        .is_ok();
-                    if valid {
-                        let mut head = line.to_string();
-                        head.pop(); // the closing brace
-                        head.push_str(",\"message\":");
-                        self.emit_spliced(&head, &f.payload, "}")?;
-                        return Ok(!self.stdout_closed || self.outputs.mjpeg_stdout);
-                    }
-                    line["event"] = json!("invalid_message");
-                    line["bytes"] = json!(f.payload.len());
-                } else {
-                    match serde_json::from_slice::<Value>(&f.payload) {
-                        Ok(m) => line["message"] = m,
-                        Err(_) => {
-                            line["event"] = json!("invalid_message");
-                            line["text"] = json!(String::from_utf8_lossy(&f.payload));
-                        }
-                    }
-                }
-                self.emit(&line)?;
-                // Printed is taken, unless nobody reads stdout any more.
-                return Ok(!self.stdout_closed || self.outputs.mjpeg_stdout);
-            }
-            PayloadKind::Frame => {
-                self.frames += 1;
-                self.bytes += f.payload.len() as u64;
-                line["event"] = json!("frame");
-                line["bytes"] = json!(f.payload.len());
-                if let Some(total) = sender_latency(meta.as_ref()) {
-                    line["latency_ms"] = json!(total.as_secs_f64() * 1e3);
-                    self.timing.total.push(total);
-                    let encode = meta
-                        .as_ref()
-                        .and_then(|m| m.get("encode_us"))
-                        .and_then(Value::as_u64)
-                        .map(Duration::from_micros);
-                    if let Some(e) = encode {
-                        self.timing.encode.push(e);
-                        self.timing.transit.push(total.saturating_sub(e));
-                    }
-                }
-                if let Some(d) = &self.timing.decoder {
-                    d.offer(f.payload.clone());
-                }
-            }
-        }
-        self.show(&f, meta.as_ref())?;
-        let file_name = meta
-            .as_ref()
-            .and_then(|m| m.get("file"))
-            .and_then(Value::as_str);
-        let mut stored = true;
-        let within_budget = self.save.is_none()
-            || self
-                .save_budget
-                .admit(f.peer.ip(), f.payload.len(), Instant::now());
-        if !within_budget {
-            if self.save_budget.refused() == 1 {
-                eprintln!(
-                    "pixgram: {} sends more than --max-saves-per-sec or \
-                     --max-save-mbytes-per-sec allow: frames over it are not saved, and their \
-                     senders are told so",
-                    f.peer.ip()
-                );
-            }
-            line["event"] = json!("not_saved");
-            line["error"] = json!("over the save budget of its source");
-            stored = false;
-        }
-        if let Some(dir) = self.save.as_ref().filter(|_| within_budget) {
-            let name = sink::file_name_for(&f, file_name);
-            match sink::save_atomic(dir, &name, &f.payload) {
-                Ok(path) => {
-                    line["saved"] = json!(path.display().to_string());
-                    if self.keep_frames {
-                        self.saved.push((path, f));
-                    }
-                }
-                Err(e) => {
-                    if self.not_saved == 0 {
-                        eprintln!(
-                            "pixgram: cannot save into {}: {e}; frames not saved are \
-                             reported to their senders as not delivered",
-                            dir.display()
-                        );
-                    }
-                    self.not_saved += 1;
-                    line["event"] = json!("not_saved");
-                    line["error"] = json!(e.to_string());
-                    stored = false;
-                }
-            }
-        }
-        if let Some(m) = meta {
-            line["meta"] = m;
-        }
-        if !self.quiet || !stored {
-            self.emit(&line)?;
-        }
-        if self.save.is_none() && self.stdout_closed && !self.outputs.mjpeg_stdout {
-            // The JSON line was the only sink, and nobody reads it any more.
-            stored = false;
-        }
-        Ok(stored)
-    }
-
-    /// One JSON line: on stdout, or on stderr when stdout carries MJPEG. Once stdout's reader
-    /// has gone away, lines for it are dropped and [`FrameSink::stdout_closed`] is set.
-    pub fn emit(&mut self, line: &Value) -> anyhow::Result<()> {
-        self.emit_text(&line.to_string())
-    }
-
-    /// [`FrameSink::emit`] for a line already written out as JSON text.
-    fn emit_text(&mut self, line: &str) -> anyhow::Result<()> {
-        self.emit_spliced(line, &[], "")
-    }
-
-    /// One line made of `head`, the valid JSON `raw` (its line breaks, whitespace between
-    /// tokens, written as spaces) and `tail`, written piecewise: a large message is never
-    /// copied whole.
-    fn emit_spliced(&mut self, head: &str, raw: &[u8], tail: &str) -> anyhow::Result<()> {
-        let flat = |c: &[u8]| -> Vec<u8> {
-            c.iter()
-                .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b })
-                .collect()
-        };
-        if self.outputs.mjpeg_stdout {
-            let mut err = std::io::stderr().lock();
-            let _ = err.write_all(head.as_bytes());
-            for c in raw.chunks(64 << 10) {
-                let _ = err.write_all(&flat(c));
-            }
-            let _ = writeln!(err, "{tail}");
-            return Ok(());
-        }
-        if self.stdout_closed {
-            return Ok(());
-        }
-        let mut ok = write_stdout(head.as_bytes())?;
-        for c in raw.chunks(64 << 10) {
-            ok = ok && write_stdout(&flat(c))?;
-        }
-        ok = ok && write_stdout(format!("{tail}\n").as_bytes())?;
-        if !ok {
-            self.stdout_closed = true;
-        }
-        Ok(())
-    }
-
-    /// Hands a frame to the live sinks: MJPEG on stdout, the browser viewer, windows.
-    fn show(&mut self, f: &ReceivedFrame, meta: Option<&Value>) -> anyhow::Result<()> {
-        let key = stream_key(f.peer, f.session, f.stream);
-        if self.outputs.mjpeg_stdout && !self.stdout_closed {
-            if f.payload.starts_with(&[0xFF, 0xD8]) {
-                // The reader went away (the player quit): recv stops, quietly.
-                self.stdout_closed = !write_stdout(&f.payload)?;
-            } else {
-                if self.outputs.not_jpeg == 0 {
-                    eprintln!(
-                        "pixgram: warning: --stdout carries JPEG frames only; skipping others"
-                    );
-                }
-                self.outputs.not_jpeg += 1;
-            }
-        }
-        if let Some(v) = &self.outputs.viewer {
-            v.on_frame(&key, f.payload.clone(), sender_latency(meta));
-        }
-        #[cfg(feature = "window")]
-        if let Some(w) = &self.outputs.window {
-            w.show(&key, f.payload.clone());
-        }
-        Ok(())
-    }
-
-    /// The live status line: totals, the rate over the last second, and what went wrong.
-    pub fn progress(&mut self, stats: &pixgram::ReceiverStats) -> String {
-        let now = Instant::now();
-        let (then, bytes_then) = *self.rate_mark.get_or_insert((now, self.bytes));
-        let span = now - then;
-        let rate = if span.is_zero() {
-            0.0
-        } else {
-            (self.bytes - bytes_then) as f64 * 8.0 / 1e6 / span.as_secs_f64()
-        };
-        if span >= Duration::from_secs(1) {
-            self.rate_mark = Some((now, self.bytes));
-        }
-        format!(
-            "{} frames, {} messages, {:.1} MB; {rate:.0} Mbit/s; {} chunks lost on the way, {} \
-             frames rebuilt by FEC, {} expired, {} lost",
-            self.frames,
-            self.messages,
-            self.bytes as f64 / 1e6,
-            stats.chunks_lost,
-            stats.frames_recovered_by_fec,
-            stats.frames_expired,
-            self.lost,
-        )
-    }
-
-    pub fn summary(&self, stats: &pixgram::ReceiverStats) -> String {
-        let span = match (self.first, self.last) {
-            (Some(a), Some(b)) => b - a,
-            _ => Duration::ZERO,
-        };
-        let dropped = stats.bad_checksum
-            + stats.truncated
-            + stats.bad_magic
-            + stats.bad_version
-            + stats.unknown_type
-            + stats.bad_header;
-        format!(
-            "received {}; {} messages; {} frames lost (expired {}, never seen {}, rejected {}); \
-             {} not saved; {} datagrams ({} malformed, {} duplicate) from {} sessions; {} \
-             chunks lost on the way and asked for again in {} NACKs; {} frames completed from \
-             parity ({} chunks rebuilt), {} superseded by newer frames",
-            rate_line(self.frames, self.bytes, span),
-            self.messages,
-            self.lost,
-            stats.frames_expired,
-            stats.frames_never_seen,
-            stats.frames_rejected,
-            self.not_saved,
-            stats.datagrams,
-            dropped,
-            stats.duplicate_chunks,
-            stats.sessions_started,
-            stats.chunks_lost,
-            stats.nacks_sent,
-            stats.frames_recovered_by_fec,
-            stats.chunks_recovered_by_fec,
-            stats.frames_superseded,
-        )
-    }
-}
-
-/// At most [`LineBudget::PER_SEC`] lines a second about losses and sessions, so a flood cannot
-/// bury the terminal or a log: the rest are counted and reported with the next line allowed.
-#[derive(Debug, Default)]
-struct LineBudget {
-    second: Option<Instant>,
-    printed: u32,
-    suppressed: u64,
-}
-
-impl LineBudget {
-    const PER_SEC: u32 = 20;
-
-    /// `Some(lines suppressed since the last one printed)` if a line may be printed now.
-    fn admit(&mut self, now: Instant) -> Option<u64> {
-        if self
-            .second
-            .is_none_or(|s| now.saturating_duration_since(s) >= Duration::from_secs(1))
-        {
-            self.second = Some(now);
-            self.printed = 0;
-        }
-        if self.printed >= Self::PER_SEC {
-            self.suppressed += 1;
-            return None;
-        }
-        self.printed += 1;
-        Some(std::mem::take(&mut self.suppressed))
-    }
+    Ok(sinks)
 }

@@ -24,3 +24,14 @@ pub fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     .context("cannot install the Ctrl-C handler")?;
     Ok(STOP.get_or_init(|| stop).clone())
 }
+
+/// For `recv`: Ctrl-C (SIGINT), SIGTERM and SIGHUP set the returned flag instead of killing
+/// the process, so the summary is printed (the `termination` feature of ctrlc adds SIGTERM and
+/// SIGHUP); a second one does not exit at once.
+pub fn receiving_stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let s = stop.clone();
+    ctrlc::set_handler(move || s.store(true, Ordering::Relaxed))
+        .context("cannot install the Ctrl-C handler")?;
+    Ok(stop)
+}

@@ -14,27 +14,7 @@ use thiserror::Error;
 /// allocated (a 16384 x 16384, 16-bit RGBA PNG of 2 MB used to take 1.8 GB).
 pub const MAX_PIXELS: u64 = 20_000_000;
 
-/// An encoded image format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageFormat {
-    /// JPEG (baseline or progressive).
-    Jpeg,
-    /// PNG.
-    Png,
-}
-
-impl ImageFormat {
-    /// The format of `bytes`, from its signature.
-    pub fn detect(bytes: &[u8]) -> Option<Self> {
-        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-            Some(ImageFormat::Jpeg)
-        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            Some(ImageFormat::Png)
-        } else {
-            None
-        }
-    }
-}
+pub use crate::format::ImageFormat;
 
 /// 8-bit RGB pixels, row by row.
 #[derive(Debug, Clone, PartialEq, Eq)]

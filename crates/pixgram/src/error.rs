@@ -20,14 +20,14 @@ pub enum DriverError {
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
     /// The receiver stopped answering (or never did).
-    #[error("no answer from {addr} for {secs:.1} s: is `pixgram recv` running there?{hint}")]
+    #[error("no answer from {addr} for {secs:.1} s: is the receiver running there?{}", hint.text())]
     PeerGone {
         /// The receiver's address.
         addr: SocketAddr,
         /// How long it was silent.
         secs: f64,
-        /// Extra detail, such as the kernel reporting the port closed.
-        hint: &'static str,
+        /// What else is known about the silence.
+        hint: SilenceHint,
     },
     /// The receiver answered the first exchange (CHALLENGEs) but took no frame of this
     /// session: it serves as many senders as it is configured to, all of them active.
@@ -46,7 +46,7 @@ pub enum DriverError {
     },
     /// The kernel reported, repeatedly and with no answer ever heard, that nothing listens at
     /// the receiver's address (ICMP port unreachable on the connected socket).
-    #[error("nothing is listening at {addr} (the kernel refused the datagrams): is `pixgram recv` running there?")]
+    #[error("nothing is listening at {addr} (the kernel refused the datagrams): is the receiver running there?")]
     Unreachable {
         /// The receiver's address.
         addr: SocketAddr,
@@ -66,7 +66,7 @@ pub enum DriverError {
     #[error("the system's random number generator failed")]
     Random,
     /// The datagram size leaves no room for sealing.
-    #[error("--datagram-size {size} is too small with a key: at least {min} bytes")]
+    #[error("a datagram size of {size} bytes is too small with a key: at least {min} bytes")]
     DatagramTooSmall {
         /// Asked for.
         size: usize,
@@ -91,4 +91,35 @@ pub enum DriverError {
         /// The system's reason.
         source: std::io::Error,
     },
+}
+
+/// What is known about a receiver's silence, besides its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SilenceHint {
+    /// Nothing more.
+    None,
+    /// The kernel reported that nothing listens on that port.
+    PortClosed,
+    /// This sender has a key: the receiver may have another.
+    OtherKey,
+    /// It never answered, and this sender has no key: the receiver may require one.
+    MayNeedKey,
+}
+
+impl SilenceHint {
+    /// The hint as the end of a sentence (empty for [`SilenceHint::None`]).
+    pub fn text(self) -> &'static str {
+        match self {
+            SilenceHint::None => "",
+            SilenceHint::PortClosed => " (the kernel reported that nothing listens on that port)",
+            SilenceHint::OtherKey => {
+                " Or it has another key: a receiver drops datagrams that fail authentication \
+                 without answering."
+            }
+            SilenceHint::MayNeedKey => {
+                " The receiver may require a key: a receiver with a key drops datagrams \
+                 without one, without answering."
+            }
+        }
+    }
 }

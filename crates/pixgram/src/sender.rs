@@ -11,7 +11,7 @@ use pixgram_core::{FrameId, OutgoingFrame, Sender, SenderConfig, SenderEvent, Se
 use crate::batch::{BatchSocket, IoStats, RxPool, TxBatch};
 use crate::clock::{random_session, Clock};
 use crate::envelope::SenderEnvelope;
-use crate::error::DriverError;
+use crate::error::{DriverError, SilenceHint};
 use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
 
 /// Sends frames and messages to one receiver over UDP, one thread, no background work: every
@@ -292,15 +292,13 @@ impl UdpSender {
                 addr: self.peer,
                 secs: self.core.config().peer_timeout.as_secs_f64(),
                 hint: if self.refused > 0 {
-                    " (the kernel reported that nothing listens on that port)"
+                    SilenceHint::PortClosed
                 } else if self.envelope.is_some() {
-                    " Or it has another key: a receiver drops datagrams that fail \
-                     authentication without answering."
+                    SilenceHint::OtherKey
                 } else if !heard {
-                    " The receiver may require --key-file: a receiver with a key drops \
-                     datagrams without one, without answering."
+                    SilenceHint::MayNeedKey
                 } else {
-                    ""
+                    SilenceHint::None
                 },
             });
         }

@@ -569,11 +569,9 @@ fn stats_json(shared: &Shared) -> String {
 }
 
 fn content_type(frame: &[u8]) -> &'static str {
-    if frame.starts_with(b"\x89PNG") {
-        "image/png"
-    } else {
-        "image/jpeg"
-    }
+    crate::format::ImageFormat::detect(frame)
+        .unwrap_or(crate::format::ImageFormat::Jpeg)
+        .mime_type()
 }
 
 /// A whole response, then the connection is closed (by the caller dropping it).

@@ -10,9 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use pixgram_core::compat_seed::{
-    self, BrokenReason, SeedConfig, SeedEvent, SeedReceiver, SeedStats, IMAGE_REPLY, MESSAGE_REPLY,
-};
+use pixgram_core::compat_seed::{self, SeedEvent, SeedReceiver, IMAGE_REPLY, MESSAGE_REPLY};
+pub use pixgram_core::compat_seed::{BrokenReason, SeedConfig, SeedStats};
 
 use crate::clock::Clock;
 use crate::error::DriverError;

@@ -1,4 +1,4 @@
-//! Figures printed at the end of a run.
+//! Figures for reports: percentiles of durations, rate lines, shares.
 
 use std::time::Duration;
 
@@ -7,6 +7,7 @@ use std::time::Duration;
 pub struct Samples(Vec<Duration>);
 
 impl Samples {
+    /// Adds one sample.
     pub fn push(&mut self, d: Duration) {
         self.0.push(d);
     }
@@ -26,7 +27,12 @@ impl Samples {
         self.0.len()
     }
 
-    /// "p50 X ms, p99 Y ms", or "n/a".
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// "p50 X ms p99 Y ms", or "n/a".
     pub fn describe(&mut self) -> String {
         match (self.percentile(50.0), self.percentile(99.0)) {
             (Some(a), Some(b)) => format!("p50 {} p99 {}", ms(a), ms(b)),
@@ -35,6 +41,7 @@ impl Samples {
     }
 }
 
+/// "12.34 ms".
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -53,6 +60,14 @@ pub fn rate_line(frames: u64, bytes: u64, elapsed: Duration) -> String {
         frames as f64 / secs,
         bytes as f64 / 1e6 / secs
     )
+}
+
+/// "96.7%", or "n/a" of nothing.
+pub fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        return "n/a".into();
+    }
+    format!("{:.1}%", 100.0 * part as f64 / whole as f64)
 }
 
 #[cfg(test)]

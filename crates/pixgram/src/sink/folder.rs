@@ -1,13 +1,81 @@
-//! Where received frames go: a folder, written atomically and durably.
+//! The folder sink: each frame a file, written atomically and durably, within a budget per
+//! source.
 
 use std::fs;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use pixgram_core::ReceivedFrame;
 
 use crate::error::DriverError;
+pub use crate::format::extension_for;
+use crate::format::ImageFormat;
+use crate::save_budget::SaveBudget;
+
+/// A folder frames are saved into, optionally within a [`SaveBudget`] per source.
+#[derive(Debug)]
+pub struct FolderSink {
+    dir: PathBuf,
+    budget: Option<SaveBudget>,
+    failures: u64,
+}
+
+/// Why a frame was not saved.
+#[derive(Debug)]
+pub enum Refusal {
+    /// Its source is over its budget of files or bytes per second.
+    OverBudget,
+    /// Writing it failed.
+    Failed(DriverError),
+}
+
+impl FolderSink {
+    /// Saves into `dir` without a budget (check it first with [`check_writable`]).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FolderSink {
+            dir: dir.into(),
+            budget: None,
+            failures: 0,
+        }
+    }
+
+    /// Saves only what `budget` admits.
+    pub fn with_budget(mut self, budget: SaveBudget) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Frames refused by the budget so far.
+    pub fn over_budget(&self) -> u64 {
+        self.budget.as_ref().map_or(0, SaveBudget::refused)
+    }
+
+    /// Saves that failed so far.
+    pub fn failures(&self) -> u64 {
+        self.failures
+    }
+
+    /// Saves `bytes` from `from` as `name` ([`save_atomic`]), if the budget admits it.
+    pub fn save(&mut self, from: IpAddr, name: &str, bytes: &[u8]) -> Result<PathBuf, Refusal> {
+        if let Some(b) = &mut self.budget {
+            if !b.admit(from, bytes.len(), Instant::now()) {
+                return Err(Refusal::OverBudget);
+            }
+        }
+        save_atomic(&self.dir, name, bytes).map_err(|e| {
+            self.failures += 1;
+            Refusal::Failed(e)
+        })
+    }
+}
 
 /// Writes `bytes` to `dir/name` so that no reader ever sees a partial file, and so that once
 /// this returns the file survives a crash or power loss:
@@ -172,12 +240,10 @@ pub fn file_name_for(frame: &ReceivedFrame, sender_name: Option<&str>) -> String
 /// `name` with its extension made to agree with what `bytes` are, when that is known (JPEG,
 /// PNG); other names are kept as they are.
 pub fn with_content_extension(name: &str, bytes: &[u8]) -> String {
-    let sniffed = extension_for(bytes);
-    let aliases: &[&str] = match sniffed {
-        "jpg" => &["jpg", "jpeg", "jpe", "jfif"],
-        "png" => &["png"],
-        _ => return name.to_string(),
+    let Some(format) = ImageFormat::detect(bytes) else {
+        return name.to_string();
     };
+    let (sniffed, aliases) = (format.extension(), format.extension_aliases());
     let (stem, ext) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => (stem, Some(ext)),
         _ => (name, None),
@@ -203,15 +269,6 @@ pub fn sanitise(name: &str) -> String {
         })
         .collect();
     clean.trim_start_matches('.').chars().take(100).collect()
-}
-
-/// A file extension guessed from magic bytes.
-pub fn extension_for(bytes: &[u8]) -> &'static str {
-    match bytes {
-        [0xFF, 0xD8, ..] => "jpg",
-        [0x89, b'P', b'N', b'G', ..] => "png",
-        _ => "bin",
-    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,7 @@
-//! Where frames to send come from: files, folders and glob patterns.
+//! Where frames to send come from: files, folders and glob patterns here; live sources (the
+//! test pattern, MJPEG on stdin, a camera) in [`live`].
+
+pub mod live;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -6,6 +9,8 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 
 use crate::error::DriverError;
+
+pub use live::{LiveSource, RunningSource, SourceError, SourceFrame, SourceReport};
 
 /// The files to send: `files` as given (a name with `*`, `?` or `[...]` in its last part that
 /// is not itself a file is a glob pattern, expanded in name order, and must match something),
@@ -113,6 +118,13 @@ fn check_readable(path: &Path) -> Result<(), DriverError> {
         source,
     })?;
     Ok(())
+}
+
+/// The last part of `path` (what a frame's `"file"` says), or nothing.
+pub fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Reads a whole file, naming it in the error.

@@ -1,0 +1,431 @@
+//! Live sources: the test pattern, an MJPEG byte stream (stdin, a pipe from ffmpeg), a V4L2
+//! camera named by its device path. A source runs on a thread of its own and hands frames
+//! over a two-frame queue; the sending thread never waits for it, and a source that outruns
+//! the link loses its oldest-not-yet-sent frames (counted), never the link's pacing.
+
+use std::borrow::Cow;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::codec::{self, CodecError, Transcode};
+use crate::meta::{unix_micros, FrameMeta};
+use crate::mjpeg::{MjpegSplitter, SplitStats};
+
+/// One frame from a live source.
+#[derive(Debug)]
+pub struct SourceFrame {
+    /// Its name (the metadata's "file").
+    pub name: String,
+    /// Encoded bytes.
+    pub bytes: Vec<u8>,
+    /// Frame number, capture time (`sent_us`), encode time, size.
+    pub meta: FrameMeta,
+}
+
+/// Where live frames come from.
+pub enum LiveSource {
+    /// The moving test pattern with a clock, rendered and JPEG-encoded at `fps`.
+    Pattern {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Frames per second.
+        fps: f64,
+        /// JPEG quality, 1-100.
+        quality: u8,
+    },
+    /// JPEG frames split out of an MJPEG byte stream; a pipe's frames wait for room (the
+    /// writer slows down instead).
+    Mjpeg {
+        /// The stream.
+        input: Box<dyn Read + Send>,
+        /// Its name in frame names and errors ("stdin").
+        label: String,
+        /// Re-encoding, if any.
+        transcode: Transcode,
+    },
+    /// A V4L2 camera (the `camera` feature).
+    Camera {
+        /// Its device, such as `/dev/video0`.
+        device: PathBuf,
+        /// The size asked for (the driver picks the nearest it has).
+        size: (u32, u32),
+        /// Frames per second asked for.
+        fps: f64,
+        /// Re-encoding, if any (its quality also applies to cameras without MJPEG).
+        transcode: Transcode,
+    },
+}
+
+/// What went wrong in a live source.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    /// Encoding a rendered frame failed.
+    #[error(transparent)]
+    Encode(#[from] CodecError),
+    /// Re-encoding frame `frame` of `label` failed.
+    #[error("{label} frame {frame}: {source}")]
+    Transcode {
+        /// The source's name.
+        label: String,
+        /// The frame's number.
+        frame: u64,
+        /// Why.
+        source: CodecError,
+    },
+    /// The stream could not be read.
+    #[error("reading {label}")]
+    Read {
+        /// The source's name.
+        label: String,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// The stream ended before its first frame.
+    #[error("{label} held no JPEG frame (is it an MJPEG stream? e.g. ffmpeg ... -f mjpeg -)")]
+    NoFrame {
+        /// The source's name.
+        label: String,
+    },
+    /// The camera could not be opened.
+    #[error("cannot open the camera {}", device.display())]
+    Camera {
+        /// Its device.
+        device: PathBuf,
+        /// The system's reason.
+        source: std::io::Error,
+    },
+    /// This build has no camera support (the `camera` feature).
+    #[error("this build has no camera support")]
+    NoCameraSupport,
+    /// The source's thread could not be started, or panicked.
+    #[error("the source's thread failed")]
+    Thread,
+}
+
+/// How a source ended.
+#[derive(Debug)]
+pub struct SourceEnd {
+    /// What the MJPEG splitter found, for an MJPEG source.
+    pub mjpeg: Option<SplitStats>,
+    /// An error that ended it, if any.
+    pub result: Result<(), SourceError>,
+}
+
+/// A source at work (its frames come on the queue [`LiveSource::start`] returns).
+pub struct RunningSource {
+    /// What the device negotiated, for a camera.
+    pub description: Option<String>,
+    skipped: Arc<AtomicU64>,
+    thread: JoinHandle<SourceEnd>,
+}
+
+/// What a source came to, once joined.
+#[derive(Debug)]
+pub struct SourceReport {
+    /// Frames made while the sender was still busy with two: skipped (live: the newest frame
+    /// matters, a queue would only add latency).
+    pub skipped: u64,
+    /// How it ended.
+    pub end: SourceEnd,
+}
+
+impl RunningSource {
+    /// Waits for the source's thread.
+    pub fn join(self) -> SourceReport {
+        let end = self.thread.join().unwrap_or(SourceEnd {
+            mjpeg: None,
+            result: Err(SourceError::Thread),
+        });
+        SourceReport {
+            skipped: self.skipped.load(Ordering::Relaxed),
+            end,
+        }
+    }
+}
+
+impl LiveSource {
+    /// Starts the source on its own thread: `count` frames (or until `stop`). Its frames come
+    /// on the returned queue, at most two waiting.
+    pub fn start(
+        self,
+        count: Option<u64>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<(Receiver<SourceFrame>, RunningSource), SourceError> {
+        let (tx, frames) = mpsc::sync_channel::<SourceFrame>(2);
+        let skipped = Arc::new(AtomicU64::new(0));
+        let out = Offer {
+            tx,
+            skipped: skipped.clone(),
+        };
+        let mut description = None;
+        let (name, work): (&str, Box<dyn FnOnce() -> SourceEnd + Send>) = match self {
+            LiveSource::Pattern {
+                width,
+                height,
+                fps,
+                quality,
+            } => (
+                "pixgram-pattern",
+                Box::new(move || SourceEnd {
+                    mjpeg: None,
+                    result: pattern(width, height, fps, count, quality, &out, &stop),
+                }),
+            ),
+            LiveSource::Mjpeg {
+                input,
+                label,
+                transcode,
+            } => (
+                "pixgram-stdin",
+                Box::new(move || mjpeg(input, &label, count, transcode, &out, &stop)),
+            ),
+            LiveSource::Camera {
+                device,
+                size,
+                fps,
+                transcode,
+            } => {
+                let cam = open_camera(device, size, fps)?;
+                description = Some(cam.describe());
+                (
+                    "pixgram-camera",
+                    Box::new(move || SourceEnd {
+                        mjpeg: None,
+                        result: cam.run(count, transcode, &out, &stop),
+                    }),
+                )
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(work)
+            .map_err(|_| SourceError::Thread)?;
+        let running = RunningSource {
+            description,
+            skipped,
+            thread,
+        };
+        Ok((frames, running))
+    }
+}
+
+/// The sending end of a source's queue.
+struct Offer {
+    tx: SyncSender<SourceFrame>,
+    skipped: Arc<AtomicU64>,
+}
+
+impl Offer {
+    /// Hands `frame` to the sender; if it is still busy with two, this one is skipped.
+    /// `false` once the sender has gone.
+    fn offer(&self, frame: SourceFrame) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.skipped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+}
+
+/// `frame` re-encoded as `transcode` asks.
+fn transcoded(
+    transcode: &Transcode,
+    frame: Vec<u8>,
+    label: &str,
+    n: u64,
+) -> Result<Vec<u8>, SourceError> {
+    match transcode.apply(&frame) {
+        Ok(Cow::Borrowed(_)) => Ok(frame),
+        Ok(Cow::Owned(b)) => Ok(b),
+        Err(source) => Err(SourceError::Transcode {
+            label: label.into(),
+            frame: n,
+            source,
+        }),
+    }
+}
+
+fn pattern(
+    w: u32,
+    h: u32,
+    fps: f64,
+    count: Option<u64>,
+    quality: u8,
+    out: &Offer,
+    stop: &AtomicBool,
+) -> Result<(), SourceError> {
+    let interval = Duration::from_secs_f64(1.0 / fps.max(0.001));
+    let start = Instant::now();
+    let mut n = 0u64;
+    while count.is_none_or(|c| n < c) && !stop.load(Ordering::Relaxed) {
+        let due = start + interval.mul_f64(n as f64);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let sent_us = unix_micros();
+        let clock = sent_us / 1000 % 86_400_000;
+        let text = format!(
+            "{n} {:02}:{:02}:{:02}.{:03}",
+            clock / 3_600_000,
+            clock / 60_000 % 60,
+            clock / 1000 % 60,
+            clock % 1000
+        );
+        let t = Instant::now();
+        let img = crate::pattern::render(w, h, n, &text);
+        let bytes = codec::encode_jpeg(&img, quality)?;
+        let meta = FrameMeta {
+            frame: Some(n),
+            sent_us: Some(sent_us),
+            encode_us: Some(t.elapsed().as_micros() as u64),
+            width: Some(u64::from(img.width)),
+            height: Some(u64::from(img.height)),
+            ..FrameMeta::default()
+        };
+        let name = format!("pattern-{n:06}.jpg");
+        if !out.offer(SourceFrame { name, bytes, meta }) {
+            break;
+        }
+        n += 1;
+    }
+    Ok(())
+}
+
+fn mjpeg(
+    mut input: Box<dyn Read + Send>,
+    label: &str,
+    count: Option<u64>,
+    transcode: Transcode,
+    out: &Offer,
+    stop: &AtomicBool,
+) -> SourceEnd {
+    let mut splitter = MjpegSplitter::new(MAX_MJPEG_FRAME);
+    let result = (|| {
+        let mut buf = vec![0u8; 256 << 10];
+        let mut n = 0u64;
+        while count.is_none_or(|c| n < c) && !stop.load(Ordering::Relaxed) {
+            let got = input.read(&mut buf).map_err(|source| SourceError::Read {
+                label: label.into(),
+                source,
+            })?;
+            if got == 0 {
+                break;
+            }
+            splitter.push(&buf[..got]);
+            while let Some(frame) = splitter.next_frame() {
+                let sent_us = unix_micros();
+                let bytes = transcoded(&transcode, frame, label, n)?;
+                let meta = FrameMeta {
+                    frame: Some(n),
+                    sent_us: Some(sent_us),
+                    ..FrameMeta::default()
+                };
+                let name = format!("{label}-{n:06}.jpg");
+                // Frames from a pipe wait for room: the writer (ffmpeg) slows down instead.
+                if out.tx.send(SourceFrame { name, bytes, meta }).is_err() {
+                    return Ok(());
+                }
+                n += 1;
+                if count.is_some_and(|c| n >= c) {
+                    break;
+                }
+            }
+        }
+        if n == 0 {
+            return Err(SourceError::NoFrame {
+                label: label.into(),
+            });
+        }
+        Ok(())
+    })();
+    SourceEnd {
+        mjpeg: Some(splitter.stats().clone()),
+        result,
+    }
+}
+
+/// Largest frame taken from an MJPEG stream.
+const MAX_MJPEG_FRAME: usize = 64 << 20;
+
+#[cfg(feature = "camera")]
+struct OpenCamera(crate::camera::Camera);
+
+#[cfg(feature = "camera")]
+fn open_camera(device: PathBuf, size: (u32, u32), fps: f64) -> Result<OpenCamera, SourceError> {
+    crate::camera::Camera::open(&device, size, fps)
+        .map(OpenCamera)
+        .map_err(|source| SourceError::Camera { device, source })
+}
+
+#[cfg(feature = "camera")]
+impl OpenCamera {
+    fn describe(&self) -> String {
+        self.0.describe().to_string()
+    }
+
+    fn run(
+        mut self,
+        count: Option<u64>,
+        transcode: Transcode,
+        out: &Offer,
+        stop: &AtomicBool,
+    ) -> Result<(), SourceError> {
+        let mut n = 0u64;
+        while count.is_none_or(|c| n < c) && !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            let frame = self.0.next_jpeg(transcode.quality.unwrap_or(80))?;
+            let sent_us = unix_micros();
+            let encode_us = t.elapsed().as_micros() as u64;
+            let bytes = transcoded(&transcode, frame, "camera", n)?;
+            let meta = FrameMeta {
+                frame: Some(n),
+                sent_us: Some(sent_us),
+                encode_us: Some(encode_us),
+                ..FrameMeta::default()
+            };
+            let name = format!("camera-{n:06}.jpg");
+            if !out.offer(SourceFrame { name, bytes, meta }) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(feature = "camera"))]
+struct OpenCamera;
+
+#[cfg(not(feature = "camera"))]
+fn open_camera(_device: PathBuf, _size: (u32, u32), _fps: f64) -> Result<OpenCamera, SourceError> {
+    Err(SourceError::NoCameraSupport)
+}
+
+#[cfg(not(feature = "camera"))]
+impl OpenCamera {
+    fn describe(&self) -> String {
+        String::new()
+    }
+
+    fn run(
+        self,
+        _: Option<u64>,
+        _: Transcode,
+        _: &Offer,
+        _: &AtomicBool,
+    ) -> Result<(), SourceError> {
+        Err(SourceError::NoCameraSupport)
+    }
+}
