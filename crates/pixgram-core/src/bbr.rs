@@ -75,6 +75,8 @@ pub const BW_WINDOW_ROUNDS: u64 = 10;
 /// A delivery-rate sample spans at least this long, and at least the lowest RTT: feedback
 /// comes in bursts (a receiver reports per 16 chunks, the sender reads in batches).
 pub const MIN_SAMPLE_SPAN: Duration = Duration::from_millis(5);
+/// Datagrams a flight from idle must carry to be a rate sample before [`MIN_SAMPLE_SPAN`].
+pub const SAMPLE_DATAGRAMS: f64 = 8.0;
 /// How late the sender learns of deliveries, beyond the RTT: the receiver's report interval.
 pub const FEEDBACK_DELAY: Duration = Duration::from_millis(10);
 /// The shortest probe-bandwidth phase.
@@ -227,6 +229,10 @@ pub struct Bbr {
     forgotten: u64,
     /// (when, `delivered`) at recent feedback, oldest first, for rate samples.
     marks: VecDeque<(Timestamp, u64, u64)>,
+    /// While the oldest mark is where a flight from idle began: `sent` then.
+    flight_base: Option<u64>,
+    /// The sender ran out of data with nothing in flight, and has sent nothing since.
+    idle: bool,
     /// (when, `sent` after it) about every [`SEND_MARK`], oldest first: when the bytes a rate
     /// sample covers were sent, to bound the sample by the rate they were sent at.
     sends: VecDeque<(Timestamp, u64)>,
@@ -291,6 +297,8 @@ impl Bbr {
             lost: 0,
             forgotten: 0,
             marks: VecDeque::new(),
+            flight_base: None,
+            idle: false,
             sends: VecDeque::new(),
             round: 0,
             round_end: 0,
@@ -462,12 +470,29 @@ impl Bbr {
         cwnd.min(u64::MAX as f64) as u64
     }
 
+    /// The sender is about to send with nothing in flight: a flight starts from idle (a
+    /// stop-and-wait sender's next frame). Rate samples start here, as BBR's do: spanning the
+    /// idle gap before it, they would measure the application's pauses, and a sender paced
+    /// at what it measured would never measure more.
+    pub fn on_flight_start(&mut self, now: Timestamp) {
+        if !self.idle {
+            // Nothing in flight because a timeout forgot it, not because the sender had
+            // nothing to send: the samples go on.
+            return;
+        }
+        self.marks.clear();
+        self.marks
+            .push_back((now, self.delivered, self.accounted()));
+        self.flight_base = Some(self.sent);
+    }
+
     /// `bytes` of data were sent at `now`.
     pub fn on_sent(&mut self, now: Timestamp, bytes: u64) {
         if self.sent == 0 {
             self.phase_start = now;
         }
         self.sent += bytes;
+        self.idle = false;
         match self.sends.back_mut() {
             Some((t, s)) if now.saturating_since(*t) < SEND_MARK => *s = self.sent,
             _ => {
@@ -490,6 +515,7 @@ impl Bbr {
     pub fn on_app_limited(&mut self, now: Timestamp, inflight: u64) {
         self.app_limited_until = self.accounted() + inflight.max(1);
         self.app_limited_at = Some(now);
+        self.idle |= inflight == 0;
     }
 
     /// Bytes whose fate is known or will never be: delivered, lost or forgotten.
@@ -638,7 +664,7 @@ impl Bbr {
         // at 2 Mbit/s a span of two datagrams would read 1.5x the rate when a frame's ACK
         // reports a third at once, and the highest-sample filter keeps such readings.
         let datagrams = Duration::from_secs_f64(
-            (8.0 * self.config.datagram
+            (SAMPLE_DATAGRAMS * self.config.datagram
                 / self.bw.get().unwrap_or(self.rate()).max(self.config.min))
             .min(0.05),
         );
@@ -649,22 +675,37 @@ impl Bbr {
             .max(datagrams);
         while self.marks.len() >= 2 && now.saturating_since(self.marks[1].0) >= span {
             self.marks.pop_front();
+            self.flight_base = None;
         }
         let accounted = self.accounted();
         if let Some(&(t, d, a)) = self.marks.front() {
             let elapsed = now.saturating_since(t);
-            if elapsed >= span {
+            // A flight from idle that is all accounted for is a sample however short, if it
+            // carried enough datagrams to say something (a stop-and-wait frame).
+            // What a flight from idle delivered is at most what it sent: a late report of an
+            // older frame given up must not read as this flight's.
+            let delivered = match self.flight_base {
+                Some(base) => (self.delivered - d).min(self.sent - base),
+                None => self.delivered - d,
+            };
+            let flight_done = self.flight_base.is_some()
+                && accounted >= self.sent
+                && delivered as f64 >= SAMPLE_DATAGRAMS * self.config.datagram;
+            if (elapsed >= span || flight_done) && !elapsed.is_zero() {
                 // As BBR does: over the longer of the time the bytes took to be reported
                 // and the time they took to be sent. Feedback that arrives in a burst (a
                 // receiver or sender reading its socket in batches) would otherwise read
                 // faster than anything was sent, and the highest-sample filter keeps it.
-                let sending = match (self.sent_at(a), self.sent_at(accounted)) {
+                let sending = match (
+                    self.sent_at(a.min(self.sent)),
+                    self.sent_at(accounted.min(self.sent)),
+                ) {
                     (Some(t0), Some(t1)) => t1.saturating_since(t0),
                     _ => Duration::ZERO,
                 };
                 // Only a sample above the estimate is bounded so: below it, the send time
                 // includes the sender's own idle gaps between frames.
-                let bytes = (self.delivered - d) as f64;
+                let bytes = delivered as f64;
                 let reported = bytes / elapsed.as_secs_f64();
                 let bounded = bytes / elapsed.max(sending).as_secs_f64();
                 let rate = match self.bw.get() {
@@ -1031,6 +1072,40 @@ mod tests {
             }
             assert_eq!(cut, competitor, "competitor {competitor}");
         }
+    }
+
+    #[test]
+    fn stop_and_wait_flights_measure_the_path_not_the_pauses_between_them() {
+        // One 300 KB frame at a time through a 100 MB/s path with 0.1 ms RTT, then 5 ms of
+        // nothing (the application). Samples spanning the pauses read a few tens of MB/s,
+        // and a sender paced at them never learns more.
+        let mut c = bbr();
+        let path = 100e6;
+        let mut t_us = 0u64;
+        for _ in 0..60 {
+            let now = Timestamp::from_micros(t_us);
+            c.on_app_limited(now, 0);
+            c.on_flight_start(now);
+            let mut left = 300_000u64;
+            while left > 0 {
+                // 100 µs steps: what the pacer and the path allow, delivered a step later.
+                let now = Timestamp::from_micros(t_us);
+                let step = (c.rate().min(path) * 1e-4) as u64;
+                let send = step.clamp(1, left);
+                c.on_sent(now, send);
+                left -= send;
+                t_us += 100;
+                let later = Timestamp::from_micros(t_us);
+                c.on_rtt(later, Duration::from_micros(100));
+                c.on_feedback(later, send, 0, left.min(1));
+            }
+            t_us += 5_000;
+        }
+        let bw = c.bandwidth().unwrap();
+        assert!(
+            bw >= 0.4 * path,
+            "estimate {bw:.0} B/s of a {path:.0} B/s path"
+        );
     }
 
     #[test]

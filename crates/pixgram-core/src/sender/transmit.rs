@@ -150,6 +150,12 @@ impl Sender {
         self.count_sent(now, len);
         if let Some(f) = self.frames.get_mut(&key) {
             f.outstanding += 1;
+            if self.inflight == 0 && f.deadline.is_none() {
+                // From idle, without a deadline: a stop-and-wait sender's next frame. (A live
+                // stream's flights end as often in frames given up as in deliveries; its
+                // samples keep spanning its gaps, and only raise the estimate.)
+                self.rate.on_flight_start(now);
+            }
             self.inflight += f.chunk_bytes();
             self.rate.on_sent(now, f.chunk_bytes());
         }
