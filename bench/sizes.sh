@@ -141,9 +141,13 @@ run_case() {
         local extra=()
         [ "$c" = pix_w1 ] && extra=(--window 1)
         local n="${count[$size/$c]:-$((50000000 / $(stat -c %s "$f")))}"
-        pixgram_run "$bin" "$n" "$f" "${extra[@]}"
+        # Log the path line before printing the figures: the caller reads them and starts the
+        # next run, which overwrites send.err.
+        local figures
+        figures="$(pixgram_run "$bin" "$n" "$f" "${extra[@]}")"
         { printf '%s %s n=%s: ' "$size" "$c" "$n"; grep '^path:' "$work/send.err" || echo "(no path line)"; } \
             >>"$out/pix-path.log"
+        echo "$figures"
         ;;
     zmq_rr) zmq_reqrep_run "$f" ;;
     zmq_ps) pubsub_run imagezmq_pubsub.py "$f" ;;
