@@ -60,6 +60,8 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+# shellcheck source=bench/lib/peers.sh
+. "$repo/bench/lib/peers.sh"
 
 if [ -z "$bin" ]; then
     echo "== build (release) of the working tree" >&2
@@ -72,91 +74,8 @@ if [ -n "$also" ]; then
     bins["pix_${also%%=*}"]="${also#*=}"
     suffixes+=("_${also%%=*}")
 fi
-if [ "$install" = 1 ] && ! python3 -c "import zmq, imagezmq, numpy, zenoh" 2>/dev/null; then
-    echo "== pip install imagezmq pyzmq numpy eclipse-zenoh" >&2
-    python3 -m pip install -q imagezmq pyzmq numpy eclipse-zenoh
-fi
-python3 -c "import zmq, imagezmq, numpy, zenoh" ||
-    { echo "the Python peers are missing: python3 -m pip install imagezmq pyzmq numpy eclipse-zenoh" >&2; exit 2; }
-gcc -O2 -pthread -o "$work/udpblast" "$repo/bench/peers/udpblast.c"
+install_peers "$install"
 "$bin" keygen "$work/key" >/dev/null
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# "frames/s MB/s" from a line "... N frames, X MB in T s: F frames/s, M MB/s" in file $1
-# (the last such line starting with $2), or "nan nan".
-parse() {
-    python3 - "$1" "$2" <<'PY'
-import re, sys
-text = open(sys.argv[1], errors="replace").read()
-m = re.findall(sys.argv[2] + r" \d+ (?:frames|datagrams), [\d.]+ MB in [\d.]+ s: ([\d.]+) (?:frames|datagrams)/s, ([\d.]+) MB/s", text)
-print(*(m[-1] if m else ("nan", "nan")))
-PY
-}
-
-# pixgram: recv --count N, send --loop N ARGS... FILE; prints "frames/s MB/s" (the sender's).
-pixgram_run() {
-    local b="$1" n="$2" file="$3"
-    shift 3
-    local keyargs=()
-    [ "${KEYED:-0}" = 1 ] && keyargs=(--key-file "$work/key")
-    : >"$work/recv.err"
-    timeout -k 1 60 "$b" recv --listen 127.0.0.1:0 --count "$n" --quiet "${keyargs[@]}" \
-        >/dev/null 2>"$work/recv.err" &
-    local rpid=$!
-    started+=("$rpid")
-    local addr=""
-    for _ in $(seq 100); do
-        addr="$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$work/recv.err" | head -1)"
-        [ -n "$addr" ] && break
-        sleep 0.05
-    done
-    timeout -k 1 60 "$b" send --to "$addr" --loop "$n" "${keyargs[@]}" "$@" "$file" \
-        >/dev/null 2>"$work/send.err" || true
-    wait "$rpid" 2>/dev/null || true
-    parse "$work/send.err" sent
-}
-
-zmq_reqrep_run() {
-    local file="$1"
-    : >"$work/srv.err"
-    timeout -k 1 60 python3 "$repo/bench/peers/imagezmq_reqrep.py" server --listen '127.0.0.1:*' \
-        >/dev/null 2>"$work/srv.err" &
-    local spid=$!
-    started+=("$spid")
-    local addr=""
-    for _ in $(seq 100); do
-        addr="$(sed -n 's/.*listening on \([^ ]*:[0-9]*\).*/\1/p' "$work/srv.err" | head -1)"
-        [ -n "$addr" ] && break
-        sleep 0.05
-    done
-    timeout -k 1 60 python3 "$repo/bench/peers/imagezmq_reqrep.py" client --to "$addr" \
-        --loop 100000000 --max-seconds "$seconds" "$file" >/dev/null 2>"$work/cli.err" || true
-    kill "$spid" 2>/dev/null || true
-    wait "$spid" 2>/dev/null || true
-    parse "$work/cli.err" sent
-}
-
-# A pub/sub peer: subscriber first, then the publisher for --seconds; the subscriber's figures.
-pubsub_run() {
-    local script="$1" file="$2"
-    local port
-    port="$(free_port)"
-    timeout -k 1 60 python3 "$repo/bench/peers/$script" sub --at "127.0.0.1:$port" \
-        >/dev/null 2>"$work/sub.err" &
-    local spid=$!
-    started+=("$spid")
-    sleep 0.3
-    timeout -k 1 60 python3 "$repo/bench/peers/$script" pub --at "127.0.0.1:$port" \
-        --max-seconds "$seconds" "$file" >/dev/null 2>"$work/pub.err" || true
-    wait "$spid" 2>/dev/null || true
-    parse "$work/sub.err" received
-}
-
-blast_run() {
-    "$work/udpblast" 1200 "$seconds" 2>"$work/blast.err" >/dev/null || true
-    parse "$work/blast.err" received
-}
 
 # case -> "kind file args..." (kind: pix or a peer); which figure counts: fps or mbps.
 declare -A what metric
@@ -195,7 +114,7 @@ run_case() {
         ;;
     zmq_rr) zmq_reqrep_run "$1" ;;
     pubsub) pubsub_run "$1" "$2" ;;
-    blast) blast_run ;;
+    blast) blast_run 1200 ;;
     esac
 }
 
