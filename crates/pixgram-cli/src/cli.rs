@@ -120,13 +120,15 @@ pub struct SendArgs {
     /// JSON object delivered with every frame (pixgram adds "file": the file's name).
     #[arg(long, value_name = "JSON")]
     pub meta: Option<String>,
-    /// Bytes per datagram including headers: 1200 is safe on any network; loopback and
-    /// jumbo-frame links carry more (up to 65507).
-    #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u32).range(576..=65507))]
-    pub datagram_size: u32,
-    /// Path MTU discovery: start at --datagram-size and probe larger datagrams up to BYTES,
-    /// using the largest the receiver confirms (65507 on loopback, 8972 on jumbo frames, 1472
-    /// on Ethernet). Default: no probing.
+    /// Bytes per datagram including headers, exactly: no path MTU discovery. 1200 is safe on
+    /// any network. Default: start at 1200 and use the largest size the path carries (see
+    /// --max-datagram-size).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(576..=65507))]
+    pub datagram_size: Option<u32>,
+    /// Path MTU discovery: start at 1200 (or --datagram-size) and probe larger datagrams up
+    /// to BYTES, using the largest the receiver confirms (65507 on loopback, 8972 on jumbo
+    /// frames, 1472 on Ethernet) and falling back if the path stops carrying it. Default
+    /// 65507; with --datagram-size, discovery only if this is given too.
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(576..=65507))]
     pub max_datagram_size: Option<u32>,
     /// Seconds without any answer before the receiver is declared gone. Counted from its

@@ -9,10 +9,14 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use pixgram::codec::{ImageFormat, Transcode};
 use pixgram::delivery::DeliveryError;
+use pixgram::endpoint::DISCOVER_UP_TO;
 use pixgram::{Delivery, DriverError, FecPolicy, FrameMeta, Psk, SenderConfig, UdpSender};
 use serde_json::Value;
 
 use crate::cli::{parse_size, Format, Mode, SendArgs};
+
+/// The datagram size a send starts at (and keeps, when path MTU discovery is off).
+const DEFAULT_DATAGRAM_SIZE: u32 = 1200;
 
 /// Whether `send` streams from a live source instead of sending files.
 pub fn is_live_source(args: &SendArgs) -> bool {
@@ -68,12 +72,18 @@ pub fn delivery(args: &SendArgs) -> anyhow::Result<Delivery> {
 /// A sender to `to` configured by the flags (window, datagram size, timeouts, rate, key),
 /// tuned for `delivery`.
 pub fn connect(args: &SendArgs, to: SocketAddr, delivery: Delivery) -> anyhow::Result<UdpSender> {
+    let datagram_size = args.datagram_size.unwrap_or(DEFAULT_DATAGRAM_SIZE);
     let config = delivery.tune(SenderConfig {
         window: args.window as usize,
-        datagram_size: args.datagram_size as usize,
-        max_datagram_size: args
-            .max_datagram_size
-            .map(|m| m.max(args.datagram_size) as usize),
+        datagram_size: datagram_size as usize,
+        max_datagram_size: match (args.datagram_size, args.max_datagram_size) {
+            // A size forced alone is the size: no discovery.
+            (Some(_), None) => None,
+            (_, max) => Some(
+                max.map_or(DISCOVER_UP_TO, |m| m as usize)
+                    .max(datagram_size as usize),
+            ),
+        },
         peer_timeout: Duration::from_secs_f64(args.timeout),
         frame_timeout: Duration::from_secs_f64(args.timeout),
         max_rate: args.rate.map(|mbit| mbit * 1e6 / 8.0),

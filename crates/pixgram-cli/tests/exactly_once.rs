@@ -116,6 +116,10 @@ fn a_nat_rebinding_mid_stream_delivers_every_frame_once() {
             file.to_str().unwrap(),
             "--loop",
             "40",
+            // 1,200-byte datagrams, so the rebinding after 150 of them falls mid-stream (with
+            // path MTU discovery each 20 KB frame would be one datagram, 40 in all).
+            "--datagram-size",
+            "1200",
         ],
         Duration::from_secs(30),
     );

@@ -16,6 +16,9 @@ impl Sender {
                 self.stats.challenges_received += 1;
                 if self.pmtu.on_confirmed(c.answered_len as usize, now) {
                     self.stats.mtu_probes_confirmed += 1;
+                    if c.answered_len as usize == self.pmtu.current() {
+                        self.size_heard_at = Some(now);
+                    }
                 } else {
                     if let Some(rtt) = self.greeting.rtt_sample(now) {
                         self.exchange_rtt = Some(rtt);
@@ -41,9 +44,17 @@ impl Sender {
         }
     }
 
+    /// A frame was acknowledged whole: if it was cut for the size in use, that size gets
+    /// through (see the black-hole test in `handle_timeout`).
+    fn heard_size_of(&mut self, now: Timestamp, key: (StreamId, FrameId)) {
+        let current = self.pmtu.current();
+        if self.frames.get(&key).is_some_and(|f| f.cut_for == current) {
+            self.size_heard_at = Some(now);
+        }
+    }
+
     pub(super) fn on_ack(&mut self, now: Timestamp, ack: Ack) {
         self.stats.acks_received += 1;
-        self.rto_streak = 0;
         self.greeting.on_answer();
         self.answer_due = self.answer_due.max(now);
         self.carried_silence = Duration::ZERO;
@@ -75,6 +86,9 @@ impl Sender {
             }
         }
         self.window_clock = now;
+        if ack.status == AckStatus::Complete {
+            self.heard_size_of(now, key);
+        }
         let Some(frame) = self.frames.remove(&key) else {
             if ack.status == AckStatus::Complete {
                 let delay = Duration::from_micros(u64::from(ack.ack_delay_us));
@@ -172,6 +186,9 @@ impl Sender {
         let held = nack.chunks_received.min(total);
         let mut delivered = 0u64;
         if held > frame.reported {
+            if frame.cut_for == self.pmtu.current() {
+                self.size_heard_at = Some(now);
+            }
             let fresh = held - frame.reported;
             delivered = u64::from(fresh) * frame.chunk_bytes();
             frame.reported = held;

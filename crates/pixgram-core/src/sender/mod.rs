@@ -116,7 +116,9 @@ pub struct Sender {
     pmtu: PathMtu,
     /// Retransmission timeouts in a row with no answer from the receiver (a black hole for
     /// datagrams of the size in use, when it is above the base).
-    rto_streak: u32,
+    /// When feedback last showed a datagram of the size in use arriving (a frame cut for it
+    /// acknowledged or reported in part, or a probe of it confirmed).
+    size_heard_at: Option<Timestamp>,
     /// Frames given up with chunks in flight (past their deadline, superseded, timed out):
     /// (frame, chunks the receiver had reported, chunks in all), newest last, at most
     /// [`GIVEN_UP`]. The receiver's reports on them still measure the path: a live stream
@@ -143,6 +145,10 @@ struct GivenUp {
 
 /// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
 pub const RECENT_LOST: usize = 1024;
+
+/// Timeouts in a row of one frame cut for the size in use, with nothing heard of that size,
+/// that make the size a black hole (path MTU discovery falls back).
+pub const BLACK_HOLE_TIMEOUTS: u32 = 3;
 
 impl Sender {
     /// A sender for one session. The driver picks `session` at random.
@@ -206,7 +212,7 @@ impl Sender {
             greeting: Greeting::default(),
             exchange_rtt: None,
             pmtu,
-            rto_streak: 0,
+            size_heard_at: None,
             given_up: VecDeque::new(),
         }
     }

@@ -177,23 +177,32 @@ impl Sender {
             self.stats.rto_expirations += 1;
         }
         let current = self.pmtu.current();
-        if probes.iter().any(|k| self.frames[k].cut_for == current) {
-            self.rto_streak += 1;
-            if self.rto_streak >= 3 && current > self.config.datagram_size {
-                // Datagrams of the size in use stopped getting through: new frames go at the
-                // base size, and frames already sent in part at the larger one cannot arrive.
-                self.pmtu.on_black_hole(now);
-                self.stats.mtu_black_holes += 1;
-                self.rto_streak = 0;
-                let stuck: Vec<_> = self
-                    .frames
-                    .iter()
-                    .filter(|(_, f)| f.cut_for > self.config.datagram_size && f.next_chunk > 0)
-                    .map(|(k, _)| *k)
-                    .collect();
-                for key in stuck {
-                    self.drop_frame(key, SendFailure::PathShrank, Some(now));
-                }
+        // A black hole: a frame cut for the size in use timed out three times in a row, and
+        // nothing showed a datagram of that size arriving since the frame was queued. (Random
+        // loss times frames out too, but the others' ACKs keep showing the size gets through;
+        // counting timeouts in a row across frames took 20% random loss for a black hole.)
+        let heard = self.size_heard_at;
+        let black_hole = current > self.config.datagram_size
+            && probes.iter().any(|k| {
+                let f = &self.frames[k];
+                f.cut_for == current
+                    && f.backoffs >= BLACK_HOLE_TIMEOUTS
+                    && heard.is_none_or(|t| t < f.submitted)
+            });
+        if black_hole {
+            // Datagrams of the size in use stopped getting through: new frames go at the
+            // base size, and frames already sent in part at the larger one cannot arrive.
+            self.pmtu.on_black_hole(now);
+            self.stats.mtu_black_holes += 1;
+            self.size_heard_at = None;
+            let stuck: Vec<_> = self
+                .frames
+                .iter()
+                .filter(|(_, f)| f.cut_for > self.config.datagram_size && f.next_chunk > 0)
+                .map(|(k, _)| *k)
+                .collect();
+            for key in stuck {
+                self.drop_frame(key, SendFailure::PathShrank, Some(now));
             }
         }
         if !probes.is_empty() {

@@ -8,7 +8,7 @@ mod sender;
 
 pub use error::Error;
 pub use receiver::{Frame, Incoming, Message, Receiver, ReceiverBuilder};
-pub use sender::{Sender, SenderBuilder, Sent};
+pub use sender::{Sender, SenderBuilder, Sent, DISCOVER_UP_TO};
 
 use std::net::{SocketAddr, ToSocketAddrs};
 

@@ -17,6 +17,9 @@ use crate::publish::{Publisher, SendReport};
 use crate::sender::UdpSender;
 use crate::source::{file_name, LiveSource};
 
+/// The largest datagram path MTU discovery looks for by default: the UDP limit.
+pub const DISCOVER_UP_TO: usize = pixgram_core::wire::MAX_DATAGRAM_SIZE;
+
 /// Sends frames and messages to one receiver; see the [crate docs](crate) for an example.
 pub struct Sender {
     tx: UdpSender,
@@ -43,15 +46,26 @@ pub struct Sent {
 }
 
 impl SenderBuilder {
-    /// Frames in flight at once (default 32).
+    /// Frames in flight at once (default 16).
     pub fn window(mut self, frames: usize) -> Self {
         self.config.window = frames;
         self
     }
 
-    /// Bytes per datagram on the wire (default 1200).
+    /// Bytes per datagram on the wire, exactly: no path MTU discovery (default: start at
+    /// 1200 and discover the largest size the path carries, see
+    /// [`max_datagram_size`](Self::max_datagram_size)).
     pub fn datagram_size(mut self, bytes: usize) -> Self {
         self.config.datagram_size = bytes;
+        self.config.max_datagram_size = None;
+        self
+    }
+
+    /// The largest datagram path MTU discovery may use (default 65,507, the UDP limit:
+    /// loopback carries it, Ethernet 1,472, jumbo frames 8,972). Probes are confirmed by the
+    /// receiver before the size is used; a path that stops carrying it falls back.
+    pub fn max_datagram_size(mut self, bytes: usize) -> Self {
+        self.config.max_datagram_size = Some(bytes.max(self.config.datagram_size));
         self
     }
 
@@ -97,7 +111,10 @@ impl Sender {
     /// Options, to change before [`SenderBuilder::connect`].
     pub fn builder() -> SenderBuilder {
         SenderBuilder {
-            config: SenderConfig::default(),
+            config: SenderConfig {
+                max_datagram_size: Some(DISCOVER_UP_TO),
+                ..SenderConfig::default()
+            },
             delivery: Delivery::Reliable,
             key: None,
         }
