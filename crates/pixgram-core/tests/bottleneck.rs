@@ -10,7 +10,7 @@ mod harness;
 
 use std::time::Duration;
 
-use harness::{quantile, Link, Shared};
+use harness::{bottleneck_ways, quantile, Link, Shared};
 use pixgram_core::sender::FecPolicy;
 use pixgram_core::wire::DATA_OVERHEAD;
 use pixgram_core::{
@@ -46,23 +46,7 @@ struct Outcome {
 /// random before the queue.
 fn reliable(mbit: f64, one_way: Duration, loss: f64, run: Duration, seed: u64) -> Outcome {
     let rate = (mbit * 1e6 / 8.0) as u64;
-    let forward = ImpairConfig {
-        delay: one_way,
-        loss,
-        ..ImpairConfig::bottleneck(rate, TBF_QUEUE)
-    };
-    let back = ImpairConfig {
-        delay: one_way,
-        loss,
-        ..Default::default()
-    };
-    let mut link = Link::new(
-        SenderConfig::default(),
-        ReceiverConfig::default(),
-        forward,
-        back,
-        seed,
-    );
+    let mut link = Link::bottleneck(mbit, TBF_QUEUE, one_way, loss, seed);
     let mut rng = SimRng::new(seed);
     let end = Timestamp::ZERO + run;
     let mut n = 0u64;
@@ -218,15 +202,7 @@ fn target_3_two_flows_share_a_bottleneck() {
     let mut within = 0;
     for seed in 1..=10 {
         let rate = 20e6 / 8.0;
-        let one_way = Duration::from_millis(5);
-        let forward = ImpairConfig {
-            delay: one_way,
-            ..ImpairConfig::bottleneck(rate as u64, TBF_QUEUE)
-        };
-        let back = ImpairConfig {
-            delay: one_way,
-            ..Default::default()
-        };
+        let (forward, back) = bottleneck_ways(20.0, TBF_QUEUE, Duration::from_millis(5), 0.0);
         let configs = vec![SenderConfig::default(); 2];
         let mut net = Shared::new(&configs, forward, back, seed);
         let mut rng = SimRng::new(seed);
@@ -297,22 +273,7 @@ fn target_4_start_up_reaches_a_fast_bottleneck_within_a_second() {
     let mut failed = Vec::new();
     for seed in 1..=3 {
         let rate = 100e6 / 8.0;
-        let one_way = Duration::from_millis(10);
-        let forward = ImpairConfig {
-            delay: one_way,
-            ..ImpairConfig::bottleneck(rate as u64, TBF_QUEUE)
-        };
-        let back = ImpairConfig {
-            delay: one_way,
-            ..Default::default()
-        };
-        let mut link = Link::new(
-            SenderConfig::default(),
-            ReceiverConfig::default(),
-            forward,
-            back,
-            seed,
-        );
+        let mut link = Link::bottleneck(100.0, TBF_QUEUE, Duration::from_millis(10), 0.0, seed);
         let mut rng = SimRng::new(seed);
         let end = Timestamp::from_millis(1_000);
         let mut n = 0;
@@ -483,23 +444,7 @@ fn target_6_fec_auto_at_5_percent_loss_delivers_99_percent_of_live_frames() {
 /// Mbit/s, 10 ms each way: (frames whole at the receiver within their deadline, frames whole
 /// but late, frames the sender dropped, datagrams sent, of them for frames never whole).
 fn live_through(mbit: f64, len: usize, seed: u64) -> (usize, usize, u64, u64, u64) {
-    let rate = (mbit * 1e6 / 8.0) as u64;
-    let one_way = Duration::from_millis(10);
-    let forward = ImpairConfig {
-        delay: one_way,
-        ..ImpairConfig::bottleneck(rate, TBF_QUEUE)
-    };
-    let back = ImpairConfig {
-        delay: one_way,
-        ..Default::default()
-    };
-    let mut link = Link::new(
-        SenderConfig::default(),
-        ReceiverConfig::default(),
-        forward,
-        back,
-        seed,
-    );
+    let mut link = Link::bottleneck(mbit, TBF_QUEUE, Duration::from_millis(10), 0.0, seed);
     let n = 300u64;
     let deadline = Duration::from_millis(100);
     let interval = Duration::from_micros(33_333);

@@ -304,21 +304,7 @@ fn a_long_frame_to_a_healthy_receiver_is_not_peer_gone() {
 /// (goodput / bottleneck, retransmitted share of datagrams).
 fn through_bottleneck(mbit: f64, queue: Duration, one_way: Duration, seed: u64) -> (f64, f64) {
     let rate = (mbit * 1e6 / 8.0) as u64;
-    let forward = ImpairConfig {
-        delay: one_way,
-        ..ImpairConfig::bottleneck(rate, queue)
-    };
-    let back = ImpairConfig {
-        delay: one_way,
-        ..Default::default()
-    };
-    let mut link = Link::new(
-        SenderConfig::default(),
-        ReceiverConfig::default(),
-        forward,
-        back,
-        seed,
-    );
+    let mut link = Link::bottleneck(mbit, queue, one_way, 0.0, seed);
     let frame_len = 1 << 20;
     // About ten seconds at the bottleneck's rate.
     let frames = (rate * 10).div_ceil(frame_len as u64);

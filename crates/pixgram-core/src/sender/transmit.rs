@@ -29,20 +29,16 @@ impl Sender {
             // A few per search step: not paced.
             return Some(self.emit_probe(now, buf, size));
         }
-        let (key, resend) = if let Some(&key) = self.resend_queue.front() {
-            (key, true)
-        } else if let Some(&key) = self.send_queue.front() {
-            (key, false)
-        } else if self.close_queued {
-            self.close_queued = false;
-            let len = wire::emit_close(buf, self.session);
-            self.count_sent(now, len);
-            return Some(Transmit { len });
-        } else {
+        let Some((key, resend, len)) = self.next_data() else {
+            if self.close_queued {
+                self.close_queued = false;
+                let len = wire::emit_close(buf, self.session);
+                self.count_sent(now, len);
+                return Some(Transmit { len });
+            }
             self.rate.on_app_limited(now, self.inflight_bytes());
             return None;
         };
-        let len = self.next_datagram_len(key, resend);
         let ready = self.pacer.ready_at(now, len);
         if ready > now {
             // Held back by the rate: a chance for the controller to move to its next phase.
@@ -162,24 +158,20 @@ impl Sender {
         Some(Transmit { len })
     }
 
-    /// The size of the next DATA datagram of frame `key`: what it was cut for once its
-    /// chunks began to go (a resend, or a frame sent in part before the path MTU rose), else
-    /// the size in use now.
-    pub(super) fn next_datagram_len(&self, key: (StreamId, FrameId), resend: bool) -> usize {
-        match self.frames.get(&key) {
-            Some(f) if resend || f.next_chunk > 0 => f.cut_for,
-            _ => self.pmtu.current(),
-        }
-    }
-
-    /// The next DATA datagram to go: its frame, whether a resend, and its size.
+    /// The next DATA datagram to go (resends first): its frame, whether a resend, and its
+    /// size, which is what the frame was cut for once its chunks began to go (a resend, or a
+    /// frame sent in part before the path MTU rose), else the size in use now.
     pub(super) fn next_data(&self) -> Option<((StreamId, FrameId), bool, usize)> {
         let (key, resend) = match (self.resend_queue.front(), self.send_queue.front()) {
             (Some(&k), _) => (k, true),
             (None, Some(&k)) => (k, false),
             (None, None) => return None,
         };
-        Some((key, resend, self.next_datagram_len(key, resend)))
+        let len = match self.frames.get(&key) {
+            Some(f) if resend || f.next_chunk > 0 => f.cut_for,
+            _ => self.pmtu.current(),
+        };
+        Some((key, resend, len))
     }
 
     pub(super) fn count_sent(&mut self, now: Timestamp, len: usize) {

@@ -100,6 +100,18 @@ impl Link {
         Link::new(tx, rx, forward, back, seed)
     }
 
+    /// A default sender and receiver through [`bottleneck_ways`].
+    pub fn bottleneck(mbit: f64, queue: Duration, one_way: Duration, loss: f64, seed: u64) -> Self {
+        let (forward, back) = bottleneck_ways(mbit, queue, one_way, loss);
+        Link::new(
+            SenderConfig::default(),
+            ReceiverConfig::default(),
+            forward,
+            back,
+            seed,
+        )
+    }
+
     /// A link with `one_way` delay each way and nothing else, to a default receiver.
     pub fn clean(tx: SenderConfig, one_way: Duration, seed: u64) -> Self {
         let c = ImpairConfig {
@@ -166,6 +178,28 @@ impl Link {
 }
 
 /// `p` (0..=1) quantile of `values`, or zero for none.
+/// The two ways of a drop-tail bottleneck of `mbit` Mbit/s whose queue holds `queue` of
+/// queueing delay (forward), with `one_way` delay and `loss` (random, before the queue) each
+/// way.
+pub fn bottleneck_ways(
+    mbit: f64,
+    queue: Duration,
+    one_way: Duration,
+    loss: f64,
+) -> (ImpairConfig, ImpairConfig) {
+    let forward = ImpairConfig {
+        delay: one_way,
+        loss,
+        ..ImpairConfig::bottleneck((mbit * 1e6 / 8.0) as u64, queue)
+    };
+    let back = ImpairConfig {
+        delay: one_way,
+        loss,
+        ..Default::default()
+    };
+    (forward, back)
+}
+
 pub fn quantile(values: &[u32], p: f64) -> Duration {
     if values.is_empty() {
         return Duration::ZERO;

@@ -22,7 +22,7 @@ use std::time::Duration;
 use pixgram_core::Timestamp;
 use pixgram_netem::{DelayLine, Impairment};
 
-pub use link::{quantile, Link, Shared, PEER};
+pub use link::{bottleneck_ways, quantile, Link, Shared, PEER};
 pub use pixgram_netem::{BurstLoss, ImpairConfig, ImpairStats, SimRng};
 pub use sim::{addr, base_header, bytes, plan, Limits, Mix, Planned, Sim};
 
