@@ -27,17 +27,9 @@ while [ $# -gt 0 ]; do
     *) corpus="$1"; shift ;;
     esac
 done
-if [ -z "$bin" ]; then
-    bin="$repo/target/release/pixgram"
-    [ -x "$bin" ] || bin="$repo/target/debug/pixgram"
-fi
-me="netns-bottleneck-honest"
-[ -x "$bin" ] || { echo "$me: no pixgram binary at $bin (cargo build --release first)" >&2; exit 2; }
-
-skip() { echo "$me: SKIPPED: $*"; exit 0; }
-[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
-command -v ip >/dev/null || skip "ip (iproute2) is not installed"
-command -v tc >/dev/null || skip "tc (iproute2) is not installed"
+# shellcheck source=lib/netns.sh
+. "$repo/scripts/lib/netns.sh"
+netns_preflight netns-bottleneck-honest ip tc
 
 images=()
 if [ -d "$corpus" ]; then
@@ -46,8 +38,6 @@ if [ -d "$corpus" ]; then
 fi
 [ ${#images[@]} -gt 0 ] || { echo "$me: no .jpg or .png images in $corpus" >&2; exit 2; }
 
-# shellcheck source=lib/netns.sh
-. "$repo/scripts/lib/netns.sh"
 netns_names bh
 tx="$NETNS_TX"
 rx="$NETNS_RX"

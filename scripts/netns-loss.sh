@@ -30,19 +30,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
-if [ -z "$bin" ]; then
-    bin="$repo/target/release/pixgram"
-    [ -x "$bin" ] || bin="$repo/target/debug/pixgram"
-fi
-[ -x "$bin" ] || { echo "netns-loss: no pixgram binary at $bin (cargo build --release first)" >&2; exit 2; }
-
-skip() { echo "netns-loss: SKIPPED: $*"; exit 0; }
-[ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
-command -v ip >/dev/null || skip "ip (iproute2) is not installed"
-command -v nft >/dev/null || skip "nft (nftables) is not installed"
-
 # shellcheck source=lib/netns.sh
 . "$repo/scripts/lib/netns.sh"
+netns_preflight netns-loss ip nft
+
 netns_names l
 tx="$NETNS_TX"
 rx="$NETNS_RX"

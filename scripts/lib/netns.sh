@@ -18,8 +18,34 @@
 #   netns_tmpdir VAR        a scratch directory, removed on exit, in $VAR
 #   netns_track PID         a process killed on exit (every process left in the namespaces
 #                           is killed too)
+#   netns_preflight ME TOOL...  before any of these: $bin (given, else target/release, else
+#                           target/debug under $repo) must be a pixgram binary (exit 2), and
+#                           the run needs root and each TOOL (else `skip`: says why, exit 0);
+#                           defines `skip REASON` for the script's own checks, prefixed by ME
 #
 # On exit the trap kills, deletes and removes what the run made, and nothing else.
+
+netns_preflight() {
+    me="$1"
+    shift
+    : "${repo:?netns_preflight needs \$repo, the checkout}"
+    if [ -z "${bin:-}" ]; then
+        bin="$repo/target/release/pixgram"
+        [ -x "$bin" ] || bin="$repo/target/debug/pixgram"
+    fi
+    [ -x "$bin" ] || { echo "$me: no pixgram binary at $bin (cargo build --release first)" >&2; exit 2; }
+    skip() { echo "$me: SKIPPED: $*"; exit 0; }
+    [ "$(id -u)" = 0 ] || skip "needs root to create network namespaces"
+    local tool package
+    for tool in "$@"; do
+        case "$tool" in
+        ip | tc) package=iproute2 ;;
+        nft) package=nftables ;;
+        *) package="$tool" ;;
+        esac
+        command -v "$tool" >/dev/null || skip "$tool ($package) is not installed"
+    done
+}
 
 NETNS_PIDS=()
 NETNS_TMP=()
