@@ -53,21 +53,10 @@ while [ $# -gt 0 ]; do
 done
 for f in "$hd" "$big"; do [ -f "$f" ] || { echo "missing corpus frame $f" >&2; exit 2; }; done
 mkdir -p "$out"
-work="$(mktemp -d)"
-started=()
-cleanup() {
-    for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=bench/lib/peers.sh
 . "$repo/bench/lib/peers.sh"
-
-if [ -z "$bin" ]; then
-    echo "== build (release) of the working tree" >&2
-    (cd "$repo" && cargo build --release -q -p pixgram-cli)
-    bin="${CARGO_TARGET_DIR:-$repo/target}/release/pixgram"
-fi
+bench_workdir
+bench_binary
 declare -A bins=([pix]="$bin")
 suffixes=("")
 if [ -n "$also" ]; then

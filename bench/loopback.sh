@@ -56,13 +56,9 @@ fi
 [ ${#images[@]} -gt 0 ] || { echo "no images found" >&2; exit 2; }
 
 mkdir -p "$out"
-work="$(mktemp -d)"
-started=()
-cleanup() {
-    for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib/peers.sh
+. "$repo/bench/lib/peers.sh"
+bench_workdir
 
 # pixgram builds to measure: label -> binary, and what each is.
 declare -A bins

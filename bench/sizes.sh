@@ -62,21 +62,10 @@ for t in djpeg cjpeg jpegtran; do
 done
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-work="$(mktemp -d)"
-started=()
-cleanup() {
-    for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
 # shellcheck source=bench/lib/peers.sh
 . "$repo/bench/lib/peers.sh"
-
-if [ -z "$bin" ]; then
-    echo "== build (release) of the working tree" >&2
-    (cd "$repo" && cargo build --release -q -p pixgram-cli)
-    bin="${CARGO_TARGET_DIR:-$repo/target}/release/pixgram"
-fi
+bench_workdir
+bench_binary
 install_peers "$install"
 
 # The frames: label, target bytes; made once, kept in OUT/frames.

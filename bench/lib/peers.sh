@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by bench/compare.sh and bench/sizes.sh: one run of pixgram or of a peer on loopback,
+# Shared by bench/compare.sh, bench/sizes.sh and bench/loopback.sh: one run of pixgram or of a peer on loopback,
 # each printing "frames/s MB/s" (or "nan nan"), and the peers' installation. Source it after
 # setting these globals (the caller owns them and its EXIT trap kills what is in `started`):
 #   repo      the repository root
@@ -9,6 +9,27 @@
 # and, for pixgram_run, optionally KEYED=1 in the environment (then $work/key must exist).
 # Every process runs under `timeout`; every address is 127.0.0.1.
 # shellcheck disable=SC2154   # repo, work, seconds are the caller's
+
+# A scratch directory in $work and an empty `started`; on exit every process in `started` is
+# killed and the directory removed.
+bench_workdir() {
+    work="$(mktemp -d)"
+    started=()
+    trap bench_cleanup EXIT
+}
+bench_cleanup() {
+    for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+
+# $bin if set, else the working tree's release build (built now).
+bench_binary() {
+    if [ -z "${bin:-}" ]; then
+        echo "== build (release) of the working tree" >&2
+        (cd "$repo" && cargo build --release -q -p pixgram-cli)
+        bin="${CARGO_TARGET_DIR:-$repo/target}/release/pixgram"
+    fi
+}
 
 # pip install the Python peers unless they import, when $1 is 1; fail if they still do not.
 install_peers() {
