@@ -724,20 +724,13 @@ impl Bbr {
         }
     }
 
-    fn end_round(&mut self, now: Timestamp) {
-        // The share of what this round accounted for (reported delivered or lost) that was
-        // lost. Not of what it sent: a NACK names chunks sent rounds ago, and a short round
-        // would read a burst of old losses as most of its own traffic.
-        let accounted = self.round_delivered + self.round_lost;
-        let loss = self.round_lost as f64 / accounted.max(1) as f64;
-        let counted = self.round_lost as f64 >= 4.0 * self.config.datagram;
-        let heavy = counted && loss > HEAVY_LOSS;
-        let startup_loss = counted && loss > STARTUP_LOSS;
-        // Loss to a queue: above the background (random) loss, with the RTT above what this
-        // sender's own window could queue (another flow fills it). A flow beside it that
-        // backs off on loss (TCP) would
-        // otherwise be starved: the window is then cut as TCP's is, and grows back by a
-        // datagram a round (AIMD), until a round of that size loses again.
+    /// At a round's end, with `loss` of its `accounted` bytes lost: loss to a queue (above
+    /// the background random loss, with the RTT above what this sender's own window could
+    /// queue, so another flow keeps it full) caps the window at 0.7 of what was in flight, as
+    /// a flow that backs off on loss (TCP) beside it cuts its own, which would otherwise be
+    /// starved. Each round without grows the cap by 1, 2, 3, ... datagrams, until it is no
+    /// bound any more.
+    fn bound_inflight(&mut self, loss: f64, accounted: u64) {
         let queued = self.recent_rtt().is_some_and(|r| r > self.own_queue_rtt());
         let congested = self.round_lost as f64 >= 2.0 * self.config.datagram
             && loss > self.congestion_threshold(accounted)
@@ -760,7 +753,19 @@ impl Bbr {
                 self.inflight_hi = None;
             }
         }
-        if accounted as f64 >= 8.0 * datagram {
+    }
+
+    fn end_round(&mut self, now: Timestamp) {
+        // The share of what this round accounted for (reported delivered or lost) that was
+        // lost. Not of what it sent: a NACK names chunks sent rounds ago, and a short round
+        // would read a burst of old losses as most of its own traffic.
+        let accounted = self.round_delivered + self.round_lost;
+        let loss = self.round_lost as f64 / accounted.max(1) as f64;
+        let counted = self.round_lost as f64 >= 4.0 * self.config.datagram;
+        let heavy = counted && loss > HEAVY_LOSS;
+        let startup_loss = counted && loss > STARTUP_LOSS;
+        self.bound_inflight(loss, accounted);
+        if accounted as f64 >= 8.0 * self.config.datagram {
             self.loss += (loss - self.loss) / 8.0;
         }
         self.round += 1;
