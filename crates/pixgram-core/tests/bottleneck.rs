@@ -193,13 +193,10 @@ fn target_2_long_paths() {
 }
 
 /// Target 3: two pixgram flows through one 20 Mbit/s bottleneck each get 40-60% of what the
-/// two get together, and together they fill it. Seeds 1-10 measure 8 within 40-60% and two at
-/// 31.5/68.5 and 35.6/64.4 (the target is not met on every seed): this asserts every seed's
-/// fill, that no flow gets less than 30%, and that at least 8 of 10 are within the target.
+/// two get together, and together they fill it. Seeds 1-10 measure 40.4/59.6 to 50.8/49.2.
 #[test]
 fn target_3_two_flows_share_a_bottleneck() {
     let mut failed = Vec::new();
-    let mut within = 0;
     for seed in 1..=10 {
         let rate = 20e6 / 8.0;
         let (forward, back) = bottleneck_ways(20.0, TBF_QUEUE, Duration::from_millis(5), 0.0);
@@ -257,13 +254,11 @@ fn target_3_two_flows_share_a_bottleneck() {
             retx[0] * 100.0,
             retx[1] * 100.0
         );
-        within += usize::from(shares.iter().all(|s| (0.40..=0.60).contains(s)));
-        if !shares.iter().all(|s| *s >= 0.30) || fill < 0.85 {
+        if !shares.iter().all(|s| (0.40..=0.60).contains(s)) || fill < 0.85 {
             failed.push(format!("seed {seed}: shares {shares:?}, together {fill}"));
         }
     }
     assert!(failed.is_empty(), "{failed:#?}");
-    assert!(within >= 8, "only {within} of 10 seeds share within 40-60%");
 }
 
 /// Target 4: from the first frame, reach 90% of a 100 Mbit/s bottleneck within 1 s at 20 ms
