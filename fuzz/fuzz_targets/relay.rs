@@ -94,10 +94,11 @@ struct Tally {
 impl Tally {
     /// Takes every datagram due at `now`, checking where it goes.
     fn drain(&mut self, relay: &mut Relay, now: Duration) {
-        while let Some((route, bytes)) = relay.poll_transmit(now) {
-            assert!(bytes.len() <= self.longest, "a datagram grew");
-            self.bytes_out += bytes.len() as u64;
-            match route {
+        let mut buf = vec![0u8; 65_536];
+        while let Some(t) = relay.poll_transmit(now, &mut buf) {
+            assert!(t.len <= self.longest, "a datagram grew");
+            self.bytes_out += t.len as u64;
+            match t.destination {
                 Route::Upstream(flow) => {
                     assert!(relay.client(flow).is_some(), "sent for ended {flow:?}")
                 }

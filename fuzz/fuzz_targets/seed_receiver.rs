@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 
 use libfuzzer_sys::fuzz_target;
-use pixgram_core::compat_seed::{SeedConfig, SeedReceiver};
+use pixgram_core::compat_seed::{self, SeedConfig, SeedReceiver};
 use pixgram_core::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
@@ -38,8 +38,9 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[4 + len..];
         rx.handle_timeout(now);
         while rx.poll_event().is_some() {}
-        while let Some((_, r)) = rx.poll_transmit() {
-            replied += r.len() as u64;
+        let mut buf = [0u8; compat_seed::MAX_SEED_REPLY_LEN];
+        while let Some(t) = rx.poll_transmit(&mut buf) {
+            replied += t.len as u64;
         }
         assert!(rx.buffered() <= 128 << 10);
         assert!(replied <= config.reply_bound(received, now.saturating_since(Timestamp::ZERO)));

@@ -15,6 +15,7 @@ use divan::counter::BytesCount;
 use divan::{black_box, Bencher};
 use pixgram_core::chunking::ChunkLayout;
 use pixgram_core::wire::{self, Ack, AckStatus};
+use pixgram_core::Transmit;
 use pixgram_core::{
     OutgoingFrame, Receiver, ReceiverConfig, ReceiverEvent, SenderConfig, SessionId, StreamId,
     Timestamp,
@@ -238,7 +239,11 @@ fn reassemble(bencher: Bencher, frame: &Frame, datagram_size: usize) {
                 }
             }
             assert_eq!(delivered, frame.bytes.len(), "frame not delivered whole");
-            while let Some((dst, len)) = rx.poll_transmit(&mut reply_buf) {
+            while let Some(Transmit {
+                destination: dst,
+                len,
+            }) = rx.poll_transmit(&mut reply_buf)
+            {
                 black_box((dst, &reply_buf[..len]));
             }
             rx

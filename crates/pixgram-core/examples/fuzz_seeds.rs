@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use pixgram_core::compat_seed;
 use pixgram_core::sender::FecPolicy;
+use pixgram_core::Transmit;
 use pixgram_core::{
     OutgoingFrame, Receiver, ReceiverConfig, Sender, SenderConfig, SessionId, StreamId, Timestamp,
     MAX_REPLY_LEN,
@@ -101,7 +102,11 @@ fn exchange() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
             rx.handle(now, from, &buf[..t.len]);
         }
         rx.handle_timeout(now);
-        while let Some((_, n)) = rx.poll_transmit(&mut reply) {
+        while let Some(Transmit {
+            destination: _,
+            len: n,
+        }) = rx.poll_transmit(&mut reply)
+        {
             replies.push(reply[..n].to_vec());
             tx.handle(now, &reply[..n]);
         }

@@ -77,6 +77,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::time::Timestamp;
+use crate::transmit::Transmit;
 
 /// The length header's size.
 pub const HEADER_LEN: usize = 8;
@@ -86,6 +87,17 @@ pub const CHUNK_LEN: usize = 1024;
 pub const IMAGE_REPLY: &[u8] = b"get message!!!";
 /// The reply to a message.
 pub const MESSAGE_REPLY: &[u8] = b"get the msg";
+
+/// The longest reply a [`SeedReceiver`] sends: the buffer `poll_transmit` needs.
+pub const MAX_SEED_REPLY_LEN: usize = max_len(IMAGE_REPLY, MESSAGE_REPLY);
+
+const fn max_len(a: &[u8], b: &[u8]) -> usize {
+    if a.len() > b.len() {
+        a.len()
+    } else {
+        b.len()
+    }
+}
 /// Replies waiting for the allowance, per address.
 pub const MAX_DEFERRED_PER_PEER: u32 = 4;
 /// Replies waiting for the allowance, in all.
@@ -559,9 +571,15 @@ impl SeedReceiver {
         Some(own.max(all))
     }
 
-    /// The next reply to send: (address, bytes).
-    pub fn poll_transmit(&mut self) -> Option<(SocketAddr, &'static [u8])> {
-        self.transmits.pop_front()
+    /// Writes the next reply into `buf` (at least [`MAX_SEED_REPLY_LEN`] bytes) and says where
+    /// it goes; `None` when nothing is waiting.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let (destination, reply) = self.transmits.pop_front()?;
+        buf[..reply.len()].copy_from_slice(reply);
+        Some(Transmit {
+            destination,
+            len: reply.len(),
+        })
     }
 
     /// The next event.
@@ -776,6 +794,13 @@ fn grow_for(buf: &mut Vec<u8>, more: usize, declared: u64) {
 mod tests {
     use super::*;
 
+    /// The next reply, copied out of the lent buffer.
+    fn next(rx: &mut SeedReceiver) -> Option<(SocketAddr, Vec<u8>)> {
+        let mut buf = [0; MAX_SEED_REPLY_LEN];
+        let t = rx.poll_transmit(&mut buf)?;
+        Some((t.destination, t.bytes(&buf).to_vec()))
+    }
+
     fn peer(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
@@ -820,8 +845,8 @@ mod tests {
         assert_eq!(ev.len(), 2);
         assert!(matches!(&ev[0], SeedEvent::Image { bytes, .. } if *bytes == a));
         assert!(matches!(&ev[1], SeedEvent::Image { bytes, .. } if *bytes == b));
-        assert_eq!(rx.poll_transmit(), Some((peer(1), IMAGE_REPLY)));
-        assert_eq!(rx.poll_transmit(), Some((peer(1), IMAGE_REPLY)));
+        assert_eq!(next(&mut rx), Some((peer(1), IMAGE_REPLY.to_vec())));
+        assert_eq!(next(&mut rx), Some((peer(1), IMAGE_REPLY.to_vec())));
         assert_eq!(rx.buffered(), 0);
     }
 
@@ -904,7 +929,7 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(rx.buffered(), 0);
-        assert!(rx.poll_transmit().is_none());
+        assert!(next(&mut rx).is_none());
     }
 
     #[test]
@@ -1041,15 +1066,15 @@ mod tests {
         // `[1]`: 3 bytes in, the 11-byte reply is paid 3 from its bytes, 8 from the allowance.
         rx.handle_message(peer(2), b"[1]", Timestamp::ZERO);
         rx.acknowledge_message(peer(2));
-        assert_eq!(rx.poll_transmit(), Some((peer(2), MESSAGE_REPLY)));
+        assert_eq!(next(&mut rx), Some((peer(2), MESSAGE_REPLY.to_vec())));
         // An empty image: 8 bytes in, 14 out.
         rx.handle_image(peer(1), &header(0), Timestamp::ZERO);
-        assert_eq!(rx.poll_transmit(), Some((peer(1), IMAGE_REPLY)));
+        assert_eq!(next(&mut rx), Some((peer(1), IMAGE_REPLY.to_vec())));
         assert_eq!(rx.stats().allowance_bytes, 8 + 6);
         // A message longer than the reply is paid by its own bytes: no allowance spent.
         rx.handle_message(peer(3), b"[1,2,3,4,5]", Timestamp::ZERO);
         rx.acknowledge_message(peer(3));
-        assert_eq!(rx.poll_transmit(), Some((peer(3), MESSAGE_REPLY)));
+        assert_eq!(next(&mut rx), Some((peer(3), MESSAGE_REPLY.to_vec())));
         assert_eq!(rx.stats().allowance_bytes, 14);
         assert_eq!(
             (rx.stats().replies_sent, rx.stats().replies_limited),
@@ -1059,7 +1084,7 @@ mod tests {
 
     /// Replies sent so far, in bytes.
     fn drain(rx: &mut SeedReceiver) -> u64 {
-        std::iter::from_fn(|| rx.poll_transmit())
+        std::iter::from_fn(|| next(rx))
             .map(|(_, r)| r.len() as u64)
             .sum()
     }
@@ -1073,15 +1098,15 @@ mod tests {
         for i in 0..2000 {
             rx.handle_message(peer(9), b"1", now);
             rx.acknowledge_message(peer(9));
-            let mut got = rx.poll_transmit();
+            let mut got = next(&mut rx);
             while got.is_none() {
                 let t = rx.poll_timeout().expect("a deferred reply has a time");
                 assert!(t > now, "message {i}: no progress at {now:?}");
                 now = t;
                 rx.handle_timeout(now);
-                got = rx.poll_transmit();
+                got = next(&mut rx);
             }
-            assert_eq!(got, Some((peer(9), MESSAGE_REPLY)), "message {i}");
+            assert_eq!(got, Some((peer(9), MESSAGE_REPLY.to_vec())), "message {i}");
         }
         let s = rx.stats();
         assert_eq!((s.replies_sent, s.replies_limited), (2000, 0));

@@ -40,6 +40,7 @@ pub mod sender;
 pub mod session_seal;
 mod stream_rx;
 pub mod time;
+pub mod transmit;
 mod verdicts;
 pub mod wire;
 
@@ -50,6 +51,7 @@ pub use receiver::{
 };
 pub use sender::{
     FecPolicy, OutgoingFrame, PathEstimate, SendError, SendFailure, Sender, SenderConfig,
-    SenderEvent, SenderStats, Transmit,
+    SenderEvent, SenderStats,
 };
 pub use time::Timestamp;
+pub use transmit::{SessionPeer, Transmit};

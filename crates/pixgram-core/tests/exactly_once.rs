@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use harness::{ImpairConfig, Way};
 use pixgram_core::wire;
+use pixgram_core::Transmit;
 use pixgram_core::{
     FrameId, OutgoingFrame, ReceivedFrame, Receiver, ReceiverConfig, ReceiverEvent, SendFailure,
     Sender, SenderConfig, SenderEvent, SessionId, StreamId, Timestamp,
@@ -178,7 +179,11 @@ impl Pair {
                 }
             }
         }
-        while let Some((_, len)) = self.rx.poll_transmit(&mut self.buf) {
+        while let Some(Transmit {
+            destination: _,
+            len,
+        }) = self.rx.poll_transmit(&mut self.buf)
+        {
             let challenge = matches!(
                 wire::parse(&self.buf[..len]),
                 Ok(wire::Datagram::Challenge(_))
@@ -309,7 +314,11 @@ fn an_unconfirmed_frame_is_never_acknowledged() {
         p.rx.handle_timeout(now);
         p.tx.handle_timeout(now);
         while p.rx.poll_event().is_some() {}
-        while let Some((_, len)) = p.rx.poll_transmit(&mut p.buf) {
+        while let Some(Transmit {
+            destination: _,
+            len,
+        }) = p.rx.poll_transmit(&mut p.buf)
+        {
             let reply = p.buf[..len].to_vec();
             p.tx.handle(now, &reply);
         }

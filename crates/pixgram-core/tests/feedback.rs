@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pixgram_core::sender::MAX_RESENDS_PER_NACK;
 use pixgram_core::wire::{self, ChunkRange};
+use pixgram_core::Transmit;
 use pixgram_core::{
     FrameId, OutgoingFrame, Receiver, ReceiverConfig, Sender, SenderConfig, SessionId, StreamId,
     Timestamp,
@@ -183,7 +184,11 @@ fn a_receiver_with_nothing_to_answer_is_pinged_not_declared_gone() {
                 rx.handle(now, from, &buf[..t.len]);
             }
         }
-        while let Some((_, n)) = rx.poll_transmit(&mut buf) {
+        while let Some(Transmit {
+            destination: _,
+            len: n,
+        }) = rx.poll_transmit(&mut buf)
+        {
             tx.handle(now, &buf[..n]);
         }
         events.extend(std::iter::from_fn(|| tx.poll_event()));

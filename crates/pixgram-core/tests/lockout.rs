@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pixgram_core::wire::{self, DataFlags, DataHeader};
+use pixgram_core::Transmit;
 use pixgram_core::{
     ChunkIndex, FrameId, OutgoingFrame, Receiver, ReceiverConfig, ReceiverEvent, SenderConfig,
     SessionEnd, SessionId, StreamId, Timestamp,
@@ -238,7 +239,10 @@ fn a_token_replayed_from_another_address_validates_nothing() {
     let thief: SocketAddr = "10.0.0.66:5000".parse().unwrap();
     rx.handle(now, sender, &support::hello(SessionId(3), None));
     let mut buf = vec![0u8; 256];
-    let (to, n) = rx.poll_transmit(&mut buf).expect("a CHALLENGE");
+    let Transmit {
+        destination: to,
+        len: n,
+    } = rx.poll_transmit(&mut buf).expect("a CHALLENGE");
     assert_eq!((to, n), (sender, wire::CHALLENGE_LEN));
     let Ok(wire::Datagram::Challenge(c)) = wire::parse(&buf[..n]) else {
         panic!("not a CHALLENGE")

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use pixgram_core::chunking::ChunkLayout;
 use pixgram_core::wire::{self, DataFlags, DataHeader};
+use pixgram_core::Transmit;
 use pixgram_core::{
     ChunkIndex, FrameId, OutgoingFrame, Receiver, ReceiverConfig, Sender, SenderConfig,
     SenderEvent, SessionId, StreamId, Timestamp,
@@ -69,7 +70,11 @@ fn declared_64_mib_frames_reserve_nothing_and_a_real_sender_gets_room() {
         while let Some(t) = tx.poll_transmit(now, &mut buf) {
             rx.handle(now, honest, &buf[..t.len]);
         }
-        while let Some((to, n)) = rx.poll_transmit(&mut buf) {
+        while let Some(Transmit {
+            destination: to,
+            len: n,
+        }) = rx.poll_transmit(&mut buf)
+        {
             if to == honest {
                 tx.handle(now, &buf[..n]);
             }

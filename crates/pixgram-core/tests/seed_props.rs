@@ -70,8 +70,9 @@ proptest! {
         }
         let sent: u64 = datagrams.iter().map(|d| d.len() as u64).sum();
         let mut replied = 0u64;
-        while let Some((_, r)) = rx.poll_transmit() {
-            replied += r.len() as u64;
+        let mut buf = [0u8; compat_seed::MAX_SEED_REPLY_LEN];
+        while let Some(t) = rx.poll_transmit(&mut buf) {
+            replied += t.len as u64;
         }
         // No amplification beyond the documented allowance (compat_seed's module docs).
         let elapsed = std::time::Duration::from_millis(datagrams.len() as u64);

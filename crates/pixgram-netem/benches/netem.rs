@@ -85,9 +85,10 @@ fn relay(bencher: Bencher, bad_link: bool) {
         ..RelayConfig::default()
     });
     let client = SocketAddr::from(([127, 0, 0, 1], 5000));
+    let mut buf = vec![0; 65_536];
     run(bencher, |now, datagram| {
         relay.from_client(now, client, datagram);
-        while let Some(d) = relay.poll_transmit(now) {
+        while let Some(d) = relay.poll_transmit(now, &mut buf) {
             divan::black_box(d);
         }
     });

@@ -21,12 +21,13 @@
 //! `pixgram-core` converts with `Duration::from_micros(t.as_micros())` and
 //! `Timestamp::from_micros(d.as_micros() as u64)`.
 //!
-//! ## Why this crate does not depend on `pixgram-core`
-//! `pixgram-core`'s integration tests simulate senders and receivers through this model, so
-//! the core dev-depends on this crate. Were this crate to depend on the core (for its
-//! `Timestamp`), Cargo would build the core twice for those tests (the library under test,
-//! and the one this crate links) and their types would not match. The model needs nothing of
-//! the protocol, so it stands alone; the one cost is converting instants at the boundary.
+//! ## What this crate takes from `pixgram-core`
+//! Only [`Transmit`](pixgram_core::Transmit): the relay hands its driver datagrams in the same
+//! shape as every other state machine of the project. The model itself needs nothing of the
+//! protocol, and instants stay `Duration`s (the one cost is converting them at the boundary).
+//! `pixgram-core`'s integration tests dev-depend on this crate; Cargo builds them against one
+//! copy of the core, so the types match. The core's own unit tests do not use this crate (they
+//! would see a second copy of the core).
 //!
 //! ```
 //! use std::time::Duration;

@@ -21,6 +21,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use pixgram_core::Transmit;
+
 use crate::delay::DelayLine;
 use crate::impair::{ImpairConfig, ImpairStats, Impairment};
 
@@ -246,8 +248,9 @@ impl Relay {
         }
     }
 
-    /// The next datagram due at `now`, and where it goes.
-    pub fn poll_transmit(&mut self, now: Duration) -> Option<(Route, Vec<u8>)> {
+    /// Writes the next datagram due at `now` into `buf` (at least as long as the longest
+    /// datagram handed in) and says where it goes; `None` when nothing is due.
+    pub fn poll_transmit(&mut self, now: Duration, buf: &mut [u8]) -> Option<Transmit<Route>> {
         loop {
             let (_, (route, bytes)) = self.line.pop_due(now)?;
             self.held_bytes -= bytes.len();
@@ -257,7 +260,11 @@ impl Relay {
                     continue;
                 }
             }
-            return Some((route, bytes));
+            buf[..bytes.len()].copy_from_slice(&bytes);
+            return Some(Transmit {
+                destination: route,
+                len: bytes.len(),
+            });
         }
     }
 
@@ -290,6 +297,13 @@ impl Relay {
 mod tests {
     use super::*;
 
+    /// The next datagram due, copied out of the lent buffer.
+    fn next(r: &mut Relay, now: Duration) -> Option<(Route, Vec<u8>)> {
+        let mut buf = [0; 2048];
+        let t = r.poll_transmit(now, &mut buf)?;
+        Some((t.destination, t.bytes(&buf).to_vec()))
+    }
+
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
@@ -307,7 +321,7 @@ mod tests {
         );
         assert_eq!(r.from_client(Duration::ZERO, addr(1), b"c"), None);
         r.from_upstream(Duration::ZERO, FlowId(1), b"reply");
-        let out: Vec<_> = std::iter::from_fn(|| r.poll_transmit(Duration::ZERO)).collect();
+        let out: Vec<_> = std::iter::from_fn(|| next(&mut r, Duration::ZERO)).collect();
         assert_eq!(
             out,
             vec![
@@ -330,8 +344,8 @@ mod tests {
         });
         r.from_client(Duration::ZERO, addr(1), b"a");
         assert_eq!(r.poll_timeout(), Some(Duration::from_millis(20)));
-        assert!(r.poll_transmit(Duration::from_millis(19)).is_none());
-        assert!(r.poll_transmit(Duration::from_millis(20)).is_some());
+        assert!(next(&mut r, Duration::from_millis(19)).is_none());
+        assert!(next(&mut r, Duration::from_millis(20)).is_some());
     }
 
     #[test]
@@ -355,7 +369,7 @@ mod tests {
         let s = r.stats();
         assert_eq!((s.flows_evicted, s.dropped_held), (1, 2));
         // The first client's datagram was still held: it is dropped when due, not sent.
-        let out: Vec<_> = std::iter::from_fn(|| r.poll_transmit(Duration::from_millis(1000)))
+        let out: Vec<_> = std::iter::from_fn(|| next(&mut r, Duration::from_millis(1000)))
             .map(|(route, _)| route)
             .collect();
         assert_eq!(out, [Route::Upstream(FlowId(1))]);
@@ -380,7 +394,7 @@ mod tests {
                 let new = r.from_client(now, addr(port), b"hello");
                 assert_eq!(new, Some(FlowId(usize::from(port) - 1)), "client {port}");
                 assert_eq!(r.from_client(now, addr(port), b"again"), None);
-                while r.poll_transmit(now).is_some() {}
+                while next(&mut r, now).is_some() {}
                 if ticking {
                     r.handle_timeout(now);
                     assert!(r.open_flows() <= 30, "{}", r.open_flows());
@@ -401,7 +415,7 @@ mod tests {
             r.from_client(now, addr(port), b"hello");
             r.handle_timeout(now);
         }
-        while r.poll_transmit(now).is_some() {}
+        while next(&mut r, now).is_some() {}
         let s = r.stats();
         assert_eq!(s.flows_opened, 200);
         assert_eq!(s.clients_refused, 0);
@@ -415,7 +429,7 @@ mod tests {
         now += Duration::from_secs(29);
         r.from_upstream(now, FlowId(199), b"reply");
         r.from_upstream(now, FlowId(0), b"stale");
-        let routes: Vec<Route> = std::iter::from_fn(|| r.poll_transmit(now))
+        let routes: Vec<Route> = std::iter::from_fn(|| next(&mut r, now))
             .map(|(route, _)| route)
             .collect();
         assert_eq!(routes, [Route::Client(addr(200))]);
@@ -464,7 +478,7 @@ mod tests {
             (0..200u8)
                 .filter_map(|i| {
                     r.from_client(Duration::ZERO, addr(1), &[i]);
-                    r.poll_transmit(Duration::ZERO).map(|(_, b)| b[0])
+                    next(&mut r, Duration::ZERO).map(|(_, b)| b[0])
                 })
                 .collect::<Vec<u8>>()
         };

@@ -154,16 +154,16 @@ impl UdpReceiver {
 
     /// Sends every reply the core has queued.
     fn send_replies(&mut self) {
-        while let Some((dst, len)) = self.core.poll_transmit(&mut self.tx_buf) {
+        while let Some(t) = self.core.poll_transmit(&mut self.tx_buf) {
             // A failed acknowledgement is like a lost one: the sender copes.
             let reply = match &mut self.envelope {
-                Some(e) => match e.seal(&self.tx_buf[..len]) {
+                Some(e) => match e.seal(t.bytes(&self.tx_buf)) {
                     Some(r) => r,
                     None => continue,
                 },
-                None => &self.tx_buf[..len],
+                None => t.bytes(&self.tx_buf),
             };
-            let _ = self.socket.send_one(dst, reply);
+            let _ = self.socket.send_one(t.destination, reply);
         }
     }
 

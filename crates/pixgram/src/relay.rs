@@ -21,6 +21,9 @@ use crate::clock::Clock;
 use crate::error::DriverError;
 use crate::socket;
 
+/// The longest datagram the relay reads, holds and sends (each buffer is this long).
+const MAX_DATAGRAM: usize = 65_536;
+
 /// How often receiving threads look at the stop flag.
 const TICK: Duration = Duration::from_millis(50);
 /// Socket buffers of the relay's sockets.
@@ -145,18 +148,20 @@ impl UdpRelay {
         mut every_second: impl FnMut(&UdpRelayStats),
     ) -> UdpRelayStats {
         let mut next_report = Instant::now() + Duration::from_secs(1);
+        let mut buf = vec![0u8; MAX_DATAGRAM];
         let mut state = lock(&self.shared.state);
         loop {
             let now = self.shared.now();
-            while let Some((route, bytes)) = state.relay.poll_transmit(now) {
-                let sent = match route {
+            while let Some(t) = state.relay.poll_transmit(now, &mut buf) {
+                let bytes = t.bytes(&buf);
+                let sent = match t.destination {
                     Route::Upstream(flow) => match state.upstreams.get(&flow) {
                         Some(Upstream {
                             socket: Some(up), ..
-                        }) => up.send(&bytes),
+                        }) => up.send(bytes),
                         _ => Err(ErrorKind::NotConnected.into()),
                     },
-                    Route::Client(addr) => self.listen.send_to(&bytes, addr),
+                    Route::Client(addr) => self.listen.send_to(bytes, addr),
                 };
                 if sent.is_err() {
                     state.send_errors += 1;
@@ -201,7 +206,7 @@ impl UdpRelay {
         let handle = std::thread::Builder::new()
             .name("pixgram-relay-listen".into())
             .spawn(move || {
-                let mut buf = vec![0u8; 65_536];
+                let mut buf = vec![0u8; MAX_DATAGRAM];
                 while !shared.stop.load(Ordering::Relaxed) {
                     let Ok((n, client)) = listen.recv_from(&mut buf) else {
                         continue; // a timeout (to look at the stop flag), or an ICMP error
@@ -256,7 +261,7 @@ fn spawn_upstream(
     std::thread::Builder::new()
         .name(format!("pixgram-relay-flow-{}", flow.0))
         .spawn(move || {
-            let mut buf = vec![0u8; 65_536];
+            let mut buf = vec![0u8; MAX_DATAGRAM];
             while !shared.stop.load(Ordering::Relaxed) && !closed.load(Ordering::Relaxed) {
                 let n = match socket.recv(&mut buf) {
                     Ok(n) => n,

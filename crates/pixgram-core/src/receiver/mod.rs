@@ -17,6 +17,7 @@ use crate::ids::{FrameId, SessionId, StreamId};
 use crate::pacing::Pacer;
 use crate::stream_rx::{Admission, ChunkOutcome, Completed, StreamOutput, StreamReceiver, Timers};
 use crate::time::Timestamp;
+use crate::transmit::Transmit;
 use crate::wire::{
     self, Ack, Challenge, ChunkRange, DataFlags, DataHeader, Datagram, Hello, ParseError, ACK_LEN,
     CHALLENGE_LEN, MAX_NACK_RANGES, NACK_HEADER_LEN, TRAILER_LEN,

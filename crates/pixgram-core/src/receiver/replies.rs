@@ -173,8 +173,8 @@ impl Receiver {
     }
 
     /// Writes the next datagram to send into `buf` (at least [`MAX_REPLY_LEN`] bytes) and
-    /// returns its destination and length; `None` when nothing is waiting.
-    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+    /// says where it goes; `None` when nothing is waiting.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         let (dst, reply) = self.replies.pop_front()?;
         let len = match reply {
             Reply::Ack(ack) => {
@@ -198,6 +198,9 @@ impl Receiver {
                 wire::emit_nack(buf, session, stream, frame, chunks_received, &ranges)
             }
         };
-        Some((dst, len))
+        Some(Transmit {
+            destination: dst,
+            len,
+        })
     }
 }

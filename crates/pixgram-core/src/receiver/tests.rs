@@ -15,7 +15,7 @@ fn pump(tx: &mut Sender, rx: &mut Receiver, now: Timestamp, from: SocketAddr) {
             rx.handle(now, from, &buf[..t.len]);
         }
         let mut challenged = false;
-        while let Some((_, n)) = rx.poll_transmit(&mut buf) {
+        while let Some(Transmit { len: n, .. }) = rx.poll_transmit(&mut buf) {
             challenged |= matches!(wire::parse(&buf[..n]), Ok(Datagram::Challenge(_)));
             tx.handle(now, &buf[..n]);
         }
@@ -55,7 +55,7 @@ fn exchange_holds_data_from_an_address_not_validated_and_challenges_it() {
     }
     assert!(rx.stats().unvalidated >= 1);
     let replies: Vec<_> = std::iter::from_fn(|| rx.poll_transmit(&mut buf)).collect();
-    assert!(replies.iter().all(|(to, _)| *to == addr(2)) && !replies.is_empty());
+    assert!(replies.iter().all(|t| t.destination == addr(2)) && !replies.is_empty());
     assert_eq!(rx.stats().frames_delivered, 1);
     assert_eq!(rx.peer_count(), 1);
 }
@@ -104,7 +104,7 @@ fn replies_never_exceed_what_the_peer_sent() {
                 sent += t.len;
                 rx.handle(at, addr(1), &buf[..t.len]);
             }
-            while let Some((_, n)) = rx.poll_transmit(&mut buf) {
+            while let Some(Transmit { len: n, .. }) = rx.poll_transmit(&mut buf) {
                 answered += n;
                 tx.handle(at, &buf[..n]);
             }

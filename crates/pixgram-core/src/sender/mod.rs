@@ -17,6 +17,7 @@ use crate::pmtu::PathMtu;
 use crate::receiver::PayloadKind;
 use crate::rtt::RttEstimator;
 use crate::time::Timestamp;
+use crate::transmit::{SessionPeer, Transmit};
 use crate::wire::{
     self, Ack, AckStatus, DataFlags, DataHeader, Datagram, Nack, DATA_HEADER_LEN, DATA_OVERHEAD,
     MAX_FEC_DATA_CHUNKS,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::receiver::{Receiver, ReceiverConfig};
+use crate::transmit::Transmit;
 
 const PEER: &str = "10.0.0.1:4000";
 
@@ -18,7 +19,7 @@ fn to_receiver(tx: &mut Sender, rx: &mut Receiver, now: Timestamp) -> Vec<Vec<u8
             rx.handle(now, peer, &buf[..t.len]);
         }
         let mut challenged = false;
-        while let Some((_, len)) = rx.poll_transmit(&mut buf) {
+        while let Some(Transmit { len, .. }) = rx.poll_transmit(&mut buf) {
             if matches!(wire::parse(&buf[..len]), Ok(Datagram::Challenge(_))) {
                 tx.handle(now, &buf[..len]);
                 challenged = true;

@@ -8,7 +8,11 @@ impl Sender {
     /// when nothing is ready: nothing to send, or the pacer wants a pause (then
     /// [`poll_timeout`](Sender::poll_timeout) says until when). Call until `None` after every
     /// input.
-    pub fn poll_transmit(&mut self, now: Timestamp, buf: &mut [u8]) -> Option<Transmit> {
+    pub fn poll_transmit(
+        &mut self,
+        now: Timestamp,
+        buf: &mut [u8],
+    ) -> Option<Transmit<SessionPeer>> {
         if self.ping_queued {
             // 20 bytes, a few times per timeout: not paced.
             return Some(self.emit_ping(now, buf));
@@ -34,7 +38,7 @@ impl Sender {
                 self.close_queued = false;
                 let len = wire::emit_close(buf, self.session);
                 self.count_sent(now, len);
-                return Some(Transmit { len });
+                return Some(Transmit::to_peer(len));
             }
             self.rate.on_app_limited(now, self.inflight_bytes());
             return None;
@@ -155,7 +159,7 @@ impl Sender {
             self.inflight += f.chunk_bytes();
             self.rate.on_sent(now, f.chunk_bytes());
         }
-        Some(Transmit { len })
+        Some(Transmit::to_peer(len))
     }
 
     /// The next DATA datagram to go (resends first): its frame, whether a resend, and its
@@ -186,7 +190,7 @@ impl Sender {
         now: Timestamp,
         buf: &mut [u8],
         token: Option<wire::Token>,
-    ) -> Transmit {
+    ) -> Transmit<SessionPeer> {
         self.greeting.on_sent(now);
         self.stats.hellos_sent += 1;
         let hello = wire::Hello {
@@ -201,11 +205,16 @@ impl Sender {
         };
         let len = wire::emit_hello(buf, &hello);
         self.count_sent(now, len);
-        Transmit { len }
+        Transmit::to_peer(len)
     }
 
     /// Writes a path MTU probe of `size` bytes: a HELLO with the token, padded.
-    pub(super) fn emit_probe(&mut self, now: Timestamp, buf: &mut [u8], size: usize) -> Transmit {
+    pub(super) fn emit_probe(
+        &mut self,
+        now: Timestamp,
+        buf: &mut [u8],
+        size: usize,
+    ) -> Transmit<SessionPeer> {
         self.pmtu.on_probe_sent(now);
         self.stats.mtu_probes_sent += 1;
         let hello = wire::Hello {
@@ -217,7 +226,7 @@ impl Sender {
         };
         let len = wire::emit_hello(buf, &hello);
         self.count_sent(now, len);
-        Transmit { len }
+        Transmit::to_peer(len)
     }
 
     /// How long an unanswered path MTU probe waits before it is sent again.
@@ -231,12 +240,12 @@ impl Sender {
     }
 
     /// Writes the queued PING.
-    pub(super) fn emit_ping(&mut self, now: Timestamp, buf: &mut [u8]) -> Transmit {
+    pub(super) fn emit_ping(&mut self, now: Timestamp, buf: &mut [u8]) -> Transmit<SessionPeer> {
         self.ping_queued = false;
         self.pings += 1;
         self.stats.pings_sent += 1;
         let len = wire::emit_ping(buf, self.session, self.pings, false);
         self.count_sent(now, len);
-        Transmit { len }
+        Transmit::to_peer(len)
     }
 }

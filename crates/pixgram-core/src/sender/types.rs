@@ -358,10 +358,3 @@ impl PathEstimate {
         Some(self.srtt?.saturating_sub(self.min_rtt?))
     }
 }
-
-/// One datagram produced by [`Sender::poll_transmit`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Transmit {
-    /// Bytes written at the start of the buffer.
-    pub len: usize,
-}

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use pixgram_core::wire;
+use pixgram_core::Transmit;
 use pixgram_core::{
     Receiver, ReceiverConfig, ReceiverEvent, Sender, SenderConfig, SenderEvent, SessionId,
     Timestamp,
@@ -337,7 +338,11 @@ fn step_flows(net: &mut Net<'_>, flows: &mut [Flow<'_>], until: Timestamp, tick:
         }
     }
     for f in flows.iter_mut() {
-        while let Some((to, len)) = f.rx.poll_transmit(net.buf) {
+        while let Some(Transmit {
+            destination: to,
+            len,
+        }) = f.rx.poll_transmit(net.buf)
+        {
             if to == f.peer {
                 f.back.send(now, &net.buf[..len], 0);
             }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use pixgram_core::chunking::ChunkLayout;
 use pixgram_core::wire::{self, DataHeader, Datagram};
+use pixgram_core::Transmit;
 use pixgram_core::{
     FrameId, LossReason, OutgoingFrame, PayloadKind, ReceivedFrame, Receiver, ReceiverConfig,
     ReceiverEvent, SendError, SendFailure, Sender, SenderConfig, SenderEvent, SessionId, StreamId,
@@ -452,7 +453,11 @@ impl Sim {
                 "{} receiver poll_transmit never ends",
                 self.label
             );
-            let Some((dst, len)) = self.receiver.poll_transmit(&mut self.buf) else {
+            let Some(Transmit {
+                destination: dst,
+                len,
+            }) = self.receiver.poll_transmit(&mut self.buf)
+            else {
                 break;
             };
             assert!(

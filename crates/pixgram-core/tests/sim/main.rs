@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use harness::{addr, base_header, bytes, plan, Limits, Mix, Planned, Sim};
 use pixgram_core::chunking::ChunkLayout;
 use pixgram_core::wire::{self, DataFlags, DataHeader};
+use pixgram_core::Transmit;
 use pixgram_core::{
     ChunkIndex, FrameId, LossReason, OutgoingFrame, PayloadKind, Receiver, ReceiverConfig,
     ReceiverEvent, ReceiverStats, SendFailure, SenderConfig, SenderEvent, SessionId, StreamId,
@@ -560,7 +561,11 @@ fn several_senders_share_one_receiver_under_impairment() {
 fn drain(rx: &mut Receiver, out: &mut HashMap<SocketAddr, u64>) -> Vec<ReceiverEvent> {
     let mut buf = vec![0u8; wire::MAX_DATAGRAM_SIZE];
     let mut n = 0;
-    while let Some((dst, len)) = rx.poll_transmit(&mut buf) {
+    while let Some(Transmit {
+        destination: dst,
+        len,
+    }) = rx.poll_transmit(&mut buf)
+    {
         n += 1;
         assert!(n < 1_000_000, "poll_transmit never ends");
         *out.entry(dst).or_default() += len as u64;

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 
 use pixgram_core::handshake::AddressValidator;
 use pixgram_core::wire::{self, Datagram};
+use pixgram_core::Transmit;
 use pixgram_core::{Receiver, Sender, SessionId, Timestamp};
 
 /// A HELLO of `session`, with `token` if given.
@@ -33,7 +34,11 @@ pub fn pump(tx: &mut Sender, rx: &mut Receiver, now: Timestamp, from: SocketAddr
             rx.handle(now, from, &buf[..t.len]);
         }
         let mut challenged = false;
-        while let Some((_, n)) = rx.poll_transmit(&mut buf) {
+        while let Some(Transmit {
+            destination: _,
+            len: n,
+        }) = rx.poll_transmit(&mut buf)
+        {
             if matches!(wire::parse(&buf[..n]), Ok(Datagram::Challenge(_))) {
                 tx.handle(now, &buf[..n]);
                 challenged = true;

@@ -189,6 +189,15 @@ fn spawn_port(
     Ok(handle)
 }
 
+/// Sends every reply the core has released. A lost reply is like one lost on the way: the
+/// original client waits and gives up on its own.
+fn send_replies(rx: &mut SeedReceiver, socket: &UdpSocket) {
+    let mut buf = [0u8; compat_seed::MAX_SEED_REPLY_LEN];
+    while let Some(t) = rx.poll_transmit(&mut buf) {
+        let _ = socket.send_to(t.bytes(&buf), t.destination);
+    }
+}
+
 /// One port's loop: datagrams into the core, replies out, events to the application.
 fn serve_port(
     port: Port,
@@ -225,9 +234,7 @@ fn serve_port(
             rx.handle_timeout(now);
         }
         // Deferred replies released by the timeout or by this datagram.
-        while let Some((to, reply)) = rx.poll_transmit() {
-            let _ = socket.send_to(reply, to);
-        }
+        send_replies(&mut rx, socket);
         while let Some(event) = rx.poll_event() {
             let out = match event {
                 SeedEvent::Image {
@@ -266,9 +273,7 @@ fn serve_port(
                     }
                 }
             };
-            while let Some((to, reply)) = rx.poll_transmit() {
-                let _ = socket.send_to(reply, to);
-            }
+            send_replies(&mut rx, socket);
             if events.send(out).is_err() {
                 return; // the server was dropped
             }
