@@ -25,9 +25,17 @@ pub(crate) enum Insert {
 /// Memory pages: what a written byte commits.
 const PAGE: u64 = 4096;
 
+/// Bytes a chunk may land past what arrived before the body stops zeroing the gap in between
+/// and becomes one zeroed allocation of the whole frame (whose pages stay untouched).
+const SPARSE_GAP: usize = 1 << 20;
+
 /// A frame whose chunks are arriving. Memory is charged for what arrives, not for what the
-/// header declares. The body is one zeroed allocation of the declared length, whose pages the
-/// operating system commits only when written; chunks are copied straight into place, and the
+/// header declares. The body is reserved at the declared length, whose pages the operating
+/// system commits only when written, and filled without zeroing it first: chunks arriving in
+/// order are appended, a gap before a chunk is zeroed (a hole for the missing chunks), and a
+/// chunk more than [`SPARSE_GAP`] ahead turns the body into one zeroed allocation of the whole
+/// length (untouched pages, as a header declaring much and sending little must cost little).
+/// Chunks are copied straight into place, and the
 /// frame is charged its bitmap, its parity buffer (allocated when the first parity chunk
 /// arrives) and its body up to the furthest page written (`extent`). A chunk far beyond what
 /// arrived is charged everything before it, so a header that declares 64 MiB and sends one
@@ -112,7 +120,7 @@ impl PartialFrame {
             flags,
             parity_count: parity,
             // Zeroed allocation: pages not yet written are not committed by the OS.
-            body: vec![0; layout.len_usize()],
+            body: Vec::with_capacity(layout.len_usize()),
             extent: 0,
             parity: Vec::new(),
             have: vec![0; words],
@@ -210,6 +218,7 @@ impl PartialFrame {
         let have = self.have.clone();
         // Rebuilt chunks go in place, anywhere in the body.
         self.extent = self.layout.len();
+        self.body.resize(self.layout.len_usize(), 0);
         let restored = fec::recover(
             &self.layout,
             self.parity_count,
@@ -252,13 +261,10 @@ impl PartialFrame {
                 return Insert::Conflict;
             };
             let end = page_end(range.end as u64, self.layout.len());
-            let Some(dst) = self.body.get_mut(range) else {
-                return Insert::Conflict;
-            };
-            if dst.len() != payload.len() {
+            if range.len() != payload.len() || range.end > self.layout.len_usize() {
                 return Insert::Conflict;
             }
-            dst.copy_from_slice(payload);
+            self.place(range.start, payload);
             self.extent = self.extent.max(end);
             self.have_count += 1;
         } else {
@@ -358,7 +364,36 @@ impl PartialFrame {
     }
 
     pub(crate) fn into_body(self) -> Vec<u8> {
+        debug_assert!(!self.is_complete() || self.body.len() == self.layout.len_usize());
         self.body
+    }
+
+    /// Copies a data chunk's bytes to `start` (within the declared length, not yet received).
+    /// The body's length is always the end of a chunk that arrived (or the whole frame), so a
+    /// chunk starts either at it (appended), past it (the gap zeroed first) or before it (a
+    /// hole left for it).
+    fn place(&mut self, start: usize, payload: &[u8]) {
+        let filled = self.body.len();
+        if start > filled {
+            if start - filled > SPARSE_GAP {
+                let mut whole = vec![0; self.layout.len_usize()];
+                whole[..filled].copy_from_slice(&self.body);
+                self.body = whole;
+            } else {
+                self.body.resize(start, 0);
+            }
+        }
+        let end = start + payload.len();
+        if start == self.body.len() {
+            self.body.extend_from_slice(payload);
+        } else {
+            // A hole's chunk ends within the body (the layout's chunks do not overlap); the
+            // resize only keeps any other input from indexing past its end.
+            if end > self.body.len() {
+                self.body.resize(end, 0);
+            }
+            self.body[start..end].copy_from_slice(payload);
+        }
     }
 }
 
@@ -404,6 +439,37 @@ mod tests {
         }
         assert!(f.is_complete());
         assert_eq!(f.into_body(), body);
+    }
+
+    #[test]
+    fn in_order_gapped_and_far_ahead_chunks_all_land_in_place() {
+        // 3 MiB in 1,152-byte chunks: the first half in order (appended), a chunk two past
+        // (a zeroed gap), then the last chunk (more than SPARSE_GAP ahead: the body becomes
+        // one zeroed allocation), then every hole, backwards.
+        let len = 3 << 20;
+        let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let layout = ChunkLayout::for_frame(len as u64, 1152).unwrap();
+        let count = layout.count();
+        let mut f = PartialFrame::new(layout, DataFlags::default(), 0, Timestamp::ZERO);
+        let half = count / 2;
+        let mut order: Vec<u32> = (0..half).collect();
+        order.extend([half + 2, count - 1]);
+        order.extend((half..count - 1).rev().filter(|&i| i != half + 2));
+        for i in order {
+            let r = layout.range(ChunkIndex(i)).unwrap();
+            let at = Timestamp::ZERO;
+            let got = f.insert(
+                &layout,
+                DataFlags::default(),
+                0,
+                ChunkIndex(i),
+                &body[r],
+                at,
+            );
+            assert_eq!(got, Insert::Added, "chunk {i}");
+        }
+        assert!(f.is_complete());
+        assert!(f.into_body() == body);
     }
 
     #[test]
@@ -530,7 +596,7 @@ mod tests {
     #[test]
     fn u32_max_chunks_neither_overflow_nor_index_out_of_bounds() {
         // 2^32 - 1 chunks of one byte, plus one parity chunk: 2^32 chunks, the bitmap's last
-        // word ends exactly at 2^32. The body is 4 GiB of untouched (uncommitted) zeroed memory.
+        // word ends exactly at 2^32. The body becomes 4 GiB of untouched (uncommitted) zeroed memory.
         let layout = ChunkLayout::from_header(u64::from(u32::MAX), u32::MAX).unwrap();
         let mut f = PartialFrame::new(layout, DataFlags::default(), 1, Timestamp::ZERO);
         let last = ChunkIndex(u32::MAX - 1);

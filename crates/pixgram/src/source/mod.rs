@@ -136,15 +136,49 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>, DriverError> {
 }
 
 /// Reads whole files into buffers it gets back once the frame is done with them, so that a
-/// stream of frames does not fault in fresh pages for every file.
+/// stream of frames does not fault in fresh pages for every file; and reads a file sent again
+/// and again unchanged (`send --loop`) only once.
 ///
 /// A file of a few hundred kilobytes read with [`read_file`] lands in a new allocation each
 /// time; the allocator hands such sizes back to the kernel when they are freed, and the next
 /// read faults every page in again (page faults were 9% of the sender's CPU time at 1080p,
 /// docs/BENCHMARKS.md). Here each file is read once, into a reused buffer, and sent from there.
+///
+/// A path read twice in a row whose length, modification time and inode have not changed is
+/// not read again: from its second read on, the reader keeps its bytes and hands out the same
+/// buffer (reading a 1.9 MB file was the sender's largest cost in a loop of it). Another path
+/// drops them, so a folder's stream keeps recycling buffers as above.
 #[derive(Debug, Default)]
 pub struct FileReader {
     spare: Vec<Vec<u8>>,
+    last: Option<LastRead>,
+}
+
+/// The file a [`FileReader`] read last, and its bytes once it was read twice in a row.
+#[derive(Debug)]
+struct LastRead {
+    path: PathBuf,
+    stamp: FileStamp,
+    bytes: Option<Bytes>,
+}
+
+/// What says a file is unchanged: length, modification time, inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(meta: &fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode: meta.ino(),
+        }
+    }
 }
 
 /// Buffers a [`FileReader`] keeps for reuse.
@@ -163,12 +197,28 @@ impl FileReader {
             source,
         };
         let mut f = fs::File::open(path).map_err(err)?;
-        let len = f.metadata().map_or(0, |m| m.len() as usize);
+        let meta = f.metadata().map_err(err)?;
+        let stamp = FileStamp::of(&meta);
+        let again = match &self.last {
+            Some(last) if last.path == path && last.stamp == stamp => {
+                if let Some(bytes) = &last.bytes {
+                    return Ok(bytes.clone());
+                }
+                true
+            }
+            _ => false,
+        };
         let mut buf = self.spare.pop().unwrap_or_default();
         buf.clear();
-        buf.reserve(len);
+        buf.reserve(meta.len() as usize);
         std::io::Read::read_to_end(&mut f, &mut buf).map_err(err)?;
-        Ok(Bytes::from(buf))
+        let bytes = Bytes::from(buf);
+        self.last = Some(LastRead {
+            path: path.to_path_buf(),
+            stamp,
+            bytes: again.then(|| bytes.clone()),
+        });
+        Ok(bytes)
     }
 
     /// Takes back a buffer from [`FileReader::read`] once nothing else holds it (otherwise it
@@ -210,6 +260,41 @@ mod tests {
         assert_eq!(&r.read(&b).unwrap()[..], b"small");
         assert_eq!(r.spare(), 0);
         assert!(r.read(&dir.join("missing")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_read_again_unchanged_is_read_once_and_a_changed_one_again() {
+        let dir = std::env::temp_dir().join(format!("pixgram-again-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        fs::write(&a, vec![1u8; 1000]).unwrap();
+        fs::write(&b, b"other").unwrap();
+        let mut r = FileReader::new();
+        let first = r.read(&a).unwrap();
+        let second = r.read(&a).unwrap();
+        let third = r.read(&a).unwrap();
+        assert_eq!(first, second);
+        assert_ne!(first.as_ptr(), second.as_ptr(), "the second read reads");
+        assert_eq!(
+            second.as_ptr(),
+            third.as_ptr(),
+            "the third shares the second's bytes"
+        );
+        // Changed (another length): read again.
+        fs::write(&a, vec![2u8; 999]).unwrap();
+        assert_eq!(&r.read(&a).unwrap()[..], &vec![2u8; 999][..]);
+        assert_eq!(&r.read(&a).unwrap()[..], &vec![2u8; 999][..]);
+        // Replaced by another file of the same length (another inode): read again.
+        let c = dir.join("c");
+        fs::write(&c, vec![3u8; 999]).unwrap();
+        fs::rename(&c, &a).unwrap();
+        assert_eq!(&r.read(&a).unwrap()[..], &vec![3u8; 999][..]);
+        // Another path in between drops the kept bytes.
+        assert_eq!(&r.read(&b).unwrap()[..], b"other");
+        let again = r.read(&a).unwrap();
+        assert_ne!(again.as_ptr(), third.as_ptr());
         fs::remove_dir_all(&dir).unwrap();
     }
 
