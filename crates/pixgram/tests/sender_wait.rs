@@ -22,11 +22,13 @@ fn wait_returns_true_once_the_receiver_has_the_frame_and_the_session_goes_on() {
         got
     });
     let mut tx = Sender::connect(addr).unwrap();
-    tx.send_image(vec![7u8; 300_000], FrameMeta::default()).unwrap();
+    tx.send_image(vec![7u8; 300_000], FrameMeta::default())
+        .unwrap();
     assert!(tx.wait(Instant::now() + Duration::from_secs(10)).unwrap());
     assert_eq!(tx.verdicts().0, 1);
     // The session is still open: a second frame goes out on it.
-    tx.send_image(vec![8u8; 1000], FrameMeta::default()).unwrap();
+    tx.send_image(vec![8u8; 1000], FrameMeta::default())
+        .unwrap();
     assert!(tx.wait(Instant::now() + Duration::from_secs(10)).unwrap());
     assert_eq!(tx.verdicts(), (2, &[][..]));
     assert_eq!(receiving.join().unwrap(), vec![300_000, 1000]);
@@ -37,7 +39,8 @@ fn wait_returns_false_at_the_deadline_when_nobody_answers() {
     // A bound socket that never answers: the frame stays in flight.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut tx = Sender::connect(silent.local_addr().unwrap()).unwrap();
-    tx.send_image(vec![1u8; 5000], FrameMeta::default()).unwrap();
+    tx.send_image(vec![1u8; 5000], FrameMeta::default())
+        .unwrap();
     let start = Instant::now();
     assert!(!tx.wait(start + Duration::from_millis(300)).unwrap());
     let waited = start.elapsed();
