@@ -2,6 +2,7 @@
 
 use std::ffi::c_int;
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,13 +18,18 @@ use crate::peer::{peer_tuple, resolve_peer};
 use crate::sender::SIGNAL_CHECK;
 use pixgram::Incoming;
 
+/// How far ahead a poll's deadline is set: long enough to reach the socket read.
+const POLL_WINDOW: Duration = Duration::from_micros(30);
+
 /// Serves any number of senders on one UDP port.
 ///
 /// `Receiver(listen="0.0.0.0:0", key_file=None, max_frame_size=64 MiB, max_peers=None)`;
 /// iterate it (blocking, Ctrl-C interrupts) or call `recv(timeout)`.
-#[pyclass(module = "pixgram._native")]
+#[pyclass(frozen, module = "pixgram._native")]
 pub struct Receiver {
-    rx: Option<pixgram::Receiver>,
+    /// None once closed; a receive takes the lock one 50 ms slice at a time, so `close()`
+    /// from another thread ends a blocked `recv()` (which raises `pixgram.Error`).
+    rx: Mutex<Option<pixgram::Receiver>>,
 }
 
 /// A frame that arrived whole. Its bytes are exposed without a copy through the buffer
@@ -136,10 +142,22 @@ impl Message {
 }
 
 impl Receiver {
-    fn rx(&mut self) -> PyResult<&mut pixgram::Receiver> {
-        self.rx
-            .as_mut()
-            .ok_or_else(|| Error::new_err("this receiver is closed"))
+    fn lock(&self) -> MutexGuard<'_, Option<pixgram::Receiver>> {
+        self.rx.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the open receiver, the GIL released.
+    fn with_rx<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut pixgram::Receiver) -> Result<T, pixgram::Error> + Send,
+    ) -> PyResult<T> {
+        py.detach(|| {
+            let mut guard = self.lock();
+            let rx = guard.as_mut().ok_or(None)?;
+            f(rx).map_err(Some)
+        })
+        .map_err(|e| e.map_or_else(|| Error::new_err("this receiver is closed"), to_py))
     }
 }
 
@@ -197,26 +215,27 @@ impl Receiver {
             builder = builder.max_peers(n);
         }
         let rx = py.detach(|| builder.bind(addr)).map_err(to_py)?;
-        Ok(Receiver { rx: Some(rx) })
+        Ok(Receiver {
+            rx: Mutex::new(Some(rx)),
+        })
     }
 
     /// The (host, port) this receiver listens on (port 0 asked: the one it got).
     #[getter]
-    fn address(&mut self) -> PyResult<(String, u16)> {
-        Ok(peer_tuple(self.rx()?.local_addr().map_err(to_py)?))
+    fn address(&self, py: Python<'_>) -> PyResult<(String, u16)> {
+        Ok(peer_tuple(self.with_rx(py, |rx| rx.local_addr())?))
     }
 
     /// The next Frame or Message; waits at most `timeout` seconds (None: as long as it
     /// takes), then raises `pixgram.Timeout`. The GIL is released while waiting and Ctrl-C
     /// raises KeyboardInterrupt within 50 ms.
     #[pyo3(signature = (timeout=None))]
-    fn recv(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+    fn recv(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
         let end = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
-        let rx = self.rx()?;
         loop {
             let slice = Instant::now() + SIGNAL_CHECK;
             let until = end.map_or(slice, |e| e.min(slice));
-            if let Some(item) = py.detach(|| rx.next(Some(until))).map_err(to_py)? {
+            if let Some(item) = self.with_rx(py, |rx| rx.next(Some(until)))? {
                 return to_object(py, item);
             }
             if end.is_some_and(|e| Instant::now() >= e) {
@@ -229,25 +248,29 @@ impl Receiver {
         }
     }
 
-    /// What has already arrived, without waiting: a Frame, a Message, or None.
-    fn poll(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let rx = self.rx()?;
-        match py.detach(|| rx.next(Some(Instant::now()))).map_err(to_py)? {
+    /// What has already arrived (in the socket's buffer too), without waiting for more: a
+    /// Frame, a Message, or None (after at most about 0.1 ms).
+    fn poll(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        // The library's receive reads what is waiting before it checks the deadline again;
+        // a deadline already passed would return before reading.
+        let next = |rx: &mut pixgram::Receiver| rx.next(Some(Instant::now() + POLL_WINDOW));
+        match self.with_rx(py, next)? {
             Some(item) => to_object(py, item).map(Some),
             None => Ok(None),
         }
     }
 
     /// Closes the socket; closing twice is harmless.
-    fn close(&mut self) {
-        self.rx = None;
+    fn close(&self, py: Python<'_>) {
+        let closed = py.detach(|| self.lock().take());
+        drop(closed);
     }
 
     fn __iter__(slf: Py<Self>) -> Py<Self> {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         self.recv(py, None)
     }
 
@@ -256,12 +279,13 @@ impl Receiver {
     }
 
     fn __exit__(
-        &mut self,
+        &self,
+        py: Python<'_>,
         _kind: &Bound<'_, PyAny>,
         _value: &Bound<'_, PyAny>,
         _tb: &Bound<'_, PyAny>,
     ) -> bool {
-        self.close();
+        self.close(py);
         false
     }
 }

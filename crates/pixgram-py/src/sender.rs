@@ -31,10 +31,10 @@ pub const SIGNAL_CHECK: Duration = Duration::from_millis(50);
 /// The session makes progress (acknowledgements, resends, the handshake) inside every call
 /// and, between calls, on a background thread that pumps it every millisecond while frames
 /// are in flight: a program may send and then do something else.
-#[pyclass(module = "pixgram._native")]
+#[pyclass(frozen, module = "pixgram._native")]
 pub struct Sender {
     shared: Arc<Shared>,
-    ticker: Option<JoinHandle<()>>,
+    ticker: Mutex<Option<JoinHandle<()>>>,
     quality: u8,
 }
 
@@ -115,6 +115,20 @@ fn delivery(mode: &str, fps: f64, deadline: Option<f64>, fec: Option<f64>) -> Py
     }
 }
 
+/// The bytes of any buffer, whatever its item type (a float32 array's 4 bytes an item).
+fn raw_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    match PyBuffer::<u8>::get(data) {
+        Ok(buffer) => buffer.to_vec(py),
+        Err(_) => {
+            let view = py
+                .import("builtins")?
+                .getattr("memoryview")?
+                .call1((data,))?;
+            PyBuffer::<u8>::get(&view.call_method1("cast", ("B",))?)?.to_vec(py)
+        }
+    }
+}
+
 /// Runs `f` on the open sender with the GIL released.
 fn with_tx<T: Send>(
     py: Python<'_>,
@@ -173,7 +187,7 @@ impl Sender {
             .map_err(|e| Error::new_err(format!("cannot start the sender's thread: {e}")))?;
         Ok(Sender {
             shared,
-            ticker: Some(ticker),
+            ticker: Mutex::new(Some(ticker)),
             quality: quality.clamp(1, 100),
         })
     }
@@ -185,7 +199,7 @@ impl Sender {
     /// BGR array (encoded to JPEG at `quality`, default the sender's).
     #[pyo3(signature = (data, meta=None, quality=None))]
     fn send(
-        &mut self,
+        &self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         meta: Option<&Bound<'_, PyDict>>,
@@ -214,7 +228,7 @@ impl Sender {
         } else if let Ok(b) = data.cast::<PyBytes>() {
             b.as_bytes().to_vec()
         } else {
-            PyBuffer::<u8>::get(data)?.to_vec(py)?
+            raw_bytes(py, data)?
         };
         self.send_frame(py, bytes, frame_meta)
     }
@@ -223,22 +237,21 @@ impl Sender {
     /// they are, with `meta`; returns the frame id. No image encoding.
     #[pyo3(signature = (data, meta=None))]
     fn send_bytes(
-        &mut self,
+        &self,
         py: Python<'_>,
         data: &Bound<'_, PyAny>,
         meta: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<u64> {
         let frame_meta = meta_from_dict(py, meta)?;
-        let buffer = PyBuffer::<u8>::get(data)?;
         let bytes = match data.cast::<PyBytes>() {
             Ok(b) => b.as_bytes().to_vec(),
-            Err(_) => buffer.to_vec(py)?,
+            Err(_) => raw_bytes(py, data)?,
         };
         self.send_frame(py, bytes, frame_meta)
     }
 
     /// Sends `obj` (anything `json.dumps` takes) as a JSON message; returns its id.
-    fn send_json(&mut self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+    fn send_json(&self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<u64> {
         let text = dumps(py, obj)?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| Error::new_err(format!("not JSON: {e}")))?;
@@ -249,7 +262,7 @@ impl Sender {
     /// Waits until everything sent is acknowledged (or lost), at most `timeout` seconds
     /// (None: as long as the receiver answers); True if nothing is left in flight.
     #[pyo3(signature = (timeout=None))]
-    fn wait(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
+    fn wait(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
         let end = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
         loop {
             let slice = Instant::now() + SIGNAL_CHECK;
@@ -272,7 +285,7 @@ impl Sender {
 
     /// Waits for every verdict (as long as the receiver answers), closes the session and
     /// returns what was delivered. Closing twice is harmless (the second returns None).
-    fn close(&mut self, py: Python<'_>) -> PyResult<Option<Sent>> {
+    fn close(&self, py: Python<'_>) -> PyResult<Option<Sent>> {
         self.stop_ticker(py);
         let Some(tx) = self.shared.lock().take() else {
             return Ok(None);
@@ -289,7 +302,7 @@ impl Sender {
     }
 
     fn __exit__(
-        &mut self,
+        &self,
         py: Python<'_>,
         _kind: &Bound<'_, PyAny>,
         _value: &Bound<'_, PyAny>,
@@ -301,14 +314,15 @@ impl Sender {
 }
 
 impl Sender {
-    fn send_frame(&mut self, py: Python<'_>, bytes: Vec<u8>, meta: FrameMeta) -> PyResult<u64> {
+    fn send_frame(&self, py: Python<'_>, bytes: Vec<u8>, meta: FrameMeta) -> PyResult<u64> {
         let id = with_tx(py, &self.shared, |tx| tx.send_image(bytes, meta))?;
         Ok(id.0)
     }
 
-    fn stop_ticker(&mut self, py: Python<'_>) {
+    fn stop_ticker(&self, py: Python<'_>) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        if let Some(ticker) = self.ticker.take() {
+        let ticker = self.ticker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(ticker) = ticker {
             // It never needs the GIL; it stops within one tick.
             py.detach(|| {
                 let _ = ticker.join();
@@ -321,7 +335,12 @@ impl Drop for Sender {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         // Dropped without close(): the ticker ends within one tick, holding nothing Python owns.
-        if let Some(ticker) = self.ticker.take() {
+        let ticker = self
+            .ticker
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(ticker) = ticker {
             let _ = ticker.join();
         }
     }

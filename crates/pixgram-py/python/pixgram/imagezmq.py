@@ -39,6 +39,10 @@ __all__ = ["ImageSender", "ImageHub", "AddressError", "Error", "Timeout"]
 # closed beyond this many (a remote peer must not grow the hub's memory without bound).
 MAX_REPLY_SESSIONS = 64
 
+# Publish/subscribe: at most this many newer items are taken (and all but the newest frame
+# dropped) before a receive returns, so a sender faster than the hub cannot hold it forever.
+MAX_DRAINED = 1000
+
 _URL = re.compile(r"^(?P<scheme>[a-z0-9]+)://(?P<host>\[[^\]]*\]|[^:/]*):(?P<port>\d+)$")
 
 
@@ -87,8 +91,9 @@ class ImageSender:
             self._sender = _native.Sender((host, port), key_file=key_file, window=window)
         else:
             self._meta = {}
+            # Live: a frame late by more than a second is dropped rather than resent.
             self._sender = _native.Sender(
-                (host, port), mode="live", key_file=key_file, window=window
+                (host, port), mode="live", deadline=1.0, key_file=key_file, window=window
             )
 
     def send_image(self, msg, image):
@@ -166,11 +171,12 @@ class ImageHub:
             item = self._rx.recv(self.timeout)
         if not self.REQ_REP:
             # Latest frame wins: take whatever else has already arrived, keep the newest.
-            newer = self._rx.poll()
-            while newer is not None:
+            for _ in range(MAX_DRAINED):
+                newer = self._rx.poll()
+                if newer is None:
+                    break
                 if isinstance(newer, _native.Frame):
                     item = newer
-                newer = self._rx.poll()
         meta = item.meta
         if self.REQ_REP:
             port = meta.get("reply_port")
@@ -207,9 +213,8 @@ class ImageHub:
                 oldest.close()
                 self.reply_sessions_closed += 1
         self._reply_senders[(host, port)] = sender
+        # Its acknowledgement (and any resend) is the sender's background thread's.
         sender.send_bytes(reply_message, {"reply_to": frame_id})
-        # Keep the reply's acknowledgement (and any resend) going before the next receive.
-        sender.wait(2.0)
 
     def close(self) -> None:
         """Closes the port and the reply sessions."""

@@ -1,0 +1,131 @@
+"""The ImageZMQ drop-in against itself, in both modes."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import pixgram
+from conftest import free_port, gradient
+from pixgram import imagezmq
+
+
+def serve(hub, n, replies=True):
+    """A hub thread answering `n` frames with b"OK <msg>"; returns what it received."""
+    got = []
+
+    def run():
+        for _ in range(n):
+            msg, image = hub.recv_image()
+            got.append((msg, np.array(image)))
+            if replies:
+                hub.send_reply(b"OK " + str(msg).encode())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, got
+
+
+def test_req_rep_send_image_returns_the_hubs_reply_and_arrays_arrive_equal():
+    port = free_port()
+    arrays = [
+        gradient(1080, 1920),
+        np.arange(24, dtype=np.float32).reshape(2, 3, 4),
+        np.array([[1, -2], [3, -4]], dtype=np.int64),
+    ]
+    with imagezmq.ImageHub(f"udp://127.0.0.1:{port}", timeout=10) as hub:
+        thread, got = serve(hub, len(arrays))
+        with imagezmq.ImageSender(f"udp://127.0.0.1:{port}", reply_timeout=10) as sender:
+            replies = [sender.send_image(f"cam{i}", a) for i, a in enumerate(arrays)]
+        thread.join(10)
+    assert replies == [b"OK cam0", b"OK cam1", b"OK cam2"]
+    assert [m for m, _ in got] == ["cam0", "cam1", "cam2"]
+    for sent, (_, received) in zip(arrays, got):
+        assert received.dtype == sent.dtype and received.shape == sent.shape
+        assert np.array_equal(received, sent)
+
+
+def test_req_rep_send_jpg_and_recv_jpg_carry_the_bytes_as_they_are(jpeg_bytes):
+    port = free_port()
+    with imagezmq.ImageHub(f"udp://*:{port}", timeout=10) as hub:
+        received = []
+
+        def run():
+            for _ in range(2):
+                msg, jpg = hub.recv_jpg()
+                received.append((msg, bytes(jpg)))
+                hub.send_reply()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        sender = imagezmq.ImageSender(f"udp://127.0.0.1:{port}", reply_timeout=10)
+        assert sender.send_jpg("rpi1", jpeg_bytes) == b"OK"
+        assert sender.send_jpg("rpi1", np.frombuffer(jpeg_bytes, np.uint8)) == b"OK"
+        sender.close()
+        thread.join(10)
+    assert received == [("rpi1", jpeg_bytes), ("rpi1", jpeg_bytes)]
+    # recv_image of a JPEG decodes it, as cv2.imdecode would.
+    assert pixgram.decode_image(jpeg_bytes).shape == (240, 320, 3)
+
+
+def test_two_senders_each_get_their_own_reply():
+    port = free_port()
+    with imagezmq.ImageHub(f"udp://127.0.0.1:{port}", timeout=10) as hub:
+        thread, _ = serve(hub, 6)
+        senders = [imagezmq.ImageSender(f"udp://127.0.0.1:{port}", reply_timeout=10) for _ in range(2)]
+        out = {0: [], 1: []}
+
+        def run(i):
+            for k in range(3):
+                out[i].append(senders[i].send_image(f"s{i}-{k}", np.full((8, 8, 3), i, np.uint8)))
+
+        workers = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(20)
+        thread.join(10)
+        for s in senders:
+            s.close()
+    assert out == {i: [f"OK s{i}-{k}".encode() for k in range(3)] for i in range(2)}
+
+
+def test_pub_sub_returns_the_latest_frame_and_no_reply():
+    port = free_port()
+    with imagezmq.ImageHub(f"udp://127.0.0.1:{port}", REQ_REP=False, timeout=10) as hub:
+        sender = imagezmq.ImageSender(f"udp://127.0.0.1:{port}", REQ_REP=False, window=32)
+        first = threading.Event()
+        seen = []
+
+        def run():
+            seen.append(hub.recv_image()[0])
+            first.set()
+            time.sleep(0.3)  # busy: the other frames arrive meanwhile
+            seen.append(hub.recv_image()[0])
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        assert sender.send_image(0, np.zeros((64, 64, 3), np.uint8)) is None
+        assert first.wait(10)
+        for i in range(1, 20):
+            sender.send_image(i, np.full((64, 64, 3), i, np.uint8))
+        thread.join(10)
+        assert seen == [0, 19]  # frames 1 to 18 were dropped: the latest frame wins
+        sender.close()
+        with pytest.raises(pixgram.Error, match="REQ_REP"):
+            hub.send_reply(b"OK")
+        hub.timeout = 0.2
+        with pytest.raises(pixgram.Timeout):
+            hub.recv_image()
+
+
+def test_urls_that_pixgram_cannot_use_say_what_to_write():
+    with pytest.raises(pixgram.AddressError, match="udp://127.0.0.1:5555"):
+        imagezmq.ImageSender("tcp://127.0.0.1:5555")
+    with pytest.raises(pixgram.AddressError, match="udp://"):
+        imagezmq.ImageHub("tcp://*:5555")
+    with pytest.raises(pixgram.AddressError, match="hub"):
+        imagezmq.ImageSender("udp://*:5555")
+    with pytest.raises(pixgram.AddressError):
+        imagezmq.ImageSender("127.0.0.1:5555")
