@@ -6,6 +6,8 @@ Cases, interleaved within each round (a hub process and a sender process each):
   reqrep-jpg    send_jpg of the JPEG, REQ/REP: round trips per second at the sender
   pubsub-jpg    send_jpg of the JPEG, PUB/SUB: MB/s reaching the hub's application
   reqrep-array  send_image of the JPEG decoded (an HxWx3 uint8 array), REQ/REP: frames/s
+  pubsub-native pixgram only, its native API (live Sender, Receiver handing over every frame
+                rather than the drop-in's newest one), against ImageZMQ's pubsub-jpg
 Prints one JSON line per run, then the medians and pixgram/ImageZMQ ratios.
 """
 
@@ -43,7 +45,30 @@ def payload(case, jpeg_path):
     return data
 
 
+class NativeHub:
+    """pixgram's native Receiver: every frame in order (no latest-frame-wins skipping)."""
+
+    def __init__(self, port):
+        import pixgram
+        self.rx = pixgram.Receiver(("127.0.0.1", port))
+
+    def recv_jpg(self):
+        frame = self.rx.recv()
+        return None, frame
+
+
+class NativeSender:
+    def __init__(self, port):
+        import pixgram
+        self.tx = pixgram.Sender(("127.0.0.1", port), mode="live", deadline=1.0, window=16)
+
+    def send_jpg(self, msg, data):
+        self.tx.send_bytes(data, {"msg": msg})
+
+
 def hub(lib, case, port, seconds):
+    if case == "pubsub-native":
+        return measure_pubsub(NativeHub(port).recv_jpg, seconds)
     izmq, scheme = load(lib)
     reqrep = case.startswith("reqrep")
     if reqrep or lib == "pixgram":
@@ -57,8 +82,13 @@ def hub(lib, case, port, seconds):
             msg, _ = recv()
             h.send_reply(b"OK")
             if msg == "stop":
+                h.close()  # delivers that last reply before the process ends
                 return
-    # PUB/SUB: bytes reaching this application from its first frame for `seconds`.
+    measure_pubsub(recv, seconds)
+
+
+def measure_pubsub(recv, seconds):
+    """PUB/SUB: bytes reaching this application from its first frame for `seconds`."""
     _, first = recv()
     start = time.perf_counter()
     frames = nbytes = 0
@@ -76,7 +106,9 @@ def sender(lib, case, port, frames, seconds, jpeg_path):
     izmq, scheme = load(lib)
     data = payload(case, jpeg_path)
     reqrep = case.startswith("reqrep")
-    if reqrep or lib == "pixgram":
+    if case == "pubsub-native":
+        s = NativeSender(port)
+    elif reqrep or lib == "pixgram":
         s = izmq.ImageSender(f"{scheme}://127.0.0.1:{port}", REQ_REP=reqrep)
     else:  # ImageZMQ's publisher binds
         s = izmq.ImageSender(f"tcp://*:{port}", REQ_REP=False)
@@ -110,7 +142,7 @@ def run_case(lib, case, args):
                                str(args.seconds), args.jpeg], stdout=subprocess.PIPE, text=True)
     try:
         if case.startswith("reqrep"):
-            out, _ = s.communicate(timeout=300)
+            out, _ = s.communicate(timeout=120)
             h.wait(30)
         else:
             out, _ = h.communicate(timeout=300)
@@ -134,13 +166,16 @@ def main():
     p.add_argument("--array-frames", type=int, default=300, help="send_image runs")
     p.add_argument("--seconds", type=float, default=2.0, help="PUB/SUB measuring time")
     args = p.parse_args()
-    cases = {"reqrep-jpg": "frames/s", "pubsub-jpg": "MB/s", "reqrep-array": "frames/s"}
+    cases = {"reqrep-jpg": "frames/s", "pubsub-jpg": "MB/s", "reqrep-array": "frames/s",
+             "pubsub-native": "MB/s"}
     results = {(lib, c): [] for lib in ("pixgram", "imagezmq") for c in cases}
     for r in range(args.rounds):
         for case in cases:
             # Alternate which goes first, so a drift in the machine's load favours neither.
             order = ("pixgram", "imagezmq") if r % 2 == 0 else ("imagezmq", "pixgram")
             for lib in order:
+                if case == "pubsub-native" and lib == "imagezmq":
+                    continue  # compared with ImageZMQ's pubsub-jpg of the same round
                 a = argparse.Namespace(**vars(args))
                 if case == "reqrep-array":
                     a.frames = args.array_frames
@@ -152,7 +187,8 @@ def main():
     print(f"{'case':<14} {'pixgram':>14} {'ImageZMQ':>14} {'ratio':>7}")
     for case, unit in cases.items():
         px = statistics.median(results[("pixgram", case)])
-        zq = statistics.median(results[("imagezmq", case)])
+        peer = "pubsub-jpg" if case == "pubsub-native" else case
+        zq = statistics.median(results[("imagezmq", peer)])
         print(f"{case:<14} {px:>9,.0f} {unit:<5}{zq:>9,.0f} {unit:<5}{px / zq:>6.2f}x")
 
 

@@ -198,7 +198,11 @@ class ImageHub:
         return meta.get("msg", meta.get("file")), frame.data
 
     def send_reply(self, reply_message=b"OK"):
-        """Answers the last frame received (REQ/REP mode only)."""
+        """Answers the last frame received (REQ/REP mode only).
+
+        The reply is on its way when this returns; `close()` the hub (or leave its `with`)
+        before the program ends, so the last replies are delivered.
+        """
         if not self.REQ_REP:
             raise Error("send_reply is for REQ_REP=True; publish/subscribe has no reply")
         if self._asker is None:
