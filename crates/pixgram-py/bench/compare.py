@@ -68,7 +68,9 @@ class NativeSender:
 
 def hub(lib, case, port, seconds):
     if case == "pubsub-native":
-        return measure_pubsub(NativeHub(port).recv_jpg, seconds)
+        native = NativeHub(port)
+        print("ready", flush=True)
+        return measure_pubsub(native.recv_jpg, seconds)
     izmq, scheme = load(lib)
     reqrep = case.startswith("reqrep")
     if reqrep or lib == "pixgram":

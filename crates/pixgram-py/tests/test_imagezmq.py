@@ -91,33 +91,49 @@ def test_two_senders_each_get_their_own_reply():
     assert out == {i: [f"OK s{i}-{k}".encode() for k in range(3)] for i in range(2)}
 
 
-def test_pub_sub_returns_the_latest_frame_and_no_reply():
+def pub_sub_while_the_hub_is_busy(latest_only):
+    """Frame 0, then frames 1-19 sent while the hub is busy; what the hub returns after."""
     port = free_port()
-    with imagezmq.ImageHub(f"udp://127.0.0.1:{port}", REQ_REP=False, timeout=10) as hub:
-        sender = imagezmq.ImageSender(f"udp://127.0.0.1:{port}", REQ_REP=False, window=32)
-        first = threading.Event()
-        seen = []
+    hub = imagezmq.ImageHub(f"udp://127.0.0.1:{port}", REQ_REP=False, timeout=10,
+                            latest_only=latest_only)
+    sender = imagezmq.ImageSender(f"udp://127.0.0.1:{port}", REQ_REP=False, window=32)
+    first = threading.Event()
+    seen = []
 
-        def run():
-            seen.append(hub.recv_image()[0])
-            first.set()
-            time.sleep(0.3)  # busy: the other frames arrive meanwhile
+    def run():
+        seen.append(hub.recv_image()[0])
+        first.set()
+        time.sleep(0.3)  # busy: the other frames arrive meanwhile
+        while not seen or seen[-1] != 19:
             seen.append(hub.recv_image()[0])
 
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        assert sender.send_image(0, np.zeros((64, 64, 3), np.uint8)) is None
-        assert first.wait(10)
-        for i in range(1, 20):
-            sender.send_image(i, np.full((64, 64, 3), i, np.uint8))
-        thread.join(10)
-        assert seen == [0, 19]  # frames 1 to 18 were dropped: the latest frame wins
-        sender.close()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert sender.send_image(0, np.zeros((64, 64, 3), np.uint8)) is None
+    assert first.wait(10)
+    for i in range(1, 20):
+        assert sender.send_image(i, np.full((64, 64, 3), i, np.uint8)) is None
+    thread.join(10)
+    sender.close()
+    return hub, seen
+
+
+def test_pub_sub_delivers_frames_in_order_without_replies():
+    hub, seen = pub_sub_while_the_hub_is_busy(latest_only=False)
+    with hub:
+        assert seen == list(range(20))
         with pytest.raises(pixgram.Error, match="REQ_REP"):
             hub.send_reply(b"OK")
         hub.timeout = 0.2
         with pytest.raises(pixgram.Timeout):
             hub.recv_image()
+
+
+def test_pub_sub_latest_only_skips_the_frames_overtaken_while_the_hub_was_busy():
+    hub, seen = pub_sub_while_the_hub_is_busy(latest_only=True)
+    with hub:
+        assert seen == [0, 19]
+        assert hub.frames_skipped == 18
 
 
 def test_urls_that_pixgram_cannot_use_say_what_to_write():

@@ -15,9 +15,11 @@ the sender listens for replies, and the hub sends its reply there as a pixgram f
 own, on a session of its own, tagged with the id of the frame it answers (no change to the
 wire protocol: see docs/PROTOCOL.md, "Application replies").
 
-REQ_REP=False is publish/subscribe: the sender never waits for a reply, frames go live (late
-ones are dropped, not resent), and `recv_image`/`recv_jpg` return the newest frame that has
-arrived, dropping older ones (latest frame wins).
+REQ_REP=False is publish/subscribe: the sender never waits for a reply and frames go live
+(latest frame wins, as `pixgram send --mode live`: a frame has a deadline, one lost or late is
+dropped rather than resent and never delays a later one). The hub returns frames in order as
+they complete; `ImageHub(..., latest_only=True)` also skips every complete frame that a newer
+one has overtaken by the time the hub asks (for a hub slower than its senders).
 
 One difference from ImageZMQ: the hub always opens the port and senders connect to it, in
 both modes (ImageZMQ's PUB/SUB sender binds and the hub connects).
@@ -39,7 +41,7 @@ __all__ = ["ImageSender", "ImageHub", "AddressError", "Error", "Timeout"]
 # closed beyond this many (a remote peer must not grow the hub's memory without bound).
 MAX_REPLY_SESSIONS = 64
 
-# Publish/subscribe: at most this many newer items are taken (and all but the newest frame
+# latest_only: at most this many newer items are taken (and all but the newest frame
 # dropped) before a receive returns, so a sender faster than the hub cannot hold it forever.
 MAX_DRAINED = 1000
 
@@ -148,12 +150,15 @@ class ImageHub:
         *,
         key_file: str | None = None,
         timeout: float | None = None,
+        latest_only: bool = False,
     ) -> None:
         host, port = _parse(open_port)
         if host in ("*", ""):
             host = "0.0.0.0"
         self.REQ_REP = REQ_REP
         self.timeout = timeout
+        self.latest_only = latest_only and not REQ_REP
+        self.frames_skipped = 0  # counter: frames overtaken and skipped (latest_only)
         self._key_file = key_file
         self._rx = _native.Receiver((host, port), key_file=key_file)
         self._asker = None  # (host, reply port, frame id) of the frame to answer
@@ -169,14 +174,15 @@ class ImageHub:
         item = self._rx.recv(self.timeout)
         while not isinstance(item, _native.Frame):
             item = self._rx.recv(self.timeout)
-        if not self.REQ_REP:
-            # Latest frame wins: take whatever else has already arrived, keep the newest.
+        if self.latest_only:
+            # Take whatever else has already arrived, keep the newest.
             for _ in range(MAX_DRAINED):
                 newer = self._rx.poll()
                 if newer is None:
                     break
                 if isinstance(newer, _native.Frame):
                     item = newer
+                    self.frames_skipped += 1
         meta = item.meta
         if self.REQ_REP:
             port = meta.get("reply_port")
