@@ -91,6 +91,22 @@ def test_two_senders_each_get_their_own_reply():
     assert out == {i: [f"OK s{i}-{k}".encode() for k in range(3)] for i in range(2)}
 
 
+def test_reply_sessions_past_the_limit_are_closed_counted_and_replies_still_arrive(monkeypatch):
+    monkeypatch.setattr(imagezmq, "MAX_REPLY_SESSIONS", 1)
+    port = free_port()
+    with imagezmq.ImageHub(f"udp://127.0.0.1:{port}", timeout=10) as hub:
+        thread, _ = serve(hub, 4)
+        a, b = (imagezmq.ImageSender(f"udp://127.0.0.1:{port}", reply_timeout=10) for _ in "ab")
+        # Alternating senders: each reply needs the session the previous one evicted.
+        pairs = ((a, "a"), (b, "b"), (a, "a"), (b, "b"))
+        replies = [s.send_image(m, np.zeros((2, 2, 3), np.uint8)) for s, m in pairs]
+        thread.join(10)
+        assert replies == [b"OK a", b"OK b", b"OK a", b"OK b"]
+        assert hub.reply_sessions_closed == 3 and len(hub._reply_senders) == 1
+        a.close()
+        b.close()
+
+
 def pub_sub_while_the_hub_is_busy(latest_only):
     """Frame 0, then frames 1-19 sent while the hub is busy; what the hub returns after."""
     port = free_port()

@@ -87,8 +87,12 @@ def test_the_drop_in_hub_receives_what_pixgram_send_sent(jpeg_file):
     binary = pixgram_binary()
     port = free_port()
     with imagezmq.ImageHub(f"udp://127.0.0.1:{port}", REQ_REP=False, timeout=20) as hub:
-        send = subprocess.Popen([binary, "send", "--to", f"127.0.0.1:{port}", str(jpeg_file)],
-                                stderr=subprocess.PIPE, text=True)
+        send = subprocess.Popen(
+            [binary, "send", "--to", f"127.0.0.1:{port}", str(jpeg_file), str(jpeg_file)],
+            stderr=subprocess.PIPE, text=True,
+        )
         name, jpg = hub.recv_jpg()
+        name2, image = hub.recv_image()  # a JPEG without dtype/shape: decoded, BGR
         assert send.wait(20) == 0, send.stderr.read()
-    assert name == "photo.jpg" and bytes(jpg) == jpeg_file.read_bytes()
+    assert name == name2 == "photo.jpg" and bytes(jpg) == jpeg_file.read_bytes()
+    assert np.array_equal(image, pixgram.decode_image(jpeg_file.read_bytes()))
