@@ -4,7 +4,7 @@
 use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pixgram_core::seal::Psk;
@@ -176,6 +176,24 @@ impl Sender {
         let id = self.tx.send(frame)?;
         self.take_verdicts();
         Ok(id)
+    }
+
+    /// Takes acknowledgements and runs timers (resending what was lost) until every frame
+    /// sent has a verdict or `deadline` passes; `Ok(true)` once nothing is left in flight.
+    /// Unlike [`Sender::finish`] the session stays open: call it in short slices to wait for
+    /// a frame's acknowledgement while staying responsive (to Ctrl-C, to other sockets).
+    pub fn wait(&mut self, deadline: Instant) -> Result<bool, Error> {
+        while self.tx.in_flight() > 0 && Instant::now() < deadline {
+            self.tx.pump(Some(deadline))?;
+            self.take_verdicts();
+        }
+        self.take_verdicts();
+        Ok(self.tx.in_flight() == 0)
+    }
+
+    /// Frames and messages acknowledged so far, and those lost (with why) so far.
+    pub fn verdicts(&self) -> (u64, &[(FrameId, SendFailure)]) {
+        (self.acked, &self.lost)
     }
 
     /// Waits until everything sent has a verdict (as long as the receiver answers), then
