@@ -61,8 +61,8 @@ type PeerKey = (SessionId, SocketAddr);
 ///     while let Some(t) = tx.poll_transmit(now, &mut buf) {
 ///         rx.handle(now, peer, &buf[..t.len]);
 ///     }
-///     while let Some((_dst, len)) = rx.poll_transmit(&mut buf) {
-///         tx.handle(now, &buf[..len]);
+///     while let Some(t) = rx.poll_transmit(&mut buf) {
+///         tx.handle(now, t.bytes(&buf));
 ///     }
 ///     while let Some(e) = rx.poll_event() {
 ///         if let ReceiverEvent::Frame(f) = e {

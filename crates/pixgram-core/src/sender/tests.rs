@@ -277,3 +277,42 @@ fn sender_handle_timeout_fires_exactly_when_poll_timeout_says() {
     assert!(fired >= 3, "only {fired} timers fired");
     assert_eq!(tx.in_flight(), 0, "every frame got a verdict");
 }
+
+#[test]
+fn a_flight_from_idle_starts_at_once_and_the_rest_is_paced() {
+    // 20 KB/s: the pacer has no tokens left after the first frame for 50 ms.
+    let config = SenderConfig {
+        max_rate: Some(20_000.0),
+        ..SenderConfig::default()
+    };
+    let mut tx = Sender::new(config, SessionId(7));
+    let mut rx = Receiver::new(ReceiverConfig::default());
+    // A first frame of 40 datagrams spends the start-up burst and more: the bucket is in
+    // debt when its ACK comes.
+    let mut now = Timestamp::ZERO;
+    tx.send(now, OutgoingFrame::frame(StreamId(1), vec![1u8; 40_000]))
+        .unwrap();
+    for _ in 0..1000 {
+        for reply in to_receiver(&mut tx, &mut rx, now) {
+            tx.handle(now, &reply);
+        }
+        if tx.stats().frames_acked == 1 {
+            break;
+        }
+        now = tx.poll_timeout().expect("a frame in flight has a timer");
+        tx.handle_timeout(now);
+    }
+    assert_eq!(tx.stats().frames_acked, 1);
+    let mut buf = vec![0; 2048];
+    // Nothing in flight: the next frame's first datagram goes now, tokens or not; its
+    // second and third wait for the pacer.
+    let at = now + Duration::from_micros(400);
+    assert!(tx.pacer.ready_at(at, 1048) > at, "the bucket is in debt");
+    tx.send(at, OutgoingFrame::frame(StreamId(1), vec![2u8; 3000]))
+        .unwrap();
+    let sent: Vec<usize> = std::iter::from_fn(|| tx.poll_transmit(at, &mut buf))
+        .map(|t| t.len)
+        .collect();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(tx.poll_timeout().is_some_and(|t| t > at));
+}
