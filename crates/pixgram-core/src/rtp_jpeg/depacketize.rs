@@ -1,0 +1,625 @@
+//! The receiver's half of RFC 2435: RTP packets in (any order), complete JFIF files out.
+//!
+//! Packets are grouped into frames by RTP timestamp and placed by fragment offset, so
+//! reordering within a frame costs nothing; frames are ordered by extended sequence number
+//! (wrap-around included). A frame is delivered once every byte from offset 0 to the end of
+//! its marker packet is there; when a later frame completes, or when no packet came for it in
+//! [`DepacketizerConfig::frame_timeout`], an incomplete one is dropped and counted, or, with
+//! restart markers and [`DepacketizerConfig::partial`], delivered with its missing restart
+//! intervals filled with grey. A new SSRC (the sender restarted) abandons what the old one
+//! left unfinished. Memory is bounded: at most [`DepacketizerConfig::max_frames`] frames of at
+//! most [`DepacketizerConfig::max_frame_bytes`] each, and 127 cached table pairs.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use super::jfif::{self, FrameHeader, QuantTable};
+use super::jpeg::Subsampling;
+use super::reception::ReceptionStats;
+use super::rtp_header::RtpHeader;
+use super::tables::tables_for_q;
+use crate::time::Timestamp;
+
+/// Limits and choices of a [`Depacketizer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepacketizerConfig {
+    /// Largest frame (scan bytes) assembled; larger ones are dropped and counted.
+    pub max_frame_bytes: usize,
+    /// Frames assembled at once; past it the oldest is given up.
+    pub max_frames: usize,
+    /// An incomplete frame with no packet for this long is given up.
+    pub frame_timeout: Duration,
+    /// Deliver the decodable part of incomplete frames that have restart markers.
+    pub partial: bool,
+    /// The exact frame size out of band (`a=x-dimensions`): used when the in-band size is 0
+    /// (over 2040 px) or rounds to it (sizes not a multiple of 8).
+    pub dimensions: Option<(u16, u16)>,
+    /// Accept only this payload type (`None`: any).
+    pub payload_type: Option<u8>,
+}
+
+impl Default for DepacketizerConfig {
+    fn default() -> Self {
+        DepacketizerConfig {
+            max_frame_bytes: 16 << 20,
+            max_frames: 4,
+            frame_timeout: Duration::from_millis(500),
+            partial: false,
+            dimensions: None,
+            payload_type: None,
+        }
+    }
+}
+
+/// A rebuilt frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtpJpegFrame {
+    /// Its source.
+    pub ssrc: u32,
+    /// Its 90 kHz media time.
+    pub timestamp: u32,
+    /// A complete JFIF file.
+    pub jfif: Vec<u8>,
+    /// Some restart intervals were missing and are grey.
+    pub partial: bool,
+    /// Pixels.
+    pub width: u16,
+    /// Pixels.
+    pub height: u16,
+}
+
+/// Why a frame was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameLoss {
+    /// A fragment never came.
+    MissingFragment,
+    /// Larger than `max_frame_bytes`.
+    TooLarge,
+    /// Q 128-254 with tables never received, or a reserved Q.
+    NoTables,
+    /// Size 0 in band and none out of band (x-dimensions).
+    NoDimensions,
+    /// Its source changed SSRC before it was complete.
+    SourceChanged,
+}
+
+/// What the depacketizer has for the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DepacketizerEvent {
+    /// A frame, whole or (with `partial`) partly grey.
+    Frame(RtpJpegFrame),
+    /// A frame given up.
+    Lost {
+        /// Its source.
+        ssrc: u32,
+        /// Its media time.
+        timestamp: u32,
+        /// Why.
+        reason: FrameLoss,
+    },
+}
+
+/// Counters: every packet lands in exactly one of `accepted` or a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DepacketizerStats {
+    /// Packets placed into a frame.
+    pub accepted: u64,
+    /// Datagrams that are not RTP.
+    pub not_rtp: u64,
+    /// Packets of another payload type.
+    pub wrong_payload_type: u64,
+    /// Packets with a JPEG header that cannot be read, a type other than 0/1/64/65, or a
+    /// fragment that overlaps another.
+    pub malformed: u64,
+    /// Packets already received.
+    pub duplicates: u64,
+    /// Packets of a frame already delivered or given up.
+    pub late: u64,
+    /// Frames delivered whole.
+    pub frames: u64,
+    /// Frames delivered with grey intervals.
+    pub partial_frames: u64,
+    /// Frames given up (every [`FrameLoss`]).
+    pub frames_lost: u64,
+    /// Frames given up for a missing fragment.
+    pub lost_missing_fragment: u64,
+    /// Times the source's SSRC changed.
+    pub ssrc_changes: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    len: u32,
+    count: u16,
+    first: bool,
+}
+
+#[derive(Debug)]
+struct Assembly {
+    timestamp: u32,
+    first_seq: u32,
+    rtp_type: u8,
+    q: u8,
+    w8: u8,
+    h8: u8,
+    restart_interval: u16,
+    tables: Option<[QuantTable; 2]>,
+    data: Vec<u8>,
+    pieces: BTreeMap<u32, Piece>,
+    received: u64,
+    end: Option<u32>,
+    last_packet: Timestamp,
+    too_large: bool,
+}
+
+/// The current source.
+#[derive(Debug)]
+struct Source {
+    ssrc: u32,
+    reception: ReceptionStats,
+}
+
+/// RTP/JPEG packets in, [`DepacketizerEvent`]s out. Pure: time comes in as `now`.
+#[derive(Debug)]
+pub struct Depacketizer {
+    config: DepacketizerConfig,
+    source: Option<Source>,
+    frames: Vec<Assembly>,
+    /// Timestamps of frames recently finished, to tell late packets from new frames.
+    done: VecDeque<u32>,
+    q_cache: BTreeMap<u8, [QuantTable; 2]>,
+    events: VecDeque<DepacketizerEvent>,
+    stats: DepacketizerStats,
+}
+
+const DONE_REMEMBERED: usize = 16;
+
+/// Fields of an RFC 2435 packet's headers.
+struct JpegPacket<'a> {
+    offset: u32,
+    rtp_type: u8,
+    q: u8,
+    w8: u8,
+    h8: u8,
+    restart: Option<(u16, bool, u16)>,
+    tables: Option<[QuantTable; 2]>,
+    data: &'a [u8],
+}
+
+fn parse_jpeg_payload(p: &[u8]) -> Option<JpegPacket<'_>> {
+    let h = p.get(..8)?;
+    let offset = u32::from_be_bytes([0, h[1], h[2], h[3]]);
+    let (rtp_type, q, w8, h8) = (h[4], h[5], h[6], h[7]);
+    if !matches!(rtp_type, 0 | 1 | 64 | 65) {
+        return None;
+    }
+    let mut at = 8;
+    let restart = if rtp_type >= 64 {
+        let r = p.get(at..at + 4)?;
+        at += 4;
+        let flags = u16::from_be_bytes([r[2], r[3]]);
+        Some((
+            u16::from_be_bytes([r[0], r[1]]),
+            flags & 0x8000 != 0,
+            flags & 0x3FFF,
+        ))
+    } else {
+        None
+    };
+    let mut tables = None;
+    if offset == 0 && q >= 128 {
+        let t = p.get(at..at + 4)?;
+        let (precision, len) = (t[1], usize::from(u16::from_be_bytes([t[2], t[3]])));
+        at += 4;
+        let data = p.get(at..at + len)?;
+        at += len;
+        if len > 0 {
+            tables = Some(split_tables(precision, data)?);
+        }
+    }
+    Some(JpegPacket {
+        offset,
+        rtp_type,
+        q,
+        w8,
+        h8,
+        restart,
+        tables,
+        data: &p[at..],
+    })
+}
+
+/// The luminance and chrominance tables of an in-band table block (one table serves both).
+fn split_tables(precision: u8, data: &[u8]) -> Option<[QuantTable; 2]> {
+    let size = |i: u8| if precision & (1 << i) != 0 { 128 } else { 64 };
+    let (a, b) = (size(0), size(1));
+    let first = QuantTable {
+        wide: a == 128,
+        data: data.get(..a)?.to_vec(),
+    };
+    let second = match data.get(a..a + b) {
+        Some(d) => QuantTable {
+            wide: b == 128,
+            data: d.to_vec(),
+        },
+        None if data.len() == a => first.clone(),
+        None => return None,
+    };
+    Some([first, second])
+}
+
+impl Depacketizer {
+    /// A depacketizer with `config`.
+    pub fn new(config: DepacketizerConfig) -> Self {
+        Depacketizer {
+            config,
+            source: None,
+            frames: Vec::new(),
+            done: VecDeque::new(),
+            q_cache: BTreeMap::new(),
+            events: VecDeque::new(),
+            stats: DepacketizerStats::default(),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &DepacketizerStats {
+        &self.stats
+    }
+
+    /// Frames being assembled now (at most [`DepacketizerConfig::max_frames`]).
+    pub fn frames_in_progress(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// The current source's SSRC and reception counters (for RTCP receiver reports).
+    pub fn reception(&mut self) -> Option<(u32, &mut ReceptionStats)> {
+        self.source.as_mut().map(|s| (s.ssrc, &mut s.reception))
+    }
+
+    /// Takes one datagram that arrived at `now`. Then drain [`Depacketizer::poll_event`].
+    pub fn handle_packet(&mut self, now: Timestamp, datagram: &[u8]) {
+        let Ok((rtp, range)) = RtpHeader::parse(datagram) else {
+            self.stats.not_rtp += 1;
+            return;
+        };
+        if self
+            .config
+            .payload_type
+            .is_some_and(|pt| pt != rtp.payload_type)
+        {
+            self.stats.wrong_payload_type += 1;
+            return;
+        }
+        let Some(p) = parse_jpeg_payload(&datagram[range]) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        if self.source.as_ref().is_some_and(|s| s.ssrc != rtp.ssrc) {
+            self.stats.ssrc_changes += 1;
+            for a in std::mem::take(&mut self.frames) {
+                self.give_up(a, FrameLoss::SourceChanged);
+            }
+            self.done.clear();
+            self.source = None;
+        }
+        let arrival = (now.as_micros().wrapping_mul(9) / 100) as u32;
+        let source = self.source.get_or_insert(Source {
+            ssrc: rtp.ssrc,
+            reception: ReceptionStats::default(),
+        });
+        let ext_seq = source
+            .reception
+            .on_packet(rtp.sequence, rtp.timestamp, arrival);
+        if self.done.contains(&rtp.timestamp) {
+            self.stats.late += 1;
+            return;
+        }
+        let idx = match self
+            .frames
+            .iter()
+            .position(|a| a.timestamp == rtp.timestamp)
+        {
+            Some(i) => i,
+            None => {
+                if self.frames.len() >= self.config.max_frames.max(1) {
+                    let oldest = self.oldest();
+                    let a = self.frames.remove(oldest);
+                    self.finish_incomplete(a);
+                }
+                self.frames.push(Assembly {
+                    timestamp: rtp.timestamp,
+                    first_seq: ext_seq,
+                    rtp_type: p.rtp_type,
+                    q: p.q,
+                    w8: p.w8,
+                    h8: p.h8,
+                    restart_interval: p.restart.map_or(0, |r| r.0),
+                    tables: None,
+                    data: Vec::new(),
+                    pieces: BTreeMap::new(),
+                    received: 0,
+                    end: None,
+                    last_packet: now,
+                    too_large: false,
+                });
+                self.frames.len() - 1
+            }
+        };
+        let a = &mut self.frames[idx];
+        a.last_packet = now;
+        a.first_seq = a.first_seq.min(ext_seq);
+        let len = p.data.len() as u32;
+        let end = p.offset as usize + p.data.len();
+        if end > self.config.max_frame_bytes {
+            a.too_large = true;
+            self.stats.accepted += 1;
+        } else if a.pieces.contains_key(&p.offset) {
+            self.stats.duplicates += 1;
+            return;
+        } else if overlaps(&a.pieces, p.offset, len) {
+            self.stats.malformed += 1;
+            return;
+        } else {
+            if a.data.len() < end {
+                a.data.resize(end, 0);
+            }
+            a.data[p.offset as usize..end].copy_from_slice(p.data);
+            let (count, first) = p.restart.map_or((0x3FFF, true), |r| (r.2, r.1));
+            a.pieces.insert(p.offset, Piece { len, count, first });
+            a.received += u64::from(len);
+            self.stats.accepted += 1;
+        }
+        if p.offset == 0 {
+            a.tables = p.tables;
+            a.q = p.q;
+        }
+        if rtp.marker {
+            a.end = Some(end as u32);
+        }
+        let complete =
+            a.end.is_some_and(|e| u64::from(e) == a.received) && a.pieces.contains_key(&0);
+        if complete || (a.too_large && a.end.is_some()) {
+            let a = self.frames.swap_remove(idx);
+            let first_seq = a.first_seq;
+            if a.too_large {
+                self.give_up(a, FrameLoss::TooLarge);
+            } else {
+                self.deliver(a, false);
+            }
+            // Older frames still incomplete will not be completed now.
+            while let Some(i) = self.frames.iter().position(|o| o.first_seq < first_seq) {
+                let o = self.frames.swap_remove(i);
+                self.finish_incomplete(o);
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<DepacketizerEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Depacketizer::handle_timeout`] should next be called: the earliest moment an
+    /// incomplete frame times out (`None`: no frame in progress).
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let t = self.config.frame_timeout.as_micros() as u64;
+        self.frames
+            .iter()
+            .map(|a| Timestamp::from_micros(a.last_packet.as_micros() + t))
+            .min()
+    }
+
+    /// Gives up the frames whose time is up at `now`.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        while let Some(i) = self
+            .frames
+            .iter()
+            .position(|a| now.saturating_since(a.last_packet) >= self.config.frame_timeout)
+        {
+            let a = self.frames.swap_remove(i);
+            self.finish_incomplete(a);
+        }
+    }
+
+    /// Gives up every frame in progress (the stream ended).
+    pub fn flush(&mut self) {
+        for a in std::mem::take(&mut self.frames) {
+            self.finish_incomplete(a);
+        }
+    }
+
+    fn oldest(&self) -> usize {
+        (0..self.frames.len())
+            .min_by_key(|&i| self.frames[i].first_seq)
+            .unwrap_or(0)
+    }
+
+    fn remember_done(&mut self, ts: u32) {
+        if self.done.len() >= DONE_REMEMBERED {
+            self.done.pop_front();
+        }
+        self.done.push_back(ts);
+    }
+
+    fn finish_incomplete(&mut self, a: Assembly) {
+        if a.too_large {
+            self.give_up(a, FrameLoss::TooLarge);
+        } else if self.config.partial && a.restart_interval > 0 && a.pieces.contains_key(&0) {
+            self.deliver(a, true);
+        } else {
+            self.give_up(a, FrameLoss::MissingFragment);
+        }
+    }
+
+    fn give_up(&mut self, a: Assembly, reason: FrameLoss) {
+        self.remember_done(a.timestamp);
+        self.stats.frames_lost += 1;
+        if reason == FrameLoss::MissingFragment {
+            self.stats.lost_missing_fragment += 1;
+        }
+        self.events.push_back(DepacketizerEvent::Lost {
+            ssrc: self.source.as_ref().map_or(0, |s| s.ssrc),
+            timestamp: a.timestamp,
+            reason,
+        });
+    }
+
+    /// The tables of `a`: in band (cached for Q 128-254), cached, or computed (Q 1-99).
+    fn tables(&mut self, a: &Assembly) -> Option<[QuantTable; 2]> {
+        match a.q {
+            1..=99 => {
+                let [l, c] = tables_for_q(a.q);
+                let t = |d: [u8; 64]| QuantTable {
+                    wide: false,
+                    data: d.to_vec(),
+                };
+                Some([t(l), t(c)])
+            }
+            128..=254 => match &a.tables {
+                Some(t) => {
+                    self.q_cache.insert(a.q, t.clone());
+                    Some(t.clone())
+                }
+                None => self.q_cache.get(&a.q).cloned(),
+            },
+            255 => a.tables.clone(),
+            _ => None,
+        }
+    }
+
+    fn size(&self, a: &Assembly) -> Option<(u16, u16)> {
+        let pick = |b: u8, exact: Option<u16>| match (b, exact) {
+            (0, Some(e)) => Some(e),
+            (0, None) => None,
+            (b, Some(e)) if e.div_ceil(8) == u16::from(b) => Some(e),
+            (b, _) => Some(u16::from(b) * 8),
+        };
+        let d = self.config.dimensions;
+        Some((pick(a.w8, d.map(|d| d.0))?, pick(a.h8, d.map(|d| d.1))?))
+    }
+
+    fn deliver(&mut self, mut a: Assembly, partial: bool) {
+        let Some(tables) = self.tables(&a) else {
+            return self.give_up(a, FrameLoss::NoTables);
+        };
+        let Some((width, height)) = self.size(&a) else {
+            return self.give_up(a, FrameLoss::NoDimensions);
+        };
+        let subsampling = if a.rtp_type & 1 == 0 {
+            Subsampling::Yuv422
+        } else {
+            Subsampling::Yuv420
+        };
+        let header = FrameHeader {
+            subsampling,
+            width,
+            height,
+            restart_interval: a.restart_interval,
+            tables,
+        };
+        let mut out = Vec::with_capacity(jfif::MAX_HEADER_LEN + a.data.len() + 2);
+        jfif::write_header(&header, &mut out);
+        if partial {
+            let intervals = intervals_present(&a);
+            let (mw, mh) = subsampling.mcu();
+            let mcus = (u32::from(width).div_ceil(mw) * u32::from(height).div_ceil(mh)) as usize;
+            let ri = usize::from(a.restart_interval);
+            let n = mcus.div_ceil(ri);
+            for i in 0..n {
+                match intervals.get(&i) {
+                    Some(r) => {
+                        let d = &a.data[r.clone()];
+                        out.extend_from_slice(d.strip_suffix(&[0xFF, 0xD9]).unwrap_or(d));
+                    }
+                    None => jfif::grey_mcus(subsampling, ri.min(mcus - i * ri), &mut out),
+                }
+                if i + 1 < n {
+                    out.extend_from_slice(&[0xFF, 0xD0 + (i % 8) as u8]);
+                }
+            }
+            self.stats.partial_frames += 1;
+        } else {
+            out.append(&mut a.data);
+            self.stats.frames += 1;
+        }
+        jfif::finish(&mut out);
+        self.remember_done(a.timestamp);
+        self.events
+            .push_back(DepacketizerEvent::Frame(RtpJpegFrame {
+                ssrc: self.source.as_ref().map_or(0, |s| s.ssrc),
+                timestamp: a.timestamp,
+                jfif: out,
+                partial,
+                width,
+                height,
+            }));
+    }
+}
+
+fn overlaps(pieces: &BTreeMap<u32, Piece>, offset: u32, len: u32) -> bool {
+    let before = pieces
+        .range(..offset)
+        .next_back()
+        .is_some_and(|(o, p)| o + p.len > offset);
+    let after = pieces
+        .range(offset..)
+        .next()
+        .is_some_and(|(o, _)| *o < offset + len);
+    before || after
+}
+
+/// The restart intervals of an incomplete frame that arrived whole: their index and their
+/// bytes in `a.data` (without the RSTn marker that ends each).
+fn intervals_present(a: &Assembly) -> BTreeMap<usize, std::ops::Range<usize>> {
+    let mut out = BTreeMap::new();
+    let mut iter = a.pieces.iter().peekable();
+    while let Some((&start, piece)) = iter.next() {
+        // One run of contiguous pieces.
+        let mut end = start + piece.len;
+        while let Some((&o, p)) = iter.peek() {
+            if o != end {
+                break;
+            }
+            end += p.len;
+            iter.next();
+        }
+        if piece.count == 0x3FFF && start != 0 {
+            continue; // the sender did not say which interval this is
+        }
+        let (start, end) = (start as usize, end as usize);
+        let reaches_end = a.end.is_some_and(|e| e as usize == end);
+        let mut index = usize::from(if start == 0 { 0 } else { piece.count });
+        let mut at = start;
+        if !piece.first {
+            // Starts inside an interval: skip to the next marker.
+            index += 1;
+            match find_rst(&a.data[at..end]) {
+                Some(m) => at += m + 2,
+                None => continue,
+            }
+        }
+        loop {
+            match find_rst(&a.data[at..end]) {
+                Some(m) => {
+                    out.insert(index, at..at + m);
+                    at += m + 2;
+                    index += 1;
+                }
+                None => {
+                    if reaches_end && at < end {
+                        out.insert(index, at..end);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Where the first RSTn marker in `d` is.
+fn find_rst(d: &[u8]) -> Option<usize> {
+    d.windows(2)
+        .position(|w| w[0] == 0xFF && (0xD0..=0xD7).contains(&w[1]))
+}
