@@ -8,7 +8,7 @@
 mod pace;
 pub mod publish;
 mod receiver;
-mod sender;
+pub mod sender;
 mod transcode;
 
 use std::time::{SystemTime, UNIX_EPOCH};
