@@ -39,9 +39,13 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         eprintln!("pixgram: warning: {w}");
     }
     eprintln!(
-        "pixgram: listening for RTP/JPEG on {}{}{}; Ctrl-C to stop",
+        "pixgram: listening on {}, RTP/JPEG{}{}; Ctrl-C to stop",
         rx.local_addr()?,
-        if rx.has_rtcp() { " (RTCP on the next port)" } else { " (no RTCP: the next port is taken)" },
+        if rx.has_rtcp() {
+            " (RTCP on the next port)"
+        } else {
+            " (no RTCP: the next port is taken)"
+        },
         args.save
             .as_ref()
             .map(|d| format!(", saving into {}", d.display()))
@@ -88,7 +92,10 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         events.partial,
         events.bytes as f64 / 1e6,
         if span > 0.0 {
-            format!(" at {:.1} frames/s", (events.frames.saturating_sub(1)) as f64 / span)
+            format!(
+                " at {:.1} frames/s",
+                (events.frames.saturating_sub(1)) as f64 / span
+            )
         } else {
             String::new()
         },

@@ -22,7 +22,10 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         payload_type: f.pt,
         mtu: f.mtu,
         // --rate is in Mbit/s; the sender paces in bytes/s.
-        rate: Some(args.rate.map_or(rtp::sender::DEFAULT_RATE, |m| m * 1e6 / 8.0)),
+        rate: Some(
+            args.rate
+                .map_or(rtp::sender::DEFAULT_RATE, |m| m * 1e6 / 8.0),
+        ),
         ..RtpSenderConfig::new(to)
     };
     let stop = crate::signals::stop_flag()?;
@@ -93,15 +96,12 @@ fn report_line(s: &rtp::RtpSendStats) -> String {
     match s.last_report {
         Some(r) => format!(
             "rtcp: {} sender reports sent; receiver reports: {}, the last {:.1}% lost in its \
-             interval, {} packets lost in all, jitter {:.2} ms{}",
+             interval, {} packets lost in all, jitter {:.2} ms",
             s.sender_reports,
             s.receiver_reports,
             f64::from(r.fraction_lost) * 100.0 / 256.0,
             r.cumulative_lost,
             f64::from(r.jitter) / 90.0,
-            s.rtt
-                .map(|t| format!(", round trip {:.2} ms", t.as_secs_f64() * 1e3))
-                .unwrap_or_default()
         ),
         None => format!(
             "rtcp: {} sender reports sent; no receiver report came (GStreamer's udpsrc and \

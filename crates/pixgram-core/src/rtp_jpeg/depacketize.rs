@@ -138,6 +138,7 @@ struct Piece {
 struct Assembly {
     timestamp: u32,
     first_seq: u32,
+    last_seq: u32,
     rtp_type: u8,
     q: u8,
     w8: u8,
@@ -165,8 +166,10 @@ pub struct Depacketizer {
     config: DepacketizerConfig,
     source: Option<Source>,
     frames: Vec<Assembly>,
-    /// Timestamps of frames recently finished, to tell late packets from new frames.
-    done: VecDeque<u32>,
+    /// Frames recently finished: their timestamp, and the highest extended sequence number
+    /// of a frame delivered whole (`None` for one given up), to tell late packets from new
+    /// frames.
+    done: VecDeque<(u32, Option<u32>)>,
     q_cache: BTreeMap<u8, [QuantTable; 2]>,
     events: VecDeque<DepacketizerEvent>,
     stats: DepacketizerStats,
@@ -311,9 +314,24 @@ impl Depacketizer {
         let ext_seq = source
             .reception
             .on_packet(rtp.sequence, rtp.timestamp, arrival);
-        if self.done.contains(&rtp.timestamp) {
-            self.stats.late += 1;
-            return;
+        // A packet of a frame already finished is late, unless that frame was delivered whole
+        // and this packet follows it: a sender that gives consecutive frames one timestamp
+        // (GStreamer's rtpjpegpay fed untimestamped buffers does) starts a new frame.
+        let finished = self
+            .done
+            .iter()
+            .rev()
+            .find(|d| d.0 == rtp.timestamp)
+            .copied();
+        match finished {
+            Some((_, Some(last))) if (ext_seq.wrapping_sub(last) as i32) > 0 => {
+                self.done.retain(|d| d.0 != rtp.timestamp);
+            }
+            Some(_) => {
+                self.stats.late += 1;
+                return;
+            }
+            None => {}
         }
         let idx = match self
             .frames
@@ -330,6 +348,7 @@ impl Depacketizer {
                 self.frames.push(Assembly {
                     timestamp: rtp.timestamp,
                     first_seq: ext_seq,
+                    last_seq: ext_seq,
                     rtp_type: p.rtp_type,
                     q: p.q,
                     w8: p.w8,
@@ -349,6 +368,7 @@ impl Depacketizer {
         let a = &mut self.frames[idx];
         a.last_packet = now;
         a.first_seq = a.first_seq.min(ext_seq);
+        a.last_seq = a.last_seq.max(ext_seq);
         let len = p.data.len() as u32;
         let end = p.offset as usize + p.data.len();
         if end > self.config.max_frame_bytes {
@@ -435,11 +455,11 @@ impl Depacketizer {
             .unwrap_or(0)
     }
 
-    fn remember_done(&mut self, ts: u32) {
+    fn remember_done(&mut self, ts: u32, whole_up_to: Option<u32>) {
         if self.done.len() >= DONE_REMEMBERED {
             self.done.pop_front();
         }
-        self.done.push_back(ts);
+        self.done.push_back((ts, whole_up_to));
     }
 
     fn finish_incomplete(&mut self, a: Assembly) {
@@ -453,7 +473,7 @@ impl Depacketizer {
     }
 
     fn give_up(&mut self, a: Assembly, reason: FrameLoss) {
-        self.remember_done(a.timestamp);
+        self.remember_done(a.timestamp, None);
         self.stats.frames_lost += 1;
         if reason == FrameLoss::MissingFragment {
             self.stats.lost_missing_fragment += 1;
@@ -544,7 +564,7 @@ impl Depacketizer {
             self.stats.frames += 1;
         }
         jfif::finish(&mut out);
-        self.remember_done(a.timestamp);
+        self.remember_done(a.timestamp, (!partial).then_some(a.last_seq));
         self.events
             .push_back(DepacketizerEvent::Frame(RtpJpegFrame {
                 ssrc: self.source.as_ref().map_or(0, |s| s.ssrc),

@@ -180,6 +180,31 @@ fn the_last_incomplete_frame_times_out() {
     assert_eq!(d.poll_timeout(), None);
 }
 
+/// Consecutive frames under one timestamp (GStreamer's rtpjpegpay fed untimestamped
+/// buffers): each is a frame of its own; a duplicate of a delivered frame's packet is late.
+#[test]
+fn frames_sharing_a_timestamp_are_told_apart_by_sequence() {
+    let mut all = Vec::new();
+    let mut seq = 65_530u16;
+    for k in 0..3u8 {
+        let p = packets(
+            &jpeg(640, 480, Subsampling::Yuv420, 0, &scan_bytes(9000, k)),
+            1400,
+            seq,
+            1,
+            42,
+        );
+        seq = seq.wrapping_add(p.len() as u16);
+        all.extend(p);
+    }
+    let dup = all[1].clone();
+    all.push(dup);
+    let mut d = Depacketizer::new(DepacketizerConfig::default());
+    let ev = run(&mut d, &all);
+    assert_eq!(frames(&ev).len(), 3);
+    assert_eq!(d.stats().late, 1);
+}
+
 #[test]
 fn a_new_ssrc_abandons_the_old_sources_frame() {
     let old = packets(

@@ -15,11 +15,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
+pub use pixgram_core::rtp_jpeg::rtcp::ReportBlock;
 pub use pixgram_core::rtp_jpeg::{
     DepacketizerConfig, DepacketizerStats, FrameLoss, JpegError, RtpJpegFrame, SdpStream,
     JPEG_PAYLOAD_TYPE,
 };
-pub use pixgram_core::rtp_jpeg::rtcp::ReportBlock;
 pub use publish::{send_files, send_stream, FrameError, RtpPublish, RtpPublished};
 pub use receiver::{RtpEvent, RtpReceiver, RtpReceiverConfig, RtpReceiverStats};
 pub use sender::{RtpSendStats, RtpSender, RtpSenderConfig};

@@ -68,7 +68,12 @@ impl Run<'_> {
             .is_some_and(|s| s.load(Ordering::Relaxed))
     }
 
-    fn frame(&mut self, name: &str, bytes: &[u8], captured_us: Option<u64>) -> Result<(), FrameError> {
+    fn frame(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        captured_us: Option<u64>,
+    ) -> Result<(), FrameError> {
         let err = |source| FrameError {
             name: name.to_string(),
             source,
@@ -83,7 +88,9 @@ impl Run<'_> {
                     || f.height > MAX_INBAND_DIMENSION
                     || f.width % 8 != 0
                     || f.height % 8 != 0;
-                let sdp = self.tx.sdp(exact.then_some((f.width, f.height)), self.opts.fps);
+                let sdp = self
+                    .tx
+                    .sdp(exact.then_some((f.width, f.height)), self.opts.fps);
                 write_sdp(path, &sdp).map_err(err)?;
             }
         }
@@ -95,7 +102,11 @@ impl Run<'_> {
         }
         if let Some(fps) = self.opts.fps.filter(|f| *f > 0.0) {
             let step = Duration::from_secs_f64(1.0 / fps);
-            self.next_at = Some(self.next_at.map_or(Instant::now(), |t| t.max(Instant::now() - step)) + step);
+            self.next_at = Some(
+                self.next_at
+                    .map_or(Instant::now(), |t| t.max(Instant::now() - step))
+                    + step,
+            );
         }
         self.tx.send_jpeg(&ready, captured_us).map_err(err)?;
         self.out.frames += 1;
@@ -150,7 +161,10 @@ pub fn send_stream(
 ) -> Result<RtpPublished, FrameError> {
     let mut run = Run {
         tx,
-        opts: &RtpPublish { fps: None, ..opts.clone() },
+        opts: &RtpPublish {
+            fps: None,
+            ..opts.clone()
+        },
         out: RtpPublished::default(),
         sdp_written: false,
         next_at: None,

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use pixgram_core::rtp_jpeg::rtcp::{self, ReportBlock, RtcpPacket, SenderInfo};
 use pixgram_core::rtp_jpeg::{
-    Depacketizer, DepacketizerConfig, DepacketizerEvent, DepacketizerStats, FrameLoss,
-    RtpJpegFrame,
+    Depacketizer, DepacketizerConfig, DepacketizerEvent, DepacketizerStats, FrameLoss, RtpJpegFrame,
 };
 use pixgram_core::Timestamp;
 
@@ -116,7 +115,9 @@ impl RtpReceiver {
         let rtcp = if config.rtcp {
             let mut a = rtp_addr;
             a.set_port(rtp_addr.port().wrapping_add(1));
-            UdpSocket::bind(a).ok().and_then(|s| s.set_nonblocking(true).ok().map(|_| s))
+            UdpSocket::bind(a)
+                .ok()
+                .and_then(|s| s.set_nonblocking(true).ok().map(|_| s))
         } else {
             None
         };
@@ -172,7 +173,10 @@ impl RtpReceiver {
 
     /// The next event, waiting until `deadline` at most (`None`: no limit); `Ok(None)` if
     /// nothing came by then.
-    pub fn next_event(&mut self, deadline: Option<Instant>) -> Result<Option<RtpEvent>, DriverError> {
+    pub fn next_event(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<RtpEvent>, DriverError> {
         loop {
             if let Some(e) = self.depack.poll_event() {
                 return Ok(Some(self.event(e)));
@@ -204,7 +208,9 @@ impl RtpReceiver {
                 wait = wait.min(d - wall);
             }
             if let Some(t) = self.depack.poll_timeout() {
-                wait = wait.min(Duration::from_micros(t.as_micros().saturating_sub(now.as_micros())));
+                wait = wait.min(Duration::from_micros(
+                    t.as_micros().saturating_sub(now.as_micros()),
+                ));
             }
             self.socket.wait(false, Some(wait))?;
         }

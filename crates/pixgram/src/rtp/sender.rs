@@ -152,12 +152,17 @@ impl RtpSender {
 
     /// The 90 kHz timestamp of wall-clock time `unix_us` (microseconds since 1970).
     fn rtp_time(&self, unix_us: u64) -> u32 {
-        self.ts_base.wrapping_add((unix_us.wrapping_mul(9) / 100) as u32)
+        self.ts_base
+            .wrapping_add((unix_us.wrapping_mul(9) / 100) as u32)
     }
 
     /// Sends one JPEG captured at `captured_unix_us` (now if `None`): one timestamp, the
     /// marker bit on its last packet. Refuses, with the reason, a JPEG RFC 2435 cannot carry.
-    pub fn send_jpeg(&mut self, bytes: &[u8], captured_unix_us: Option<u64>) -> Result<usize, RtpError> {
+    pub fn send_jpeg(
+        &mut self,
+        bytes: &[u8],
+        captured_unix_us: Option<u64>,
+    ) -> Result<usize, RtpError> {
         let frame = jpeg::parse(bytes)?;
         let mut ts = self.rtp_time(captured_unix_us.unwrap_or_else(unix_micros));
         if let Some(last) = self.last_ts {
@@ -219,14 +224,19 @@ impl RtpSender {
                 continue;
             };
             for p in packets {
-                if let RtcpPacket::ReceiverReport(_, blocks) | RtcpPacket::SenderReport(_, blocks) = p {
+                if let RtcpPacket::ReceiverReport(_, blocks) | RtcpPacket::SenderReport(_, blocks) =
+                    p
+                {
                     for b in blocks.into_iter().filter(|b| b.ssrc == ssrc) {
                         self.stats.receiver_reports += 1;
                         if b.last_sr != 0 {
                             let now_mid = (ntp_now() >> 16) as u32;
-                            let rtt = now_mid.wrapping_sub(b.last_sr).wrapping_sub(b.delay_since_last_sr);
+                            let rtt = now_mid
+                                .wrapping_sub(b.last_sr)
+                                .wrapping_sub(b.delay_since_last_sr);
                             if rtt < 65536 * 10 {
-                                self.stats.rtt = Some(Duration::from_secs_f64(f64::from(rtt) / 65536.0));
+                                self.stats.rtt =
+                                    Some(Duration::from_secs_f64(f64::from(rtt) / 65536.0));
                             }
                         }
                         self.stats.last_report = Some(b);

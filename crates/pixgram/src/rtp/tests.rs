@@ -2,9 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use pixgram_core::rtp_jpeg::{
-    jpeg, Depacketizer, DepacketizerEvent, Packetizer, PacketizerConfig,
-};
+use pixgram_core::rtp_jpeg::{jpeg, Depacketizer, DepacketizerEvent, Packetizer, PacketizerConfig};
 use pixgram_core::Timestamp;
 
 use super::*;
@@ -37,7 +35,10 @@ fn loopback_frames_arrive_whole_and_reports_flow() {
     let mut got = Vec::new();
     let start = Instant::now();
     while got.len() < sent.len() && start.elapsed() < Duration::from_secs(20) {
-        match rx.next_event(Some(Instant::now() + Duration::from_millis(200))).unwrap() {
+        match rx
+            .next_event(Some(Instant::now() + Duration::from_millis(200)))
+            .unwrap()
+        {
             Some(RtpEvent::Frame { frame, .. }) => got.push(frame),
             Some(RtpEvent::Lost { reason, .. }) => panic!("a frame was lost: {reason:?}"),
             None => {}
@@ -48,10 +49,15 @@ fn loopback_frames_arrive_whole_and_reports_flow() {
     let stats = tx.join().unwrap();
     assert_eq!(got.len(), sent.len());
     for (g, s) in got.iter().zip(&sent) {
-        assert_eq!(jpeg::parse(&g.jfif).unwrap().scan, jpeg::parse(s).unwrap().scan);
+        assert_eq!(
+            jpeg::parse(&g.jfif).unwrap().scan,
+            jpeg::parse(s).unwrap().scan
+        );
         assert_eq!(codec::decode(&g.jfif).unwrap().width, 640);
     }
-    assert!(got.windows(2).all(|w| w[1].timestamp.wrapping_sub(w[0].timestamp) > 0));
+    assert!(got
+        .windows(2)
+        .all(|w| w[1].timestamp.wrapping_sub(w[0].timestamp) > 0));
     let rs = rx.stats();
     assert_eq!(rs.depacketizer.frames, 12);
     assert_eq!(rs.packets_lost, 0);
@@ -106,8 +112,16 @@ fn a_partial_frame_decodes_with_a_real_decoder() {
 #[test]
 fn bad_settings_are_refused_in_one_line() {
     let to = "127.0.0.1:9".parse().unwrap();
-    let e = RtpSender::connect(RtpSenderConfig { payload_type: 50, ..RtpSenderConfig::new(to) }).unwrap_err();
+    let e = RtpSender::connect(RtpSenderConfig {
+        payload_type: 50,
+        ..RtpSenderConfig::new(to)
+    })
+    .unwrap_err();
     assert!(e.to_string().contains("payload type 50"));
-    let e = RtpSender::connect(RtpSenderConfig { mtu: 100, ..RtpSenderConfig::new(to) }).unwrap_err();
+    let e = RtpSender::connect(RtpSenderConfig {
+        mtu: 100,
+        ..RtpSenderConfig::new(to)
+    })
+    .unwrap_err();
     assert!(e.to_string().contains("--mtu 100"));
 }

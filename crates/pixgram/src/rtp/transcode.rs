@@ -62,7 +62,10 @@ mod tests {
             assert_eq!(codec::decode(&j).unwrap().width, 320);
         }
         let png = codec::encode_png(&img).unwrap();
-        assert!(matches!(to_rtp_jpeg(&png, false, 85), Err(RtpError::Unsupported(_))));
+        assert!(matches!(
+            to_rtp_jpeg(&png, false, 85),
+            Err(RtpError::Unsupported(_))
+        ));
         let fixed = to_rtp_jpeg(&png, true, 85).unwrap();
         assert!(jpeg::parse(&fixed).is_ok());
     }
