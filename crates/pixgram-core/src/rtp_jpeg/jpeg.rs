@@ -285,7 +285,9 @@ fn finish<'a>(
     let subsampling = match (comps[0].sampling, comps[1].sampling, comps[2].sampling) {
         (0x21, 0x11, 0x11) => Subsampling::Yuv422,
         (0x22, 0x11, 0x11) => Subsampling::Yuv420,
-        (0x11, 0x11, 0x11) => return Err(JpegError::Sampling("4:4:4")),
+        // Equal factors for all three (1x1, or 2x2 as FFmpeg writes) mean no subsampling.
+        (y, cb, cr) if y == cb && cb == cr => return Err(JpegError::Sampling("4:4:4")),
+        (0x12, 0x11, 0x11) => return Err(JpegError::Sampling("4:4:0")),
         _ => return Err(JpegError::Sampling("unusual")),
     };
     if comps[1].qtable != comps[2].qtable {
