@@ -104,8 +104,8 @@ fn report_line(s: &rtp::RtpSendStats) -> String {
             f64::from(r.jitter) / 90.0,
         ),
         None => format!(
-            "rtcp: {} sender reports sent; no receiver report came (GStreamer's udpsrc and \
-             FFmpeg send none without an RTCP session)",
+            "rtcp: {} sender reports sent; no receiver report came (receivers outside an RTCP \
+             session, such as GStreamer's bare udpsrc, send none)",
             s.sender_reports
         ),
     }

@@ -415,6 +415,11 @@ impl Depacketizer {
         }
     }
 
+    /// Whether [`Depacketizer::poll_event`] has something.
+    pub fn has_event(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<DepacketizerEvent> {
         self.events.pop_front()

@@ -75,9 +75,17 @@ pub enum JpegError {
     /// Not one or three components.
     #[error("JPEG with {0} components (RFC 2435 carries three-component YUV only)")]
     Components(u8),
-    /// A sampling other than 4:2:2 and 4:2:0 (4:4:4 among them).
+    /// No chroma subsampling, or 4:4:0.
     #[error("{0} chroma sampling (RFC 2435 carries 4:2:2 and 4:2:0 only)")]
     Sampling(&'static str),
+    /// Sampling factors RFC 2435 has no type for (its 4:2:2 is Y 2x1, its 4:2:0 Y 2x2, with
+    /// chroma 1x1; FFmpeg's 4:2:2 as Y 2x2, chroma 1x2 is not either).
+    #[error(
+        "chroma sampling factors Y {}x{}, Cb {}x{}, Cr {}x{} (RFC 2435 carries Y 2x1 or 2x2 \
+         with chroma 1x1 only)",
+        .0 >> 4, .0 & 15, .1 >> 4, .1 & 15, .2 >> 4, .2 & 15
+    )]
+    SamplingFactors(u8, u8, u8),
     /// Huffman tables other than the standard ones (optimised tables).
     #[error(
         "non-standard (optimised) Huffman tables (RFC 2435 receivers assume the standard tables)"
@@ -288,7 +296,7 @@ fn finish<'a>(
         // Equal factors for all three (1x1, or 2x2 as FFmpeg writes) mean no subsampling.
         (y, cb, cr) if y == cb && cb == cr => return Err(JpegError::Sampling("4:4:4")),
         (0x12, 0x11, 0x11) => return Err(JpegError::Sampling("4:4:0")),
-        _ => return Err(JpegError::Sampling("unusual")),
+        (y, cb, cr) => return Err(JpegError::SamplingFactors(y, cb, cr)),
     };
     if comps[1].qtable != comps[2].qtable {
         return Err(JpegError::TableLayout);

@@ -81,7 +81,8 @@ pub struct RtpReceiverStats {
     pub last_sender_info: Option<SenderInfo>,
     /// RTCP receiver reports sent.
     pub receiver_reports: u64,
-    /// The latest of them.
+    /// The latest report made (sent, or kept for the stats when no sender report said where
+    /// to send it).
     pub last_report: Option<ReportBlock>,
 }
 
@@ -197,10 +198,13 @@ impl RtpReceiver {
                     *from = Some(addr);
                     depack.handle_packet(now, d);
                 });
-                continue;
+                if self.depack.has_event() || deadline.is_none_or(|d| Instant::now() < d) {
+                    continue;
+                }
             }
             let wall = Instant::now();
             if deadline.is_some_and(|d| wall >= d) {
+                // Checked even under a flood of datagrams that make no frame.
                 return Ok(None);
             }
             let mut wait = RTCP_POLL.min(self.next_report.saturating_duration_since(wall));
@@ -254,6 +258,8 @@ impl RtpReceiver {
         let Some((source, r)) = self.depack.reception() else {
             return;
         };
+        // Reports go where the sender's reports came from; a sender that sends none
+        // (GStreamer's udpsink, FFmpeg without RTCP) is not sent any.
         let (lsr, dlsr, to) = match self.last_sr {
             Some((mid, at, from)) => {
                 let d = now.duration_since(at).as_secs_f64() * 65536.0;
@@ -261,13 +267,6 @@ impl RtpReceiver {
             }
             None => (0, 0, None),
         };
-        // No SR heard: report to the RTP sender's next port, as RFC 3550 senders listen.
-        let to = to.or_else(|| {
-            self.from.map(|mut a| {
-                a.set_port(a.port().wrapping_add(1));
-                a
-            })
-        });
         let block = ReportBlock {
             ssrc: source,
             fraction_lost: r.take_fraction_lost(),
