@@ -294,16 +294,9 @@ fn flush(
     Ok(())
 }
 
-/// Sleeps `d`: the kernel's sleep for all but the last 100 µs, then a spin (a pacing gap of
-/// 150 µs would otherwise become 200).
+/// Sleeps `d` (the pacer makes up for oversleeping).
 fn precise_sleep(d: Duration) {
-    let until = Instant::now() + d;
-    if d > Duration::from_micros(200) {
-        std::thread::sleep(d - Duration::from_micros(100));
-    }
-    while Instant::now() < until {
-        std::hint::spin_loop();
-    }
+    std::thread::sleep(d);
 }
 
 fn unix_micros() -> u64 {
