@@ -9,9 +9,10 @@
 # overflow: the 8 MiB buffer both receivers ask for). Medians over --reps runs; the ratio is
 # pixgram's median over GStreamer's.
 #
-# Usage: bench/rtp.sh [--frames N] [--reps R] [--mtu M] [--image FILE] [--rate MBIT]
+# Usage: bench/rtp.sh [--frames N] [--reps R] [--mtu M] [--image FILE] [--rate MBIT] [--buffer B]
 #   default: 2000 frames, 5 reps, mtu 1400, ../shared/corpus/bythewater_1920x1080.jpg (480 KB),
-#   pixgram at its default pacing (--rate: pixgram's --rate in Mbit/s instead).
+#   pixgram at its default pacing (--rate: pixgram's --rate in Mbit/s instead), both
+#   receivers asking for an 8 MiB receive buffer (--buffer: B bytes for both).
 # Needs gst-launch-1.0 (gstreamer1.0-tools, -plugins-base, -plugins-good) and a release build
 # (made here). Loopback only; every process bounded by `timeout`.
 set -euo pipefail
@@ -21,6 +22,7 @@ reps=5
 mtu=1400
 image="$repo/../shared/corpus/bythewater_1920x1080.jpg"
 rate=()
+buffer=8388608
 while [ $# -gt 0 ]; do
     case "$1" in
     --frames) frames="$2"; shift 2 ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --mtu) mtu="$2"; shift 2 ;;
     --image) image="$2"; shift 2 ;;
     --rate) rate=(--rate "$2"); shift 2 ;;
+    --buffer) buffer="$2"; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 1 ;;
     esac
 done
@@ -54,7 +57,7 @@ now() { date +%s.%N; }
 
 pixgram_run() {
     local log="$work/pixgram-recv.log"
-    timeout 120 "$bin" recv --rtp --listen "127.0.0.1:$port" --quiet --duration 110 2>"$log" &
+    timeout 120 "$bin" recv --rtp --listen "127.0.0.1:$port" --recv-buffer "$buffer" --quiet --duration 110 2>"$log" &
     local rx=$!
     sleep 0.5
     local t0 t1
@@ -71,7 +74,7 @@ pixgram_run() {
 
 gst_run() {
     local log="$work/gst-recv.log"
-    timeout 120 gst-launch-1.0 udpsrc port="$port" buffer-size=8388608 \
+    timeout 120 gst-launch-1.0 udpsrc port="$port" buffer-size="$buffer" \
         caps="application/x-rtp,media=video,clock-rate=90000,encoding-name=JPEG,payload=26" \
         ! rtpjpegdepay ! fakesink silent=false -v >"$log" 2>&1 &
     local rx=$!
@@ -87,7 +90,7 @@ gst_run() {
     echo "gstreamer $(grep -c 'last-message = chain' "$log") $(echo "$t1 - $t0" | bc -l)"
 }
 
-echo "image $image (${w}x${h}, $(stat -c %s "$image") bytes), $frames frames per run, mtu $mtu, $reps reps"
+echo "image $image (${w}x${h}, $(stat -c %s "$image") bytes), $frames frames per run, mtu $mtu, receive buffers $buffer bytes, $reps reps"
 : >"$work/runs"
 for r in $(seq "$reps"); do
     pixgram_run | tee -a "$work/runs"

@@ -30,7 +30,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             payload_type: sdp.map(|s| s.payload_type),
             ..DepacketizerConfig::default()
         },
-        // A 1080p frame is a burst of 350 packets: at least 8 MiB.
+        // A 1080p frame is a burst of 350 packets: 8 MiB unless --recv-buffer says more.
         recv_buffer: args.recv_buffer.max(8 << 20),
         ..RtpReceiverConfig::new(listen)
     };

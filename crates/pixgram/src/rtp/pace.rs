@@ -63,7 +63,11 @@ mod tests {
         let idle = t0 + Duration::from_secs(1);
         assert_eq!(p.book(idle, 2_000), Duration::ZERO);
         assert_eq!(p.book(idle, 1_000), Duration::ZERO);
-        assert_eq!(p.book(idle, 10_000), Duration::ZERO, "1 ms ahead: not yet a sleep");
+        assert_eq!(
+            p.book(idle, 10_000),
+            Duration::ZERO,
+            "1 ms ahead: not yet a sleep"
+        );
         assert_eq!(p.book(idle, 1_000), Duration::from_millis(11));
         assert_eq!(Pacer::new(None).book(t0, 1 << 30), Duration::ZERO);
     }
