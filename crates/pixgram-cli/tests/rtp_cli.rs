@@ -163,3 +163,28 @@ fn jpegs_rfc_2435_cannot_carry_are_named_and_pngs_transcoded() {
     assert!(ok, "{stderr}");
     assert_eq!(all_decode(&save, 320, 240), 1);
 }
+
+/// `recv --rtp --stdout`: the frames as an MJPEG stream on stdout (the JSON lines on stderr).
+#[test]
+fn rtp_frames_go_to_the_mjpeg_stdout_sink() {
+    let tmp = TempDir::new("rtp-stdout");
+    let frames = pattern_jpegs(&tmp.path().join("src"), 4, 320, 240, None);
+    let rx = Recv::start(&["--rtp", "--stdout", "--count", "4", "--duration", "20"]);
+    let out = send(&rx.addr, &frames, &["--fps", "20"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, stdout, stderr) = rx.finish_bytes(Duration::from_secs(30));
+    assert!(ok, "{stderr}");
+    let mut split = pixgram::mjpeg::MjpegSplitter::new(1 << 20);
+    split.push(&stdout);
+    let mut n = 0;
+    while let Some(f) = split.next_frame() {
+        assert_eq!(pixgram::codec::decode(&f).unwrap().width, 320);
+        n += 1;
+    }
+    assert_eq!(n, 4, "{stderr}");
+    assert_eq!(stderr.matches("\"event\":\"frame\"").count(), 4, "{stderr}");
+}

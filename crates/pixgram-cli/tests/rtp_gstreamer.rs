@@ -285,3 +285,66 @@ fn restart_marker_frames_both_ways_with_gstreamer() {
     }
     let _ = bin();
 }
+
+/// A grayscale JPEG from GStreamer's jpegenc: refused, naming the reason; re-encoded with
+/// --transcode and then decoded by GStreamer.
+#[test]
+fn grayscale_is_refused_or_transcoded() {
+    if !have(GST) {
+        return;
+    }
+    let tmp = TempDir::new("rtp-gst-gray");
+    let gray = tmp.path().join("gray.jpg");
+    run_ok(
+        GST,
+        &[
+            "-q",
+            "videotestsrc",
+            "num-buffers=1",
+            "!",
+            "video/x-raw,format=GRAY8,width=320,height=240",
+            "!",
+            "jpegenc",
+            "!",
+            "filesink",
+            &format!("location={}", gray.display()),
+        ],
+        Duration::from_secs(20),
+    );
+    let g = gray.display().to_string();
+    let out = support::run(
+        &["send", "--rtp", "--to", "127.0.0.1:9", &g],
+        Duration::from_secs(20),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("gray.jpg: grayscale JPEG"), "{err}");
+    let dec = tmp.path().join("decoded");
+    std::fs::create_dir_all(&dec).unwrap();
+    let port = free_port_pair();
+    let gst = gst_decoder(port, None, &dec);
+    let to = format!("127.0.0.1:{port}");
+    let out = support::run(
+        &[
+            "send",
+            "--rtp",
+            "--to",
+            &to,
+            &g,
+            "--loop",
+            "3",
+            "--fps",
+            "20",
+            "--transcode",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_files(&dec, 3, Duration::from_secs(5));
+    std::thread::sleep(Duration::from_millis(300));
+    decoded_frames(&dec, 3, 320, 240, &stop(gst));
+}

@@ -29,7 +29,10 @@ pub fn free_port_pair() -> u16 {
     for _ in 0..100 {
         let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let p = a.local_addr().unwrap().port();
-        if p < 65535 && p.is_multiple_of(2) && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+        if p < 65535
+            && p.is_multiple_of(2)
+            && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok()
+        {
             return p;
         }
     }
