@@ -82,6 +82,13 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     if let Some(p) = &args.rtp.sdp {
         eprintln!("rtp: session description in {}", p.display());
     }
+    if let Some(r) = s.last_report.filter(|r| r.cumulative_lost > 0) {
+        // RTP has no acknowledgement; a receiver report is the only word on delivery.
+        return Err(crate::exit::undelivered(format!(
+            "the receiver reported {} packets lost (RTCP): some frames did not arrive whole",
+            r.cumulative_lost
+        )));
+    }
     if published.interrupted {
         return Err(crate::exit::undelivered(format!(
             "interrupted after {} frames",

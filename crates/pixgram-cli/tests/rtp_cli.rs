@@ -188,3 +188,45 @@ fn rtp_frames_go_to_the_mjpeg_stdout_sink() {
     assert_eq!(n, 4, "{stderr}");
     assert_eq!(stderr.matches("\"event\":\"frame\"").count(), 4, "{stderr}");
 }
+
+/// RTP has no acknowledgement: when the receiver's RTCP report says packets were lost, the
+/// send exits 2 saying so (here a fake receiver answers the first sender report with one).
+#[test]
+fn a_receiver_report_of_loss_makes_the_send_fail() {
+    use pixgram_core::rtp_jpeg::rtcp::{self, ReportBlock, RtcpPacket};
+    let tmp = TempDir::new("rtp-rr");
+    let frames = pattern_jpegs(&tmp.path().join("src"), 6, 160, 120, None);
+    let port = free_port_pair();
+    let _rtp = std::net::UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let rtcp_socket = std::net::UdpSocket::bind(("127.0.0.1", port + 1)).unwrap();
+    rtcp_socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let fake = std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        let (n, from) = rtcp_socket.recv_from(&mut buf).expect("a sender report");
+        let Some(RtcpPacket::SenderReport(info, _)) =
+            rtcp::parse_compound(&buf[..n]).and_then(|p| p.into_iter().next())
+        else {
+            panic!("not a sender report first");
+        };
+        let block = ReportBlock {
+            ssrc: info.ssrc,
+            fraction_lost: 26,
+            cumulative_lost: 5,
+            ..ReportBlock::default()
+        };
+        let mut rr = Vec::new();
+        rtcp::write_receiver_report(77, &[block], &mut rr);
+        rtcp_socket.send_to(&rr, from).unwrap();
+    });
+    let out = send(&format!("127.0.0.1:{port}"), &frames, &["--fps", "10"]);
+    fake.join().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the receiver reported 5 packets lost"),
+        "{err}"
+    );
+    assert!(err.contains("10.2% lost in its interval"), "{err}");
+}

@@ -101,12 +101,12 @@ impl Run<'_> {
             }
         }
         if let Some(fps) = self.opts.fps.filter(|f| *f > 0.0) {
+            // The next frame one interval after this one's slot; a late frame does not
+            // earn a burst of more than one.
             let step = Duration::from_secs_f64(1.0 / fps);
-            self.next_at = Some(
-                self.next_at
-                    .map_or(Instant::now(), |t| t.max(Instant::now() - step))
-                    + step,
-            );
+            let now = Instant::now();
+            let floor = now.checked_sub(step).unwrap_or(now);
+            self.next_at = Some(self.next_at.map_or(now, |t| t.max(floor)) + step);
         }
         self.tx.send_jpeg(&ready, captured_us).map_err(err)?;
         self.out.frames += 1;

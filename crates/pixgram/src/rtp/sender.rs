@@ -65,7 +65,8 @@ pub struct RtpSendStats {
     pub receiver_reports: u64,
     /// The latest of them.
     pub last_report: Option<ReportBlock>,
-    /// Round-trip time from the latest report that echoed a sender report.
+    /// Round-trip time from the latest report that echoed a sender report, as of when the
+    /// sender read it: an upper bound (a report waits in the socket until the next frame).
     pub rtt: Option<Duration>,
 }
 
@@ -286,17 +287,13 @@ fn flush(
     let bytes: usize = (0..batch.len()).map(|i| batch.run(i, 1).0.len()).sum();
     let wait = pacer.book(Instant::now(), bytes);
     if !wait.is_zero() {
-        precise_sleep(wait);
+        // The pacer makes up for oversleeping.
+        std::thread::sleep(wait);
     }
     let refused = socket.send_batch(to, batch, Duration::from_secs(2), |_| Ok(()))?;
     stats.refused += u64::from(refused);
     batch.clear();
     Ok(())
-}
-
-/// Sleeps `d` (the pacer makes up for oversleeping).
-fn precise_sleep(d: Duration) {
-    std::thread::sleep(d);
 }
 
 fn unix_micros() -> u64 {
