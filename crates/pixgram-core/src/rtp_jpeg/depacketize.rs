@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use super::jfif::{self, FrameHeader, QuantTable};
 use super::jpeg::Subsampling;
+use super::partial::intervals_present;
+use super::payload_header::parse_jpeg_payload;
 use super::reception::ReceptionStats;
 use super::rtp_header::RtpHeader;
 use super::tables::tables_for_q;
@@ -128,14 +130,16 @@ pub struct DepacketizerStats {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Piece {
-    len: u32,
-    count: u16,
-    first: bool,
+pub(super) struct Piece {
+    pub(super) len: u32,
+    /// Restart header: the index of the interval the piece starts in (0x3FFF: unknown).
+    pub(super) count: u16,
+    /// It starts an interval (the F bit; always for types 0/1).
+    pub(super) first: bool,
 }
 
 #[derive(Debug)]
-struct Assembly {
+pub(super) struct Assembly {
     timestamp: u32,
     first_seq: u32,
     last_seq: u32,
@@ -145,10 +149,10 @@ struct Assembly {
     h8: u8,
     restart_interval: u16,
     tables: Option<[QuantTable; 2]>,
-    data: Vec<u8>,
-    pieces: BTreeMap<u32, Piece>,
+    pub(super) data: Vec<u8>,
+    pub(super) pieces: BTreeMap<u32, Piece>,
     received: u64,
-    end: Option<u32>,
+    pub(super) end: Option<u32>,
     last_packet: Timestamp,
     too_large: bool,
 }
@@ -176,80 +180,6 @@ pub struct Depacketizer {
 }
 
 const DONE_REMEMBERED: usize = 16;
-
-/// Fields of an RFC 2435 packet's headers.
-struct JpegPacket<'a> {
-    offset: u32,
-    rtp_type: u8,
-    q: u8,
-    w8: u8,
-    h8: u8,
-    restart: Option<(u16, bool, u16)>,
-    tables: Option<[QuantTable; 2]>,
-    data: &'a [u8],
-}
-
-fn parse_jpeg_payload(p: &[u8]) -> Option<JpegPacket<'_>> {
-    let h = p.get(..8)?;
-    let offset = u32::from_be_bytes([0, h[1], h[2], h[3]]);
-    let (rtp_type, q, w8, h8) = (h[4], h[5], h[6], h[7]);
-    if !matches!(rtp_type, 0 | 1 | 64 | 65) {
-        return None;
-    }
-    let mut at = 8;
-    let restart = if rtp_type >= 64 {
-        let r = p.get(at..at + 4)?;
-        at += 4;
-        let flags = u16::from_be_bytes([r[2], r[3]]);
-        Some((
-            u16::from_be_bytes([r[0], r[1]]),
-            flags & 0x8000 != 0,
-            flags & 0x3FFF,
-        ))
-    } else {
-        None
-    };
-    let mut tables = None;
-    if offset == 0 && q >= 128 {
-        let t = p.get(at..at + 4)?;
-        let (precision, len) = (t[1], usize::from(u16::from_be_bytes([t[2], t[3]])));
-        at += 4;
-        let data = p.get(at..at + len)?;
-        at += len;
-        if len > 0 {
-            tables = Some(split_tables(precision, data)?);
-        }
-    }
-    Some(JpegPacket {
-        offset,
-        rtp_type,
-        q,
-        w8,
-        h8,
-        restart,
-        tables,
-        data: &p[at..],
-    })
-}
-
-/// The luminance and chrominance tables of an in-band table block (one table serves both).
-fn split_tables(precision: u8, data: &[u8]) -> Option<[QuantTable; 2]> {
-    let size = |i: u8| if precision & (1 << i) != 0 { 128 } else { 64 };
-    let (a, b) = (size(0), size(1));
-    let first = QuantTable {
-        wide: a == 128,
-        data: data.get(..a)?.to_vec(),
-    };
-    let second = match data.get(a..a + b) {
-        Some(d) => QuantTable {
-            wide: b == 128,
-            data: d.to_vec(),
-        },
-        None if data.len() == a => first.clone(),
-        None => return None,
-    };
-    Some([first, second])
-}
 
 impl Depacketizer {
     /// A depacketizer with `config`.
@@ -401,16 +331,19 @@ impl Depacketizer {
             a.end.is_some_and(|e| u64::from(e) == a.received) && a.pieces.contains_key(&0);
         if complete || (a.too_large && a.end.is_some()) {
             let a = self.frames.swap_remove(idx);
-            let first_seq = a.first_seq;
+            // Older frames still incomplete will not be completed now: they go first, so
+            // events stay in sequence order.
+            while let Some(i) = (0..self.frames.len())
+                .filter(|&i| self.frames[i].first_seq < a.first_seq)
+                .min_by_key(|&i| self.frames[i].first_seq)
+            {
+                let o = self.frames.swap_remove(i);
+                self.finish_incomplete(o);
+            }
             if a.too_large {
                 self.give_up(a, FrameLoss::TooLarge);
             } else {
                 self.deliver(a, false);
-            }
-            // Older frames still incomplete will not be completed now.
-            while let Some(i) = self.frames.iter().position(|o| o.first_seq < first_seq) {
-                let o = self.frames.swap_remove(i);
-                self.finish_incomplete(o);
             }
         }
     }
@@ -592,59 +525,4 @@ fn overlaps(pieces: &BTreeMap<u32, Piece>, offset: u32, len: u32) -> bool {
         .next()
         .is_some_and(|(o, _)| *o < offset + len);
     before || after
-}
-
-/// The restart intervals of an incomplete frame that arrived whole: their index and their
-/// bytes in `a.data` (without the RSTn marker that ends each).
-fn intervals_present(a: &Assembly) -> BTreeMap<usize, std::ops::Range<usize>> {
-    let mut out = BTreeMap::new();
-    let mut iter = a.pieces.iter().peekable();
-    while let Some((&start, piece)) = iter.next() {
-        // One run of contiguous pieces.
-        let mut end = start + piece.len;
-        while let Some((&o, p)) = iter.peek() {
-            if o != end {
-                break;
-            }
-            end += p.len;
-            iter.next();
-        }
-        if piece.count == 0x3FFF && start != 0 {
-            continue; // the sender did not say which interval this is
-        }
-        let (start, end) = (start as usize, end as usize);
-        let reaches_end = a.end.is_some_and(|e| e as usize == end);
-        let mut index = usize::from(if start == 0 { 0 } else { piece.count });
-        let mut at = start;
-        if !piece.first {
-            // Starts inside an interval: skip to the next marker.
-            index += 1;
-            match find_rst(&a.data[at..end]) {
-                Some(m) => at += m + 2,
-                None => continue,
-            }
-        }
-        loop {
-            match find_rst(&a.data[at..end]) {
-                Some(m) => {
-                    out.insert(index, at..at + m);
-                    at += m + 2;
-                    index += 1;
-                }
-                None => {
-                    if reaches_end && at < end {
-                        out.insert(index, at..end);
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Where the first RSTn marker in `d` is.
-fn find_rst(d: &[u8]) -> Option<usize> {
-    d.windows(2)
-        .position(|w| w[0] == 0xFF && (0xD0..=0xD7).contains(&w[1]))
 }

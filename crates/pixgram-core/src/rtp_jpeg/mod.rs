@@ -16,6 +16,8 @@ pub mod depacketize;
 pub mod jfif;
 pub mod jpeg;
 pub mod packetize;
+mod partial;
+mod payload_header;
 pub mod reception;
 pub mod rtcp;
 pub mod rtp_header;

@@ -154,6 +154,10 @@ fn a_missing_fragment_drops_and_counts_the_frame_only() {
         reason: FrameLoss::MissingFragment
     }));
     assert_eq!(d.stats().lost_missing_fragment, 1);
+    assert!(
+        matches!(ev[0], DepacketizerEvent::Lost { .. }),
+        "events in sequence order"
+    );
     assert_eq!(d.reception().unwrap().1.cumulative_lost(), 1);
 }
 
