@@ -17,6 +17,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     if args.key_file.is_some() {
         bail!("--key-file belongs to pixgram's protocol: RTP/JPEG is not encrypted");
     }
+    if args.decode {
+        bail!("--decode belongs to pixgram's protocol (its latency summary), not --rtp");
+    }
     if let Some(dir) = &args.save {
         pixgram::sink::check_writable(dir)?;
     }

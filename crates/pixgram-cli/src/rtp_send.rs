@@ -14,8 +14,18 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     if args.key_file.is_some() {
         bail!("--key-file belongs to pixgram's protocol: RTP/JPEG is not encrypted");
     }
-    if args.mode.is_some() || args.fec.is_some() || args.deadline.is_some() {
-        bail!("--mode, --fec and --deadline belong to pixgram's protocol, not --rtp");
+    if args.mode.is_some()
+        || args.fec.is_some()
+        || args.deadline.is_some()
+        || args.meta.is_some()
+        || args.datagram_size.is_some()
+        || args.max_datagram_size.is_some()
+        || args.max_loss.is_some()
+    {
+        bail!(
+            "--mode, --fec, --deadline, --meta, --datagram-size, --max-datagram-size and \
+             --max-loss belong to pixgram's protocol, not --rtp (RTP/JPEG: --mtu, --pt, --rate)"
+        );
     }
     let f = &args.rtp;
     let config = RtpSenderConfig {

@@ -137,6 +137,10 @@ fn jpegs_rfc_2435_cannot_carry_are_named_and_pngs_transcoded() {
             "{err}"
         );
     }
+    // Flags of pixgram's own protocol are refused, not ignored.
+    let out = send("127.0.0.1:9", std::slice::from_ref(&good), &["--fec", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not --rtp"));
     let img = pixgram::pattern::render(320, 240, 1, "png");
     let png = tmp.path().join("frame.png");
     std::fs::write(&png, pixgram::codec::encode_png(&img).unwrap()).unwrap();
