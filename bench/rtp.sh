@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # RTP/JPEG (RFC 2435) on loopback, 1080p corpus frames sent as fast as the sender goes:
 # pixgram (`send --rtp` -> `recv --rtp`) against GStreamer's own pair (`multifilesrc !
-# rtpjpegpay mtu=M ! udpsink` -> `udpsrc buffer-size=8388608 ! rtpjpegdepay ! fakesink`),
+# rtpjpegpay mtu=M ! udpsink` -> `udpsrc buffer-size=B ! rtpjpegdepay ! fakesink`),
 # measured in the same run, turn about. Both at --mtu M (default 1400, GStreamer's default).
 #
 # Figures: frames/s = frames the receiver reassembled / the sender's wall time (process start
 # to exit, the same clock for both); lost = frames sent - frames reassembled (receive-buffer
-# overflow: the 8 MiB buffer both receivers ask for). Medians over --reps runs; the ratio is
+# overflow: both receivers ask for the same buffer, --buffer). Medians over --reps runs; the ratio is
 # pixgram's median over GStreamer's.
 #
 # Usage: bench/rtp.sh [--frames N] [--reps R] [--mtu M] [--image FILE] [--rate MBIT] [--buffer B]
 #   default: 2000 frames, 5 reps, mtu 1400, ../shared/corpus/bythewater_1920x1080.jpg (480 KB),
 #   pixgram at its default pacing (--rate: pixgram's --rate in Mbit/s instead), both
-#   receivers asking for an 8 MiB receive buffer (--buffer: B bytes for both).
+#   receivers asking for pixgram's default 32 MiB receive buffer (--buffer: B bytes for both).
 # Needs gst-launch-1.0 (gstreamer1.0-tools, -plugins-base, -plugins-good) and a release build
 # (made here). Loopback only; every process bounded by `timeout`.
 set -euo pipefail
@@ -22,7 +22,7 @@ reps=5
 mtu=1400
 image="$repo/../shared/corpus/bythewater_1920x1080.jpg"
 rate=()
-buffer=8388608
+buffer=33554432
 while [ $# -gt 0 ]; do
     case "$1" in
     --frames) frames="$2"; shift 2 ;;

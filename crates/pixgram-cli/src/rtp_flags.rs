@@ -42,8 +42,9 @@ pub struct RtpSendFlags {
 pub struct RtpRecvFlags {
     /// Receive RTP/JPEG (RFC 2435) on --listen instead of pixgram's protocol (RTCP on the
     /// next port), from GStreamer (`rtpjpegpay ! udpsink`), FFmpeg (`-f rtp`) or `pixgram
-    /// send --rtp`; every sink works. Example: `pixgram recv --rtp --listen
-    /// 127.0.0.1:5000 --save frames/`.
+    /// send --rtp`; every sink works. Asks for a 32 MiB receive buffer unless --recv-buffer
+    /// names another size. Example: `pixgram recv --rtp --listen 127.0.0.1:5000 --save
+    /// frames/`.
     #[arg(long)]
     pub rtp: bool,
     /// Deliver frames with a missing packet when they have restart markers (types 64/65):

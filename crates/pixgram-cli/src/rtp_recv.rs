@@ -33,8 +33,13 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             payload_type: sdp.map(|s| s.payload_type),
             ..DepacketizerConfig::default()
         },
-        // A 1080p frame is a burst of 350 packets: 8 MiB unless --recv-buffer says more.
-        recv_buffer: args.recv_buffer.max(8 << 20),
+        // RTP has no retransmission: the receive buffer is all there is between a burst and
+        // a loss (RtpReceiverConfig's 32 MiB), unless --recv-buffer names another size.
+        recv_buffer: if args.recv_buffer == pixgram::socket::DEFAULT_RECV_BUFFER {
+            rtp::RTP_RECV_BUFFER
+        } else {
+            args.recv_buffer
+        },
         ..RtpReceiverConfig::new(listen)
     };
     let mut rx = RtpReceiver::bind(config)?;

@@ -21,7 +21,7 @@ pub use pixgram_core::rtp_jpeg::{
     JPEG_PAYLOAD_TYPE,
 };
 pub use publish::{send_files, send_stream, FrameError, RtpPublish, RtpPublished};
-pub use receiver::{RtpEvent, RtpReceiver, RtpReceiverConfig, RtpReceiverStats};
+pub use receiver::{RtpEvent, RtpReceiver, RtpReceiverConfig, RtpReceiverStats, RTP_RECV_BUFFER};
 pub use sender::{RtpSendStats, RtpSender, RtpSenderConfig};
 pub use transcode::{encode_for_rtp, to_rtp_jpeg};
 

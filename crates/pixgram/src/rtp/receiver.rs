@@ -32,16 +32,23 @@ pub struct RtpReceiverConfig {
 }
 
 impl RtpReceiverConfig {
-    /// Defaults on `listen`: 8 MiB receive buffer, RTCP on.
+    /// Defaults on `listen`: [`RTP_RECV_BUFFER`] of receive buffer, RTCP on.
     pub fn new(listen: SocketAddr) -> Self {
         RtpReceiverConfig {
             listen,
             depacketizer: DepacketizerConfig::default(),
-            recv_buffer: 8 << 20,
+            recv_buffer: RTP_RECV_BUFFER,
             rtcp: true,
         }
     }
 }
+
+/// Receive buffer an RTP receiver asks for: 32 MiB, 80 ms at the sender's default 400 MB/s.
+/// RTP has no retransmission, so this buffer is all that stands between a receiver the
+/// scheduler leaves waiting and lost frames: with 8 MiB (20 ms) one run in five lost frames on
+/// a loaded 2-core machine, with 32 MiB none did (docs/BENCHMARKS.md). Granted in full to root
+/// (`SO_RCVBUFFORCE`); others get `net.core.rmem_max` and a warning.
+pub const RTP_RECV_BUFFER: usize = 32 << 20;
 
 /// What arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -125,3 +125,12 @@ fn bad_settings_are_refused_in_one_line() {
     .unwrap_err();
     assert!(e.to_string().contains("--mtu 100"));
 }
+
+/// Loopback only: an RTP receiver asks for 32 MiB by default, and says when it got less.
+#[test]
+fn the_receiver_asks_for_a_large_buffer_and_reports_the_grant() {
+    let rx = RtpReceiver::bind(RtpReceiverConfig::new("127.0.0.1:0".parse().unwrap())).unwrap();
+    let g = rx.buffer_grant();
+    assert_eq!(g.recv_asked, RTP_RECV_BUFFER);
+    assert_eq!(g.warning().is_none(), g.recv_granted >= RTP_RECV_BUFFER);
+}
