@@ -3,7 +3,8 @@
 # sanitizer, so no nightly needed). Each target starts from the committed seed corpus
 # (fuzz/corpus/TARGET, written by `cargo run -p pixgram-core --example fuzz_seeds`; `relay` drives
 # pixgram-netem's impairing relay, the one `pixgram impair` runs; the MJPEG one
-# is three ffmpeg testsrc2 frames), copied to
+# is three ffmpeg testsrc2 frames; `rtp_jfif` two tiny JPEGs from ffmpeg and GStreamer,
+# `rtp_depacketize` their packets from `pixgram send --rtp`), copied to
 # a scratch folder so the run does not grow the repository. A crash fails the script and leaves
 # the input under target/fuzz-artifacts/TARGET/; turn it into a regression test in the core.
 #

@@ -100,7 +100,8 @@ pixgram send --to 127.0.0.1:9000 --pattern --size 1280x720 --fps 30 --count 300\
 ffmpeg -f lavfi -i testsrc2 -f mjpeg - | pixgram send --to 127.0.0.1:9000 --stdin\n  \
 pixgram send --to 127.0.0.1:9000 --camera /dev/video0 --size 1280x720 --fps 30   (--features camera)\n  \
 pixgram send --to 127.0.0.1:9000 --dir photos/ --resize 640x480 --quality 70\n  \
-pixgram send --to 127.0.0.1:9000 --pattern --count 600 --max-loss 5", exit_codes_help!()))]
+pixgram send --to 127.0.0.1:9000 --pattern --count 600 --max-loss 5\n  \
+pixgram send --rtp --to 127.0.0.1:5000 --dir photos/ --fps 30 --sdp stream.sdp   (RTP/JPEG)", exit_codes_help!()))]
 pub struct SendArgs {
     /// Receiver address, HOST:PORT.
     #[arg(long, value_name = "ADDR")]
@@ -197,6 +198,8 @@ pub struct SendArgs {
     /// Print one line per frame.
     #[arg(short, long)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub rtp: crate::rtp_flags::RtpSendFlags,
     /// Speak another wire format.
     #[arg(long, value_enum)]
     pub compat: Option<Compat>,
@@ -211,7 +214,8 @@ pixgram recv --listen 127.0.0.1:9000 --count 100\n  \
 pixgram recv --listen 0.0.0.0:9000 --http 127.0.0.1:8080 --save received/\n  \
 pixgram recv --listen 0.0.0.0:9000 --stdout | ffplay -f mjpeg -\n  \
 pixgram recv --listen 0.0.0.0:9000 --window   (built with --features window)\n  \
-pixgram recv --compat seed --listen 127.0.0.1:9999 --msg-listen 127.0.0.1:6666 --save out/"
+pixgram recv --compat seed --listen 127.0.0.1:9999 --msg-listen 127.0.0.1:6666 --save out/\n  \
+pixgram recv --rtp --listen 127.0.0.1:5000 --save frames/   (RTP/JPEG from GStreamer, FFmpeg)"
 )]
 pub struct RecvArgs {
     /// Address to listen on, HOST:PORT (0.0.0.0:PORT for every interface).
@@ -298,6 +302,8 @@ pub struct RecvArgs {
     /// latency summary; frames the decoder is too busy for are skipped and counted.
     #[arg(long)]
     pub decode: bool,
+    #[command(flatten)]
+    pub rtp: crate::rtp_flags::RtpRecvFlags,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,9 @@ mod output;
 mod recv;
 mod recv_events;
 mod report;
+mod rtp_flags;
+mod rtp_recv;
+mod rtp_send;
 mod send;
 mod signals;
 mod stream;
@@ -44,9 +47,11 @@ fn main() {
     // `--compat seed`, for every command that has it, is decided here and only here.
     let result = match cli.command {
         cli::Command::Send(args) if args.compat == seed => compat::send(&args),
+        cli::Command::Send(args) if args.rtp.rtp => rtp_send::run(args),
         cli::Command::Send(args) if flags::is_live_source(&args) => stream::run(args),
         cli::Command::Send(args) => send::run(args),
         cli::Command::Recv(args) if args.compat == seed => compat::recv(&args),
+        cli::Command::Recv(args) if args.rtp.rtp => rtp_recv::run(args),
         cli::Command::Recv(args) => recv::run(args),
         cli::Command::Msg(args) if args.compat == seed => compat::msg(&args),
         cli::Command::Msg(args) => msg::run(args),

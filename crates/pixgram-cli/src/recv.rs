@@ -156,7 +156,7 @@ const LINGER: Duration = Duration::from_secs(2);
 
 /// The sinks the flags ask for: --save (within --max-saves-per-sec and
 /// --max-save-mbytes-per-sec), --stdout, --http, --window.
-fn sinks(args: &RecvArgs) -> anyhow::Result<Sinks> {
+pub(crate) fn sinks(args: &RecvArgs) -> anyhow::Result<Sinks> {
     let mut sinks = Sinks {
         folder: args.save.as_ref().map(|dir| {
             FolderSink::new(dir).with_budget(SaveBudget::new(SaveLimits {

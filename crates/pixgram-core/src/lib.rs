@@ -34,6 +34,7 @@ pub mod pacing;
 pub mod pmtu;
 mod reassembly;
 pub mod receiver;
+pub mod rtp_jpeg;
 pub mod rtt;
 pub mod seal;
 pub mod sender;

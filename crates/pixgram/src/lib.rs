@@ -77,7 +77,8 @@
 //! - The metadata convention: [`FrameMeta`]; image formats: [`ImageFormat`]; codecs:
 //!   [`codec`]; figures for reports: [`figures`], [`stats_json`].
 //! - [`compat::seed`]: the original scripts' format, both directions; [`relay::UdpRelay`]:
-//!   the impairing relay behind `pixgram impair`.
+//!   the impairing relay behind `pixgram impair`; [`rtp`]: RTP/JPEG (RFC 2435) to and from
+//!   GStreamer, FFmpeg and VLC.
 
 #![warn(missing_docs)]
 
@@ -100,6 +101,7 @@ pub mod publish;
 pub mod receive;
 pub mod receiver;
 pub mod relay;
+pub mod rtp;
 pub mod save_budget;
 pub mod security;
 pub mod sender;

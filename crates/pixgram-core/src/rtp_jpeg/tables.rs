@@ -1,0 +1,146 @@
+//! The tables RFC 2435 takes from the JPEG standard (ITU T.81 Annex K): quantisation tables
+//! for Q 1-99 (Appendix A), and the four Huffman tables every RFC 2435 frame is coded with
+//! (the rebuilt header always carries these, so a sender must have used them).
+
+/// Natural (row by row) order index of the `i`-th coefficient in zigzag order.
+pub const ZIGZAG: [u8; 64] = [
+    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
+    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
+    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+];
+
+/// Annex K.1, luminance, natural order.
+const LUMA: [u8; 64] = [
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113,
+    92, 49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+];
+
+/// Annex K.1, chrominance, natural order.
+const CHROMA: [u8; 64] = [
+    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99, 99,
+];
+
+/// The luminance and chrominance tables of quality `q` (1-99), in zigzag order as a DQT
+/// segment holds them: RFC 2435 Appendix A (the scaling of the IJG library, as GStreamer and
+/// FFmpeg compute it).
+pub fn tables_for_q(q: u8) -> [[u8; 64]; 2] {
+    let factor = u32::from(q.clamp(1, 99));
+    let scale = if factor < 50 {
+        5000 / factor
+    } else {
+        200 - factor * 2
+    };
+    let make = |base: &[u8; 64]| {
+        let mut out = [0u8; 64];
+        for (i, o) in out.iter_mut().enumerate() {
+            let v = (u32::from(base[usize::from(ZIGZAG[i])]) * scale + 50) / 100;
+            *o = v.clamp(1, 255) as u8;
+        }
+        out
+    };
+    [make(&LUMA), make(&CHROMA)]
+}
+
+/// One Huffman table as a DHT segment holds it: code counts by length, then the symbols.
+#[derive(Debug, Clone, Copy)]
+pub struct Huffman {
+    /// Table class (0 DC, 1 AC) and id in the DHT's `Tc << 4 | Th` byte.
+    pub class_id: u8,
+    /// Codes of each length 1-16.
+    pub counts: [u8; 16],
+    /// The symbols, in code order.
+    pub symbols: &'static [u8],
+}
+
+/// Annex K.3: DC luminance (class 0, id 0), DC chrominance (0, 1), AC luminance (1, 0), AC
+/// chrominance (1, 1).
+pub const STANDARD_HUFFMAN: [Huffman; 4] = [
+    Huffman {
+        class_id: 0x00,
+        counts: [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+        symbols: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    },
+    Huffman {
+        class_id: 0x01,
+        counts: [0, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0],
+        symbols: &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    },
+    Huffman {
+        class_id: 0x10,
+        counts: [0, 2, 1, 3, 3, 2, 4, 3, 5, 5, 4, 4, 0, 0, 1, 0x7d],
+        symbols: &AC_LUMA_SYMBOLS,
+    },
+    Huffman {
+        class_id: 0x11,
+        counts: [0, 2, 1, 2, 4, 4, 3, 4, 7, 5, 4, 4, 0, 1, 2, 0x77],
+        symbols: &AC_CHROMA_SYMBOLS,
+    },
+];
+
+const AC_LUMA_SYMBOLS: [u8; 162] = [
+    0x01, 0x02, 0x03, 0x00, 0x04, 0x11, 0x05, 0x12, 0x21, 0x31, 0x41, 0x06, 0x13, 0x51, 0x61, 0x07,
+    0x22, 0x71, 0x14, 0x32, 0x81, 0x91, 0xa1, 0x08, 0x23, 0x42, 0xb1, 0xc1, 0x15, 0x52, 0xd1, 0xf0,
+    0x24, 0x33, 0x62, 0x72, 0x82, 0x09, 0x0a, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x25, 0x26, 0x27, 0x28,
+    0x29, 0x2a, 0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48, 0x49,
+    0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69,
+    0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89,
+    0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7,
+    0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3, 0xc4, 0xc5,
+    0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda, 0xe1, 0xe2,
+    0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf1, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
+    0xf9, 0xfa,
+];
+
+const AC_CHROMA_SYMBOLS: [u8; 162] = [
+    0x00, 0x01, 0x02, 0x03, 0x11, 0x04, 0x05, 0x21, 0x31, 0x06, 0x12, 0x41, 0x51, 0x07, 0x61, 0x71,
+    0x13, 0x22, 0x32, 0x81, 0x08, 0x14, 0x42, 0x91, 0xa1, 0xb1, 0xc1, 0x09, 0x23, 0x33, 0x52, 0xf0,
+    0x15, 0x62, 0x72, 0xd1, 0x0a, 0x16, 0x24, 0x34, 0xe1, 0x25, 0xf1, 0x17, 0x18, 0x19, 0x1a, 0x26,
+    0x27, 0x28, 0x29, 0x2a, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3a, 0x43, 0x44, 0x45, 0x46, 0x47, 0x48,
+    0x49, 0x4a, 0x53, 0x54, 0x55, 0x56, 0x57, 0x58, 0x59, 0x5a, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68,
+    0x69, 0x6a, 0x73, 0x74, 0x75, 0x76, 0x77, 0x78, 0x79, 0x7a, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87,
+    0x88, 0x89, 0x8a, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9a, 0xa2, 0xa3, 0xa4, 0xa5,
+    0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xc2, 0xc3,
+    0xc4, 0xc5, 0xc6, 0xc7, 0xc8, 0xc9, 0xca, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8, 0xd9, 0xda,
+    0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7, 0xe8, 0xe9, 0xea, 0xf2, 0xf3, 0xf4, 0xf5, 0xf6, 0xf7, 0xf8,
+    0xf9, 0xfa,
+];
+
+/// Whether a DHT table (`class_id`, `counts`, `symbols`) is the standard table of that class
+/// and id.
+pub fn is_standard_huffman(class_id: u8, counts: &[u8], symbols: &[u8]) -> bool {
+    STANDARD_HUFFMAN
+        .iter()
+        .any(|t| t.class_id == class_id && t.counts[..] == *counts && t.symbols == symbols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn q50_is_the_annex_k_table_and_q_scales_it() {
+        let [l, c] = tables_for_q(50);
+        assert_eq!(&l[..4], &[16, 11, 12, 14], "zigzag order of Annex K");
+        assert_eq!(c[0], 17);
+        let [l99, _] = tables_for_q(99);
+        assert!(l99.iter().all(|&v| (1..=3).contains(&v)));
+        let [l1, _] = tables_for_q(1);
+        assert!(l1.iter().all(|&v| v == 255));
+        assert_eq!(tables_for_q(0), tables_for_q(1));
+        // Lower quality, larger steps.
+        assert!(tables_for_q(30)[0][0] > tables_for_q(80)[0][0]);
+    }
+
+    #[test]
+    fn the_standard_tables_are_well_formed() {
+        for t in STANDARD_HUFFMAN {
+            let n: usize = t.counts.iter().map(|&c| usize::from(c)).sum();
+            assert_eq!(n, t.symbols.len());
+            assert!(is_standard_huffman(t.class_id, &t.counts, t.symbols));
+        }
+        assert!(!is_standard_huffman(0x00, &[0; 16], &[]));
+    }
+}
