@@ -215,7 +215,12 @@ pixgram recv --compat seed --listen 127.0.0.1:9999 --msg-listen 127.0.0.1:6666 -
 )]
 pub struct RecvArgs {
     /// Address to listen on, HOST:PORT (0.0.0.0:PORT for every interface).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        required_unless_present = "from_nats",
+        default_value = ""
+    )]
     pub listen: String,
     /// Save every frame into this folder (created if missing), atomically.
     #[arg(long, value_name = "DIR")]
@@ -298,6 +303,9 @@ pub struct RecvArgs {
     /// latency summary; frames the decoder is too busy for are skipped and counted.
     #[arg(long)]
     pub decode: bool,
+    // Issue 17 (NATS): --publish, --subject, --jetstream, --from-nats, --queue.
+    #[command(flatten)]
+    pub nats: crate::nats::NatsArgs,
 }
 
 #[derive(Debug, Args)]

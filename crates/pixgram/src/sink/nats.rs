@@ -1,0 +1,485 @@
+//! [`NatsSink`]: every delivered frame published on NATS (issue 17), for fleets of workers on
+//! other machines. Frames go on `PREFIX.frames.KEY`, JSON messages on `PREFIX.messages.KEY`
+//! ([`nats_key`]), the payload the frame's bytes unchanged and what pixgram knows about it as
+//! JSON in a `Pixgram-Meta` header ([`META_HEADER`]).
+//!
+//! The receive loop stays synchronous: the sink owns a small tokio runtime (one worker
+//! thread) that runs the NATS client. Two modes:
+//! - **core NATS** (at most once): a frame is handed to a bounded queue ([`NatsConfig::queue_frames`]
+//!   frames and [`NatsConfig::queue_bytes`] bytes) that one task drains into the client. A frame
+//!   that finds the queue full is not published and is counted ([`NatsSinkStats::dropped_behind`]):
+//!   NATS (or the network to it) is slower than the cameras, and nothing grows without bound.
+//! - **JetStream** ([`NatsConfig::jetstream`]): each frame is published and its JetStream
+//!   acknowledgement awaited (at most [`NatsConfig::ack_timeout`]) before
+//!   [`NatsSink::publish`] returns, so the caller's pixgram ACK to the camera means the stream
+//!   has stored the frame (at-least-once), like the folder sink's ACK after fsync.
+//!
+//! A frame larger than the server's `max_payload` is refused before it is sent
+//! ([`Published::TooLarge`]), with the limit, so the caller can say how to raise it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use pixgram_core::StreamId;
+use serde_json::Value;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+/// The header that carries a frame's metadata as JSON.
+pub const META_HEADER: &str = "Pixgram-Meta";
+
+/// The subject prefix when none is given.
+pub const DEFAULT_PREFIX: &str = "pixgram";
+
+/// What can go wrong talking to NATS.
+#[derive(Debug, thiserror::Error)]
+pub enum NatsError {
+    /// No connection to the server.
+    #[error("cannot connect to NATS at {url}: {reason}")]
+    Connect {
+        /// The server asked for.
+        url: String,
+        /// What the client said.
+        reason: String,
+    },
+    /// The tokio runtime the client runs on could not start.
+    #[error("cannot start the NATS client's runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+    /// A subject prefix or subject NATS would not accept.
+    #[error("`{0}` is not a valid NATS subject (no spaces; `*` and `>` only as whole tokens)")]
+    Subject(String),
+    /// The JetStream stream or consumer could not be created or found.
+    #[error("JetStream {what}: {reason}")]
+    JetStream {
+        /// Which step.
+        what: String,
+        /// What the server said.
+        reason: String,
+    },
+    /// A subscription or fetch failed.
+    #[error("NATS subscription to {subject}: {reason}")]
+    Subscribe {
+        /// The subject.
+        subject: String,
+        /// What the client said.
+        reason: String,
+    },
+}
+
+/// How a [`NatsSink`] publishes.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// `nats://HOST:PORT` (several separated by commas).
+    pub url: String,
+    /// Subjects start with this (`pixgram` by default).
+    pub prefix: String,
+    /// Publish into this JetStream stream (created over `PREFIX.>` if missing) and wait for
+    /// each acknowledgement.
+    pub jetstream: Option<String>,
+    /// Core NATS: frames queued for the client at most.
+    pub queue_frames: usize,
+    /// Core NATS: bytes queued for the client at most.
+    pub queue_bytes: usize,
+    /// JetStream: how long an acknowledgement may take before the frame counts as not taken.
+    pub ack_timeout: Duration,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+}
+
+impl NatsConfig {
+    /// Defaults for `url`: prefix `pixgram`, core NATS, a queue of 64 frames and 64 MiB.
+    pub fn new(url: &str) -> Self {
+        NatsConfig {
+            url: url.to_string(),
+            prefix: DEFAULT_PREFIX.to_string(),
+            jetstream: None,
+            queue_frames: 64,
+            queue_bytes: 64 << 20,
+            ack_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What NATS made of one frame or message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Published {
+    /// Core NATS: queued for the client (at most once from here).
+    Queued,
+    /// JetStream stored it (stream sequence number).
+    Stored(u64),
+    /// Core NATS: the queue was full, so NATS was not taking frames as fast as they came.
+    Behind,
+    /// Larger than the server's `max_payload` (`limit`), headers included (`size`).
+    TooLarge {
+        /// The server's limit.
+        limit: usize,
+        /// What this frame would have been.
+        size: usize,
+    },
+    /// The publish or its acknowledgement failed (or timed out); the reason.
+    Failed(String),
+}
+
+impl Published {
+    /// Whether the frame can be acknowledged to its sender as taken.
+    pub fn taken(&self) -> bool {
+        matches!(self, Published::Queued | Published::Stored(_))
+    }
+}
+
+/// One frame or message to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    /// The sender's address.
+    pub peer: SocketAddr,
+    /// Its stream.
+    pub stream: StreamId,
+    /// A message (`PREFIX.messages.KEY`) rather than a frame (`PREFIX.frames.KEY`).
+    pub message: bool,
+    /// The bytes, published unchanged.
+    pub payload: &'a Bytes,
+    /// The `Pixgram-Meta` header's JSON object.
+    pub meta: Value,
+}
+
+/// What a [`NatsSink`] has done so far.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NatsSinkStats {
+    /// Handed to the client (core) or acknowledged by JetStream.
+    pub published: u64,
+    /// Bytes of those.
+    pub bytes: u64,
+    /// Not published: the bounded queue was full (NATS slower than the cameras).
+    pub dropped_behind: u64,
+    /// Not published: over the server's `max_payload`.
+    pub too_large: u64,
+    /// Not published or not acknowledged: the client or JetStream said no, or timed out.
+    pub failed: u64,
+}
+
+/// The sink: see the module's documentation.
+pub struct NatsSink {
+    /// Dropped last (the client and the queue's task live on it).
+    runtime: Runtime,
+    client: async_nats::Client,
+    jetstream: Option<jetstream::Context>,
+    queue: Option<mpsc::Sender<(String, HeaderMap, Bytes)>>,
+    queued_bytes: Arc<AtomicUsize>,
+    failed_in_task: Arc<AtomicU64>,
+    drained: Option<tokio::task::JoinHandle<()>>,
+    config: NatsConfig,
+    stats: NatsSinkStats,
+}
+
+impl NatsSink {
+    /// Connects to `config.url`; with JetStream, finds or creates the stream over `PREFIX.>`.
+    pub fn connect(config: NatsConfig) -> Result<Self, NatsError> {
+        check_subject(&config.prefix, false)?;
+        let runtime = runtime()?;
+        let client = runtime.block_on(connect_client(
+            &config.url,
+            config.connect_timeout,
+            // The client's own command queue, ahead of the socket: kept short so that the
+            // bounded queue here is where frames wait, and is what fills when NATS is slow.
+            8,
+            None,
+        ))?;
+        let jetstream = match &config.jetstream {
+            None => None,
+            Some(name) => {
+                // The context spawns its acknowledgement task on the current runtime.
+                let _inside = runtime.enter();
+                let js = jetstream::new(client.clone());
+                let subjects = vec![format!("{}.>", config.prefix)];
+                runtime
+                    .block_on(js.get_or_create_stream(jetstream::stream::Config {
+                        name: name.clone(),
+                        subjects,
+                        ..Default::default()
+                    }))
+                    .map_err(|e| NatsError::JetStream {
+                        what: format!("stream {name}"),
+                        reason: e.to_string(),
+                    })?;
+                Some(js)
+            }
+        };
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let failed_in_task = Arc::new(AtomicU64::new(0));
+        let (queue, drained) = if jetstream.is_none() {
+            let (tx, mut rx) =
+                mpsc::channel::<(String, HeaderMap, Bytes)>(config.queue_frames.max(1));
+            let (c, q, f) = (client.clone(), queued_bytes.clone(), failed_in_task.clone());
+            let task = runtime.spawn(async move {
+                while let Some((subject, headers, payload)) = rx.recv().await {
+                    let len = payload.len();
+                    if c.publish_with_headers(subject, headers, payload)
+                        .await
+                        .is_err()
+                    {
+                        f.fetch_add(1, Ordering::Relaxed);
+                    }
+                    q.fetch_sub(len, Ordering::Relaxed);
+                }
+                let _ = c.flush().await;
+            });
+            (Some(tx), Some(task))
+        } else {
+            (None, None)
+        };
+        Ok(NatsSink {
+            runtime,
+            client,
+            jetstream,
+            queue,
+            queued_bytes,
+            failed_in_task,
+            drained,
+            config,
+            stats: NatsSinkStats::default(),
+        })
+    }
+
+    /// The server's `max_payload`: the largest message (payload and headers) it takes.
+    pub fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+
+    /// The subject `item` goes on.
+    pub fn subject_for(&self, item: &Outgoing) -> String {
+        let kind = if item.message { "messages" } else { "frames" };
+        format!(
+            "{}.{kind}.{}",
+            self.config.prefix,
+            nats_key(item.peer, item.stream)
+        )
+    }
+
+    /// Publishes `item`: queued (core NATS) or stored (JetStream), or why not.
+    pub fn publish(&mut self, item: &Outgoing) -> Published {
+        let subject = self.subject_for(item);
+        let mut headers = HeaderMap::new();
+        headers.insert(META_HEADER, item.meta.to_string().as_str());
+        let size = headers_wire_len(&headers) + item.payload.len();
+        let limit = self.max_payload();
+        let published = if size > limit {
+            self.stats.too_large += 1;
+            return Published::TooLarge { limit, size };
+        } else if let Some(js) = &self.jetstream {
+            let payload = item.payload.clone();
+            let timeout = self.config.ack_timeout;
+            self.runtime.block_on(async {
+                let ack = async {
+                    js.publish_with_headers(subject, headers, payload)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                match tokio::time::timeout(timeout, ack).await {
+                    Ok(Ok(ack)) => Published::Stored(ack.sequence),
+                    Ok(Err(e)) => Published::Failed(e),
+                    Err(_) => Published::Failed(format!(
+                        "no JetStream acknowledgement within {} ms",
+                        timeout.as_millis()
+                    )),
+                }
+            })
+        } else {
+            self.enqueue(subject, headers, item.payload.clone())
+        };
+        match &published {
+            Published::Queued | Published::Stored(_) => {
+                self.stats.published += 1;
+                self.stats.bytes += item.payload.len() as u64;
+            }
+            Published::Behind => self.stats.dropped_behind += 1,
+            Published::Failed(_) => self.stats.failed += 1,
+            Published::TooLarge { .. } => {}
+        }
+        published
+    }
+
+    fn enqueue(&mut self, subject: String, headers: HeaderMap, payload: Bytes) -> Published {
+        let Some(queue) = &self.queue else {
+            return Published::Failed("the NATS sink was finished".into());
+        };
+        let len = payload.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        // One frame larger than the byte budget still passes when nothing else waits.
+        if before > 0 && before + len > self.config.queue_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            return Published::Behind;
+        }
+        match queue.try_send((subject, headers, payload)) {
+            Ok(()) => Published::Queued,
+            Err(e) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Published::Behind,
+                    mpsc::error::TrySendError::Closed(_) => {
+                        Published::Failed("the NATS publishing task stopped".into())
+                    }
+                }
+            }
+        }
+    }
+
+    /// What was published and refused so far (publishes that failed inside the queue's task
+    /// are counted in `failed` and taken out of `published`).
+    pub fn stats(&self) -> NatsSinkStats {
+        let late = self.failed_in_task.load(Ordering::Relaxed);
+        NatsSinkStats {
+            published: self.stats.published.saturating_sub(late),
+            failed: self.stats.failed + late,
+            ..self.stats
+        }
+    }
+
+    /// Publishes what is still queued and flushes the client, waiting at most `timeout`;
+    /// whether everything went out in time.
+    pub fn finish(&mut self, timeout: Duration) -> bool {
+        self.queue = None;
+        let drained = self.drained.take();
+        let client = self.client.clone();
+        self.runtime.block_on(async move {
+            let all = async {
+                if let Some(task) = drained {
+                    let _ = task.await;
+                }
+                client.flush().await.is_ok()
+            };
+            tokio::time::timeout(timeout, all).await.unwrap_or(false)
+        })
+    }
+}
+
+/// The KEY of a sender's stream in subjects: `SENDER.STREAM`, two tokens, the sender its
+/// address with every character other than a letter or digit made `-` (`127.0.0.1:40000`
+/// becomes `127-0-0-1-40000`, `[::1]:40000` becomes `---1--40000`) and the stream its
+/// number, so `pixgram.frames.*.0` is stream 0 of every sender.
+pub fn nats_key(peer: SocketAddr, stream: StreamId) -> String {
+    let sender: String = peer
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("{sender}.{}", stream.0)
+}
+
+/// Checks a subject (`wildcards`: a subscription's, where `*` and `>` may be whole tokens).
+pub fn check_subject(subject: &str, wildcards: bool) -> Result<(), NatsError> {
+    let tokens: Vec<&str> = subject.split('.').collect();
+    let last = tokens.len() - 1;
+    let ok = tokens.iter().enumerate().all(|(i, t)| {
+        !t.is_empty()
+            && !t.chars().any(|c| c.is_whitespace() || c.is_control())
+            && match *t {
+                "*" => wildcards,
+                ">" => wildcards && i == last,
+                t => !t.contains(['*', '>']),
+            }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(NatsError::Subject(subject.to_string()))
+    }
+}
+
+/// The bytes headers take on the wire (`NATS/1.0\r\n`, `Name: value\r\n` each, `\r\n`), as
+/// the server counts them against `max_payload`.
+fn headers_wire_len(headers: &HeaderMap) -> usize {
+    let mut len = "NATS/1.0\r\n".len() + 2;
+    for (name, values) in headers.iter() {
+        for v in values {
+            len += AsRef::<str>::as_ref(name).len() + 2 + v.as_str().len() + 2;
+        }
+    }
+    len
+}
+
+/// The runtime the client runs on: one worker thread, so the receive loop keeps its core.
+pub(crate) fn runtime() -> Result<Runtime, NatsError> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("pixgram-nats")
+        .enable_all()
+        .build()?)
+}
+
+/// A client of `url`: no retries on the first connection (a wrong address fails now, in
+/// one line), reconnecting afterwards. `slow` counts the server's and the client's slow
+/// consumer events.
+pub(crate) async fn connect_client(
+    url: &str,
+    timeout: Duration,
+    client_capacity: usize,
+    slow: Option<Arc<AtomicU64>>,
+) -> Result<async_nats::Client, NatsError> {
+    let options = async_nats::ConnectOptions::new()
+        .name("pixgram")
+        .connection_timeout(timeout)
+        .client_capacity(client_capacity)
+        .event_callback(move |event| {
+            let slow = slow.clone();
+            async move {
+                if let (async_nats::Event::SlowConsumer(_), Some(s)) = (event, &slow) {
+                    s.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    let connect = options.connect(url);
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(NatsError::Connect {
+            url: url.to_string(),
+            reason: e.to_string(),
+        }),
+        Err(_) => Err(NatsError::Connect {
+            url: url.to_string(),
+            reason: format!("no answer within {} ms", timeout.as_millis()),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_two_tokens_naming_sender_and_stream() {
+        let v4: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let v6: SocketAddr = "[::1]:40000".parse().unwrap();
+        assert_eq!(nats_key(v4, StreamId(3)), "127-0-0-1-40000.3");
+        assert_eq!(nats_key(v6, StreamId(0)), "---1--40000.0");
+        let subject = format!("pixgram.frames.{}", nats_key(v6, StreamId(0)));
+        assert!(check_subject(&subject, false).is_ok());
+    }
+
+    #[test]
+    fn subjects_are_checked() {
+        assert!(check_subject("pixgram", false).is_ok());
+        assert!(check_subject("site.a", false).is_ok());
+        assert!(check_subject("pixgram.frames.>", true).is_ok());
+        assert!(check_subject("pixgram.*.x", true).is_ok());
+        for bad in ["", "a..b", "a b", "pixgram.>", "pix*", "a.>.b"] {
+            assert!(check_subject(bad, false).is_err(), "{bad:?}");
+        }
+        assert!(check_subject("a.>.b", true).is_err());
+    }
+
+    #[test]
+    fn header_length_counts_what_the_server_counts() {
+        let mut h = HeaderMap::new();
+        h.insert(META_HEADER, "{\"a\":1}");
+        // NATS/1.0\r\n + "Pixgram-Meta: {"a":1}\r\n" + \r\n
+        assert_eq!(headers_wire_len(&h), 10 + 12 + 2 + 7 + 2 + 2);
+    }
+}
