@@ -56,9 +56,6 @@ mod disabled {
         }
         Ok(())
     }
-
-    /// Never built without the feature.
-    pub struct Publisher;
 }
 
 #[cfg(not(feature = "nats"))]

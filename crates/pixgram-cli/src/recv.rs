@@ -26,6 +26,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         return crate::nats::from_nats(args);
     }
     crate::nats::check(&args.nats)?;
+    // Connected before listening: a NATS server that is not there fails now, in one line.
+    #[cfg(feature = "nats")]
+    let nats = crate::nats::Publisher::from_args(&args.nats)?;
     if args.msg_listen.is_some() {
         bail!("--msg-listen belongs to --compat seed: pixgram's own protocol carries messages on --listen");
     }
@@ -70,7 +73,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     let mut events = RecvEvents::new(sinks(&args)?, args.quiet, args.count);
     #[cfg(feature = "nats")]
     {
-        events.nats = crate::nats::Publisher::from_args(&args.nats)?;
+        events.nats = nats;
     }
     if args.decode {
         events.timing.decoder = Some(crate::timing::DecodeWorker::start());

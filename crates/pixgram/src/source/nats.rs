@@ -103,7 +103,7 @@ pub struct NatsSourceStats {
 
 enum Inbox {
     Core(async_nats::Subscriber),
-    JetStream(pull::Stream),
+    JetStream(Box<pull::Stream>),
 }
 
 /// The source: see the module's documentation.
@@ -188,7 +188,7 @@ impl NatsSource {
                         .messages()
                         .await
                         .map_err(|e| failed(&e))?;
-                    Inbox::JetStream(messages)
+                    Inbox::JetStream(Box::new(messages))
                 }
             };
             Ok::<_, NatsError>((client, inbox))
