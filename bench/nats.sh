@@ -49,15 +49,18 @@ started+=($!)
 url="nats://127.0.0.1:$port"
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.05; done
 
+# Each path of each run has its own subject prefix (and with --jetstream its own stream over
+# PREFIX.>), so no run's consumers see another run's frames.
 js_flags=()
-[ "$jetstream" = 1 ] && js_flags=(--jetstream BENCH)
 
 # Starts W workers (their stderr in $work/worker.$run.$i); waits until each is subscribed.
 start_workers() {
     local run="$1" i
     wpids=()
+    js_flags=()
+    [ "$jetstream" = 1 ] && js_flags=(--jetstream "BENCH_$run")
     for i in $(seq "$workers"); do
-        timeout 300 "$bin" recv --from-nats "$url" --subject "pixgram.frames.>" --queue "bench$run" \
+        timeout 300 "$bin" recv --from-nats "$url" --subject "$run.frames.>" --queue "bench$run" \
             "${js_flags[@]}" --quiet --duration 240 >/dev/null 2>"$work/worker.$run.$i" &
         wpids+=($!)
         started+=($!)
@@ -95,7 +98,7 @@ pixgram_path() {
     local run="$1" rport i
     start_workers "p$run"
     rport="$(free_port)"
-    timeout 300 "$bin" recv --listen "127.0.0.1:$rport" --publish "$url" "${js_flags[@]}" --quiet \
+    timeout 300 "$bin" recv --listen "127.0.0.1:$rport" --publish "$url" --subject "p$run" "${js_flags[@]}" --quiet \
         --count "$total" --duration 200 >/dev/null 2>"$work/recv.$run" &
     local rpid=$!
     started+=($rpid)
@@ -113,7 +116,8 @@ direct_path() {
     local run="$1" i pids=()
     start_workers "d$run"
     for i in $(seq "$cameras"); do
-        timeout 200 "$direct" "$url" "pixgram.frames.direct-$i.0" "$file" "$frames" >"$work/direct.$run.$i" 2>&1 &
+        timeout 200 "$direct" "$url" "d$run.frames.direct-$i.0" "$file" "$frames" \
+            ${js_flags[*]:+jetstream} >"$work/direct.$run.$i" 2>&1 &
         pids+=($!)
         started+=($!)
     done
@@ -121,7 +125,7 @@ direct_path() {
     stop_workers "d$run"
 }
 
-echo "== $cameras cameras x $frames frames of $(stat -c %s "$file") bytes ($(basename "$file")), $workers workers${js_flags[*]:+, JetStream}; $runs runs" >&2
+echo "== $cameras cameras x $frames frames of $(stat -c %s "$file") bytes ($(basename "$file")), $workers workers$([ "$jetstream" = 1 ] && echo ", JetStream (each publish waits for its acknowledgement)"); $runs runs" >&2
 results="$work/results"
 : >"$results"
 for run in $(seq "$runs"); do

@@ -33,9 +33,14 @@ pub struct NatsArgs {
     #[arg(long, value_name = "GROUP", requires = "from_nats")]
     pub queue: Option<String>,
     /// With --publish (core NATS): frames waiting for the NATS client at most; a frame that
-    /// finds the queue full is not published, counted, and its sender told it was not taken.
+    /// finds no room in time (--nats-wait) is not published, counted, and its sender told it
+    /// was not taken.
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub nats_queue: usize,
+    /// With --publish (core NATS): milliseconds a frame may wait for room in that queue
+    /// before it counts as not taken (the receive loop waits with it).
+    #[arg(long, value_name = "MS", default_value_t = 20)]
+    pub nats_wait: u64,
     /// With --from-nats --jetstream: seconds a frame may stay unacknowledged before it goes
     /// to another worker.
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]

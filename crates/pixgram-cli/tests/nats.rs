@@ -473,3 +473,81 @@ fn a_stalled_server_fills_the_bounded_queue_and_frames_over_it_are_counted() {
     // The sender was told those frames were not taken.
     assert!(!out.status.success(), "{send_err}");
 }
+
+/// examples/nats_worker.py, the ten-line Python worker, gets every frame with its name and
+/// size. Runs with the Python that PIXGRAM_NATS_PYTHON names (.ci/run makes a venv with
+/// nats-py), else python3 if it has nats-py; skips saying so otherwise.
+#[test]
+fn the_python_worker_example_gets_every_frame() {
+    let python = std::env::var("PIXGRAM_NATS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_nats = Command::new(&python)
+        .args(["-c", "import nats"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_nats {
+        eprintln!(
+            "SKIPPED: {python} has no nats-py (pip install nats-py, or set PIXGRAM_NATS_PYTHON)"
+        );
+        return;
+    }
+    let Some(nats) = NatsServer::start("8MB") else {
+        return;
+    };
+    let tmp = TempDir::new("nats-python");
+    let files = frames(tmp.path(), 1, 3);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/nats_worker.py");
+    let mut worker = Command::new(&python)
+        .arg(&example)
+        .arg(&nats.url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the Python worker");
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stdout = worker.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = lines.recv_timeout(Duration::from_secs(20));
+    assert_eq!(
+        first.as_deref(),
+        Ok("subscribed"),
+        "the worker did not subscribe"
+    );
+    let mut rx = Recv::start(&["--publish", &nats.url, "--quiet", "--count", "3"]);
+    rx.wait_for_line("publishing on NATS", Duration::from_secs(10));
+    let args: Vec<String> = ["send", "--to", &rx.addr]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(files[0].iter().map(|p| p.display().to_string()))
+        .collect();
+    let out = run(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<String> = (0..3)
+        .filter_map(|_| lines.recv_timeout(Duration::from_secs(10)).ok())
+        .collect();
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let _ = rx.finish(Duration::from_secs(10));
+    assert_eq!(got.len(), 3, "{got:?}");
+    for p in &files[0] {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let size = std::fs::metadata(p).unwrap().len();
+        assert!(
+            got.iter()
+                .any(|l| l.contains(&format!("-{name} {size} bytes"))),
+            "{name} ({size} bytes) not in {got:?}"
+        );
+    }
+}

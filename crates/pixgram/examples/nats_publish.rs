@@ -1,10 +1,11 @@
 //! The yardstick of bench/nats.sh: the same frames published directly with the NATS client
 //! (async-nats), no pixgram in between, so the figures show NATS's own ceiling on this machine.
 //!
-//! `cargo run --release -p pixgram --features nats --example nats_publish -- URL SUBJECT FILE COUNT`
+//! `cargo run --release -p pixgram --features nats --example nats_publish -- URL SUBJECT FILE COUNT [jetstream]`
 //! publishes FILE's bytes COUNT times on SUBJECT, with a `Pixgram-Meta` header like the one
 //! `recv --publish` adds, then flushes; it prints `published N frames, X MB in T s: F frames/s,
-//! M MB/s`.
+//! M MB/s`. With `jetstream`, each publish waits for JetStream's acknowledgement before the
+//! next, as `recv --publish --jetstream` does (a stream must capture SUBJECT).
 
 use std::time::Instant;
 
@@ -13,8 +14,10 @@ use bytes::Bytes;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [url, subject, file, count] = args.as_slice() else {
-        return Err("usage: nats_publish URL SUBJECT FILE COUNT".into());
+    let (url, subject, file, count, jetstream) = match args.as_slice() {
+        [u, s, f, c] => (u, s, f, c, false),
+        [u, s, f, c, j] if j == "jetstream" => (u, s, f, c, true),
+        _ => return Err("usage: nats_publish URL SUBJECT FILE COUNT [jetstream]".into()),
     };
     let payload = Bytes::from(std::fs::read(file)?);
     let count: u64 = count.parse()?;
@@ -24,14 +27,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(async {
         let client = async_nats::connect(url.as_str()).await?;
+        let js = async_nats::jetstream::new(client.clone());
         let start = Instant::now();
         for n in 0..count {
             let mut headers = HeaderMap::new();
             let meta = format!("{{\"frame\":{n},\"name\":\"direct-{n:06}.jpg\"}}");
             headers.insert("Pixgram-Meta", meta.as_str());
-            client
-                .publish_with_headers(subject.clone(), headers, payload.clone())
-                .await?;
+            if jetstream {
+                js.publish_with_headers(subject.clone(), headers, payload.clone())
+                    .await?
+                    .await?;
+            } else {
+                client
+                    .publish_with_headers(subject.clone(), headers, payload.clone())
+                    .await?;
+            }
         }
         client.flush().await?;
         let secs = start.elapsed().as_secs_f64();

@@ -34,6 +34,7 @@ pub struct Publisher {
     said_behind: bool,
     said_failed: bool,
     queue: usize,
+    wait_ms: u64,
 }
 
 impl Publisher {
@@ -50,6 +51,7 @@ impl Publisher {
             .unwrap_or_else(|| DEFAULT_PREFIX.into());
         config.jetstream = args.jetstream.clone();
         config.queue_frames = args.nats_queue.max(1);
+        config.queue_wait = Duration::from_millis(args.nats_wait);
         let sink = NatsSink::connect(config.clone())?;
         eprintln!(
             "pixgram: publishing on NATS at {url}: frames on {p}.frames.SENDER.STREAM, messages on \
@@ -72,6 +74,7 @@ impl Publisher {
             said_behind: false,
             said_failed: false,
             queue: config.queue_frames,
+            wait_ms: args.nats_wait,
         }))
     }
 
@@ -101,10 +104,10 @@ impl Publisher {
                 if !std::mem::replace(&mut self.said_behind, true) {
                     eprintln!(
                         "pixgram: NATS is not taking frames as fast as they arrive: its queue of \
-                         {} frames (--nats-queue) is full, so frames over it are not published \
-                         and their senders are told they were not taken; the nats line at the \
-                         end counts them",
-                        self.queue
+                         {} frames (--nats-queue) stayed full for {} ms (--nats-wait), so frames \
+                         over it are not published and their senders are told they were not \
+                         taken; the nats line at the end counts them",
+                        self.queue, self.wait_ms
                     );
                 }
             }

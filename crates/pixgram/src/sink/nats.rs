@@ -7,8 +7,9 @@
 //! thread) that runs the NATS client. Two modes:
 //! - **core NATS** (at most once): a frame is handed to a bounded queue ([`NatsConfig::queue_frames`]
 //!   frames and [`NatsConfig::queue_bytes`] bytes) that one task drains into the client. A frame
-//!   that finds the queue full is not published and is counted ([`NatsSinkStats::dropped_behind`]):
-//!   NATS (or the network to it) is slower than the cameras, and nothing grows without bound.
+//!   that finds no room within [`NatsConfig::queue_wait`] is not published and is counted
+//!   ([`NatsSinkStats::dropped_behind`]): NATS (or the network to it) is slower than the
+//!   cameras, and nothing grows without bound.
 //! - **JetStream** ([`NatsConfig::jetstream`]): each frame is published and its JetStream
 //!   acknowledgement awaited (at most [`NatsConfig::ack_timeout`]) before
 //!   [`NatsSink::publish`] returns, so the caller's pixgram ACK to the camera means the stream
@@ -20,7 +21,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use async_nats::HeaderMap;
@@ -85,6 +86,10 @@ pub struct NatsConfig {
     pub queue_frames: usize,
     /// Core NATS: bytes queued for the client at most.
     pub queue_bytes: usize,
+    /// Core NATS: how long a frame may wait for room in the queue (the receive loop waits
+    /// with it) before it counts as not taken. Bounded, so one slow NATS server delays the
+    /// cameras' ACKs by at most this much per frame.
+    pub queue_wait: Duration,
     /// JetStream: how long an acknowledgement may take before the frame counts as not taken.
     pub ack_timeout: Duration,
     /// How long connecting may take.
@@ -92,7 +97,8 @@ pub struct NatsConfig {
 }
 
 impl NatsConfig {
-    /// Defaults for `url`: prefix `pixgram`, core NATS, a queue of 64 frames and 64 MiB.
+    /// Defaults for `url`: prefix `pixgram`, core NATS, a queue of 64 frames and 64 MiB that a
+    /// frame waits at most 20 ms to enter.
     pub fn new(url: &str) -> Self {
         NatsConfig {
             url: url.to_string(),
@@ -100,6 +106,7 @@ impl NatsConfig {
             jetstream: None,
             queue_frames: 64,
             queue_bytes: 64 << 20,
+            queue_wait: Duration::from_millis(20),
             ack_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
         }
@@ -306,26 +313,49 @@ impl NatsSink {
         published
     }
 
+    /// Queues a frame, waiting at most [`NatsConfig::queue_wait`] for room (frames and bytes).
     fn enqueue(&mut self, subject: String, headers: HeaderMap, payload: Bytes) -> Published {
-        let Some(queue) = &self.queue else {
+        let Some(queue) = self.queue.clone() else {
             return Published::Failed("the NATS sink was finished".into());
         };
         let len = payload.len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        // One frame larger than the byte budget still passes when nothing else waits.
-        if before > 0 && before + len > self.config.queue_bytes {
+        let deadline = Instant::now() + self.config.queue_wait;
+        loop {
+            let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+            // One frame larger than the byte budget still passes when nothing else waits.
+            if before == 0 || before + len <= self.config.queue_bytes {
+                break;
+            }
             self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            return Published::Behind;
+            if Instant::now() >= deadline {
+                return Published::Behind;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
-        match queue.try_send((subject, headers, payload)) {
+        let item = (subject, headers, payload);
+        let sent = match queue.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(false),
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                match self
+                    .runtime
+                    .block_on(async { tokio::time::timeout(wait, queue.send(item)).await })
+                {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err(false),
+                    Err(_) => Err(true),
+                }
+            }
+        };
+        match sent {
             Ok(()) => Published::Queued,
-            Err(e) => {
+            Err(full) => {
                 self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                match e {
-                    mpsc::error::TrySendError::Full(_) => Published::Behind,
-                    mpsc::error::TrySendError::Closed(_) => {
-                        Published::Failed("the NATS publishing task stopped".into())
-                    }
+                if full {
+                    Published::Behind
+                } else {
+                    Published::Failed("the NATS publishing task stopped".into())
                 }
             }
         }
