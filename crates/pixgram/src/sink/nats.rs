@@ -195,6 +195,8 @@ impl NatsSink {
             // The client's own command queue, ahead of the socket: kept short so that the
             // bounded queue here is where frames wait, and is what fills when NATS is slow.
             8,
+            // Only JetStream's acknowledgements arrive, one awaited at a time.
+            64,
             None,
         ))?;
         let jetstream = match &config.jetstream {
@@ -445,18 +447,21 @@ pub(crate) fn runtime() -> Result<Runtime, NatsError> {
 }
 
 /// A client of `url`: no retries on the first connection (a wrong address fails now, in
-/// one line), reconnecting afterwards. `slow` counts the server's and the client's slow
-/// consumer events.
+/// one line), reconnecting afterwards. `client_capacity`: commands queued ahead of the socket
+/// at most; `subscription_capacity`: messages a subscription holds at most (past it NATS drops
+/// them for this client, a slow consumer event, which `slow` counts).
 pub(crate) async fn connect_client(
     url: &str,
     timeout: Duration,
     client_capacity: usize,
+    subscription_capacity: usize,
     slow: Option<Arc<AtomicU64>>,
 ) -> Result<async_nats::Client, NatsError> {
     let options = async_nats::ConnectOptions::new()
         .name("pixgram")
         .connection_timeout(timeout)
         .client_capacity(client_capacity)
+        .subscription_capacity(subscription_capacity)
         .event_callback(move |event| {
             let slow = slow.clone();
             async move {

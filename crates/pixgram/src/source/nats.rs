@@ -123,9 +123,14 @@ impl NatsSource {
         let slow = Arc::new(AtomicU64::new(0));
         let pending = config.pending.max(1);
         let inbox = runtime.block_on(async {
-            let client =
-                connect_client(&config.url, config.connect_timeout, 128, Some(slow.clone()))
-                    .await?;
+            let client = connect_client(
+                &config.url,
+                config.connect_timeout,
+                128,
+                pending,
+                Some(slow.clone()),
+            )
+            .await?;
             let failed = |e: &dyn std::fmt::Display| NatsError::Subscribe {
                 subject: config.subject.clone(),
                 reason: e.to_string(),
