@@ -9,7 +9,9 @@
 # Each run: W workers `pixgram recv --from-nats URL --queue bench --quiet` (no sink: they
 # count), then either K `pixgram send --loop N` into one `pixgram recv --publish URL`, or K
 # direct publishers of N frames each. The figure is the workers' together: every frame they
-# got over the longest of their first-to-last spans. Prints one line per run and the medians.
+# got over the longest of their first-to-last spans. A third path, the cameras into a recv
+# with no sink, says what pixgram alone delivers in the same run. Prints one line per run and
+# the medians.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cameras=4 frames=250 workers=2 runs=3 jetstream=0
@@ -125,14 +127,33 @@ direct_path() {
     stop_workers "d$run"
 }
 
+# The same cameras into a recv with no sink (no NATS): what pixgram alone delivers in this
+# run; prints "frames/s MB/s" (the receiver's rate line).
+alone_path() {
+    local run="$1" rport i
+    rport="$(free_port)"
+    timeout 300 "$bin" recv --listen "127.0.0.1:$rport" --quiet --count "$total" --duration 200 \
+        >/dev/null 2>"$work/alone.$run" &
+    local rpid=$!
+    started+=($rpid)
+    for _ in $(seq 200); do grep -q "listening on" "$work/alone.$run" && break; sleep 0.05; done
+    for i in $(seq "$cameras"); do
+        timeout 200 "$bin" send --to "127.0.0.1:$rport" "$file" --loop "$frames" >/dev/null 2>&1 &
+        started+=($!)
+    done
+    wait "$rpid" || true
+    parse "$work/alone.$run" received
+}
+
 echo "== $cameras cameras x $frames frames of $(stat -c %s "$file") bytes ($(basename "$file")), $workers workers$([ "$jetstream" = 1 ] && echo ", JetStream (each publish waits for its acknowledgement)"); $runs runs" >&2
 results="$work/results"
 : >"$results"
 for run in $(seq "$runs"); do
     p="$(pixgram_path "$run")"
     d="$(direct_path "$run")"
-    echo "run $run: through pixgram ${p% *} (frames/s MB/s; ${p##* } of $total frames at the workers); direct ${d% *} (${d##* } of $total)"
-    echo "$p $d" >>"$results"
+    a="$(alone_path "$run")"
+    echo "run $run: through pixgram ${p% *} (frames/s MB/s; ${p##* } of $total frames at the workers); direct ${d% *} (${d##* } of $total); pixgram alone, no NATS: $a"
+    echo "$p $d $a" >>"$results"
 done
 python3 - "$results" <<'PY'
 import statistics, sys
@@ -140,5 +161,6 @@ rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 med = lambda i: statistics.median(r[i] for r in rows)
 ratio = statistics.median(r[0] / r[3] for r in rows if r[3] == r[3] and r[3] > 0)
 print(f"median: through pixgram {med(0):.0f} frames/s, {med(1):.0f} MB/s; direct NATS client "
-      f"{med(3):.0f} frames/s, {med(4):.0f} MB/s; ratio (pixgram / direct, paired per run) {ratio:.2f}")
+      f"{med(3):.0f} frames/s, {med(4):.0f} MB/s; ratio (pixgram / direct, paired per run) {ratio:.2f}; "
+      f"pixgram alone (cameras into recv, no NATS) {med(6):.0f} frames/s, {med(7):.0f} MB/s")
 PY
