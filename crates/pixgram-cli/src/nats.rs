@@ -51,7 +51,7 @@ pub struct NatsArgs {
 mod disabled {
     use super::NatsArgs;
 
-    const NEEDS: &str = "needs a build with the nats feature: cargo build --release -p \
+    const NEEDS: &str = "need a build with the nats feature: cargo build --release -p \
                          pixgram-cli --features nats";
 
     /// Refuses NATS flags in a build without NATS.
