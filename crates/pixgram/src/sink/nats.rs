@@ -177,7 +177,7 @@ pub struct NatsSink {
     client: async_nats::Client,
     jetstream: Option<jetstream::Context>,
     queue: Option<mpsc::Sender<(String, HeaderMap, Bytes)>>,
-    queued_bytes: Arc<AtomicUsize>,
+    queued_bytes: Arc<ByteBudget>,
     failed_in_task: Arc<AtomicU64>,
     drained: Option<tokio::task::JoinHandle<()>>,
     config: NatsConfig,
@@ -219,7 +219,7 @@ impl NatsSink {
                 Some(js)
             }
         };
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let queued_bytes = Arc::new(ByteBudget::new(config.queue_bytes));
         let failed_in_task = Arc::new(AtomicU64::new(0));
         let (queue, drained) = if jetstream.is_none() {
             let (tx, mut rx) =
@@ -234,7 +234,7 @@ impl NatsSink {
                     {
                         f.fetch_add(1, Ordering::Relaxed);
                     }
-                    q.fetch_sub(len, Ordering::Relaxed);
+                    q.give_back(len);
                 }
                 let _ = c.flush().await;
             });
@@ -322,13 +322,7 @@ impl NatsSink {
         };
         let len = payload.len();
         let deadline = Instant::now() + self.config.queue_wait;
-        loop {
-            let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-            // One frame larger than the byte budget still passes when nothing else waits.
-            if before == 0 || before + len <= self.config.queue_bytes {
-                break;
-            }
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        while !self.queued_bytes.try_take(len) {
             if Instant::now() >= deadline {
                 return Published::Behind;
             }
@@ -353,7 +347,7 @@ impl NatsSink {
         match sent {
             Ok(()) => Published::Queued,
             Err(full) => {
-                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                self.queued_bytes.give_back(len);
                 if full {
                     Published::Behind
                 } else {
@@ -389,6 +383,38 @@ impl NatsSink {
             };
             tokio::time::timeout(timeout, all).await.unwrap_or(false)
         })
+    }
+}
+
+/// The bytes waiting in the core-NATS queue, held to a limit.
+#[derive(Debug)]
+struct ByteBudget {
+    limit: usize,
+    queued: AtomicUsize,
+}
+
+impl ByteBudget {
+    fn new(limit: usize) -> Self {
+        ByteBudget {
+            limit,
+            queued: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes `len` bytes if they fit; one frame larger than the whole budget still passes
+    /// when nothing else waits (else it could never be published).
+    fn try_take(&self, len: usize) -> bool {
+        let before = self.queued.fetch_add(len, Ordering::Relaxed);
+        if before == 0 || before + len <= self.limit {
+            return true;
+        }
+        self.queued.fetch_sub(len, Ordering::Relaxed);
+        false
+    }
+
+    /// `len` bytes taken earlier left the queue.
+    fn give_back(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::Relaxed);
     }
 }
 
@@ -508,6 +534,22 @@ mod tests {
             assert!(check_subject(bad, false).is_err(), "{bad:?}");
         }
         assert!(check_subject("a.>.b", true).is_err());
+    }
+
+    #[test]
+    fn the_byte_budget_holds_the_queue_to_its_limit() {
+        let b = ByteBudget::new(1000);
+        assert!(b.try_take(600));
+        assert!(b.try_take(400));
+        assert!(!b.try_take(1), "over the limit");
+        b.give_back(600);
+        assert!(b.try_take(500));
+        assert!(!b.try_take(200));
+        b.give_back(400);
+        b.give_back(500);
+        // Empty: a frame larger than the whole budget passes alone, and nothing after it.
+        assert!(b.try_take(5000));
+        assert!(!b.try_take(1));
     }
 
     #[test]
