@@ -551,3 +551,49 @@ fn the_python_worker_example_gets_every_frame() {
         );
     }
 }
+
+/// With --jetstream the camera's ACK waits for JetStream's: a server that stops answering
+/// means the frame is never acknowledged to its camera (core NATS would have queued and
+/// acknowledged it), and recv counts it as failed once its acknowledgement is overdue.
+#[test]
+fn with_jetstream_no_ack_reaches_the_camera_before_the_store_has_the_frame() {
+    let Some(nats) = NatsServer::start("8MB") else {
+        return;
+    };
+    let tmp = TempDir::new("nats-js-ack");
+    let frame = tmp.path().join("f.bin");
+    std::fs::write(&frame, vec![5u8; 50_000]).unwrap();
+    let mut rx = Recv::start(&[
+        "--publish",
+        &nats.url,
+        "--jetstream",
+        "FRAMES",
+        "--quiet",
+        "--duration",
+        "30",
+    ]);
+    rx.wait_for_line("publishing on NATS", Duration::from_secs(10));
+    nats.signal("STOP");
+    let out = run(
+        &[
+            "send",
+            "--to",
+            &rx.addr,
+            &frame.display().to_string(),
+            "--timeout",
+            "2",
+        ],
+        Duration::from_secs(20),
+    );
+    let send_err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{send_err}");
+    assert!(send_err.contains("acked 0"), "{send_err}");
+    // The publish gives up after its 5 s acknowledgement timeout (ours or the client's,
+    // whichever fires first) and is counted.
+    rx.wait_for_line("NATS did not take a frame", Duration::from_secs(15));
+    nats.signal("CONT");
+    signal(&rx.child, "INT");
+    let (_, _, stderr) = rx.finish(Duration::from_secs(20));
+    assert!(stderr.contains("nats: published 0 frames"), "{stderr}");
+    assert!(stderr.contains(", 1 failed"), "{stderr}");
+}
