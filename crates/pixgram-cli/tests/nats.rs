@@ -597,3 +597,71 @@ fn with_jetstream_no_ack_reaches_the_camera_before_the_store_has_the_frame() {
     assert!(stderr.contains("nats: published 0 frames"), "{stderr}");
     assert!(stderr.contains(", 1 failed"), "{stderr}");
 }
+
+/// JSON messages (`pixgram msg`) go on `pixgram.messages.SENDER.STREAM`, unchanged, and a
+/// `--from-nats` consumer of that subject prints them as recv does.
+#[test]
+fn json_messages_go_on_the_messages_subject() {
+    let Some(nats) = NatsServer::start("8MB") else {
+        return;
+    };
+    let mut consumer = Command::new(bin())
+        .args([
+            "recv",
+            "--from-nats",
+            &nats.url,
+            "--subject",
+            "pixgram.messages.>",
+        ])
+        .args(["--count", "2", "--duration", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn consumer");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(consumer.stderr.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(line.contains("from NATS at"), "consumer said: {line}");
+    let mut rx = Recv::start(&["--publish", &nats.url, "--count", "2"]);
+    rx.wait_for_line("publishing on NATS", Duration::from_secs(10));
+    let out = run(
+        &[
+            "msg",
+            "--to",
+            &rx.addr,
+            r#"{"cmd":"start","speed":0.5}"#,
+            "[1,2,3]",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = wait_bounded(consumer, Duration::from_secs(20));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = support::json_lines(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    let subject = lines[0]["subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("pixgram.messages.127-0-0-1-"),
+        "{subject}"
+    );
+    assert_eq!(lines[0]["event"], "message");
+    assert_eq!(
+        lines[0]["message"],
+        serde_json::json!({"cmd":"start","speed":0.5})
+    );
+    assert_eq!(lines[1]["message"], serde_json::json!([1, 2, 3]));
+    assert_eq!(lines[1]["meta"]["kind"], "message");
+    let _ = rx.finish(Duration::from_secs(10));
+}
