@@ -219,7 +219,12 @@ pixgram recv --rtp --listen 127.0.0.1:5000 --save frames/   (RTP/JPEG from GStre
 )]
 pub struct RecvArgs {
     /// Address to listen on, HOST:PORT (0.0.0.0:PORT for every interface).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        required_unless_present = "from_nats",
+        default_value = ""
+    )]
     pub listen: String,
     /// Save every frame into this folder (created if missing), atomically.
     #[arg(long, value_name = "DIR")]
@@ -304,6 +309,10 @@ pub struct RecvArgs {
     pub decode: bool,
     #[command(flatten)]
     pub rtp: crate::rtp_flags::RtpRecvFlags,
+
+    // Issue 17 (NATS): --publish, --subject, --jetstream, --from-nats, --queue.
+    #[command(flatten)]
+    pub nats: crate::nats::NatsArgs,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,9 @@ pub fn recv(args: &RecvArgs) -> anyhow::Result<()> {
     if args.http.is_some() || args.stdout || args.window {
         bail!("--http, --stdout and --window are not available with --compat seed yet; use --save DIR");
     }
+    if args.nats.publish.is_some() || args.nats.from_nats.is_some() {
+        bail!("--publish and --from-nats are not available with --compat seed; use pixgram's own protocol");
+    }
     let listen = resolve("--listen", &args.listen)?;
     let msg_listen = match &args.msg_listen {
         Some(a) => Some(resolve("--msg-listen", a)?),

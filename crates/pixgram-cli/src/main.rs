@@ -18,6 +18,7 @@ mod flags;
 mod impair;
 mod keygen;
 mod msg;
+mod nats;
 mod output;
 mod recv;
 mod recv_events;

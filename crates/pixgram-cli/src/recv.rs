@@ -20,6 +20,15 @@ pub use crate::flags::deadline_after;
 pub use crate::signals::receiving_stop_flag as stop_flag;
 
 pub fn run(args: RecvArgs) -> anyhow::Result<()> {
+    // Issue 17: frames out of NATS instead of from senders.
+    #[cfg(feature = "nats")]
+    if args.nats.from_nats.is_some() {
+        return crate::nats::from_nats(args);
+    }
+    crate::nats::check(&args.nats)?;
+    // Connected before listening: a NATS server that is not there fails now, in one line.
+    #[cfg(feature = "nats")]
+    let nats = crate::nats::Publisher::from_args(&args.nats)?;
     if args.msg_listen.is_some() {
         bail!("--msg-listen belongs to --compat seed: pixgram's own protocol carries messages on --listen");
     }
@@ -62,6 +71,10 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     let stop = receiving_stop_flag()?;
     let deadline = flags::deadline_after(args.duration);
     let mut events = RecvEvents::new(sinks(&args)?, args.quiet, args.count);
+    #[cfg(feature = "nats")]
+    {
+        events.nats = nats;
+    }
     if args.decode {
         events.timing.decoder = Some(crate::timing::DecodeWorker::start());
     }
@@ -88,6 +101,10 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         eprintln!("pixgram: stdout was closed by its reader; stopped receiving");
     }
     eprintln!("{}", events.summary(rx.stats()));
+    #[cfg(feature = "nats")]
+    if let Some(p) = &mut events.nats {
+        eprintln!("{}", p.finish());
+    }
     if let Some(d) = &mut events.timing.decoder {
         d.finish();
     }

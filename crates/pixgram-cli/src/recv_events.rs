@@ -45,6 +45,9 @@ pub struct RecvEvents {
     pub sinks: Sinks,
     /// End-to-end latency and its shares, for frames whose sender stamped them.
     pub timing: Timing,
+    /// Issue 17: every frame and message also published on NATS (`--publish`).
+    #[cfg(feature = "nats")]
+    pub nats: Option<crate::nats::Publisher>,
     /// The JSON lines' reader went away (EPIPE).
     json_closed: bool,
     spinner: ProgressBar,
@@ -118,6 +121,8 @@ impl RecvEvents {
             open_sessions: 0,
             sinks,
             timing: Timing::default(),
+            #[cfg(feature = "nats")]
+            nats: None,
             json_closed: false,
             spinner: ProgressBar::new_spinner(),
             said_full: false,
@@ -134,6 +139,14 @@ impl RecvEvents {
     /// stops.
     pub fn stdout_closed(&self) -> bool {
         self.json_closed || self.sinks.stdout_closed()
+    }
+
+    /// Whether frames also go to NATS (`--publish`).
+    fn publishes(&self) -> bool {
+        #[cfg(feature = "nats")]
+        return self.nats.is_some();
+        #[cfg(not(feature = "nats"))]
+        false
     }
 
     /// Whether stdout carries MJPEG (the JSON lines then go to stderr).
@@ -219,6 +232,13 @@ impl RecvEvents {
             PayloadKind::Message => {
                 self.messages += 1;
                 line["event"] = json!("message");
+                #[cfg(feature = "nats")]
+                if let Some(p) = &mut self.nats {
+                    if !p.publish(&f, "", &mut line) {
+                        self.emit(&line)?;
+                        return Ok(false);
+                    }
+                }
                 if f.payload.len() > PARSED_MESSAGE_LIMIT {
                     // Checked without building a tree (a 64 MiB message parsed into values
                     // took over a gigabyte), then spliced into the line as it came.
@@ -321,13 +341,18 @@ impl RecvEvents {
                 stored = false;
             }
         }
+        #[cfg(feature = "nats")]
+        if let Some(p) = &mut self.nats {
+            stored &= p.publish(&f, &name, &mut line);
+        }
         if let Some(m) = meta {
             line["meta"] = m;
         }
         if !self.quiet || !stored {
             self.emit(&line)?;
         }
-        if self.sinks.folder.is_none() && self.stdout_closed() && !self.mjpeg() {
+        if self.sinks.folder.is_none() && self.stdout_closed() && !self.mjpeg() && !self.publishes()
+        {
             // The JSON line was the only sink, and nobody reads it any more.
             stored = false;
         }

@@ -5,6 +5,9 @@
 
 mod fanout;
 mod folder;
+// Issue 17: frames into NATS (the `nats` feature).
+#[cfg(feature = "nats")]
+pub mod nats;
 mod stdout;
 
 pub use fanout::{stream_key, Arrived, Sinks, Taken};

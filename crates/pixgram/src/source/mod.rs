@@ -2,6 +2,9 @@
 //! test pattern, MJPEG on stdin, a camera) in [`live`].
 
 pub mod live;
+// Issue 17: frames out of NATS (the `nats` feature).
+#[cfg(feature = "nats")]
+pub mod nats;
 
 use std::fs;
 use std::path::{Path, PathBuf};
