@@ -19,6 +19,7 @@ mod impair;
 mod keygen;
 mod msg;
 mod output;
+mod quality;
 mod recv;
 mod recv_events;
 mod report;
