@@ -85,12 +85,19 @@ fn stream_through(forward: ImpairConfig, frames: u64) -> (pixgram::publish::Send
     (report, qualities)
 }
 
+/// One test, the two runs in turn: two pattern encoders at once on a shared 2-core machine
+/// drop frames for want of CPU, not of the path.
 #[test]
+fn the_quality_steps_down_through_a_slow_path_and_not_through_a_fast_one() {
+    a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole();
+    a_path_with_room_keeps_the_quality();
+}
+
 fn a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole() {
-    // 2 Mbit/s, a 100 ms drop-tail queue: below the stream's 3.5 Mbit/s at quality 80 (and
+    // 2 Mbit/s, a 50 ms drop-tail queue: below the stream's 3.5 Mbit/s at quality 80 (and
     // its 2.2 at 10: frames are still dropped at the sender at the lowest rung).
     let (report, qualities) = stream_through(
-        ImpairConfig::bottleneck(250_000, Duration::from_millis(100)),
+        ImpairConfig::bottleneck(250_000, Duration::from_millis(50)),
         150,
     );
     let q = report.quality.expect("the pattern's quality is stepped");
@@ -109,7 +116,6 @@ fn a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole(
     assert!(report.acked >= 60, "{} acked", report.acked);
 }
 
-#[test]
 fn a_path_with_room_keeps_the_quality() {
     let (report, qualities) = stream_through(ImpairConfig::default(), 90);
     let q = report.quality.expect("the pattern's quality is stepped");
