@@ -13,21 +13,25 @@ use pixgram::relay::{ImpairConfig, RelayConfig, UdpRelay};
 use pixgram::source::LiveSource;
 use pixgram::{Delivery, Incoming, Receiver, Sender};
 
-/// 640x480 at 30 fps: about 14.5 KB a frame at quality 80 (3.5 Mbit/s), 9 KB at 10.
-fn pattern(frames: u64) -> (LiveSource, u64) {
-    let source = LiveSource::Pattern {
-        width: 640,
-        height: 480,
+/// `width` x `height` at 30 fps, quality 80 (640x480: about 14.5 KB a frame, 3.5 Mbit/s; 9 KB
+/// at quality 10).
+fn pattern(width: u32, height: u32) -> LiveSource {
+    LiveSource::Pattern {
+        width,
+        height,
         fps: 30.0,
         quality: 80,
-    };
-    (source, frames)
+    }
 }
 
 /// Streams `frames` pattern frames to a receiver through a relay with `forward` on the way
 /// there; returns the sender's report and the qualities of the frames that arrived (every one
 /// decoded as a JPEG of the pattern's size).
-fn stream_through(forward: ImpairConfig, frames: u64) -> (pixgram::publish::SendReport, Vec<u8>) {
+fn stream_through(
+    forward: ImpairConfig,
+    size: (u32, u32),
+    frames: u64,
+) -> (pixgram::publish::SendReport, Vec<u8>) {
     let mut rx = Receiver::bind("127.0.0.1:0").unwrap();
     let rx_addr = rx.local_addr().unwrap();
     // An Ethernet-sized path: path MTU discovery settles at 1,472 bytes (on loopback it
@@ -37,6 +41,10 @@ fn stream_through(forward: ImpairConfig, frames: u64) -> (pixgram::publish::Send
         ..forward
     };
     let config = RelayConfig {
+        back: ImpairConfig {
+            delay: forward.delay,
+            ..ImpairConfig::default()
+        },
         forward,
         ..RelayConfig::default()
     };
@@ -64,7 +72,7 @@ fn stream_through(forward: ImpairConfig, frames: u64) -> (pixgram::publish::Send
             };
             if let Incoming::Frame(f) = incoming {
                 let img = pixgram::codec::decode(&f.bytes).expect("a whole JPEG");
-                assert_eq!((img.width, img.height), (640, 480));
+                assert_eq!((img.width, img.height), size);
                 let q = f.meta.extra["quality"].as_u64().expect("a quality") as u8;
                 qualities.push(q);
             }
@@ -76,8 +84,7 @@ fn stream_through(forward: ImpairConfig, frames: u64) -> (pixgram::publish::Send
         .datagram_size(1200)
         .connect(relay_addr)
         .unwrap();
-    let (source, count) = pattern(frames);
-    let report = tx.stream(source, Some(count)).unwrap();
+    let report = tx.stream(pattern(size.0, size.1), Some(frames)).unwrap();
     tx.finish().unwrap();
     let qualities = receiver.join().unwrap();
     stop.store(true, Ordering::Relaxed);
@@ -91,6 +98,7 @@ fn stream_through(forward: ImpairConfig, frames: u64) -> (pixgram::publish::Send
 fn the_quality_steps_down_through_a_slow_path_and_not_through_a_fast_one() {
     a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole();
     a_path_with_room_keeps_the_quality();
+    a_long_path_with_room_keeps_the_quality();
 }
 
 fn a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole() {
@@ -98,6 +106,7 @@ fn a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole(
     // its 2.2 at 10: frames are still dropped at the sender at the lowest rung).
     let (report, qualities) = stream_through(
         ImpairConfig::bottleneck(250_000, Duration::from_millis(50)),
+        (640, 480),
         150,
     );
     let q = report.quality.expect("the pattern's quality is stepped");
@@ -117,9 +126,24 @@ fn a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole(
 }
 
 fn a_path_with_room_keeps_the_quality() {
-    let (report, qualities) = stream_through(ImpairConfig::default(), 90);
+    let (report, qualities) = stream_through(ImpairConfig::default(), (640, 480), 90);
     let q = report.quality.expect("the pattern's quality is stepped");
     assert_eq!((q.down, q.last), (0, 80), "{q:?}");
     assert!(qualities.iter().all(|&x| x == 80));
     assert!(qualities.len() >= 80, "{} arrived", qualities.len());
+}
+
+/// 60 ms each way and no rate limit: each frame arrives within its 100 ms deadline but its ACK
+/// comes after it (120 ms), so the sender reports the deadline passed first. That is the
+/// path's length, not its rate: the quality stays (it stepped down to 10 when such deadlines
+/// counted as drops).
+fn a_long_path_with_room_keeps_the_quality() {
+    let path = ImpairConfig {
+        delay: Duration::from_millis(60),
+        ..ImpairConfig::default()
+    };
+    let (report, qualities) = stream_through(path, (320, 240), 60);
+    let q = report.quality.expect("the pattern's quality is stepped");
+    assert_eq!((q.down, q.last), (0, 80), "{q:?}");
+    assert!(qualities.len() >= 50, "{} arrived", qualities.len());
 }

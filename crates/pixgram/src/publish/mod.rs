@@ -227,7 +227,8 @@ impl<'a> Publisher<'a> {
             return;
         };
         let stats = self.tx.core().stats();
-        let dropped = stats.frames_superseded + stats.frames_past_deadline;
+        // Drops that say the path's rate is short: not deadlines passed on a long path.
+        let dropped = stats.frames_superseded + stats.frames_hopeless;
         a.control.frame_sent(quality, len, dropped);
         let input = QualityInput {
             now: a.start.elapsed(),

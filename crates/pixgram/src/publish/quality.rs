@@ -38,8 +38,8 @@ impl QualityKnob {
 /// Why the quality changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepReason {
-    /// The sender dropped this many frames (superseded, or past their deadline) at the old
-    /// quality.
+    /// The sender dropped this many frames at the old quality (superseded, or judged unable
+    /// to arrive by their deadline at its rate estimate).
     SenderDropped(u64),
     /// The stream's rate at the old quality exceeded the sender's estimate of the path.
     RateAboveEstimate,
@@ -74,7 +74,8 @@ pub struct QualityInput {
     pub now: Duration,
     /// The sender's bottleneck estimate, bytes per second (`PathEstimate::bandwidth`).
     pub estimate: Option<f64>,
-    /// Frames the sender dropped so far (superseded plus past their deadline), cumulative.
+    /// Frames the sender dropped so far for want of rate, cumulative (`frames_superseded`
+    /// plus `frames_hopeless`; not deadlines passed on a long path).
     pub dropped: u64,
 }
 
