@@ -20,6 +20,7 @@ mod keygen;
 mod msg;
 mod nats;
 mod output;
+mod quality;
 mod recv;
 mod recv_events;
 mod report;

@@ -2,6 +2,7 @@
 //! published as they come.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use anyhow::bail;
 use indicatif::ProgressBar;
@@ -9,7 +10,7 @@ use pixgram::publish::Publisher;
 use pixgram::source::LiveSource;
 
 use crate::cli::{parse_size, resolve, SendArgs};
-use crate::{flags, report};
+use crate::{flags, quality, report};
 
 pub fn run(args: SendArgs) -> anyhow::Result<()> {
     let to = resolve("--to", &args.to)?;
@@ -64,10 +65,16 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         Some(n) => report::progress_bar(n),
         None => ProgressBar::new_spinner(),
     };
-    let mut sent = Publisher::new(&mut tx, meta)
+    let mut publisher = Publisher::new(&mut tx, meta)
         .with_delivery(delivery)
-        .with_stop(stop.clone())
-        .send_stream(frames, count, report::on_verdict(&bar, args.verbose));
+        .with_stop(stop.clone());
+    if let Some(knob) = running.quality() {
+        // A re-encoding source: its quality steps to fit the path, each change printed.
+        let interval = Duration::from_secs_f64(1.0 / fps.max(0.001));
+        let on_change = |c: &_| bar.suspend(|| eprintln!("{}", quality::change_line(c)));
+        publisher = publisher.with_quality(knob, interval, on_change);
+    }
+    let mut sent = publisher.send_stream(frames, count, report::on_verdict(&bar, args.verbose));
     bar.finish_and_clear();
     let source = running.join();
     if let Some(s) = &source.end.mjpeg {
@@ -80,6 +87,9 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         }
     }
     eprintln!("{}", report::summary(&mut sent));
+    if let Some(q) = &sent.quality {
+        eprintln!("{}", quality::summary_line(q));
+    }
     eprintln!("{}", report::path_line(&tx));
     if source.skipped > 0 {
         eprintln!(

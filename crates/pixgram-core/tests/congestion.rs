@@ -9,7 +9,8 @@ use std::time::Duration;
 use harness::Link;
 use pixgram_core::sender::FecPolicy;
 use pixgram_core::{
-    OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderConfig, SenderEvent, StreamId, Timestamp,
+    OutgoingFrame, ReceiverConfig, ReceiverEvent, SendFailure, SenderConfig, SenderEvent, StreamId,
+    Timestamp,
 };
 use pixgram_netem::ImpairConfig;
 
@@ -246,6 +247,59 @@ fn a_long_frame_to_a_healthy_receiver_is_not_peer_gone() {
     );
     assert_eq!(link.acked(), 1);
     assert!(link.tx_events[0].0 > Timestamp::ZERO + timeout);
+
+    // The same frame through a drop-tail bottleneck of 4 Mbit/s (a tbf's 50 ms queue) instead
+    // of a rate cap: no PeerGone, and no verdict before the last chunk has left (the defect
+    // was a verdict at 5 s with 2,096 of 3,461 chunks sent). The frame itself is lost: start-up
+    // overflows the queue (10 chunks dropped; no random loss, so one seed says it all), and a
+    // live frame's chunks are not sent again: Timeout at 11.8 s, the last datagram (a probe
+    // of the last chunk) at 11.35 s.
+    {
+        let seed = 7;
+        let mut link = Link::bottleneck(
+            4.0,
+            Duration::from_millis(50),
+            Duration::from_millis(10),
+            0.0,
+            seed,
+        );
+        let frame = OutgoingFrame::live(
+            StreamId::FRAMES,
+            body(4_000_000, seed),
+            Duration::from_secs(30),
+        );
+        link.tx.send(link.now, frame).unwrap();
+        let mut last_sent = Timestamp::ZERO;
+        while link.now < Timestamp::from_millis(30_000) && link.tx_events.is_empty() {
+            let sent = link.tx.stats().datagrams_sent;
+            link.run_until(link.now + Duration::from_millis(1));
+            if link.tx.stats().datagrams_sent > sent {
+                last_sent = link.now;
+            }
+        }
+        let (verdict_at, verdict) = link.tx_events.first().cloned().expect("a verdict");
+        println!(
+            "through a 4 Mbit/s bottleneck, seed {seed}: {verdict:?} at {verdict_at:?}, last \
+             datagram at {last_sent:?}; {} datagrams, {} dropped at the queue",
+            link.tx.stats().datagrams_sent,
+            link.forward.stats().dropped_queue
+        );
+        assert!(
+            !matches!(
+                verdict,
+                SenderEvent::Lost {
+                    reason: SendFailure::PeerGone,
+                    ..
+                }
+            ),
+            "seed {seed}: {verdict:?}"
+        );
+        assert!(
+            verdict_at >= last_sent,
+            "seed {seed}: {verdict_at:?} < {last_sent:?}"
+        );
+        assert!(verdict_at > Timestamp::ZERO + timeout);
+    }
 
     // A frame as long to a receiver whose answers stop coming back once the first exchange
     // is done: reported gone a `peer_timeout` after the last chunk left (when an answer became

@@ -418,6 +418,7 @@ impl Sender {
             .collect();
         for key in hopeless {
             self.stats.frames_past_deadline += 1;
+            self.stats.frames_hopeless += 1;
             self.drop_frame(key, SendFailure::Deadline, Some(now));
         }
     }

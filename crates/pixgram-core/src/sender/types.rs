@@ -311,6 +311,10 @@ pub struct SenderStats {
     pub frames_superseded: u64,
     /// Live frames whose deadline passed without a verdict.
     pub frames_past_deadline: u64,
+    /// Of `frames_past_deadline`, those dropped before it passed because what was left of
+    /// them could not arrive in time at the estimated rate: the path's rate is short of the
+    /// stream's (a deadline passed on a long path is not counted here).
+    pub frames_hopeless: u64,
     /// Frames reported lost on a guess, then acknowledged after all (already moved from
     /// `frames_lost` to `frames_acked`).
     pub late_acks: u64,

@@ -153,12 +153,21 @@ impl Sender {
 
     /// Sends the frames of a live source (`count` of them, or until it ends) as they come, on
     /// a thread of their own, keeping the stream going between them; returns what became of
-    /// them (they count in [`Sender::finish`] too).
+    /// them (they count in [`Sender::finish`] too). A re-encoding source (the pattern, or a
+    /// camera or MJPEG stream given a quality) has its quality stepped to fit the path
+    /// ([`SendReport::quality`]).
     pub fn stream(&mut self, source: LiveSource, count: Option<u64>) -> Result<SendReport, Error> {
+        let interval = source.frame_interval().or(match self.delivery {
+            Delivery::Live { interval, .. } => Some(interval),
+            Delivery::Reliable => None,
+        });
         let (queue, running) = source.start(count, Arc::default())?;
-        let mut report = Publisher::new(&mut self.tx, FrameMeta::default())
-            .with_delivery(self.delivery)
-            .send_stream(queue, count, |_, _| {});
+        let mut publisher =
+            Publisher::new(&mut self.tx, FrameMeta::default()).with_delivery(self.delivery);
+        if let (Some(knob), Some(interval)) = (running.quality(), interval) {
+            publisher = publisher.with_quality(knob, interval, |_| {});
+        }
+        let mut report = publisher.send_stream(queue, count, |_, _| {});
         running.join().end.result?;
         self.acked += report.acked;
         let lost = report

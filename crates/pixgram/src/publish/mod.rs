@@ -5,6 +5,7 @@
 //! briefly.
 
 mod messages;
+pub mod quality;
 mod report;
 
 use std::collections::{HashMap, VecDeque};
@@ -18,6 +19,7 @@ use bytes::Bytes;
 use pixgram_core::{FrameId, SendFailure, SenderEvent, StreamId};
 
 pub use messages::{send_messages, MessageReport};
+use quality::{QualityChange, QualityControl, QualityInput, QualityKnob, QualitySummary};
 use report::NAMED_MAX;
 pub use report::{PublishError, SendReport, Verdict, NAMES_KEPT};
 
@@ -44,6 +46,15 @@ pub struct Publisher<'a> {
     report: SendReport,
     transcode: Transcode,
     stop: Option<Arc<AtomicBool>>,
+    adapt: Option<Adapt<'a>>,
+}
+
+/// Quality stepping for a re-encoding live source.
+struct Adapt<'a> {
+    control: QualityControl,
+    knob: QualityKnob,
+    on_change: Box<dyn FnMut(&QualityChange) + 'a>,
+    start: Instant,
 }
 
 type Result<T> = std::result::Result<T, PublishError>;
@@ -62,7 +73,31 @@ impl<'a> Publisher<'a> {
             report: SendReport::default(),
             transcode: Transcode::default(),
             stop: None,
+            adapt: None,
         }
+    }
+
+    /// Steps a re-encoding live source's quality (its [`RunningSource::quality`] knob, frames
+    /// `interval` apart) to fit the path: down when the sender drops frames or its rate
+    /// estimate is below the stream's, back up when the path allows (see [`quality`]). Each
+    /// change goes to `on_change` as it happens and into [`SendReport::quality`].
+    ///
+    /// [`RunningSource::quality`]: crate::source::RunningSource::quality
+    pub fn with_quality(
+        mut self,
+        knob: QualityKnob,
+        interval: Duration,
+        on_change: impl FnMut(&QualityChange) + 'a,
+    ) -> Self {
+        let start = knob.get();
+        self.report.quality = Some(QualitySummary::starting_at(start));
+        self.adapt = Some(Adapt {
+            control: QualityControl::new(start, interval),
+            knob,
+            on_change: Box::new(on_change),
+            start: Instant::now(),
+        });
+        self
     }
 
     /// Re-encodes files this way before sending (default: as they are).
@@ -159,7 +194,11 @@ impl<'a> Publisher<'a> {
             loop {
                 match frames.recv_timeout(Duration::from_millis(2)) {
                     Ok(f) => {
+                        let (len, quality) = (f.bytes.len(), f.quality);
                         let id = self.send_bytes(f.name, f.bytes, f.meta)?;
+                        if let Some(q) = quality {
+                            self.adapt_quality(q, len);
+                        }
                         // Not a file's buffer: nothing to read into it again.
                         if let Some(p) = self.pending.get_mut(&id) {
                             p.2 = None;
@@ -179,6 +218,30 @@ impl<'a> Publisher<'a> {
             self.report.unsent = n.saturating_sub(self.report.sent);
         }
         self.finish(start, result, &mut on_verdict)
+    }
+
+    /// Tells the quality controller of a frame of `len` bytes sent at `quality`, and applies
+    /// its answer.
+    fn adapt_quality(&mut self, quality: u8, len: usize) {
+        let Some(a) = self.adapt.as_mut() else {
+            return;
+        };
+        let stats = self.tx.core().stats();
+        // Drops that say the path's rate is short: not deadlines passed on a long path.
+        let dropped = stats.frames_superseded + stats.frames_hopeless;
+        a.control.frame_sent(quality, len, dropped);
+        let input = QualityInput {
+            now: a.start.elapsed(),
+            estimate: self.tx.core().path().bandwidth,
+            dropped,
+        };
+        if let Some(change) = a.control.update(input) {
+            a.knob.set(change.to);
+            (a.on_change)(&change);
+            if let Some(summary) = self.report.quality.as_mut() {
+                summary.record(change);
+            }
+        }
     }
 
     /// Sends again the files the receiver expired; `false` if interrupted.

@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::codec::CodecError;
 use crate::error::DriverError;
 use crate::figures::Samples;
+use crate::publish::quality::QualitySummary;
 
 /// The fate of one frame.
 #[derive(Debug, Clone)]
@@ -86,6 +87,8 @@ pub struct SendReport {
     pub not_delivered: BTreeMap<FrameId, (String, usize, SendFailure)>,
     /// Names of the first frames never sent.
     pub unsent_names: Vec<String>,
+    /// What became of a re-encoding source's quality, when it was stepped.
+    pub quality: Option<QualitySummary>,
 }
 
 impl SendReport {

@@ -17,6 +17,7 @@ use thiserror::Error;
 use crate::codec::{self, CodecError, Transcode};
 use crate::meta::{unix_micros, FrameMeta};
 use crate::mjpeg::{MjpegSplitter, SplitStats};
+use crate::publish::quality::QualityKnob;
 
 /// One frame from a live source.
 #[derive(Debug)]
@@ -25,8 +26,11 @@ pub struct SourceFrame {
     pub name: String,
     /// Encoded bytes.
     pub bytes: Vec<u8>,
-    /// Frame number, capture time (`sent_us`), encode time, size.
+    /// Frame number, capture time (`sent_us`), encode time, size (and `"quality"` for a
+    /// re-encoding source).
     pub meta: FrameMeta,
+    /// The JPEG quality it was encoded at, for a re-encoding source.
+    pub quality: Option<u8>,
 }
 
 /// Where live frames come from.
@@ -124,6 +128,7 @@ pub struct SourceEnd {
 pub struct RunningSource {
     /// What the device negotiated, for a camera.
     pub description: Option<String>,
+    quality: Option<QualityKnob>,
     skipped: Arc<AtomicU64>,
     thread: JoinHandle<SourceEnd>,
 }
@@ -139,6 +144,12 @@ pub struct SourceReport {
 }
 
 impl RunningSource {
+    /// The quality knob of a re-encoding source (the pattern; a camera or MJPEG stream given a
+    /// quality): what a [`Publisher`](crate::publish::Publisher) steps to fit the path.
+    pub fn quality(&self) -> Option<QualityKnob> {
+        self.quality.clone()
+    }
+
     /// Waits for the source's thread.
     pub fn join(self) -> SourceReport {
         let end = self.thread.join().unwrap_or(SourceEnd {
@@ -153,6 +164,16 @@ impl RunningSource {
 }
 
 impl LiveSource {
+    /// Time between frames, for a source that sets its own rate (the pattern, a camera).
+    pub fn frame_interval(&self) -> Option<Duration> {
+        match self {
+            LiveSource::Pattern { fps, .. } | LiveSource::Camera { fps, .. } => {
+                Some(Duration::from_secs_f64(1.0 / fps.max(0.001)))
+            }
+            LiveSource::Mjpeg { .. } => None,
+        }
+    }
+
     /// Starts the source on its own thread: `count` frames (or until `stop`). Its frames come
     /// on the returned queue, at most two waiting.
     pub fn start(
@@ -167,26 +188,39 @@ impl LiveSource {
             skipped: skipped.clone(),
         };
         let mut description = None;
+        let knob = match &self {
+            LiveSource::Pattern { quality, .. } => Some(QualityKnob::new(*quality)),
+            LiveSource::Mjpeg { transcode, .. } | LiveSource::Camera { transcode, .. } => {
+                transcode.quality.map(QualityKnob::new)
+            }
+        };
+        let quality = knob.clone();
         let (name, work): (&str, Box<dyn FnOnce() -> SourceEnd + Send>) = match self {
             LiveSource::Pattern {
                 width,
                 height,
                 fps,
                 quality,
-            } => (
-                "pixgram-pattern",
-                Box::new(move || SourceEnd {
-                    mjpeg: None,
-                    result: pattern(width, height, fps, count, quality, &out, &stop),
-                }),
-            ),
+            } => {
+                let knob = knob.unwrap_or_else(|| QualityKnob::new(quality));
+                (
+                    "pixgram-pattern",
+                    Box::new(move || SourceEnd {
+                        mjpeg: None,
+                        result: pattern(width, height, fps, count, &knob, &out, &stop),
+                    }),
+                )
+            }
             LiveSource::Mjpeg {
                 input,
                 label,
                 transcode,
             } => (
                 "pixgram-stdin",
-                Box::new(move || mjpeg(input, &label, count, transcode, &out, &stop)),
+                Box::new(move || {
+                    let recode = Recode { transcode, knob };
+                    mjpeg(input, &label, count, recode, &out, &stop)
+                }),
             ),
             LiveSource::Camera {
                 device,
@@ -200,7 +234,7 @@ impl LiveSource {
                     "pixgram-camera",
                     Box::new(move || SourceEnd {
                         mjpeg: None,
-                        result: cam.run(count, transcode, &out, &stop),
+                        result: cam.run(count, Recode { transcode, knob }, &out, &stop),
                     }),
                 )
             }
@@ -211,6 +245,7 @@ impl LiveSource {
             .map_err(|_| SourceError::Thread)?;
         let running = RunningSource {
             description,
+            quality,
             skipped,
             thread,
         };
@@ -239,21 +274,51 @@ impl Offer {
     }
 }
 
-/// `frame` re-encoded as `transcode` asks.
+/// What a stream's or camera's frames are re-encoded as: the user's transcode, its quality
+/// stepped by the knob when there is one.
+struct Recode {
+    transcode: Transcode,
+    knob: Option<QualityKnob>,
+}
+
+impl Recode {
+    /// The quality for the next frame, if stepped.
+    fn quality(&self) -> Option<u8> {
+        self.knob.as_ref().map(QualityKnob::get)
+    }
+}
+
+/// `frame` re-encoded as `recode` asks, and the quality it was encoded at if stepped.
 fn transcoded(
-    transcode: &Transcode,
+    recode: &Recode,
     frame: Vec<u8>,
     label: &str,
     n: u64,
-) -> Result<Vec<u8>, SourceError> {
-    match transcode.apply(&frame) {
-        Ok(Cow::Borrowed(_)) => Ok(frame),
-        Ok(Cow::Owned(b)) => Ok(b),
-        Err(source) => Err(SourceError::Transcode {
-            label: label.into(),
-            frame: n,
-            source,
-        }),
+) -> Result<(Vec<u8>, Option<u8>), SourceError> {
+    let quality = recode.quality();
+    let transcode = Transcode {
+        quality: quality.or(recode.transcode.quality),
+        ..recode.transcode
+    };
+    let bytes = match transcode.apply(&frame) {
+        Ok(Cow::Borrowed(_)) => frame,
+        Ok(Cow::Owned(b)) => b,
+        Err(source) => {
+            return Err(SourceError::Transcode {
+                label: label.into(),
+                frame: n,
+                source,
+            })
+        }
+    };
+    Ok((bytes, quality))
+}
+
+/// `meta` with the `"quality"` a frame was encoded at, if stepped.
+fn with_quality(meta: FrameMeta, quality: Option<u8>) -> FrameMeta {
+    match quality {
+        Some(q) => meta.with("quality", q),
+        None => meta,
     }
 }
 
@@ -262,7 +327,7 @@ fn pattern(
     h: u32,
     fps: f64,
     count: Option<u64>,
-    quality: u8,
+    knob: &QualityKnob,
     out: &Offer,
     stop: &AtomicBool,
 ) -> Result<(), SourceError> {
@@ -285,6 +350,7 @@ fn pattern(
         );
         let t = Instant::now();
         let img = crate::pattern::render(w, h, n, &text);
+        let quality = knob.get();
         let bytes = codec::encode_jpeg(&img, quality)?;
         let meta = FrameMeta {
             frame: Some(n),
@@ -293,9 +359,16 @@ fn pattern(
             width: Some(u64::from(img.width)),
             height: Some(u64::from(img.height)),
             ..FrameMeta::default()
-        };
+        }
+        .with("quality", quality);
         let name = format!("pattern-{n:06}.jpg");
-        if !out.offer(SourceFrame { name, bytes, meta }) {
+        let quality = Some(quality);
+        if !out.offer(SourceFrame {
+            name,
+            bytes,
+            meta,
+            quality,
+        }) {
             break;
         }
         n += 1;
@@ -307,7 +380,7 @@ fn mjpeg(
     mut input: Box<dyn Read + Send>,
     label: &str,
     count: Option<u64>,
-    transcode: Transcode,
+    recode: Recode,
     out: &Offer,
     stop: &AtomicBool,
 ) -> SourceEnd {
@@ -326,15 +399,22 @@ fn mjpeg(
             splitter.push(&buf[..got]);
             while let Some(frame) = splitter.next_frame() {
                 let sent_us = unix_micros();
-                let bytes = transcoded(&transcode, frame, label, n)?;
+                let (bytes, quality) = transcoded(&recode, frame, label, n)?;
                 let meta = FrameMeta {
                     frame: Some(n),
                     sent_us: Some(sent_us),
                     ..FrameMeta::default()
                 };
+                let meta = with_quality(meta, quality);
                 let name = format!("{label}-{n:06}.jpg");
+                let frame = SourceFrame {
+                    name,
+                    bytes,
+                    meta,
+                    quality,
+                };
                 // Frames from a pipe wait for room: the writer (ffmpeg) slows down instead.
-                if out.tx.send(SourceFrame { name, bytes, meta }).is_err() {
+                if out.tx.send(frame).is_err() {
                     return Ok(());
                 }
                 n += 1;
@@ -378,25 +458,33 @@ impl OpenCamera {
     fn run(
         mut self,
         count: Option<u64>,
-        transcode: Transcode,
+        recode: Recode,
         out: &Offer,
         stop: &AtomicBool,
     ) -> Result<(), SourceError> {
         let mut n = 0u64;
         while count.is_none_or(|c| n < c) && !stop.load(Ordering::Relaxed) {
             let t = Instant::now();
-            let frame = self.0.next_jpeg(transcode.quality.unwrap_or(80))?;
+            let quality = recode.quality().or(recode.transcode.quality);
+            let frame = self.0.next_jpeg(quality.unwrap_or(80))?;
             let sent_us = unix_micros();
             let encode_us = t.elapsed().as_micros() as u64;
-            let bytes = transcoded(&transcode, frame, "camera", n)?;
+            let (bytes, quality) = transcoded(&recode, frame, "camera", n)?;
             let meta = FrameMeta {
                 frame: Some(n),
                 sent_us: Some(sent_us),
                 encode_us: Some(encode_us),
                 ..FrameMeta::default()
             };
+            let meta = with_quality(meta, quality);
             let name = format!("camera-{n:06}.jpg");
-            if !out.offer(SourceFrame { name, bytes, meta }) {
+            let frame = SourceFrame {
+                name,
+                bytes,
+                meta,
+                quality,
+            };
+            if !out.offer(frame) {
                 break;
             }
             n += 1;
@@ -419,13 +507,7 @@ impl OpenCamera {
         String::new()
     }
 
-    fn run(
-        self,
-        _: Option<u64>,
-        _: Transcode,
-        _: &Offer,
-        _: &AtomicBool,
-    ) -> Result<(), SourceError> {
+    fn run(self, _: Option<u64>, _: Recode, _: &Offer, _: &AtomicBool) -> Result<(), SourceError> {
         Err(SourceError::NoCameraSupport)
     }
 }
