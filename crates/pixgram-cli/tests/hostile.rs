@@ -425,7 +425,10 @@ fn a_flood_of_tiny_frames_is_held_to_the_save_budget_and_quiet_is_quiet() {
     // flood ended (on a loaded machine), so the span is the later of the flood's and the
     // saves' (their modification times).
     let (first, last) = (saved.iter().min().unwrap(), saved.iter().max().unwrap());
-    let saving = last.duration_since(*first).unwrap_or_default().as_secs_f64();
+    let saving = last
+        .duration_since(*first)
+        .unwrap_or_default()
+        .as_secs_f64();
     let secs = secs.max(saving.ceil());
     assert!(files <= 100.0 * (secs + 1.0), "{files} files in {secs} s");
     assert!(files >= 50.0, "the budget still saves: {files}");
