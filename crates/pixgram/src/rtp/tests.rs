@@ -157,16 +157,14 @@ fn a_frame_sent_within_an_interval_is_spread_over_it() {
     });
     let mut buf = vec![0u8; 2048];
     let mut first = None;
-    let mut last = Instant::now();
-    loop {
+    let last = loop {
         let n = rx.recv(&mut buf).expect("packets within 5 s");
         let now = Instant::now();
         first.get_or_insert(now);
-        last = now;
         if n >= 2 && buf[1] & 0x80 != 0 {
-            break; // the marker bit: the frame's last packet
+            break now; // the marker bit: the frame's last packet
         }
-    }
+    };
     sender.join().unwrap();
     let spread = last - first.unwrap();
     assert!(
