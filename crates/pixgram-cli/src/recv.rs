@@ -197,13 +197,20 @@ const SAVE_DRAIN: Duration = Duration::from_secs(30);
 
 /// `folder` saving on `--save-threads` savers that wake `rx` when files are durable (none:
 /// on the receive loop).
-fn with_savers(folder: FolderSink, args: &RecvArgs, rx: &UdpReceiver) -> anyhow::Result<FolderSink> {
+fn with_savers(
+    folder: FolderSink,
+    args: &RecvArgs,
+    rx: &UdpReceiver,
+) -> anyhow::Result<FolderSink> {
     if args.save_threads == 0 {
         return Ok(folder);
     }
     let waker = rx.waker()?;
     let config = SaverConfig {
         threads: args.save_threads,
+        // The savers hold at most as many bytes as reassembly may (--max-total-bytes): frames
+        // handed to them have left the receiver's own budget.
+        queue_bytes: usize::try_from(args.max_total_bytes).unwrap_or(usize::MAX),
         ..SaverConfig::default()
     };
     let pool = SaverPool::for_folder(folder.dir(), config, move || waker.wake())?;

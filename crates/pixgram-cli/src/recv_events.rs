@@ -434,7 +434,8 @@ impl RecvEvents {
         }
         if let Some(ticket) = taken.saving {
             let key = f.key();
-            self.saving.insert(ticket, SavePending { key, line, stored });
+            self.saving
+                .insert(ticket, SavePending { key, line, stored });
             return Ok(None);
         }
         if !self.quiet || !stored {

@@ -208,7 +208,11 @@ impl UdpReceiver {
             if !self.read_once()? {
                 let wait = wait.unwrap_or(Duration::from_millis(200));
                 let waker = Some(self.wake.read.as_fd());
-                if self.socket.wait_or_woken(false, waker, Some(wait))?.readable {
+                if self
+                    .socket
+                    .wait_or_woken(false, waker, Some(wait))?
+                    .readable
+                {
                     self.read_once()?;
                 }
             }

@@ -13,8 +13,8 @@ use pixgram::error::DriverError;
 use pixgram::receive::{receive, Handler, Until};
 use pixgram::sink::saver::{FileStore, FolderStore, SaveDone, SaverConfig, SaverPool};
 use pixgram::{
-    DeliveryKey, OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderEvent, StreamId,
-    UdpReceiver, UdpSender,
+    DeliveryKey, OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderEvent, StreamId, UdpReceiver,
+    UdpSender,
 };
 
 /// A folder whose writes wait until the gate opens.
@@ -56,7 +56,9 @@ impl Handler<UdpReceiver> for SaveThenConfirm {
     fn event(&mut self, _rx: &mut UdpReceiver, event: ReceiverEvent) -> Result<(), DriverError> {
         if let ReceiverEvent::Frame(f) = event {
             let name = format!("frame-{}.bin", f.frame.0);
-            self.pool.submit(self.next, &name, f.payload.clone()).unwrap();
+            self.pool
+                .submit(self.next, &name, f.payload.clone())
+                .unwrap();
             self.keys.insert(self.next, f.key());
             self.next += 1;
         }
@@ -107,8 +109,10 @@ fn a_frame_is_acknowledged_only_after_its_file_is_durable() {
     let mut rx = UdpReceiver::bind("127.0.0.1:0".parse().unwrap(), config).unwrap();
     let addr = rx.local_addr().unwrap();
     let waker = rx.waker().unwrap();
-    let pool = SaverPool::start(Gated(gate.clone()), SaverConfig::default(), move || waker.wake())
-        .unwrap();
+    let pool = SaverPool::start(Gated(gate.clone()), SaverConfig::default(), move || {
+        waker.wake()
+    })
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let until = Until {
         stop: Some(stop.clone()),
@@ -136,7 +140,12 @@ fn a_frame_is_acknowledged_only_after_its_file_is_durable() {
     }
     // The frames are whole at the receiver, but their files are not written: no ACK.
     let mut acked = Vec::new();
-    pump_acks(&mut tx, Instant::now() + Duration::from_millis(700), &mut acked, 1);
+    pump_acks(
+        &mut tx,
+        Instant::now() + Duration::from_millis(700),
+        &mut acked,
+        1,
+    );
     assert!(acked.is_empty(), "acknowledged before saved: {acked:?}");
     assert_eq!(tx.in_flight(), 3);
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
@@ -171,7 +180,9 @@ fn a_waker_ends_the_receivers_wait_at_once() {
         waker.wake();
         waker.wake();
     });
-    let got = rx.next_event(Some(start + Duration::from_secs(10))).unwrap();
+    let got = rx
+        .next_event(Some(start + Duration::from_secs(10)))
+        .unwrap();
     assert!(got.is_none());
     let waited = start.elapsed();
     assert!(waited >= Duration::from_millis(50), "{waited:?}");

@@ -129,7 +129,8 @@ fn a_full_queue_makes_the_caller_wait_then_refuses_and_counts() {
     gate.release();
     assert!(pool.drain(Duration::from_secs(5)));
     // Room again: taken at once.
-    pool.submit(4, "d", Bytes::from(vec![0u8; 2 << 20])).unwrap();
+    pool.submit(4, "d", Bytes::from(vec![0u8; 2 << 20]))
+        .unwrap();
     assert!(pool.drain(Duration::from_secs(5)));
     assert_eq!(pool.stats().saved, 3);
 }
@@ -174,7 +175,10 @@ fn a_failed_commit_fails_every_file_of_its_batch() {
     assert_eq!(done.len(), 1);
     assert!(done[0].saved.is_err());
     assert_eq!(pool.stats().failed, 1);
-    assert!(notified.load(Ordering::SeqCst) >= 1, "the loop was not woken");
+    assert!(
+        notified.load(Ordering::SeqCst) >= 1,
+        "the loop was not woken"
+    );
 }
 
 #[test]
