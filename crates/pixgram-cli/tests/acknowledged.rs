@@ -73,7 +73,14 @@ fn frames_saved_off_the_receive_loop_are_all_in_their_files_when_acknowledged() 
         let s = save.to_str().unwrap();
         let rx = Recv::start(&["--save", s, "--save-threads", threads, "--count", "40"]);
         let out = run(
-            &["send", "--to", &rx.addr, "--loop", "40", file.to_str().unwrap()],
+            &[
+                "send",
+                "--to",
+                &rx.addr,
+                "--loop",
+                "40",
+                file.to_str().unwrap(),
+            ],
             Duration::from_secs(30),
         );
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -110,7 +110,11 @@ impl FolderSink {
         }
         let ticket = self.next_ticket;
         self.next_ticket += 1;
-        match pool.submit(ticket, name, bytes.clone()) {
+        let queued = pool.submit(ticket, name, bytes.clone());
+        if queued.is_err() {
+            self.failures += 1;
+        }
+        match queued {
             Ok(()) => Ok(Offered::Queued(ticket)),
             Err(NotQueued::Behind) => Err(Refusal::Behind),
             Err(NotQueued::Closed) => Err(Refusal::Failed(DriverError::File {
@@ -136,7 +140,7 @@ impl FolderSink {
         self.budget.as_ref().map_or(0, SaveBudget::refused)
     }
 
-    /// Saves that failed so far.
+    /// Saves that failed so far (with savers: also files their queue had no room for).
     pub fn failures(&self) -> u64 {
         self.failures
     }
