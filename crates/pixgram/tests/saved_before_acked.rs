@@ -109,6 +109,7 @@ fn a_frame_is_acknowledged_only_after_its_file_is_durable() {
     let mut rx = UdpReceiver::bind("127.0.0.1:0".parse().unwrap(), config).unwrap();
     let addr = rx.local_addr().unwrap();
     let waker = rx.waker().unwrap();
+    let stop_waker = rx.waker().unwrap();
     let pool = SaverPool::start(Gated(gate.clone()), SaverConfig::default(), move || {
         waker.wake()
     })
@@ -162,6 +163,7 @@ fn a_frame_is_acknowledged_only_after_its_file_is_durable() {
         assert_eq!(&std::fs::read(&path).unwrap(), f, "{}", path.display());
     }
     stop.store(true, Ordering::Relaxed);
+    stop_waker.wake();
     let (saver, acks_sent) = receiving.join().unwrap();
     assert_eq!(saver.saved, 3);
     assert!(acks_sent >= 3);
@@ -188,7 +190,19 @@ fn a_waker_ends_the_receivers_wait_at_once() {
     assert!(waited >= Duration::from_millis(50), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "not woken: {waited:?}");
     waking.join().unwrap();
-    // Two wakes before it looked are one: the next wait runs to its deadline.
+    // Drain a wake the thread's second call may have left (if the receiver looked between
+    // the two), then: two wakes before the receiver looks are one, and the wait after that
+    // one runs to its deadline.
+    let _ = rx.next_event(Some(Instant::now()));
+    let waker = rx.waker().unwrap();
+    waker.wake();
+    waker.wake();
+    let woken = Instant::now();
+    assert!(rx
+        .next_event(Some(woken + Duration::from_secs(10)))
+        .unwrap()
+        .is_none());
+    assert!(woken.elapsed() < Duration::from_secs(5));
     let again = Instant::now();
     assert!(rx
         .next_event(Some(again + Duration::from_millis(100)))
