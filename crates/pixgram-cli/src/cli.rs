@@ -280,6 +280,11 @@ pub struct RecvArgs {
     /// limit; a single larger file passes when that source has saved nothing for a second).
     #[arg(long, value_name = "MB", default_value_t = 500.0)]
     pub max_save_mbytes_per_sec: f64,
+    /// With --save: threads that write and fsync files off the receive loop, a few files
+    /// sharing one folder fsync (0: save on the receive loop, one file at a time). A frame is
+    /// still acknowledged only once its file is on disk.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub save_threads: usize,
     /// Speak another wire format.
     #[arg(long, value_enum)]
     pub compat: Option<Compat>,

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use pixgram::receive::{receive, Until};
 use pixgram::save_budget::{SaveBudget, SaveLimits};
+use pixgram::sink::saver::{SaverConfig, SaverPool};
 use pixgram::sink::{self, FolderSink, MjpegStdout, Sinks};
 use pixgram::stats_json::receiver_stats_json;
 use pixgram::{ReceiverConfig, UdpReceiver};
@@ -70,7 +71,11 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     );
     let stop = receiving_stop_flag()?;
     let deadline = flags::deadline_after(args.duration);
-    let mut events = RecvEvents::new(sinks(&args)?, args.quiet, args.count);
+    let mut sinks = sinks(&args)?;
+    if let Some(folder) = sinks.folder.take() {
+        sinks.folder = Some(with_savers(folder, &args, &rx)?);
+    }
+    let mut events = RecvEvents::new(sinks, args.quiet, args.count);
     #[cfg(feature = "nats")]
     {
         events.nats = nats;
@@ -85,6 +90,8 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         tick: Some(Duration::from_millis(250)),
     };
     receive(&mut rx, &until, &mut events)?;
+    // Stopped by Ctrl-C or --duration: what the savers have is still saved and confirmed.
+    events.finish_saves(&mut rx, SAVE_DRAIN)?;
     if args.count.is_some_and(|n| events.items() >= n) {
         // Reached --count: the last frames' acknowledgements may still be lost on the way,
         // so keep answering retransmissions until every sender has closed, for 2 s at most.
@@ -95,12 +102,26 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             ..Until::default()
         };
         receive(&mut rx, &linger, &mut events)?;
+        events.finish_saves(&mut rx, SAVE_DRAIN)?;
     }
     events.finish_progress();
     if events.stdout_closed() {
         eprintln!("pixgram: stdout was closed by its reader; stopped receiving");
     }
     eprintln!("{}", events.summary(rx.stats()));
+    if let Some(s) = events.sinks.folder.as_ref().and_then(|f| f.saver_stats()) {
+        eprintln!(
+            "savers: {} files saved, {} failed, in {} folder fsyncs; {} waits for room in their \
+             queue, {} refused for lack of it; at most {} files ({:.1} MB) queued",
+            s.saved,
+            s.failed,
+            s.commits,
+            s.waited_for_room,
+            s.refused_behind,
+            s.max_queued_frames,
+            s.max_queued_bytes as f64 / 1e6
+        );
+    }
     #[cfg(feature = "nats")]
     if let Some(p) = &mut events.nats {
         eprintln!("{}", p.finish());
@@ -170,6 +191,31 @@ fn limits_line(s: &pixgram::ReceiverStats) -> String {
 
 /// How long `recv --count N` keeps answering after the N-th item, while senders are open.
 const LINGER: Duration = Duration::from_secs(2);
+
+/// How long recv waits at the end for the savers to finish the files they have.
+const SAVE_DRAIN: Duration = Duration::from_secs(30);
+
+/// `folder` saving on `--save-threads` savers that wake `rx` when files are durable (none:
+/// on the receive loop).
+fn with_savers(
+    folder: FolderSink,
+    args: &RecvArgs,
+    rx: &UdpReceiver,
+) -> anyhow::Result<FolderSink> {
+    if args.save_threads == 0 {
+        return Ok(folder);
+    }
+    let waker = rx.waker()?;
+    let config = SaverConfig {
+        threads: args.save_threads,
+        // The savers hold at most as many bytes as reassembly may (--max-total-bytes): frames
+        // handed to them have left the receiver's own budget.
+        queue_bytes: usize::try_from(args.max_total_bytes).unwrap_or(usize::MAX),
+        ..SaverConfig::default()
+    };
+    let pool = SaverPool::for_folder(folder.dir(), config, move || waker.wake())?;
+    Ok(folder.with_savers(pool))
+}
 
 /// The sinks the flags ask for: --save (within --max-saves-per-sec and
 /// --max-save-mbytes-per-sec), --stdout, --http, --window.

@@ -2,6 +2,7 @@
 //! event (on stdout, or stderr when stdout carries MJPEG), counts, and shows progress. It is the
 //! library's receive loop's [`Handler`].
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -9,8 +10,11 @@ use anyhow::Context;
 use indicatif::ProgressBar;
 use pixgram::figures::rate_line;
 use pixgram::receive::Handler;
+use pixgram::sink::saver::SaveDone;
 use pixgram::sink::{self, stream_key, Arrived, Refusal, Sinks, Wrote};
-use pixgram::{FrameMeta, LossReason, PayloadKind, ReceivedFrame, ReceiverEvent, UdpReceiver};
+use pixgram::{
+    DeliveryKey, FrameMeta, LossReason, PayloadKind, ReceivedFrame, ReceiverEvent, UdpReceiver,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -53,6 +57,22 @@ pub struct RecvEvents {
     spinner: ProgressBar,
     said_full: bool,
     said_flood: bool,
+    /// Frames the folder's savers have, by ticket: confirmed (and their line printed) when
+    /// the savers report the file durable. As many as the savers' bounded queue holds.
+    saving: HashMap<u64, SavePending>,
+    /// Reports taken from the savers (reused).
+    done: Vec<SaveDone>,
+    said_save_failed: bool,
+    said_behind: bool,
+}
+
+/// A frame whose file is being saved off the receive loop.
+struct SavePending {
+    key: DeliveryKey,
+    /// Its JSON line, printed when the save is reported.
+    line: Value,
+    /// Whether the other sinks took it.
+    stored: bool,
 }
 
 impl Handler<UdpReceiver> for RecvEvents {
@@ -65,12 +85,16 @@ impl Handler<UdpReceiver> for RecvEvents {
         Ok(())
     }
 
+    fn collect(&mut self, rx: &mut UdpReceiver) -> anyhow::Result<()> {
+        self.confirm_saved(rx)
+    }
+
     fn done(&self) -> bool {
         self.stdout_closed()
             || if self.lingering {
-                self.open_sessions == 0
+                self.open_sessions == 0 && self.saving.is_empty()
             } else {
-                self.count.is_some_and(|n| self.items() >= n)
+                self.count.is_some_and(|n| self.items() >= n) && self.saving.is_empty()
             }
     }
 
@@ -127,7 +151,54 @@ impl RecvEvents {
             spinner: ProgressBar::new_spinner(),
             said_full: false,
             said_flood: false,
+            saving: HashMap::new(),
+            done: Vec::new(),
+            said_save_failed: false,
+            said_behind: false,
         }
+    }
+
+    /// Confirms every frame whose file the savers report done: COMPLETE once it is durable
+    /// (and the other sinks took it), FAILED if its save failed; prints its line.
+    pub fn confirm_saved(&mut self, rx: &mut UdpReceiver) -> anyhow::Result<()> {
+        let Some(folder) = &mut self.sinks.folder else {
+            return Ok(());
+        };
+        folder.take_done(&mut self.done);
+        let dir = folder.dir().to_path_buf();
+        for d in std::mem::take(&mut self.done) {
+            let Some(mut p) = self.saving.remove(&d.ticket) else {
+                continue;
+            };
+            match d.saved {
+                Ok(path) => p.line["saved"] = json!(path.display().to_string()),
+                Err(e) => {
+                    if !std::mem::replace(&mut self.said_save_failed, true) {
+                        eprintln!(
+                            "pixgram: cannot save into {}: {e}; frames not saved are \
+                             reported to their senders as not delivered",
+                            dir.display()
+                        );
+                    }
+                    p.line["event"] = json!("not_saved");
+                    p.line["error"] = json!(e.to_string());
+                    p.stored = false;
+                }
+            }
+            if !self.quiet || !p.stored {
+                self.emit(&p.line)?;
+            }
+            rx.confirm(p.key, p.stored);
+        }
+        Ok(())
+    }
+
+    /// Waits (at most `timeout`) for the savers to finish every file, and confirms them.
+    pub fn finish_saves(&mut self, rx: &mut UdpReceiver, timeout: Duration) -> anyhow::Result<()> {
+        if let Some(folder) = &self.sinks.folder {
+            folder.drain(timeout);
+        }
+        self.confirm_saved(rx)
     }
 
     /// Frames and messages received.
@@ -168,7 +239,7 @@ impl RecvEvents {
         match event {
             ReceiverEvent::Frame(f) => {
                 let key = f.key();
-                return Ok(Some((key, self.on_frame(f)?)));
+                return Ok(self.on_frame(f)?.map(|stored| (key, stored)));
             }
             ReceiverEvent::Lost {
                 peer,
@@ -217,8 +288,9 @@ impl RecvEvents {
     }
 
     /// Hands a frame to every sink; `false` if one could not take it (a save that failed:
-    /// said once on stderr, then counted).
-    fn on_frame(&mut self, f: ReceivedFrame) -> anyhow::Result<bool> {
+    /// said once on stderr, then counted); `None` if the folder's savers have it (confirmed
+    /// by [`RecvEvents::confirm_saved`]).
+    fn on_frame(&mut self, f: ReceivedFrame) -> anyhow::Result<Option<bool>> {
         let now = Instant::now();
         self.first.get_or_insert(now);
         self.last = Some(now);
@@ -236,7 +308,7 @@ impl RecvEvents {
                 if let Some(p) = &mut self.nats {
                     if !p.publish(&f, "", &mut line) {
                         self.emit(&line)?;
-                        return Ok(false);
+                        return Ok(Some(false));
                     }
                 }
                 if f.payload.len() > PARSED_MESSAGE_LIMIT {
@@ -251,7 +323,7 @@ impl RecvEvents {
                         head.pop(); // the closing brace
                         head.push_str(",\"message\":");
                         self.emit_spliced(&head, &f.payload, "}")?;
-                        return Ok(!self.stdout_closed() || self.mjpeg());
+                        return Ok(Some(!self.stdout_closed() || self.mjpeg()));
                     }
                     line["event"] = json!("invalid_message");
                     line["bytes"] = json!(f.payload.len());
@@ -266,7 +338,7 @@ impl RecvEvents {
                 }
                 self.emit(&line)?;
                 // Printed is taken, unless nobody reads stdout any more.
-                return Ok(!self.stdout_closed() || self.mjpeg());
+                return Ok(Some(!self.stdout_closed() || self.mjpeg()));
             }
             PayloadKind::Frame => {
                 self.frames += 1;
@@ -340,6 +412,18 @@ impl RecvEvents {
                 line["error"] = json!(e.to_string());
                 stored = false;
             }
+            Some(Refusal::Behind) => {
+                if !std::mem::replace(&mut self.said_behind, true) {
+                    eprintln!(
+                        "pixgram: the disk is slower than the senders: a frame found no room \
+                         in the savers' queue in time; such frames are reported to their \
+                         senders as not delivered"
+                    );
+                }
+                line["event"] = json!("not_saved");
+                line["error"] = json!("the savers' queue had no room in time");
+                stored = false;
+            }
         }
         #[cfg(feature = "nats")]
         if let Some(p) = &mut self.nats {
@@ -347,6 +431,12 @@ impl RecvEvents {
         }
         if let Some(m) = meta {
             line["meta"] = m;
+        }
+        if let Some(ticket) = taken.saving {
+            let key = f.key();
+            self.saving
+                .insert(ticket, SavePending { key, line, stored });
+            return Ok(None);
         }
         if !self.quiet || !stored {
             self.emit(&line)?;
@@ -356,7 +446,7 @@ impl RecvEvents {
             // The JSON line was the only sink, and nobody reads it any more.
             stored = false;
         }
-        Ok(stored)
+        Ok(Some(stored))
     }
 
     /// One JSON line: on stdout, or on stderr when stdout carries MJPEG. Once stdout's reader

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{run, Recv, TempDir};
+use support::{json_lines, run, Recv, TempDir};
 
 #[test]
 fn a_frame_that_cannot_be_saved_is_reported_not_delivered_and_recv_carries_on() {
@@ -57,4 +57,45 @@ fn a_frame_that_cannot_be_saved_is_reported_not_delivered_and_recv_carries_on() 
         1,
         "said once: {stderr}"
     );
+}
+
+/// Issue 13: on the saver pool (the default) and on the receive loop (`--save-threads 0`),
+/// every frame the sender counts delivered is in its file, each JSON line names the file, and
+/// the savers say what they did.
+#[test]
+fn frames_saved_off_the_receive_loop_are_all_in_their_files_when_acknowledged() {
+    let tmp = TempDir::new("ack-savers");
+    let file = tmp.path().join("photo.bin");
+    let bytes: Vec<u8> = (0..120_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    for threads in ["4", "0"] {
+        let save = tmp.path().join(format!("out-{threads}"));
+        let s = save.to_str().unwrap();
+        let rx = Recv::start(&["--save", s, "--save-threads", threads, "--count", "40"]);
+        let out = run(
+            &[
+                "send",
+                "--to",
+                &rx.addr,
+                "--loop",
+                "40",
+                file.to_str().unwrap(),
+            ],
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("acked 40, lost 0"), "{stderr}");
+        let (ok, stdout, rx_err) = rx.finish(Duration::from_secs(15));
+        assert!(ok, "{rx_err}");
+        let lines = json_lines(&stdout);
+        let saved: Vec<&str> = lines.iter().filter_map(|l| l["saved"].as_str()).collect();
+        assert_eq!(saved.len(), 40, "{stdout}");
+        for path in saved {
+            assert_eq!(std::fs::read(path).unwrap(), bytes, "{path}");
+        }
+        assert_eq!(std::fs::read_dir(&save).unwrap().count(), 40);
+        let pooled = rx_err.contains("savers: 40 files saved, 0 failed");
+        assert_eq!(pooled, threads != "0", "{rx_err}");
+    }
 }

@@ -18,7 +18,7 @@
 
 use std::io::{self, ErrorKind, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags};
@@ -42,6 +42,8 @@ pub struct Ready {
     pub readable: bool,
     /// Room to write.
     pub writable: bool,
+    /// The waker of [`BatchSocket::wait_or_woken`] was written to.
+    pub woken: bool,
 }
 
 /// Counters of the batched paths, for benchmarks and `--verbose` output.
@@ -138,12 +140,29 @@ impl BatchSocket {
     /// Waits until the socket is readable (and, with `want_write`, writable) or `timeout`
     /// passes (`None`: no limit). Precise to the microsecond (`ppoll`).
     pub fn wait(&self, want_write: bool, timeout: Option<Duration>) -> io::Result<Ready> {
+        self.wait_or_woken(want_write, None, timeout)
+    }
+
+    /// Like [`BatchSocket::wait`], and also returns as soon as `waker` (a descriptor another
+    /// thread writes to, e.g. a saver reporting a file durable) is readable:
+    /// [`Ready::woken`]. The caller drains it.
+    pub fn wait_or_woken(
+        &self,
+        want_write: bool,
+        waker: Option<BorrowedFd<'_>>,
+        timeout: Option<Duration>,
+    ) -> io::Result<Ready> {
         let mut events = PollFlags::POLLIN;
         if want_write {
             events |= PollFlags::POLLOUT;
         }
-        let mut fds = [PollFd::new(self.socket.as_fd(), events)];
-        match poll(&mut fds, timeout) {
+        // No allocation: without a waker the second entry is not passed to poll.
+        let mut fds = [
+            PollFd::new(self.socket.as_fd(), events),
+            PollFd::new(waker.unwrap_or(self.socket.as_fd()), PollFlags::POLLIN),
+        ];
+        let watched = if waker.is_some() { 2 } else { 1 };
+        match poll(&mut fds[..watched], timeout) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return Ok(Ready::default()),
             Err(e) => return Err(e.into()),
@@ -151,9 +170,11 @@ impl BatchSocket {
         let got = fds[0].revents().unwrap_or(PollFlags::empty());
         // An error or hang-up is "readable": the next read reports it.
         let readable = got.intersects(PollFlags::POLLIN | PollFlags::POLLERR | PollFlags::POLLHUP);
+        let woken = waker.is_some() && fds[1].revents().is_some_and(|r| !r.is_empty());
         Ok(Ready {
             readable,
             writable: got.contains(PollFlags::POLLOUT),
+            woken,
         })
     }
 

@@ -124,5 +124,5 @@ pub use pixgram_core::{
     ReceiverConfig, ReceiverEvent, ReceiverStats, SendFailure, SenderConfig, SenderEvent,
     SenderStats, SessionId, StreamId,
 };
-pub use receiver::UdpReceiver;
+pub use receiver::{ReceiverWaker, UdpReceiver};
 pub use sender::UdpSender;

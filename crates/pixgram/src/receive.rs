@@ -42,6 +42,12 @@ pub trait Handler<S: EventSource> {
     type Error: From<DriverError>;
     /// Takes one event (`source`, to confirm a frame or read its counters).
     fn event(&mut self, source: &mut S, event: S::Event) -> Result<(), Self::Error>;
+    /// Called at every turn of the loop, after the event if one came: takes what work done
+    /// off the loop has reported (files a saver pool made durable, to confirm them). A
+    /// [`crate::receiver::ReceiverWaker`] ends the source's wait so this runs promptly.
+    fn collect(&mut self, _source: &mut S) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// Whether it wants nothing more.
     fn done(&self) -> bool {
         false
@@ -96,6 +102,7 @@ pub fn receive<S: EventSource, H: Handler<S>>(
         if let Some(event) = source.next_event(wake)? {
             handler.event(source, event)?;
         }
+        handler.collect(source)?;
         if until.tick.is_some_and(|t| last_tick.elapsed() > t) {
             handler.tick(source);
             last_tick = Instant::now();

@@ -2,6 +2,10 @@
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pixgram_core::seal::{OpenStats, Psk};
@@ -32,6 +36,66 @@ pub struct UdpReceiver {
     grant: BufferGrant,
     /// With a pre-shared key: opens (or drops) what arrives, seals the replies.
     envelope: Option<ReceiverEnvelope>,
+    /// Other threads' way to end a wait early ([`UdpReceiver::waker`]).
+    wake: Wake,
+}
+
+/// The receiving end of [`ReceiverWaker`]s: a flag checked every turn and, for a receiver
+/// asleep in `poll`, a socket pair whose read end it also watches.
+#[derive(Debug)]
+struct Wake {
+    flag: Arc<AtomicBool>,
+    read: UnixDatagram,
+    write: UnixDatagram,
+}
+
+impl Wake {
+    fn new() -> std::io::Result<Self> {
+        let (read, write) = UnixDatagram::pair()?;
+        read.set_nonblocking(true)?;
+        write.set_nonblocking(true)?;
+        Ok(Wake {
+            flag: Arc::new(AtomicBool::new(false)),
+            read,
+            write,
+        })
+    }
+
+    /// Whether a waker woke it since the last call; empties the socket.
+    fn take(&self) -> bool {
+        if !self.flag.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        let mut byte = [0u8; 8];
+        // Bounded: the socket holds at most one datagram per wake, and wakes are sent only
+        // when the flag was clear.
+        for _ in 0..64 {
+            if self.read.recv(&mut byte).is_err() {
+                break;
+            }
+        }
+        true
+    }
+}
+
+/// Wakes a [`UdpReceiver`] from another thread (a saver reporting a file durable): its
+/// [`UdpReceiver::next_event`] returns `None` at once, so the receive loop's handler can take
+/// what was reported (and confirm those frames) without waiting for the next datagram.
+#[derive(Debug)]
+pub struct ReceiverWaker {
+    flag: Arc<AtomicBool>,
+    write: UnixDatagram,
+}
+
+impl ReceiverWaker {
+    /// Wakes the receiver (once, however often it is called before the receiver looks).
+    pub fn wake(&self) {
+        if !self.flag.swap(true, Ordering::AcqRel) {
+            // Full (cannot be: one datagram per wake) or closed (the receiver is gone): the
+            // flag is still seen at the receiver's next turn.
+            let _ = self.write.send(&[1]);
+        }
+    }
 }
 
 impl UdpReceiver {
@@ -73,6 +137,15 @@ impl UdpReceiver {
             tx_buf: [0; MAX_REPLY_LEN],
             grant,
             envelope,
+            wake: Wake::new()?,
+        })
+    }
+
+    /// A [`ReceiverWaker`] for another thread.
+    pub fn waker(&self) -> Result<ReceiverWaker, DriverError> {
+        Ok(ReceiverWaker {
+            flag: self.wake.flag.clone(),
+            write: self.wake.write.try_clone()?,
         })
     }
 
@@ -107,7 +180,7 @@ impl UdpReceiver {
     }
 
     /// Receives until an event is ready and returns it, or returns `None` once `deadline` has
-    /// passed (`None` deadline: wait as long as it takes).
+    /// passed (`None` deadline: wait as long as it takes) or a [`ReceiverWaker`] woke it.
     pub fn next_event(
         &mut self,
         deadline: Option<Instant>,
@@ -117,7 +190,7 @@ impl UdpReceiver {
                 return Ok(Some(e));
             }
             let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            if deadline.is_some_and(|d| now >= d) || self.wake.take() {
                 return Ok(None);
             }
             let timer = self.core.poll_timeout().map(|t| self.clock.instant(t));
@@ -134,7 +207,12 @@ impl UdpReceiver {
             // check flags.
             if !self.read_once()? {
                 let wait = wait.unwrap_or(Duration::from_millis(200));
-                if self.socket.wait(false, Some(wait))?.readable {
+                let waker = Some(self.wake.read.as_fd());
+                if self
+                    .socket
+                    .wait_or_woken(false, waker, Some(wait))?
+                    .readable
+                {
                     self.read_once()?;
                 }
             }

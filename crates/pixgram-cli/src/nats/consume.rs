@@ -180,6 +180,11 @@ impl FromNats {
                 line["error"] = json!(e.to_string());
                 false
             }
+            Some(Refusal::Behind) => {
+                line["event"] = json!("not_saved");
+                line["error"] = json!("the savers' queue had no room in time");
+                false
+            }
         })
     }
 

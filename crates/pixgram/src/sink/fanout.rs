@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use pixgram_core::{SessionId, StreamId};
 
-use super::folder::{sanitise, FolderSink, Refusal};
+use super::folder::{sanitise, FolderSink, Offered, Refusal};
 use super::stdout::{MjpegStdout, Wrote};
 use crate::viewer::Viewer;
 
@@ -33,6 +33,8 @@ pub struct Arrived<'a> {
 pub struct Taken {
     /// Where the folder saved it.
     pub saved: Option<PathBuf>,
+    /// The folder's savers have it, under this ticket ([`FolderSink::take_done`] reports it).
+    pub saving: Option<u64>,
     /// Why the folder did not.
     pub refused: Option<Refusal>,
     /// What stdout did with it, if it is a sink.
@@ -54,7 +56,8 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Hands `frame` to every sink: stdout, the viewer, windows, then the folder. An error
+    /// Hands `frame` to every sink: stdout, the viewer, windows, then the folder (which may
+    /// only queue it for its savers: [`Taken::saving`]). An error
     /// only for a stdout write that failed other than by its reader leaving.
     pub fn frame(&mut self, frame: &Arrived) -> io::Result<Taken> {
         let mut taken = Taken::default();
@@ -69,8 +72,9 @@ impl Sinks {
             w.show(frame.stream, frame.payload.clone());
         }
         if let Some(folder) = &mut self.folder {
-            match folder.save(frame.from, frame.name, frame.payload) {
-                Ok(path) => taken.saved = Some(path),
+            match folder.offer(frame.from, frame.name, frame.payload) {
+                Ok(Offered::Saved(path)) => taken.saved = Some(path),
+                Ok(Offered::Queued(ticket)) => taken.saving = Some(ticket),
                 Err(why) => taken.refused = Some(why),
             }
         }

@@ -8,19 +8,25 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use bytes::Bytes;
 use pixgram_core::ReceivedFrame;
 
+use super::saver::{NotQueued, SaveDone, SaverPool, SaverStats};
 use crate::error::DriverError;
 pub use crate::format::extension_for;
 use crate::format::ImageFormat;
 use crate::save_budget::SaveBudget;
 
-/// A folder frames are saved into, optionally within a [`SaveBudget`] per source.
+/// A folder frames are saved into, optionally within a [`SaveBudget`] per source, and
+/// optionally on a [`SaverPool`] (off the caller's thread, reported later).
 #[derive(Debug)]
 pub struct FolderSink {
     dir: PathBuf,
     budget: Option<SaveBudget>,
     failures: u64,
+    savers: Option<SaverPool>,
+    /// The ticket of the next file handed to the savers.
+    next_ticket: u64,
 }
 
 /// Why a frame was not saved.
@@ -30,6 +36,17 @@ pub enum Refusal {
     OverBudget,
     /// Writing it failed.
     Failed(DriverError),
+    /// The savers' queue had no room in time: the disk is slower than the senders.
+    Behind,
+}
+
+/// What [`FolderSink::offer`] did with a frame.
+#[derive(Debug)]
+pub enum Offered {
+    /// Saved (durably) at this path.
+    Saved(PathBuf),
+    /// Handed to the savers under this ticket: [`FolderSink::take_done`] reports it.
+    Queued(u64),
 }
 
 impl FolderSink {
@@ -39,6 +56,71 @@ impl FolderSink {
             dir: dir.into(),
             budget: None,
             failures: 0,
+            savers: None,
+            next_ticket: 0,
+        }
+    }
+
+    /// Saves on `pool` (started for this folder) instead of on the caller's thread.
+    pub fn with_savers(mut self, pool: SaverPool) -> Self {
+        self.savers = Some(pool);
+        self
+    }
+
+    /// Whether saves go to a saver pool.
+    pub fn has_savers(&self) -> bool {
+        self.savers.is_some()
+    }
+
+    /// Files handed to the savers and not reported yet.
+    pub fn saving(&self) -> usize {
+        self.savers.as_ref().map_or(0, SaverPool::in_progress)
+    }
+
+    /// The saver pool's counters, if there is one.
+    pub fn saver_stats(&self) -> Option<SaverStats> {
+        self.savers.as_ref().map(SaverPool::stats)
+    }
+
+    /// Waits (at most `timeout`) until the savers have done every file handed to them.
+    pub fn drain(&self, timeout: std::time::Duration) -> bool {
+        self.savers.as_ref().is_none_or(|p| p.drain(timeout))
+    }
+
+    /// Moves the savers' reports of files done into `out`, counting the failed ones.
+    pub fn take_done(&mut self, out: &mut Vec<SaveDone>) {
+        if let Some(p) = &self.savers {
+            let before = out.len();
+            p.take_done(out);
+            self.failures += out[before..].iter().filter(|d| d.saved.is_err()).count() as u64;
+        }
+    }
+
+    /// Saves `bytes` from `from` as `name` if the budget admits it: here and now
+    /// ([`FolderSink::save`]), or, with a saver pool, queued for it (waiting while its queue is
+    /// full), the result reported by [`FolderSink::take_done`].
+    pub fn offer(&mut self, from: IpAddr, name: &str, bytes: &Bytes) -> Result<Offered, Refusal> {
+        let Some(pool) = &self.savers else {
+            return self.save(from, name, bytes).map(Offered::Saved);
+        };
+        if let Some(b) = &mut self.budget {
+            if !b.admit(from, bytes.len(), Instant::now()) {
+                return Err(Refusal::OverBudget);
+            }
+        }
+        let ticket = self.next_ticket;
+        self.next_ticket += 1;
+        let queued = pool.submit(ticket, name, bytes.clone());
+        if queued.is_err() {
+            self.failures += 1;
+        }
+        match queued {
+            Ok(()) => Ok(Offered::Queued(ticket)),
+            Err(NotQueued::Behind) => Err(Refusal::Behind),
+            Err(NotQueued::Closed) => Err(Refusal::Failed(DriverError::File {
+                path: self.dir.join(name),
+                source: io::Error::other("the savers have stopped"),
+            })),
         }
     }
 
@@ -58,7 +140,7 @@ impl FolderSink {
         self.budget.as_ref().map_or(0, SaveBudget::refused)
     }
 
-    /// Saves that failed so far.
+    /// Saves that failed so far (with savers: also files their queue had no room for).
     pub fn failures(&self) -> u64 {
         self.failures
     }
@@ -92,6 +174,18 @@ impl FolderSink {
 /// Returns the path actually written. An acknowledgement sent after this returns means the
 /// sink has the frame.
 pub fn save_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DriverError> {
+    let placed = place_durable_file(dir, name, bytes)?;
+    sync_dir(dir).map_err(|source| DriverError::File {
+        path: placed.clone(),
+        source,
+    })?;
+    Ok(placed)
+}
+
+/// Steps 1 and 2 of [`save_atomic`]: the file's bytes are durable and it has its name, but the
+/// name is durable only once the folder is `fsync`ed ([`sync_dir`]). The saver pool
+/// ([`super::saver`]) places a batch of files this way and syncs the folder once for all.
+pub fn place_durable_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, DriverError> {
     let path = dir.join(name);
     let file_err = |source| DriverError::File {
         path: path.clone(),
@@ -104,7 +198,6 @@ pub fn save_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Driv
         drop(f);
         let placed = place_new(&tmp, dir, name)?;
         fs::remove_file(&tmp)?;
-        sync_dir(dir)?;
         Ok(placed)
     };
     write().map_err(|source| {
@@ -215,7 +308,7 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// `fsync` of a folder, so a rename into it is durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
