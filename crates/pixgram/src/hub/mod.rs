@@ -50,6 +50,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pixgram_core::seal::Psk;
+pub use pixgram_core::subscription::wire::{valid_filter, MAX_FILTERS};
 pub use pixgram_core::subscription::Mode;
 use pixgram_core::subscription::{
     wire::MAX_CONTROL_LEN, EndReason, HubConfig, HubEvent, SubscriptionStats, SubscriptionTable,

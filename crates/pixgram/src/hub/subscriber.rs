@@ -18,6 +18,9 @@ use crate::receive::EventSource;
 use crate::receiver::UdpReceiver;
 use crate::socket::DEFAULT_RECV_BUFFER;
 
+/// Notices kept until [`Subscriber::poll_notice`] takes them; more are dropped.
+const MAX_NOTICES: usize = 64;
+
 /// What the hub told a subscriber.
 pub type SubscriberNotice = ClientEvent;
 
@@ -84,6 +87,7 @@ impl SubscriberBuilder {
             buf: vec![0; MAX_CONTROL_LEN],
             notices: VecDeque::new(),
             pending: VecDeque::new(),
+            refused: false,
         };
         s.service();
         Ok(s)
@@ -105,6 +109,8 @@ pub struct Subscriber {
     clock: Clock,
     buf: Vec<u8>,
     notices: VecDeque<ClientEvent>,
+    /// The hub said it is full.
+    refused: bool,
     /// Events taken while waiting for the subscription, handed out first.
     pending: VecDeque<ReceiverEvent>,
 }
@@ -129,6 +135,11 @@ impl Subscriber {
     /// The hub's address.
     pub fn hub(&self) -> SocketAddr {
         self.client.hub()
+    }
+
+    /// Whether the hub refused the subscription (it is full).
+    pub fn is_refused(&self) -> bool {
+        self.refused
     }
 
     /// Whether the hub holds the subscription.
@@ -159,7 +170,7 @@ impl Subscriber {
     /// Waits until the hub holds the subscription (`true`), refused it, or `deadline`.
     pub fn wait_subscribed(&mut self, deadline: Instant) -> Result<bool, DriverError> {
         while !self.client.is_held() && Instant::now() < deadline {
-            if self.notices.contains(&ClientEvent::Full) {
+            if self.refused {
                 return Ok(false);
             }
             let until = deadline.min(Instant::now() + std::time::Duration::from_millis(50));
@@ -213,7 +224,10 @@ impl Subscriber {
         }
         self.client.handle_timeout(now);
         while let Some(e) = self.client.poll_event() {
-            self.notices.push_back(e);
+            self.refused |= e == ClientEvent::Full;
+            if self.notices.len() < MAX_NOTICES {
+                self.notices.push_back(e);
+            }
         }
         let hub = self.client.hub();
         while let Some(n) = self.client.poll_transmit(now, &mut self.buf) {
