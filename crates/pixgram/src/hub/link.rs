@@ -95,6 +95,8 @@ impl Link {
             peer_timeout: LINK_PEER_TIMEOUT,
             frame_timeout: LINK_PEER_TIMEOUT,
             initial_rate: LINK_INITIAL_RATE,
+            // A stream per publisher stream, and messages.
+            max_streams: super::MAX_ORIGINS + 1,
             ..SenderConfig::default()
         };
         let tx = UdpSender::connect_keyed(addr, config, key.as_ref())
