@@ -46,6 +46,10 @@ pub const MAX_CONTROL_LEN: usize = 44 + MAX_FILTERS * (1 + MAX_FILTER_LEN) + TRA
 
 const FLAG_TOKEN: u8 = 0x01;
 
+// No answer a hub sends to an unvalidated address is larger than what asked for it (§10.3).
+const _: () =
+    assert!(SUBSCRIBE_TOKEN_LEN <= MIN_SUBSCRIBE_LEN && SUBSCRIBE_TOKEN_LEN <= KEEPALIVE_LEN);
+
 /// How a subscriber wants frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Mode {
@@ -385,8 +389,6 @@ mod tests {
             skipped: 1 << 40,
         };
         assert_eq!(round_trip(behind), BEHIND_LEN);
-        // No answer a hub sends to an unvalidated address is larger than what asked for it.
-        assert!(SUBSCRIBE_TOKEN_LEN <= MIN_SUBSCRIBE_LEN && SUBSCRIBE_TOKEN_LEN <= KEEPALIVE_LEN);
     }
 
     #[test]
