@@ -137,3 +137,79 @@ fn a_vanished_subscriber_is_dropped_at_its_keepalive_timeout_and_a_full_hub_refu
     assert!(hub_err.contains("1 refused (full"), "{hub_err}");
     assert!(hub_err.contains("ended: Expired"), "{hub_err}");
 }
+
+#[test]
+fn a_keyed_hub_serves_subscribers_with_the_key_and_never_a_frame_to_one_without() {
+    let tmp = TempDir::new("hub-key");
+    let keys = tmp.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let (key, other) = (keys.join("key"), keys.join("other"));
+    for k in [&key, &other] {
+        let out = run(&["keygen", k.to_str().unwrap()], Duration::from_secs(10));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let (key, other) = (key.to_str().unwrap(), other.to_str().unwrap());
+    let h = hub(&["--duration", "6", "--key-file", key]);
+    let (good, bad) = (tmp.path().join("good"), tmp.path().join("bad"));
+    let a = subscriber(
+        &h.addr,
+        &[
+            "--key-file",
+            key,
+            "--save",
+            good.to_str().unwrap(),
+            "-q",
+            "--count",
+            "2",
+        ],
+    );
+    let b = subscriber(
+        &h.addr,
+        &[
+            "--key-file",
+            other,
+            "--save",
+            bad.to_str().unwrap(),
+            "-q",
+            "--duration",
+            "4",
+        ],
+    );
+    let image = tmp.path().join("one.bin");
+    std::fs::write(&image, vec![42u8; 300_000]).unwrap();
+    let mut args = vec!["send", "--to", h.addr.as_str(), "--key-file", key];
+    args.extend([image.to_str().unwrap(); 2]);
+    let sent = run(&args, Duration::from_secs(15));
+    assert!(
+        sent.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    let (ok, _, stderr) = a.finish(Duration::from_secs(10));
+    assert!(ok, "{stderr}");
+    let got = saved(&good);
+    assert_eq!(got.len(), 2, "{stderr}");
+    assert!(got.iter().all(|(_, b)| b == &vec![42u8; 300_000]));
+    let (_, _, stderr) = b.finish(Duration::from_secs(10));
+    assert!(
+        saved(&bad).is_empty(),
+        "a subscriber without the key got a frame: {stderr}"
+    );
+    assert!(stderr.contains("received 0 frames"), "{stderr}");
+    let (_, _, hub_err) = h.finish(Duration::from_secs(10));
+    // What went to the keyless subscriber: HELLOs only, a few kB at most.
+    let line = hub_err
+        .lines()
+        .find(|l| l.starts_with("subscriber ") && l.contains(" 0 acknowledged"))
+        .unwrap_or_else(|| panic!("{hub_err}"));
+    assert!(line.contains("0.0 MB"), "{line}");
+}
