@@ -19,6 +19,9 @@ pub fn run(args: HubArgs) -> anyhow::Result<()> {
     if recv.from.is_some() {
         bail!("--from subscribes a receiver to a hub; a hub receives on --listen");
     }
+    if recv.compat.is_some() || recv.rtp.rtp {
+        bail!("a hub speaks pixgram's own protocol: --compat and --rtp belong to recv");
+    }
     if !(args.keepalive_timeout > 0.0 && args.keepalive_timeout <= 3600.0) {
         bail!("--keepalive-timeout must be between 0 and 3600 seconds");
     }
