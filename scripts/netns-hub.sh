@@ -9,15 +9,15 @@
 #   phase B: the same stream into `pixgram hub` in H; S1 and S2 subscribe for every frame,
 #            S3 (behind 4 Mbit/s) for the latest frame, S4 for every frame and is killed with
 #            SIGKILL after 3 s (no UNSUBSCRIBE).
-# Passes when: S1 and S2 got every frame the hub received, their one-way latency p99 is within
+# Passes when: S1 and S2 got every frame the hub received; their one-way latency p99 is within
 # --latency-margin ms (default 20) of the hub's own receiver's for the same frames (a direct
-# `pixgram recv`: the same code); the issue's target, 2 ms, is reported as met or missed but
-# not enforced: each subscriber's sender paces by its own bandwidth estimate, and for 64 KB
-# frames every 33 ms that estimate (and so the p99) varies from run to run by more than 2 ms,
-# for a direct sender as well (phase A's figure, printed); S3 got whole frames only (each a complete
-# JPEG) and fewer than were sent (latest wins); the publisher delivered every frame in both
-# phases, at the same frame rate (within 5%) and an RTT p99 no more than 2 ms higher; and the
-# hub sent S4 at most 5 datagrams after its keepalive expired (S4's veth counter).
+# `pixgram recv`: the same code); S3 got whole frames only (each a complete JPEG) and fewer
+# than were sent (latest wins); the publisher delivered as many frames with subscribers as
+# without (within 2%), at the same frame rate (within 5%) and an RTT p99 at most 2 ms higher;
+# and S4 received at most 5 datagrams after its keepalive expired (its veth counter). The
+# issue's latency target, within 2 ms, is reported as met or missed but not enforced: each
+# subscriber's sender paces by its own bandwidth estimate, which for 64 KB frames every 33 ms
+# varies from run to run by more than 2 ms, for a direct sender as well (phase A, printed).
 # Every figure is printed. About 30 s.
 #
 # Needs root and `ip`, `tc` (iproute2); without them it says "SKIPPED: reason" and exits 0.
@@ -159,10 +159,11 @@ a_acked=$(acked "$work/pubA.err")
 b_acked=$(acked "$work/pubB.err")
 echo "$me: publisher, direct: $(sent_line "$work/pubA.err")"
 echo "$me: publisher, hub:    $(sent_line "$work/pubB.err")"
-# A live sender may lose a frame to its deadline at the start of a run, hub or not: the same
-# number (within 1) with subscribers as without, and at least 95% of them.
-python3 -c "import sys; a, b = ${a_acked:-0}, ${b_acked:-0}; sys.exit(0 if b >= a - 1 and min(a, b) >= 0.95 * $frames else 1)"
-check $? "the publisher delivered as many frames with subscribers as without ($b_acked and $a_acked of $frames)"
+# A live sender loses a few frames to their deadline on a busy machine, hub or not (1-6 of 240
+# in either phase at load 4-6): as many with subscribers as without within 2% of the frames,
+# and at least 95% of them.
+python3 -c "import sys; a, b = ${a_acked:-0}, ${b_acked:-0}; sys.exit(0 if b >= a - max(2, 0.02 * $frames) and min(a, b) >= 0.95 * $frames else 1)"
+check $? "the publisher delivered as many frames with subscribers as without, within 2% ($b_acked and $a_acked of $frames)"
 fa=$(fps "$work/pubA.err")
 fb=$(fps "$work/pubB.err")
 python3 -c "import sys; sys.exit(0 if abs($fb - $fa) <= 0.05 * $fa else 1)"
