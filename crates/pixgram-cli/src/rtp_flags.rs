@@ -10,7 +10,8 @@ use clap::Args;
 pub struct RtpSendFlags {
     /// Send RTP/JPEG (RFC 2435) to --to instead of pixgram's protocol: for GStreamer
     /// (`udpsrc ! rtpjpegdepay`), FFmpeg or VLC (with --sdp), or `pixgram recv --rtp`. No
-    /// acknowledgements: frames are paced (--rate, default 3200 Mbit/s) and sent once; exit 2
+    /// acknowledgements: frames are paced (--rate, default 8000 Mbit/s, a frame of a stream
+    /// at a known --fps spread over half its interval) and sent once; exit 2
     /// if the receiver's RTCP reports say packets were lost.
     /// Examples: `pixgram send --rtp --to 127.0.0.1:5000 --dir photos/ --fps 30 --sdp
     /// s.sdp`, then `ffplay -protocol_whitelist file,udp,rtp -i s.sdp`; `ffmpeg -i in.mp4

@@ -53,6 +53,12 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
             bail!("--pattern, --stdin and --camera replace files: name no FILE and no --dir");
         }
         let source = live_source(&args)?;
+        // A pattern or camera runs at --fps (30 by default): its frames are spread at that
+        // rate; stdin's rate is known only from --fps.
+        let opts = RtpPublish {
+            fps: args.fps.or((!args.stdin).then_some(LIVE_FPS)),
+            ..opts
+        };
         let (frames, running) = source.start(args.count, stop)?;
         let mut tx = RtpSender::connect(config)?;
         let published = rtp::send_stream(&mut tx, frames, args.count, &opts);
@@ -128,6 +134,9 @@ fn report_line(s: &rtp::RtpSendStats) -> String {
     }
 }
 
+/// The frame rate of --pattern and --camera without --fps.
+const LIVE_FPS: f64 = 30.0;
+
 fn live_source(args: &SendArgs) -> anyhow::Result<LiveSource> {
     let size = args
         .size
@@ -135,7 +144,7 @@ fn live_source(args: &SendArgs) -> anyhow::Result<LiveSource> {
         .map(|s| parse_size("--size", s))
         .transpose()?;
     let transcode = crate::flags::transcode(args)?;
-    let fps = args.fps.unwrap_or(30.0);
+    let fps = args.fps.unwrap_or(LIVE_FPS);
     Ok(if args.pattern {
         let (width, height) = size.unwrap_or((640, 480));
         LiveSource::Pattern {

@@ -255,6 +255,7 @@ impl Sender {
         let text = dumps(py, obj)?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| Error::new_err(format!("not JSON: {e}")))?;
+        self.wait_for_room(py, true)?;
         let id = with_tx(py, &self.shared, |tx| tx.send_json(&value))?;
         Ok(id.0)
     }
@@ -315,8 +316,21 @@ impl Sender {
 
 impl Sender {
     fn send_frame(&self, py: Python<'_>, bytes: Vec<u8>, meta: FrameMeta) -> PyResult<u64> {
+        self.wait_for_room(py, false)?;
         let id = with_tx(py, &self.shared, |tx| tx.send_image(bytes, meta))?;
         Ok(id.0)
+    }
+
+    /// Waits for room in the window (a frame's, or with `message` a JSON message's) in
+    /// slices, so that Ctrl-C interrupts a send blocked behind unacknowledged frames; the
+    /// wait itself ends like the library's (the receiver gone after its timeout).
+    fn wait_for_room(&self, py: Python<'_>, message: bool) -> PyResult<()> {
+        while !with_tx(py, &self.shared, |tx| {
+            tx.wait_for_room(message, Instant::now() + SIGNAL_CHECK)
+        })? {
+            py.check_signals()?;
+        }
+        Ok(())
     }
 
     fn stop_ticker(&self, py: Python<'_>) {

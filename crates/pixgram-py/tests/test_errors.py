@@ -94,3 +94,37 @@ def test_ctrl_c_interrupts_a_blocking_receive():
         child.kill()
     assert child.returncode == 3 and "interrupted" in out
     assert time.monotonic() - start < 2
+
+
+def test_ctrl_c_interrupts_a_send_blocked_on_a_full_window():
+    # The receiver is a plain UDP socket that never answers: the first frame fills the
+    # window of one, the second send waits for room until Ctrl-C.
+    script = textwrap.dedent(
+        """
+        import pixgram, socket, sys
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        tx = pixgram.Sender(silent.getsockname(), window=1, timeout=60)
+        tx.send_bytes(b"x" * 1000)
+        print("ready", flush=True)
+        try:
+            tx.send_bytes(b"y" * 1000)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(3)
+        print("sent", flush=True)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.3)  # inside the second send, the GIL released
+        start = time.monotonic()
+        os.kill(child.pid, signal.SIGINT)
+        out, _ = child.communicate(timeout=10)
+    finally:
+        child.kill()
+    assert child.returncode == 3 and "interrupted" in out, out
+    assert time.monotonic() - start < 2

@@ -233,7 +233,7 @@ impl UdpReceiver {
                     Some(e) => {
                         let valid = |s, t: &_| core.check_token(now, from, s, t);
                         if let Some(inner) = e.open(d, valid) {
-                            core.handle(now, from, inner);
+                            core.handle_opened(now, from, inner);
                         }
                     }
                 });

@@ -146,9 +146,25 @@ impl Receiver {
 
     /// Takes one datagram that arrived from `from` at `now`.
     pub fn handle(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) {
+        self.handle_parsed(now, from, datagram, wire::parse(datagram));
+    }
+
+    /// Takes one datagram that an AEAD open has authenticated (a keyed receiver's): its
+    /// checksum is not computed again ([`wire::parse_opened`]).
+    pub fn handle_opened(&mut self, now: Timestamp, from: SocketAddr, datagram: &[u8]) {
+        self.handle_parsed(now, from, datagram, wire::parse_opened(datagram));
+    }
+
+    fn handle_parsed(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        datagram: &[u8],
+        parsed: Result<Datagram<'_>, wire::ParseError>,
+    ) {
         self.stats.datagrams += 1;
         self.stats.bytes += datagram.len() as u64;
-        match wire::parse(datagram) {
+        match parsed {
             Ok(Datagram::Data(h, payload)) => {
                 if self.peers.contains_key(&(h.session, from)) {
                     self.on_data(now, from, &h, payload);

@@ -113,3 +113,46 @@ fn replies_never_exceed_what_the_peer_sent() {
     assert!(answered <= sent, "answered {answered} bytes to {sent}");
     assert!(rx.stats().acks_sent > 0);
 }
+
+/// A datagram an AEAD open has authenticated is not checksummed again: the same datagram
+/// with its checksum spoilt is refused by `handle` and taken by `handle_opened`.
+#[test]
+fn an_opened_datagram_skips_the_checksum_and_a_plain_one_does_not() {
+    let now = Timestamp::from_millis(5);
+    let spoilt = |rx: &mut Receiver, opened: bool| {
+        let mut tx = Sender::new(SenderConfig::default(), SessionId(9));
+        tx.send(now, frame(5_000)).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        for _ in 0..16 {
+            let mut progressed = false;
+            while let Some(t) = tx.poll_transmit(now, &mut buf) {
+                let d = &mut buf[..t.len];
+                if matches!(wire::parse(d), Ok(Datagram::Data(..))) {
+                    let last = d.len() - 1;
+                    d[last] ^= 0xFF; // the checksum's last byte
+                }
+                if opened {
+                    rx.handle_opened(now, addr(1), d);
+                } else {
+                    rx.handle(now, addr(1), d);
+                }
+            }
+            let mut back = vec![0u8; 2048];
+            while let Some(t) = rx.poll_transmit(&mut back) {
+                tx.handle(now, &back[..t.len]);
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+    };
+    let mut plain = Receiver::new(ReceiverConfig::default());
+    spoilt(&mut plain, false);
+    assert!(plain.stats().bad_checksum > 0);
+    assert_eq!(plain.stats().frames_delivered, 0);
+    let mut opened = Receiver::new(ReceiverConfig::default());
+    spoilt(&mut opened, true);
+    assert_eq!(opened.stats().bad_checksum, 0);
+    assert_eq!(opened.stats().frames_delivered, 1);
+}

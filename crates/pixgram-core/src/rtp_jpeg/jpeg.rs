@@ -262,7 +262,7 @@ fn check_sos(body: &[u8], comps: &[Component]) -> Result<(), JpegError> {
 /// payloads do).
 fn scan_end(scan: &[u8]) -> Result<usize, JpegError> {
     let mut i = 0;
-    while let Some(p) = scan[i..].iter().position(|&b| b == 0xFF) {
+    while let Some(p) = memchr::memchr(0xFF, &scan[i..]) {
         let at = i + p;
         match scan.get(at + 1) {
             None => return Ok(at),

@@ -145,6 +145,26 @@ impl Sender {
         self.send(frame.with_metadata(meta.to_bytes()))
     }
 
+    /// Waits, until `deadline` at most, for room in the window for one more frame
+    /// (`message`: one more JSON message), processing acknowledgements meanwhile; whether
+    /// there is room. A caller that must stay responsive (to Ctrl-C, to a stop flag) waits in
+    /// slices with this before [`send_image`](Self::send_image), which itself waits as long as
+    /// it takes.
+    pub fn wait_for_room(&mut self, message: bool, deadline: Instant) -> Result<bool, Error> {
+        let stream = if message {
+            StreamId::MESSAGES
+        } else {
+            StreamId::FRAMES
+        };
+        while !self.tx.core().can_send(stream) {
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            self.tx.pump(Some(deadline))?;
+        }
+        Ok(true)
+    }
+
     /// Sends `value` as a JSON message.
     pub fn send_json<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<FrameId, Error> {
         let json = serde_json::to_vec(value)?;

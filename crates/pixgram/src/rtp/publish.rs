@@ -20,7 +20,8 @@ pub struct RtpPublish {
     pub transcode: bool,
     /// Their JPEG quality (85 if `None`).
     pub quality: Option<u8>,
-    /// Frames per second for files (`None`: as fast as the pacing allows).
+    /// Frames per second: files are sent at this rate (`None`: as fast as the pacing
+    /// allows); every frame, of files or of a live source, is spread over half the interval.
     pub fps: Option<f64>,
     /// Write a session description here before the first frame.
     pub sdp: Option<PathBuf>,
@@ -58,6 +59,8 @@ struct Run<'a> {
     out: RtpPublished,
     sdp_written: bool,
     next_at: Option<Instant>,
+    /// Whether frames wait for their slot at `opts.fps` (files; a live source keeps its own time).
+    timed: bool,
 }
 
 impl Run<'_> {
@@ -100,15 +103,18 @@ impl Run<'_> {
                 std::thread::sleep(at - now);
             }
         }
-        if let Some(fps) = self.opts.fps.filter(|f| *f > 0.0) {
+        let fps = self.opts.fps.filter(|f| f.is_finite() && *f > 0.0);
+        let step = fps.map(|f| Duration::from_secs_f64(1.0 / f));
+        if let (Some(step), true) = (step, self.timed) {
             // The next frame one interval after this one's slot; a late frame does not
             // earn a burst of more than one.
-            let step = Duration::from_secs_f64(1.0 / fps);
             let now = Instant::now();
             let floor = now.checked_sub(step).unwrap_or(now);
             self.next_at = Some(self.next_at.map_or(now, |t| t.max(floor)) + step);
         }
-        self.tx.send_jpeg(&ready, captured_us).map_err(err)?;
+        self.tx
+            .send_jpeg_within(&ready, captured_us, step.map(|s| s / 2))
+            .map_err(err)?;
         self.out.frames += 1;
         self.out.bytes += ready.len() as u64;
         if matches!(ready, std::borrow::Cow::Owned(_)) {
@@ -131,6 +137,7 @@ pub fn send_files(
         out: RtpPublished::default(),
         sdp_written: false,
         next_at: None,
+        timed: true,
     };
     let mut reader = FileReader::new();
     for _ in 0..repeat {
@@ -151,8 +158,9 @@ pub fn send_files(
     Ok(run.out)
 }
 
-/// Sends a live source's frames as they come, each with its capture time, until `count`
-/// frames, the source's end, or the stop flag.
+/// Sends a live source's frames as they come, each with its capture time (and, with
+/// `opts.fps`, spread over half the frame interval), until `count` frames, the source's end,
+/// or the stop flag.
 pub fn send_stream(
     tx: &mut RtpSender,
     frames: Receiver<SourceFrame>,
@@ -161,13 +169,11 @@ pub fn send_stream(
 ) -> Result<RtpPublished, FrameError> {
     let mut run = Run {
         tx,
-        opts: &RtpPublish {
-            fps: None,
-            ..opts.clone()
-        },
+        opts,
         out: RtpPublished::default(),
         sdp_written: false,
         next_at: None,
+        timed: false,
     };
     while count.is_none_or(|n| run.out.frames < n) {
         if run.stopped() {

@@ -43,7 +43,7 @@ impl RtpReceiverConfig {
     }
 }
 
-/// Receive buffer an RTP receiver asks for: 32 MiB, 80 ms at the sender's default 400 MB/s.
+/// Receive buffer an RTP receiver asks for: 32 MiB, 32 ms at the sender's default 1 GB/s.
 /// RTP has no retransmission, so this buffer is all that stands between a receiver the
 /// scheduler leaves waiting and lost frames: with 8 MiB (20 ms) one run in five lost frames on
 /// a loaded 2-core machine, with 32 MiB none did (docs/BENCHMARKS.md). Granted in full to root

@@ -31,7 +31,7 @@ pub struct RtpSenderConfig {
 }
 
 impl RtpSenderConfig {
-    /// Defaults towards `to`: payload type 26, 1400-byte packets, 400 MB/s, RTCP on.
+    /// Defaults towards `to`: payload type 26, 1400-byte packets, 1 GB/s, RTCP on.
     pub fn new(to: SocketAddr) -> Self {
         RtpSenderConfig {
             to,
@@ -44,9 +44,10 @@ impl RtpSenderConfig {
     }
 }
 
-/// Default pacing: 400 MB/s, what a pixgram receiver on this project's machines takes with
-/// no loss into its default 4 MiB buffer (docs/BENCHMARKS.md); raise it with `--rate`.
-pub const DEFAULT_RATE: f64 = 400e6;
+/// Default pacing cap: 1 GB/s, what a pixgram RTP receiver on this project's machines takes
+/// with no loss into its default 32 MiB buffer (docs/BENCHMARKS.md); change it with `--rate`.
+/// Frames with a known frame rate go slower: each is spread over half its interval.
+pub const DEFAULT_RATE: f64 = 1e9;
 
 /// What was sent, and what the receiver last reported.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -164,7 +165,19 @@ impl RtpSender {
         bytes: &[u8],
         captured_unix_us: Option<u64>,
     ) -> Result<usize, RtpError> {
+        self.send_jpeg_within(bytes, captured_unix_us, None)
+    }
+
+    /// [`send_jpeg`](Self::send_jpeg), its packets spread evenly over `within` (at most the
+    /// configured rate): a stream at a known frame rate passes half its frame interval.
+    pub fn send_jpeg_within(
+        &mut self,
+        bytes: &[u8],
+        captured_unix_us: Option<u64>,
+        within: Option<Duration>,
+    ) -> Result<usize, RtpError> {
         let frame = jpeg::parse(bytes)?;
+        self.pacer.spread(bytes.len(), within);
         let mut ts = self.rtp_time(captured_unix_us.unwrap_or_else(unix_micros));
         if let Some(last) = self.last_ts {
             // One timestamp per frame, never going back.

@@ -134,3 +134,41 @@ fn the_receiver_asks_for_a_large_buffer_and_reports_the_grant() {
     assert_eq!(g.recv_asked, RTP_RECV_BUFFER);
     assert_eq!(g.warning().is_none(), g.recv_granted >= RTP_RECV_BUFFER);
 }
+
+/// Loopback only: a frame sent within an interval arrives spread over it (the last packet
+/// well after the first), not as one burst at the rate cap.
+#[test]
+fn a_frame_sent_within_an_interval_is_spread_over_it() {
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let to = rx.local_addr().unwrap();
+    let f = frame(1, 3840, 2160, None);
+    assert!(
+        f.len() > 150_000,
+        "a frame of several bursts: {} bytes",
+        f.len()
+    );
+    let mut config = RtpSenderConfig::new(to);
+    config.rtcp = false;
+    let mut tx = RtpSender::connect(config).unwrap();
+    let sender = std::thread::spawn(move || {
+        tx.send_jpeg_within(&f, None, Some(Duration::from_millis(60)))
+            .unwrap()
+    });
+    let mut buf = vec![0u8; 2048];
+    let mut first = None;
+    let last = loop {
+        let n = rx.recv(&mut buf).expect("packets within 5 s");
+        let now = Instant::now();
+        first.get_or_insert(now);
+        if n >= 2 && buf[1] & 0x80 != 0 {
+            break now; // the marker bit: the frame's last packet
+        }
+    };
+    sender.join().unwrap();
+    let spread = last - first.unwrap();
+    assert!(
+        spread >= Duration::from_millis(30),
+        "a frame spread over 60 ms arrived within {spread:?}"
+    );
+}
