@@ -317,8 +317,9 @@ pub struct RecvArgs {
     /// every frame and message it receives (--stream: some), to every sink chosen here.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["compat", "msg_listen"])]
     pub from: Option<String>,
-    /// With --from: only streams whose key (as in --save's file names: SENDER-SESSION-STREAM)
-    /// starts with KEY; repeatable, up to 8.
+    /// With --from: only streams whose key SENDER-SESSION-STREAM (as in the viewer's
+    /// /stream/KEY.mjpg, e.g. 10.0.0.5_40000-1f19d67e-1) starts with KEY, e.g. `10.0.0.5_` for
+    /// one camera's streams; repeatable, up to 8.
     #[arg(long = "stream", value_name = "KEY", requires = "from")]
     pub streams: Vec<String>,
     /// With --from: the latest frame of each stream (a newer frame replaces one still waiting

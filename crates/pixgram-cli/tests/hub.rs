@@ -60,6 +60,20 @@ fn two_subscribers_get_every_frame_byte_identical_and_the_messages() {
             "6",
         ],
     );
+    // Filters: one that matches no stream (no sender at 10.x), one that matches every one.
+    let none = subscriber(&h.addr, &["--stream", "10.", "-q", "--duration", "6"]);
+    let all = subscriber(
+        &h.addr,
+        &[
+            "--stream",
+            "10.",
+            "--stream",
+            "127.0.0.1_",
+            "-q",
+            "--duration",
+            "6",
+        ],
+    );
     let mut args = vec!["send", "--to", h.addr.as_str()];
     args.extend(images.iter().map(|p| p.to_str().unwrap()));
     let sent = run(&args, Duration::from_secs(20));
@@ -104,10 +118,14 @@ fn two_subscribers_get_every_frame_byte_identical_and_the_messages() {
     for g in &got {
         assert!(want.contains(g), "{} is not a frame that was sent", g.0);
     }
+    let (_, _, stderr) = none.finish(Duration::from_secs(20));
+    assert!(stderr.contains("received 0 frames"), "{stderr}");
+    let (_, _, stderr) = all.finish(Duration::from_secs(20));
+    assert!(stderr.contains(&format!("received {n} frames")), "{stderr}");
     let (ok, _, hub_err) = h.finish(Duration::from_secs(10));
     assert!(ok, "{hub_err}");
     assert!(
-        hub_err.contains("2 started, 2 ended by UNSUBSCRIBE"),
+        hub_err.contains("4 started, 4 ended by UNSUBSCRIBE"),
         "{hub_err}"
     );
 }

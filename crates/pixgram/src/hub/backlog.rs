@@ -5,6 +5,12 @@
 //! counted, and the subscriber told with BEHIND). Latest subscribers never wait for an older
 //! frame: a newer frame of the same stream replaces the one waiting. Messages are kept as long
 //! as the limits allow; past them the oldest go, counted.
+//!
+//! Memory: the copies share the received bytes ([`Bytes`]), and every backlog takes every new
+//! frame it wants at its back and gives from its front, so the backlogs of subscribers without
+//! filters are all suffixes of one sequence: together they hold no more distinct bytes than the
+//! longest one, at most [`BacklogLimits::bytes`] (plus one frame larger than that). Each link's
+//! sender holds up to its window (16 frames; 1 for latest) in flight besides.
 
 use std::collections::VecDeque;
 
