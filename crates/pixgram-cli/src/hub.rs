@@ -84,7 +84,7 @@ fn subscriber_line(f: &SubscriberFigures) -> String {
     format!(
         "subscriber {} ({}): {} sent, {} acknowledged, {} lost; {} skipped in {} resyncs \
          (fell behind), {} replaced by a newer frame, {} messages dropped; {} datagrams, {:.1} \
-         MB{}",
+         MB; pacing {:.0} Mbit/s, smoothed RTT {:.2} ms at the end{}",
         f.addr,
         match f.mode {
             Mode::Reliable => "every frame",
@@ -99,6 +99,8 @@ fn subscriber_line(f: &SubscriberFigures) -> String {
         l.backlog.messages_dropped,
         l.datagrams,
         l.bytes as f64 / 1e6,
+        l.pacing_bps as f64 / 1e6,
+        l.srtt_us as f64 / 1e3,
         match f.ended {
             Some(r) => format!("; ended: {r:?}"),
             None => String::new(),

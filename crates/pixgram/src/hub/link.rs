@@ -39,6 +39,10 @@ pub struct LinkStats {
     pub datagrams: u64,
     /// Bytes its socket sent.
     pub bytes: u64,
+    /// The sender's pacing rate when last looked at, bits per second.
+    pub pacing_bps: u64,
+    /// Its smoothed RTT then, microseconds (0: none yet).
+    pub srtt_us: u64,
 }
 
 #[derive(Debug)]
@@ -52,6 +56,8 @@ struct Shared {
     lost: AtomicU64,
     datagrams: AtomicU64,
     bytes: AtomicU64,
+    pacing_bps: AtomicU64,
+    srtt_us: AtomicU64,
 }
 
 impl Shared {
@@ -86,6 +92,8 @@ impl Link {
             lost: AtomicU64::new(0),
             datagrams: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            pacing_bps: AtomicU64::new(0),
+            srtt_us: AtomicU64::new(0),
         });
         let config = SenderConfig {
             // Latest: one frame in flight, so that the backlog (not the window) holds the
@@ -133,6 +141,8 @@ impl Link {
             lost: s.lost.load(Ordering::Relaxed),
             datagrams: s.datagrams.load(Ordering::Relaxed),
             bytes: s.bytes.load(Ordering::Relaxed),
+            pacing_bps: s.pacing_bps.load(Ordering::Relaxed),
+            srtt_us: s.srtt_us.load(Ordering::Relaxed),
         }
     }
 
@@ -212,6 +222,11 @@ fn count(s: &Shared, tx: &mut UdpSender) {
     let io = tx.io_stats();
     s.datagrams.store(io.datagrams_sent, Ordering::Relaxed);
     s.bytes.store(tx.stats().bytes_sent, Ordering::Relaxed);
+    let path = tx.core().path();
+    s.pacing_bps
+        .store((path.rate * 8.0) as u64, Ordering::Relaxed);
+    let srtt = path.srtt.map_or(0, |d| d.as_micros() as u64);
+    s.srtt_us.store(srtt, Ordering::Relaxed);
 }
 
 fn outgoing(item: Item) -> OutgoingFrame {
