@@ -25,6 +25,9 @@ pub enum Command {
     Recv(RecvArgs),
     /// Send JSON messages to a receiver, each acknowledged.
     Msg(MsgArgs),
+    /// Receive streams like recv does and serve every frame and message to subscribers
+    /// (`pixgram recv --from ADDR`), each with its own queue and rate.
+    Hub(HubArgs),
     /// Run a receiver and a sender on loopback, send the sample images and messages, and check
     /// every byte that arrives.
     Demo(DemoArgs),
@@ -222,7 +225,7 @@ pub struct RecvArgs {
     #[arg(
         long,
         value_name = "ADDR",
-        required_unless_present = "from_nats",
+        required_unless_present_any = ["from_nats", "from"],
         default_value = ""
     )]
     pub listen: String,
@@ -315,9 +318,49 @@ pub struct RecvArgs {
     #[command(flatten)]
     pub rtp: crate::rtp_flags::RtpRecvFlags,
 
+    /// Subscribe to a hub (`pixgram hub`) at ADDR instead of serving senders: the hub sends
+    /// every frame and message it receives (--stream: some), to every sink chosen here.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["compat", "msg_listen"])]
+    pub from: Option<String>,
+    /// With --from: only streams whose key SENDER-SESSION-STREAM (as in the viewer's
+    /// /stream/KEY.mjpg, e.g. 10.0.0.5_40000-1f19d67e-1) starts with KEY, e.g. `10.0.0.5_` for
+    /// one camera's streams; repeatable, up to 8.
+    #[arg(long = "stream", value_name = "KEY", requires = "from")]
+    pub streams: Vec<String>,
+    /// With --from: the latest frame of each stream (a newer frame replaces one still waiting
+    /// at the hub) instead of every frame.
+    #[arg(long, requires = "from")]
+    pub latest: bool,
+
     // Issue 17 (NATS): --publish, --subject, --jetstream, --from-nats, --queue.
     #[command(flatten)]
     pub nats: crate::nats::NatsArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+pixgram hub --listen 0.0.0.0:9000\n  \
+pixgram send --to HUB:9000 --pattern --fps 30      (a publisher)\n  \
+pixgram recv --from HUB:9000 --save frames/        (every frame)\n  \
+pixgram recv --from HUB:9000 --latest --http 127.0.0.1:8080   (latest frame wins)")]
+pub struct HubArgs {
+    /// Every flag of recv: --listen, limits, --key-file (subscribers need it too), and sinks
+    /// of the hub's own (--save ...: the hub then acknowledges a frame once they have it).
+    #[command(flatten)]
+    pub recv: RecvArgs,
+    /// Subscribers served at once; more are told the hub is full.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_subscribers: usize,
+    /// Frames and messages waiting for one subscriber at most; past it a reliable subscriber
+    /// skips to the newest frame (counted, and it is told).
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_backlog_frames: usize,
+    /// Bytes waiting for one subscriber at most (same rule).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_backlog_bytes: usize,
+    /// A subscriber not heard from for this many seconds is dropped (they renew every second).
+    #[arg(long, value_name = "SECS", default_value_t = 4.0)]
+    pub keepalive_timeout: f64,
 }
 
 #[derive(Debug, Args)]

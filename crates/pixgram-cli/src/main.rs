@@ -15,6 +15,7 @@ mod compat;
 mod demo;
 mod exit;
 mod flags;
+mod hub;
 mod impair;
 mod keygen;
 mod msg;
@@ -57,6 +58,7 @@ fn main() {
         cli::Command::Recv(args) => recv::run(args),
         cli::Command::Msg(args) if args.compat == seed => compat::msg(&args),
         cli::Command::Msg(args) => msg::run(args),
+        cli::Command::Hub(args) => hub::run(args),
         cli::Command::Demo(args) => demo::run(args),
         cli::Command::Impair(args) => impair::run(args),
         cli::Command::Keygen(args) => keygen::run(&args),

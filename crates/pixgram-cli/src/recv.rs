@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use pixgram::receive::{receive, Until};
+use pixgram::receive::{receive, ReceiverDriver, Until};
 use pixgram::save_budget::{SaveBudget, SaveLimits};
 use pixgram::sink::saver::{SaverConfig, SaverPool};
 use pixgram::sink::{self, FolderSink, MjpegStdout, Sinks};
@@ -26,6 +26,18 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     if args.nats.from_nats.is_some() {
         return crate::nats::from_nats(args);
     }
+    if args.from.is_some() {
+        return crate::hub::subscribe(args);
+    }
+    let events = prepare(&args)?;
+    let key = flags::key(args.key_file.as_deref())?;
+    let mut rx = bind(&args, key.as_ref())?;
+    announce(&args, &rx, key.is_some(), "listening on")?;
+    serve(&args, &mut rx, events)
+}
+
+/// The checks made before listening, and the handler the flags ask for (sinks, NATS).
+pub(crate) fn prepare(args: &RecvArgs) -> anyhow::Result<RecvEvents> {
     crate::nats::check(&args.nats)?;
     // Connected before listening: a NATS server that is not there fails now, in one line.
     #[cfg(feature = "nats")]
@@ -33,13 +45,26 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
     if args.msg_listen.is_some() {
         bail!("--msg-listen belongs to --compat seed: pixgram's own protocol carries messages on --listen");
     }
-    let listen = resolve("--listen", &args.listen)?;
     if let Some(dir) = &args.save {
         // Before listening: a folder that cannot take files fails now, in one line, not at
         // the first frame.
         sink::check_writable(dir)?;
     }
-    let config = ReceiverConfig {
+    #[allow(unused_mut)]
+    let mut events = RecvEvents::new(sinks(args)?, args.quiet, args.count);
+    #[cfg(feature = "nats")]
+    {
+        events.nats = nats;
+    }
+    if args.decode {
+        events.timing.decoder = Some(crate::timing::DecodeWorker::start());
+    }
+    Ok(events)
+}
+
+/// The receiver config the limit flags ask for.
+pub(crate) fn receiver_config(args: &RecvArgs) -> ReceiverConfig {
+    ReceiverConfig {
         max_frame_len: args.max_frame_size,
         max_peers: args.max_peers.max(1),
         max_streams_per_peer: args.max_streams_per_peer.max(1),
@@ -50,16 +75,30 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         // An ACK means the sinks have the frame: saved, printed, shown.
         confirm_deliveries: true,
         ..Default::default()
-    };
-    let key = flags::key(args.key_file.as_deref())?;
-    let mut rx = UdpReceiver::bind_keyed(listen, config, args.recv_buffer, key.as_ref())?;
+    }
+}
+
+/// Listens on --listen with the limits and key asked for.
+pub(crate) fn bind(args: &RecvArgs, key: Option<&pixgram::Psk>) -> anyhow::Result<UdpReceiver> {
+    let listen = resolve("--listen", &args.listen)?;
+    let rx = UdpReceiver::bind_keyed(listen, receiver_config(args), args.recv_buffer, key)?;
     if let Some(w) = rx.buffer_grant().warning() {
         eprintln!("pixgram: warning: {w}");
     }
+    Ok(rx)
+}
+
+/// The first line: where it listens, whether encrypted, where it saves.
+pub(crate) fn announce(
+    args: &RecvArgs,
+    rx: &UdpReceiver,
+    keyed: bool,
+    what: &str,
+) -> anyhow::Result<()> {
     eprintln!(
-        "pixgram: listening on {}{}{}; Ctrl-C to stop",
+        "pixgram: {what} {}{}{}; Ctrl-C to stop",
         rx.local_addr()?,
-        if key.is_some() {
+        if keyed {
             ", encrypted (only senders with the key are heard)"
         } else {
             ""
@@ -69,19 +108,21 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             .map(|d| format!(", saving into {}", d.display()))
             .unwrap_or_default()
     );
+    Ok(())
+}
+
+/// Runs the receive loop on `rx` until Ctrl-C, --duration or --count, then prints the
+/// summaries.
+pub(crate) fn serve<S: ReceiverDriver>(
+    args: &RecvArgs,
+    rx: &mut S,
+    mut events: RecvEvents,
+) -> anyhow::Result<()> {
     let stop = receiving_stop_flag()?;
     let deadline = flags::deadline_after(args.duration);
-    let mut sinks = sinks(&args)?;
-    if let Some(folder) = sinks.folder.take() {
-        sinks.folder = Some(with_savers(folder, &args, &rx)?);
-    }
-    let mut events = RecvEvents::new(sinks, args.quiet, args.count);
-    #[cfg(feature = "nats")]
-    {
-        events.nats = nats;
-    }
-    if args.decode {
-        events.timing.decoder = Some(crate::timing::DecodeWorker::start());
+    // The savers wake this receiver when files are durable: attached once it is bound.
+    if let Some(folder) = events.sinks.folder.take() {
+        events.sinks.folder = Some(with_savers(folder, args, rx.udp())?);
     }
     let until = Until {
         stop: Some(stop.clone()),
@@ -89,9 +130,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
         poll: Duration::from_millis(200),
         tick: Some(Duration::from_millis(250)),
     };
-    receive(&mut rx, &until, &mut events)?;
+    receive(rx, &until, &mut events)?;
     // Stopped by Ctrl-C or --duration: what the savers have is still saved and confirmed.
-    events.finish_saves(&mut rx, SAVE_DRAIN)?;
+    events.finish_saves(rx.udp_mut(), SAVE_DRAIN)?;
     if args.count.is_some_and(|n| events.items() >= n) {
         // Reached --count: the last frames' acknowledgements may still be lost on the way,
         // so keep answering retransmissions until every sender has closed, for 2 s at most.
@@ -101,9 +142,10 @@ pub fn run(args: RecvArgs) -> anyhow::Result<()> {
             deadline: Some(Instant::now() + LINGER),
             ..Until::default()
         };
-        receive(&mut rx, &linger, &mut events)?;
-        events.finish_saves(&mut rx, SAVE_DRAIN)?;
+        receive(rx, &linger, &mut events)?;
+        events.finish_saves(rx.udp_mut(), SAVE_DRAIN)?;
     }
+    let rx = rx.udp();
     events.finish_progress();
     if events.stdout_closed() {
         eprintln!("pixgram: stdout was closed by its reader; stopped receiving");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use indicatif::ProgressBar;
 use pixgram::figures::rate_line;
-use pixgram::receive::Handler;
+use pixgram::receive::{Handler, ReceiverDriver};
 use pixgram::sink::saver::SaveDone;
 use pixgram::sink::{self, stream_key, Arrived, Refusal, Sinks, Wrote};
 use pixgram::{
@@ -52,6 +52,10 @@ pub struct RecvEvents {
     /// Issue 17: every frame and message also published on NATS (`--publish`).
     #[cfg(feature = "nats")]
     pub nats: Option<crate::nats::Publisher>,
+    /// The hub refused this subscriber: it is full.
+    pub hub_full: bool,
+    /// The hub said this subscriber fell behind (said once).
+    said_hub_behind: bool,
     /// The JSON lines' reader went away (EPIPE).
     json_closed: bool,
     spinner: ProgressBar,
@@ -75,22 +79,23 @@ struct SavePending {
     stored: bool,
 }
 
-impl Handler<UdpReceiver> for RecvEvents {
+impl<S: ReceiverDriver> Handler<S> for RecvEvents {
     type Error = anyhow::Error;
 
-    fn event(&mut self, rx: &mut UdpReceiver, event: ReceiverEvent) -> anyhow::Result<()> {
+    fn event(&mut self, rx: &mut S, event: ReceiverEvent) -> anyhow::Result<()> {
         if let Some((frame, stored)) = self.handle(event)? {
-            rx.confirm(frame, stored);
+            rx.udp_mut().confirm(frame, stored);
         }
         Ok(())
     }
 
-    fn collect(&mut self, rx: &mut UdpReceiver) -> anyhow::Result<()> {
-        self.confirm_saved(rx)
+    fn collect(&mut self, rx: &mut S) -> anyhow::Result<()> {
+        self.confirm_saved(rx.udp_mut())
     }
 
     fn done(&self) -> bool {
-        self.stdout_closed()
+        self.hub_full
+            || self.stdout_closed()
             || if self.lingering {
                 self.open_sessions == 0 && self.saving.is_empty()
             } else {
@@ -98,7 +103,47 @@ impl Handler<UdpReceiver> for RecvEvents {
             }
     }
 
-    fn tick(&mut self, rx: &UdpReceiver) {
+    fn tick(&mut self, rx: &mut S) {
+        while let Some(n) = rx.poll_notice() {
+            self.hub_notice(n);
+        }
+        self.tick_on(rx.udp());
+    }
+}
+
+impl RecvEvents {
+    /// A line for what the hub told this subscriber (BEHIND only the first time).
+    fn hub_notice(&mut self, n: pixgram::hub::SubscriberNotice) {
+        use pixgram::hub::SubscriberNotice as N;
+        let line = match n {
+            N::Subscribed { renewed: false } => {
+                "pixgram: subscribed: the hub holds this subscriber; its frames follow".to_string()
+            }
+            N::Subscribed { renewed: true } => "pixgram: subscribed again (the hub had \
+                 forgotten this subscriber: it restarted, or heard nothing for a while)"
+                .to_string(),
+            N::Full => {
+                self.hub_full = true;
+                "pixgram: the hub refused this subscriber: all its places (--max-subscribers) \
+                 are taken"
+                    .to_string()
+            }
+            N::Behind { skipped } if !self.said_hub_behind => {
+                self.said_hub_behind = true;
+                format!(
+                    "pixgram: fell behind: the hub skipped {skipped} frames for this subscriber \
+                     to catch up (its path is slower than the stream); the summary counts them \
+                     all"
+                )
+            }
+            N::Behind { .. } => return,
+            N::NoAnswer => "pixgram: the hub has not answered for 5 s; still asking".to_string(),
+        };
+        self.spinner.suspend(|| eprintln!("{line}"));
+    }
+
+    /// Progress, and the lines said once (full, flooded).
+    pub fn tick_on(&mut self, rx: &UdpReceiver) {
         let message = self.progress(rx.stats());
         self.spinner.set_message(message);
         self.spinner.tick();
@@ -154,6 +199,8 @@ impl RecvEvents {
             saving: HashMap::new(),
             done: Vec::new(),
             said_save_failed: false,
+            hub_full: false,
+            said_hub_behind: false,
             said_behind: false,
         }
     }

@@ -11,6 +11,7 @@
 //! - [`Sender`]: one session towards one receiver; windows of frames in flight, verdicts, RTT.
 //! - [`Receiver`]: many senders on one socket; reassembly, acknowledgement, bounded memory.
 //! - [`seal`]: authenticated encryption of datagrams with a pre-shared key.
+//! - [`subscription`]: subscribing to a hub's frames (address proof, keepalive, limits).
 //! - [`compat_seed`]: the original Python scripts' format, as a receiver that resynchronises.
 //!
 //! The seeded network model its simulations run through (and `pixgram impair`) is the
@@ -40,6 +41,7 @@ pub mod seal;
 pub mod sender;
 pub mod session_seal;
 mod stream_rx;
+pub mod subscription;
 pub mod time;
 pub mod transmit;
 mod verdicts;

@@ -76,6 +76,8 @@
 //!   [`sink::Sinks`] (a folder, MJPEG on stdout, the browser [`viewer`], windows).
 //! - The metadata convention: [`FrameMeta`]; image formats: [`ImageFormat`]; codecs:
 //!   [`codec`]; figures for reports: [`figures`], [`stats_json`].
+//! - Fan-out: [`hub::Hub`] serves what it receives to subscribers, each with its own
+//!   backlog and sender; [`hub::Subscriber`] subscribes and receives like any receiver.
 //! - [`compat::seed`]: the original scripts' format, both directions; [`relay::UdpRelay`]:
 //!   the impairing relay behind `pixgram impair`; [`rtp`]: RTP/JPEG (RFC 2435) to and from
 //!   GStreamer, FFmpeg and VLC.
@@ -94,6 +96,7 @@ pub mod envelope;
 pub mod error;
 pub mod figures;
 pub mod format;
+pub mod hub;
 pub mod meta;
 pub mod mjpeg;
 pub mod pattern;

@@ -36,6 +36,51 @@ impl EventSource for SeedServer {
     }
 }
 
+/// An event source with a [`UdpReceiver`] underneath: a plain receiver, a
+/// [`crate::hub::Hub`], a [`crate::hub::Subscriber`]. Handlers confirm frames and read
+/// counters through it.
+pub trait ReceiverDriver: EventSource<Event = ReceiverEvent> {
+    /// The receiver.
+    fn udp(&self) -> &UdpReceiver;
+    /// The receiver, to confirm frames with.
+    fn udp_mut(&mut self) -> &mut UdpReceiver;
+    /// What a hub told this subscriber since the last call (only a
+    /// [`crate::hub::Subscriber`] has anything to say).
+    fn poll_notice(&mut self) -> Option<crate::hub::SubscriberNotice> {
+        None
+    }
+}
+
+impl ReceiverDriver for UdpReceiver {
+    fn udp(&self) -> &UdpReceiver {
+        self
+    }
+    fn udp_mut(&mut self) -> &mut UdpReceiver {
+        self
+    }
+}
+
+impl ReceiverDriver for crate::hub::Hub {
+    fn udp(&self) -> &UdpReceiver {
+        self.receiver()
+    }
+    fn udp_mut(&mut self) -> &mut UdpReceiver {
+        self.receiver_mut()
+    }
+}
+
+impl ReceiverDriver for crate::hub::Subscriber {
+    fn udp(&self) -> &UdpReceiver {
+        self.receiver()
+    }
+    fn udp_mut(&mut self) -> &mut UdpReceiver {
+        self.receiver_mut()
+    }
+    fn poll_notice(&mut self) -> Option<crate::hub::SubscriberNotice> {
+        crate::hub::Subscriber::poll_notice(self)
+    }
+}
+
 /// What a receive loop does with what comes.
 pub trait Handler<S: EventSource> {
     /// What ends the loop early.
@@ -53,7 +98,7 @@ pub trait Handler<S: EventSource> {
         false
     }
     /// Called every [`Until::tick`] (progress lines).
-    fn tick(&mut self, _source: &S) {}
+    fn tick(&mut self, _source: &mut S) {}
 }
 
 /// When a receive loop ends, besides its handler being done.

@@ -38,6 +38,9 @@ pub struct UdpReceiver {
     envelope: Option<ReceiverEnvelope>,
     /// Other threads' way to end a wait early ([`UdpReceiver::waker`]).
     wake: Wake,
+    /// Subscription datagrams (docs/PROTOCOL.md §10) set apart for a hub or a subscriber:
+    /// `None` until [`UdpReceiver::enable_subscriptions`].
+    control: Option<ControlQueue>,
 }
 
 /// The receiving end of [`ReceiverWaker`]s: a flag checked every turn and, for a receiver
@@ -98,6 +101,17 @@ impl ReceiverWaker {
     }
 }
 
+/// Subscription datagrams waiting for their driver, bounded.
+#[derive(Debug, Default)]
+struct ControlQueue {
+    waiting: std::collections::VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Dropped because the queue was full.
+    dropped: u64,
+}
+
+/// Subscription datagrams held at most between two calls of [`UdpReceiver::take_control`].
+pub const MAX_CONTROL_QUEUED: usize = 256;
+
 impl UdpReceiver {
     /// Listens on `addr` with the default socket buffer.
     pub fn bind(addr: SocketAddr, config: ReceiverConfig) -> Result<Self, DriverError> {
@@ -138,6 +152,7 @@ impl UdpReceiver {
             grant,
             envelope,
             wake: Wake::new()?,
+            control: None,
         })
     }
 
@@ -179,6 +194,30 @@ impl UdpReceiver {
         &self.core
     }
 
+    /// Sets subscription datagrams (types 9-14, never sealed) apart from the protocol's
+    /// own: they are queued (at most [`MAX_CONTROL_QUEUED`], the rest dropped and counted)
+    /// for [`UdpReceiver::take_control`], and [`UdpReceiver::next_event`] returns `None`
+    /// early while any wait.
+    pub fn enable_subscriptions(&mut self) {
+        self.control.get_or_insert_with(ControlQueue::default);
+    }
+
+    /// The next subscription datagram waiting, with where it came from.
+    pub fn take_control(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.control.as_mut()?.waiting.pop_front()
+    }
+
+    /// Subscription datagrams dropped because too many waited.
+    pub fn control_dropped(&self) -> u64 {
+        self.control.as_ref().map_or(0, |c| c.dropped)
+    }
+
+    /// Sends one datagram from this socket (a subscription reply), unsealed.
+    pub fn send_control(&mut self, to: SocketAddr, datagram: &[u8]) {
+        // Lost like any datagram: the subscription exchange repeats itself.
+        let _ = self.socket.send_one(to, datagram);
+    }
+
     /// Receives until an event is ready and returns it, or returns `None` once `deadline` has
     /// passed (`None` deadline: wait as long as it takes) or a [`ReceiverWaker`] woke it.
     pub fn next_event(
@@ -188,6 +227,9 @@ impl UdpReceiver {
         loop {
             if let Some(e) = self.core.poll_event() {
                 return Ok(Some(e));
+            }
+            if self.control.as_ref().is_some_and(|c| !c.waiting.is_empty()) {
+                return Ok(None);
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) || self.wake.take() {
@@ -254,7 +296,17 @@ impl UdpReceiver {
             Ok(_) => {
                 let now = self.clock.now();
                 let (core, envelope) = (&mut self.core, &mut self.envelope);
+                let control = &mut self.control;
                 self.rx.datagrams(|from, d| match envelope {
+                    _ if control.is_some() && pixgram_core::subscription::is_subscription(d) => {
+                        if let Some(q) = control.as_mut() {
+                            if q.waiting.len() < MAX_CONTROL_QUEUED {
+                                q.waiting.push_back((from, d.to_vec()));
+                            } else {
+                                q.dropped += 1;
+                            }
+                        }
+                    }
                     None => core.handle(now, from, d),
                     Some(e) => {
                         let valid = |s, t: &_| core.check_token(now, from, s, t);

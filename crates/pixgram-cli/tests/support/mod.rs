@@ -74,9 +74,16 @@ pub struct Recv {
 impl Recv {
     /// Starts `pixgram recv --listen 127.0.0.1:0 EXTRA...` and waits for its "listening on" line.
     pub fn start(extra: &[&str]) -> Recv {
+        let mut args = vec!["recv", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Recv::start_with(&args, "listening on ")
+    }
+
+    /// Starts `pixgram ARGS` and waits for a stderr line containing `ready`; `addr` is what
+    /// follows "listening on " in it, if it says that.
+    pub fn start_with(args: &[&str], ready: &str) -> Recv {
         let mut child = Command::new(bin())
-            .args(["recv", "--listen", "127.0.0.1:0"])
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -101,8 +108,8 @@ impl Recv {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = stderr
                 .recv_timeout(left)
-                .expect("recv never said where it listens");
-            if line.contains("listening on ") {
+                .unwrap_or_else(|_| panic!("no line with `{ready}`: {early:?}"));
+            if line.contains(ready) {
                 break line;
             }
             early.push(line);
@@ -111,7 +118,7 @@ impl Recv {
             .split("listening on ")
             .nth(1)
             .and_then(|r| r.split([';', ',']).next())
-            .unwrap_or_else(|| panic!("unexpected line: {line}"))
+            .unwrap_or_default()
             .to_string();
         Recv {
             child,

@@ -7,6 +7,7 @@ mod receiver;
 mod sender;
 
 pub use error::Error;
+pub(crate) use receiver::incoming_of;
 pub use receiver::{Frame, Incoming, Message, Receiver, ReceiverBuilder};
 pub use sender::{Sender, SenderBuilder, Sent, DISCOVER_UP_TO};
 

@@ -128,25 +128,7 @@ impl Receiver {
             let ReceiverEvent::Frame(f) = event else {
                 continue;
             };
-            return Ok(Some(match f.kind {
-                PayloadKind::Message => Incoming::Message(Message {
-                    peer: f.peer,
-                    stream: f.stream,
-                    id: f.frame,
-                    bytes: f.payload,
-                }),
-                PayloadKind::Frame => Incoming::Frame(Frame {
-                    peer: f.peer,
-                    stream: f.stream,
-                    id: f.frame,
-                    meta: f
-                        .metadata
-                        .as_deref()
-                        .and_then(FrameMeta::parse)
-                        .unwrap_or_default(),
-                    bytes: f.payload,
-                }),
-            }));
+            return Ok(Some(incoming_of(f)));
         }
     }
 
@@ -158,5 +140,28 @@ impl Receiver {
     /// The driver underneath, for its counters.
     pub fn udp(&self) -> &UdpReceiver {
         &self.rx
+    }
+}
+
+/// A delivered frame or message as the few-lines API shows it.
+pub(crate) fn incoming_of(f: pixgram_core::ReceivedFrame) -> Incoming {
+    match f.kind {
+        PayloadKind::Message => Incoming::Message(Message {
+            peer: f.peer,
+            stream: f.stream,
+            id: f.frame,
+            bytes: f.payload,
+        }),
+        PayloadKind::Frame => Incoming::Frame(Frame {
+            peer: f.peer,
+            stream: f.stream,
+            id: f.frame,
+            meta: f
+                .metadata
+                .as_deref()
+                .and_then(FrameMeta::parse)
+                .unwrap_or_default(),
+            bytes: f.payload,
+        }),
     }
 }
