@@ -200,10 +200,12 @@ impl Sender {
         // chunk whose arrival prompted it. That chunk's RTT is a sample, unless it was sent
         // more than once (the report may answer either copy).
         let mut ranges = nack.ranges();
+        let mut progress_trigger = None;
         if let (Some(r), None) = (ranges.next(), ranges.next()) {
             if r.first >= total {
                 self.stats.progress_reports_received += 1;
                 let trigger = r.count - 1;
+                progress_trigger = Some(trigger);
                 let once = frame
                     .resent_at
                     .get(trigger as usize)
@@ -216,7 +218,24 @@ impl Sender {
         }
         let chunk = frame.chunk_bytes();
         if !frame.reliable() || frame.deadline.is_some_and(|d| now >= d) {
-            self.rate.on_feedback(now, delivered, 0, self.inflight);
+            // Nothing is resent, but what a queue dropped still tells the controller: a
+            // progress report prompted by chunk `trigger` shows every chunk sent before it
+            // that the receiver lacks lost (a live frame's chunks go out once, in order).
+            // Without it a live stream overflowing a queue saw no loss at all.
+            let mut lost = 0u64;
+            if let Some(trigger) = progress_trigger.filter(|_| !frame.reliable()) {
+                let missing = (trigger + 1).min(frame.next_chunk).saturating_sub(held);
+                if missing > frame.lost_seen {
+                    let fresh = missing - frame.lost_seen;
+                    frame.lost_seen = missing;
+                    let known = fresh.min(frame.outstanding);
+                    frame.outstanding -= known;
+                    self.inflight -= (u64::from(known) * chunk).min(self.inflight);
+                    lost = u64::from(fresh) * chunk;
+                    self.stats.live_chunks_lost += u64::from(fresh);
+                }
+            }
+            self.rate.on_feedback(now, delivered, lost, self.inflight);
             self.update_pacer(now);
             return;
         }
