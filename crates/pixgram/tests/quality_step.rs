@@ -131,8 +131,9 @@ fn a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole(
     // The last second's frames were sent below the source's quality.
     let tail = &qualities[qualities.len().saturating_sub(30)..];
     assert!(tail.iter().all(|&x| x < 80), "{qualities:?}");
-    // 92-115 of 150 in six runs.
-    assert!(report.acked >= 60, "{} acked", report.acked);
+    // 135-136 of 150 in three debug runs (75-107 before live estimates were capped by the
+    // long-term delivery rate).
+    assert!(report.acked >= 90, "{} acked", report.acked);
 }
 
 fn a_path_with_room_keeps_the_quality() {
