@@ -9,7 +9,8 @@
 #     start to its end-of-image marker; decoded too if python3 has PIL);
 #   - after the rate rose, the quality came back to 80 and >= 90% of the frames arrived within
 #     their deadline (100 ms from submission: capture to arrival less encoding);
-#   - at 4 Mbit/s, that at least half the frames arrive and on time: reported, NOT MET yet.
+#   - at 4 Mbit/s, that at least half the frames arrive and on time: reported (advisory; met in
+#     most runs, not every run yet).
 # Prints the frames per second and the quality the receiver saw each second.
 #
 # Needs root, ip, tc and python3; without them it prints "SKIPPED: reason" and exits 0.
@@ -118,9 +119,11 @@ checks = [
     (tail and all(f["meta"].get("quality") == 80 for f in tail),
      f"at 20 Mbit/s the quality came back to 80 (the last two seconds: "
      f"{sorted({f['meta'].get('quality') for f in tail})})", False),
-    # Not met yet (issue 12): the tbf's 32 kB burst lets each frame after a pause through at
-    # the veth's rate, the estimate reads 5-15 Mbit/s, the 50 ms queue fills, and most frames
-    # are judged unable to arrive in time and dropped at the sender.
+    # Advisory (issue 12): the tbf's 32 kB burst lets each frame after a pause through at the
+    # veth's rate and the windowed maximum read 9-25 Mbit/s; live estimates are now capped by
+    # the long-term delivery rate (3.9-4.6 Mbit/s) and late reports still measure the path.
+    # Met in 2 of 3 runs on a busy machine (136/180 and 154/185 on time; one start of 28
+    # arrivals); 3-92 on time before. Not yet every run.
     (slow_ok * 2 >= len(first) and len(first) >= half * fps // 2,
      f"at 4 Mbit/s {slow_ok} of {len(first)} frames that arrived were on time, of {half * fps} "
      f"sent (both >= half)", True),

@@ -107,6 +107,7 @@ fn impairment(args: &ImpairArgs) -> anyhow::Result<ImpairConfig> {
         truncate: share("truncate", args.truncate)?,
         rate,
         queue_bytes: args.queue,
+        bucket_bytes: 0,
         mtu: None,
     })
 }

@@ -130,6 +130,12 @@ pub const SEND_MARK: Duration = Duration::from_micros(500);
 /// The largest send quantum (burst the pacer releases at once): 64 KB, one GSO send.
 pub const MAX_QUANTUM: f64 = 65_536.0;
 
+/// A deadline-bound sender's queue standing this long measures the bottleneck's rate (see
+/// [`Bbr::cap_to_long_term_rate`]).
+pub const LONG_TERM_INTERVAL: Duration = Duration::from_millis(200);
+/// How long such a measurement caps the estimate without a new one.
+pub const LONG_TERM_HOLD: Duration = Duration::from_secs(3);
+
 /// The lowest RTT sampled in the last [`MIN_RTT_WINDOW`] (and in the slot being filled):
 /// the lowest sample of each tenth of the window, at most 11 of them.
 #[derive(Debug, Clone, Default)]
@@ -279,6 +285,18 @@ pub struct Bbr {
     min_rtt_seen_at: Timestamp,
     /// In [`Mode::ProbeRtt`]: when it ends, once in flight is down to its window.
     probe_rtt_until: Option<Timestamp>,
+    /// Whether the estimate is capped by the long-term delivery rate (see
+    /// [`Bbr::cap_to_long_term_rate`]).
+    long_term: bool,
+    /// Since when a queue has stood in every RTT sample, and `delivered` then.
+    queued_since: Option<(Timestamp, u64)>,
+    /// The delivery rate over the last [`LONG_TERM_INTERVAL`] of standing queue, and when it
+    /// was measured.
+    long_term_rate: Option<(f64, Timestamp)>,
+    /// When the last RTT sample came.
+    last_rtt_at: Option<Timestamp>,
+    /// When the sender last dropped a frame for its deadline or a newer one.
+    frame_dropped_at: Option<Timestamp>,
 }
 
 impl Bbr {
@@ -319,6 +337,90 @@ impl Bbr {
             drain_rtt: None,
             min_rtt_seen_at: Timestamp::ZERO,
             probe_rtt_until: None,
+            long_term: false,
+            queued_since: None,
+            long_term_rate: None,
+            last_rtt_at: None,
+            frame_dropped_at: None,
+        }
+    }
+
+    /// Caps the estimate, from now on, by the rate delivered while a queue stood throughout
+    /// the last [`LONG_TERM_INTERVAL`] (held for [`LONG_TERM_HOLD`]): with a queue standing
+    /// all along, the bottleneck never idled, and what it delivered is its rate (this flow's
+    /// share of it). For a sender with deadlines (live frames): after each pause between
+    /// frames a token bucket (tbf's `burst`) lets a burst through at the speed of the link
+    /// before it, its delivery rate reads far above the bucket's (15-25 Mbit/s through a
+    /// 4 Mbit/s tbf), the windowed maximum keeps it, and the window it sizes holds frames
+    /// in the queue past their deadlines.
+    pub fn cap_to_long_term_rate(&mut self) {
+        self.long_term = true;
+    }
+
+    /// The bandwidth estimate in force: the windowed maximum, capped by the long-term rate
+    /// while that holds.
+    fn estimate(&self) -> Option<f64> {
+        let bw = self.bw.get()?;
+        Some(match self.long_term_rate {
+            Some((rate, _)) if self.long_term => bw.min(rate.max(self.config.min)),
+            _ => bw,
+        })
+    }
+
+    /// The sender dropped a frame at `now` because it could not arrive by its deadline at
+    /// the estimate, or a newer one took its place: it has more to send than the path
+    /// delivers. (Not a deadline that passed: on a long path that is the ACK's delay.)
+    pub fn on_frame_dropped(&mut self, now: Timestamp) {
+        self.frame_dropped_at = Some(now);
+    }
+
+    /// Forgets a long-term rate measured more than [`LONG_TERM_HOLD`] before `now`.
+    fn expire_long_term_rate(&mut self, now: Timestamp) {
+        if self
+            .long_term_rate
+            .is_some_and(|(_, at)| now.saturating_since(at) > LONG_TERM_HOLD)
+        {
+            self.long_term_rate = None;
+        }
+    }
+
+    /// After an RTT sample at `now` (the one before at `previous`): measures the long-term
+    /// rate while a queue stands. The bottleneck is known busy between two samples only if
+    /// they are closer together than the queueing delay they show (a queue takes that long
+    /// to drain); a wider gap, a sample without a queue, or start-up (its samples measure
+    /// little) starts the measurement again.
+    fn track_long_term_rate(&mut self, now: Timestamp, previous: Option<Timestamp>) {
+        if !self.long_term {
+            return;
+        }
+        self.expire_long_term_rate(now);
+        let queued = match (self.recent_rtt(), self.min_rtt()) {
+            (Some(recent), Some(min)) => recent.saturating_sub(min),
+            _ => Duration::ZERO,
+        };
+        let gap = previous.map_or(Duration::MAX, |p| now.saturating_since(p));
+        let probing = matches!(self.mode, Mode::ProbeBw(_) | Mode::ProbeRtt);
+        if !self.queue_standing() || !probing {
+            self.queued_since = None;
+            return;
+        }
+        match self.queued_since {
+            Some((since, delivered)) if gap <= queued => {
+                let elapsed = now.saturating_since(since);
+                let bytes = self.delivered - delivered;
+                if elapsed >= LONG_TERM_INTERVAL {
+                    // Only if the sender dropped frames meanwhile: it had more to send than
+                    // the path delivered. (A path whose delay rose shows a "queue" too, with
+                    // the bottleneck idle: what it delivered then is the stream's own rate.)
+                    let short = self.frame_dropped_at.is_some_and(|t| t >= since);
+                    if short && bytes as f64 >= SAMPLE_DATAGRAMS * self.config.datagram {
+                        let rate = bytes as f64 / elapsed.as_secs_f64();
+                        self.long_term_rate = Some((rate, now));
+                    }
+                    self.queued_since = Some((now, self.delivered));
+                }
+            }
+            _ => self.queued_since = Some((now, self.delivered)),
         }
     }
 
@@ -334,7 +436,7 @@ impl Bbr {
 
     /// The bottleneck bandwidth estimate, bytes per second; `None` before a rate sample.
     pub fn bandwidth(&self) -> Option<f64> {
-        self.bw.get()
+        self.estimate()
     }
 
     /// The lowest RTT of the last [`MIN_RTT_WINDOW`].
@@ -358,7 +460,7 @@ impl Bbr {
 
     /// Bytes per second to pace at now.
     pub fn rate(&self) -> f64 {
-        let rate = match self.bw.get() {
+        let rate = match self.estimate() {
             // In start-up the rate never falls below where it started (as BBR's pacing rate
             // only grows until the pipe is full): the first samples of an application-limited
             // sender (a live stream's first frame) say little about the path.
@@ -408,12 +510,12 @@ impl Bbr {
     /// The bandwidth-delay product with the feedback delay, bytes; `None` before the model
     /// knows both.
     fn bdp(&self) -> Option<f64> {
-        Some(self.bw.get()? * (self.min_rtt.get()? + FEEDBACK_DELAY).as_secs_f64())
+        Some(self.estimate()? * (self.min_rtt.get()? + FEEDBACK_DELAY).as_secs_f64())
     }
 
     /// The path's own bandwidth-delay product, bytes.
     fn pipe(&self) -> Option<f64> {
-        Some(self.bw.get()? * self.min_rtt.get()?.as_secs_f64())
+        Some(self.estimate()? * self.min_rtt.get()?.as_secs_f64())
     }
 
     /// Bytes the pacer may release at once at the current rate: about 1 ms of data, at least
@@ -462,7 +564,7 @@ impl Bbr {
                 };
                 // The common part queues at most SHARE_TIME at the flow's own rate: on a slow
                 // link 16 datagrams would be most of the queue (77 ms at 2 Mbit/s).
-                let bw = self.bw.get().unwrap_or(0.0);
+                let bw = self.estimate().unwrap_or(0.0);
                 let share = (SHARE_DATAGRAMS * datagram).min(bw * SHARE_TIME.as_secs_f64());
                 (gain * bdp + 2.0 * self.send_quantum() + share).max(floor as f64 * datagram)
             }
@@ -516,6 +618,7 @@ impl Bbr {
         self.app_limited_until = self.accounted() + inflight.max(1);
         self.app_limited_at = Some(now);
         self.idle |= inflight == 0;
+        self.expire_long_term_rate(now);
     }
 
     /// Bytes whose fate is known or will never be: delivered, lost or forgotten.
@@ -552,6 +655,8 @@ impl Bbr {
         while self.recent_rtts.len() > QUEUE_SAMPLES {
             self.recent_rtts.pop_front();
         }
+        let previous = self.last_rtt_at.replace(now);
+        self.track_long_term_rate(now, previous);
         if !self.queue_standing() {
             if self.recent_rtts.len() >= QUEUE_SAMPLES {
                 self.futile_drains = 0;
@@ -607,7 +712,7 @@ impl Bbr {
     /// the bottleneck takes to send a full window. An RTT above it is (also) another flow's
     /// queue. `Duration::MAX` before the model knows both.
     fn own_queue_rtt(&self) -> Duration {
-        match (self.bw.get(), self.min_rtt()) {
+        match (self.estimate(), self.min_rtt()) {
             (Some(bw), Some(min)) if bw > 0.0 => {
                 min + Duration::from_secs_f64((self.cwnd_unbounded() as f64 / bw).min(60.0))
             }
@@ -647,6 +752,12 @@ impl Bbr {
         self.round_delivered += delivered;
         self.round_lost += lost;
         self.inflight = inflight;
+        self.expire_long_term_rate(now);
+        if lost > 0 {
+            // Dropped at a queue: more was sent than the path delivered, as when the sender
+            // drops frames (see `track_long_term_rate`).
+            self.frame_dropped_at = Some(now);
+        }
         if delivered > 0 {
             self.sample_rate(now);
         }
@@ -1111,6 +1222,52 @@ mod tests {
             bw >= 0.4 * path,
             "estimate {bw:.0} B/s of a {path:.0} B/s path"
         );
+    }
+
+    #[test]
+    fn a_queue_standing_while_frames_are_dropped_caps_the_estimate_at_what_it_delivered() {
+        // A 20 ms path; then 5 MB/s delivered with 30 ms queued, while a token bucket's
+        // bursts left a 40 MB/s sample in the windowed maximum.
+        for (capped, dropping) in [(true, true), (false, true), (true, false)] {
+            let mut c = bbr();
+            let rtt = Duration::from_millis(20);
+            drive(&mut c, 0, 2_000, 10e6, rtt);
+            if capped {
+                c.cap_to_long_term_rate();
+            }
+            let round = c.round;
+            c.bw.on_sample(round, 40e6);
+            for t in 2_000..2_300u64 {
+                let now = Timestamp::from_millis(t);
+                c.on_sent(now, 5_000);
+                c.on_rtt(now, rtt + Duration::from_millis(30));
+                c.on_feedback(now, 5_000, 0, 100_000);
+                if dropping && t % 33 == 0 {
+                    c.on_frame_dropped(now);
+                }
+            }
+            let bw = c.bandwidth().unwrap();
+            if capped && dropping {
+                assert!((4.5e6..=5.5e6).contains(&bw), "{bw}");
+                assert!(c.cwnd() < 400_000, "{}", c.cwnd());
+            } else {
+                // Not asked for, or no frame dropped (a path whose delay rose, the stream
+                // below its rate): the windowed maximum stands.
+                assert_eq!(bw, 40e6, "capped {capped} dropping {dropping}");
+            }
+            // No queue and no new measurement for longer than the hold: the cap lapses.
+            let later = 2_300 + LONG_TERM_HOLD.as_millis() as u64 + 10;
+            for t in 2_300..later {
+                let now = Timestamp::from_millis(t);
+                c.on_app_limited(now, 1_000);
+                c.on_sent(now, 5_000);
+                c.on_rtt(now, rtt);
+                c.on_feedback(now, 5_000, 0, 1_000);
+            }
+            let round = c.round;
+            c.bw.on_sample(round, 40e6);
+            assert_eq!(c.bandwidth(), Some(40e6));
+        }
     }
 
     #[test]

@@ -48,6 +48,10 @@ pub struct ImpairConfig {
     pub rate: Option<u64>,
     /// Bytes that may wait for the rate-limited link before new datagrams are dropped.
     pub queue_bytes: u64,
+    /// Bytes of tokens the rate limiter saves up while idle, as tbf's `burst`: after a pause,
+    /// this much passes at once (at the speed of the link before it), then the rate holds
+    /// again. 0 (the default) is a plain rate.
+    pub bucket_bytes: u64,
     /// Largest datagram the path carries, in bytes; a larger one is dropped (a router with
     /// the don't-fragment bit set). `None` carries any size.
     pub mtu: Option<usize>,
@@ -64,6 +68,18 @@ impl ImpairConfig {
             rate: Some(rate),
             queue_bytes: u64::try_from(bytes).unwrap_or(u64::MAX),
             ..ImpairConfig::default()
+        }
+    }
+
+    /// Linux's tbf qdisc as `tc qdisc ... tbf rate R burst B latency L` sets it up: a link of
+    /// `rate` bytes per second with a bucket of `burst` bytes (after a pause, that much passes
+    /// at once), and a queue of `rate * latency + burst` bytes (tbf's `limit`).
+    pub fn tbf(rate: u64, burst: u64, latency: Duration) -> Self {
+        let queued = Self::bottleneck(rate, latency);
+        ImpairConfig {
+            queue_bytes: queued.queue_bytes.saturating_add(burst),
+            bucket_bytes: burst,
+            ..queued
         }
     }
 }
@@ -157,7 +173,13 @@ impl Impairment {
         }
         let mut depart = now;
         if let Some(rate) = c.rate.filter(|&r| r > 0) {
-            let start = self.link_free_at.max(now);
+            // `link_free_at` is when the tokens spent so far are earned back; a bucket of B
+            // bytes lets that lag now by B's worth of the rate (the tokens saved while idle).
+            let saved = Duration::from_micros(
+                u64::try_from(u128::from(c.bucket_bytes) * 1_000_000 / u128::from(rate))
+                    .unwrap_or(u64::MAX),
+            );
+            let start = self.link_free_at.max(now.saturating_sub(saved));
             // In u128: a huge --queue lets the backlog outgrow u64 micro-bytes.
             let backlog = start.saturating_sub(now).as_micros() * u128::from(rate) / 1_000_000;
             let backlog_bytes = u64::try_from(backlog).unwrap_or(u64::MAX);
@@ -167,7 +189,8 @@ impl Impairment {
             }
             let serialise = Duration::from_micros(datagram.len() as u64 * 1_000_000 / rate);
             self.link_free_at = start.saturating_add(serialise);
-            depart = self.link_free_at;
+            // With tokens in hand a datagram leaves at once, else when they are earned.
+            depart = self.link_free_at.max(now);
         }
         let copies = if self.rng.chance(c.duplicate) { 2 } else { 1 };
         self.stats.duplicated += copies - 1;
@@ -259,6 +282,33 @@ mod tests {
         }
         assert_eq!(out.len(), 5);
         assert_eq!(out[4].0, Duration::from_millis(15));
+    }
+
+    #[test]
+    fn a_bucket_lets_a_burst_through_after_a_pause_then_the_rate_holds() {
+        // 1 MB/s, a 5,000-byte bucket, 10 ms of latency: the queue holds 15,000 bytes.
+        let config = ImpairConfig::tbf(1_000_000, 5_000, Duration::from_millis(10));
+        assert_eq!((config.queue_bytes, config.bucket_bytes), (15_000, 5_000));
+        let mut imp = Impairment::new(config, 1);
+        let mut out = Vec::new();
+        // After 100 ms idle the bucket is full: five datagrams leave at once, the next ones a
+        // millisecond apart, and 15 more fit in the queue before it drops.
+        let t = Duration::from_millis(100);
+        for _ in 0..25 {
+            imp.apply(t, &[0u8; 1000], &mut out);
+        }
+        assert_eq!(out.len(), 20);
+        assert!(out[..5].iter().all(|(at, _)| *at == t));
+        assert_eq!(out[5].0, t + Duration::from_millis(1));
+        assert_eq!(out[19].0, t + Duration::from_millis(15));
+        assert_eq!(imp.stats().dropped_queue, 5);
+        // Sent no faster than the rate, each leaves as it comes (the bucket stays full).
+        out.clear();
+        let later = Duration::from_millis(200);
+        for i in 0..10 {
+            imp.apply(later + Duration::from_millis(i), &[0u8; 1000], &mut out);
+        }
+        assert_eq!(out[9].0 - out[5].0, Duration::from_millis(4));
     }
 
     #[test]

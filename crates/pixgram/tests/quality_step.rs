@@ -59,25 +59,25 @@ fn stream_through(
             |_| {},
         );
     });
+    // The receiving thread only takes frames (and so answers at once); they are decoded
+    // afterwards, as an application would on a thread of its own.
     let receiver = thread::spawn(move || {
-        let mut qualities = Vec::new();
+        let mut frames = Vec::new();
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
             let next = rx.next(Some(Instant::now() + Duration::from_millis(1500)));
             let Some(incoming) = next.expect("the receiver keeps working") else {
-                if !qualities.is_empty() {
+                if !frames.is_empty() {
                     break;
                 }
                 continue;
             };
             if let Incoming::Frame(f) = incoming {
-                let img = pixgram::codec::decode(&f.bytes).expect("a whole JPEG");
-                assert_eq!((img.width, img.height), size);
                 let q = f.meta.extra["quality"].as_u64().expect("a quality") as u8;
-                qualities.push(q);
+                frames.push((f.bytes, q));
             }
         }
-        qualities
+        frames
     });
     let mut tx = Sender::builder()
         .delivery(Delivery::live(30.0).unwrap())
@@ -86,17 +86,25 @@ fn stream_through(
         .unwrap();
     let report = tx.stream(pattern(size.0, size.1), Some(frames)).unwrap();
     tx.finish().unwrap();
-    let qualities = receiver.join().unwrap();
+    let frames = receiver.join().unwrap();
     stop.store(true, Ordering::Relaxed);
     relay_thread.join().unwrap();
+    let qualities = frames
+        .iter()
+        .map(|(bytes, q)| {
+            let img = pixgram::codec::decode(bytes).expect("a whole JPEG");
+            assert_eq!((img.width, img.height), size);
+            *q
+        })
+        .collect();
     (report, qualities)
 }
 
-/// One test, the two runs in turn: two pattern encoders at once on a shared 2-core machine
-/// drop frames for want of CPU, not of the path.
+/// One test, the runs in turn: two pattern encoders at once on a shared 2-core machine drop
+/// frames for want of CPU, not of the path. (In a test build the JPEG codecs are optimised,
+/// see the workspace's Cargo.toml: unoptimised, a frame took 75-150 ms to encode and 80-200 ms
+/// to decode, the stream ran at 10 fps, and 19-29 of 150 frames were acknowledged.)
 #[test]
-#[ignore = "fails at the cc3 branch's own tip (21-29 of 150 frames acked through the 2 Mbit/s \
-            link, the test asks 60): the branch was stopped mid-work; issue 12 target 7"]
 fn the_quality_steps_down_through_a_slow_path_and_not_through_a_fast_one() {
     a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole();
     a_path_with_room_keeps_the_quality();
@@ -123,8 +131,9 @@ fn a_path_below_the_streams_rate_steps_the_quality_down_and_frames_arrive_whole(
     // The last second's frames were sent below the source's quality.
     let tail = &qualities[qualities.len().saturating_sub(30)..];
     assert!(tail.iter().all(|&x| x < 80), "{qualities:?}");
-    // 92-115 of 150 in six runs.
-    assert!(report.acked >= 60, "{} acked", report.acked);
+    // 135-136 of 150 in three debug runs (75-107 before live estimates were capped by the
+    // long-term delivery rate).
+    assert!(report.acked >= 90, "{} acked", report.acked);
 }
 
 fn a_path_with_room_keeps_the_quality() {

@@ -177,6 +177,7 @@ impl Sender {
         self.window_clock = now;
         let key = (nack.stream, nack.frame);
         let Some(frame) = self.frames.get_mut(&key) else {
+            self.late_progress_sample(now, key, nack);
             self.late_delivery(now, key, nack.chunks_received, false);
             return;
         };
@@ -200,10 +201,12 @@ impl Sender {
         // chunk whose arrival prompted it. That chunk's RTT is a sample, unless it was sent
         // more than once (the report may answer either copy).
         let mut ranges = nack.ranges();
+        let mut progress_trigger = None;
         if let (Some(r), None) = (ranges.next(), ranges.next()) {
             if r.first >= total {
                 self.stats.progress_reports_received += 1;
                 let trigger = r.count - 1;
+                progress_trigger = Some(trigger);
                 let once = frame
                     .resent_at
                     .get(trigger as usize)
@@ -216,7 +219,24 @@ impl Sender {
         }
         let chunk = frame.chunk_bytes();
         if !frame.reliable() || frame.deadline.is_some_and(|d| now >= d) {
-            self.rate.on_feedback(now, delivered, 0, self.inflight);
+            // Nothing is resent, but what a queue dropped still tells the controller: a
+            // progress report prompted by chunk `trigger` shows every chunk sent before it
+            // that the receiver lacks lost (a live frame's chunks go out once, in order).
+            // Without it a live stream overflowing a queue saw no loss at all.
+            let mut lost = 0u64;
+            if let Some(trigger) = progress_trigger.filter(|_| !frame.reliable()) {
+                let missing = (trigger + 1).min(frame.next_chunk).saturating_sub(held);
+                if missing > frame.lost_seen {
+                    let fresh = missing - frame.lost_seen;
+                    frame.lost_seen = missing;
+                    let known = fresh.min(frame.outstanding);
+                    frame.outstanding -= known;
+                    self.inflight -= (u64::from(known) * chunk).min(self.inflight);
+                    lost = u64::from(fresh) * chunk;
+                    self.stats.live_chunks_lost += u64::from(fresh);
+                }
+            }
+            self.rate.on_feedback(now, delivered, lost, self.inflight);
             self.update_pacer(now);
             return;
         }
@@ -265,6 +285,25 @@ impl Sender {
         self.update_pacer(now);
     }
 
+    /// A progress report on a given-up live frame whose send times were kept: the RTT of
+    /// the chunk that prompted it.
+    fn late_progress_sample(&mut self, now: Timestamp, key: (StreamId, FrameId), nack: &Nack<'_>) {
+        let mut ranges = nack.ranges();
+        let (Some(r), None) = (ranges.next(), ranges.next()) else {
+            return;
+        };
+        let Some(g) = self.given_up.iter().find(|g| g.key == key) else {
+            return;
+        };
+        if r.first < g.total || r.count == 0 {
+            return;
+        }
+        let sent = g.sent_at.get((r.count - 1) as usize).copied();
+        if let Some(sent) = sent.filter(|t| *t > Timestamp::ZERO) {
+            self.rate.on_rtt(now, now.saturating_since(sent));
+        }
+    }
+
     /// Feedback on a frame given up: the receiver now holds `held` of its chunks (`u32::MAX`:
     /// all, and `done`: no more will come). What it holds beyond its last report was
     /// delivered, and counts towards the delivery rate.
@@ -283,7 +322,12 @@ impl Sender {
         if held > g.reported {
             let bytes = u64::from(held - g.reported) * g.chunk_bytes;
             g.reported = held;
+            let live = g.live;
             self.rate.on_late_delivery(now, bytes);
+            if live {
+                // A live stream's rounds end, and its phases move on, on late feedback too.
+                self.rate.on_feedback(now, 0, 0, self.inflight);
+            }
             self.update_pacer(now);
         }
         if done {

@@ -45,6 +45,9 @@ pub(super) struct OutFrame {
     pub(super) last_tx_probe: bool,
     /// Chunks the receiver last said it holds (NACKs), for the delivery rate.
     pub(super) reported: u32,
+    /// Live frames: chunks its progress reports showed lost so far (sent before one that
+    /// arrived, and missing).
+    pub(super) lost_seen: u32,
     /// Chunks sent and not yet reported delivered or lost: this frame's part of the bytes in
     /// flight the congestion window bounds.
     pub(super) outstanding: u32,

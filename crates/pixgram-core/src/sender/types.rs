@@ -315,6 +315,9 @@ pub struct SenderStats {
     /// them could not arrive in time at the estimated rate: the path's rate is short of the
     /// stream's (a deadline passed on a long path is not counted here).
     pub frames_hopeless: u64,
+    /// Chunks of live frames the receiver's progress reports showed lost (sent before a chunk
+    /// that arrived, and missing): not resent, but counted by the congestion controller.
+    pub live_chunks_lost: u64,
     /// Frames reported lost on a guess, then acknowledged after all (already moved from
     /// `frames_lost` to `frames_acked`).
     pub late_acks: u64,

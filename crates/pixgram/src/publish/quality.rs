@@ -194,7 +194,13 @@ impl QualityControl {
                 None
             };
             if let Some(reason) = reason {
-                return Some(self.step(self.level + 1, reason, stream_rate, input));
+                // Far above the estimate: straight to the rung that fits it, not one rung
+                // per hold (eight rungs took 2.5 s through a 4 Mbit/s tbf).
+                let to = match input.estimate.filter(|_| over) {
+                    Some(e) => self.lowest_needed(e),
+                    None => self.level + 1,
+                };
+                return Some(self.step(to, reason, stream_rate, input));
             }
         }
         let quiet = self
@@ -221,25 +227,42 @@ impl QualityControl {
         None
     }
 
+    /// The best rung below the current one whose stream needs at most `budget` bytes a
+    /// second, or the lowest: rungs seen before at their remembered size, those never seen
+    /// guessed [`UNSEEN_GROWTH`] smaller than the one above (JPEG sizes fall more slowly than
+    /// that between rungs, so the guess steps too little rather than too far).
+    fn lowest_needed(&self, budget: f64) -> usize {
+        let mut above = self.rate_at(self.level).unwrap_or(f64::MAX);
+        for level in self.level + 1..self.ladder.len() {
+            let need = self.rate_at(level).unwrap_or(above / UNSEEN_GROWTH);
+            if need <= budget {
+                return level;
+            }
+            above = need;
+        }
+        self.ladder.len() - 1
+    }
+
     /// The best rung above the current one whose stream needs at most `budget` bytes a second:
-    /// rungs seen before at their remembered size, and at most one never seen, guessed a
-    /// little larger than the one below it (so a step up goes back as far as the path allows
-    /// at once, but only one rung into the unknown).
+    /// rungs seen before at their remembered size; one never seen is guessed a little larger
+    /// than the one below it, and no larger than any better rung seen (a JPEG's size grows
+    /// with its quality). So a step up goes back as far as the path allows at once, and
+    /// through the rungs a step down skipped only as far as the guesses allow.
     fn highest_fitting(&self, budget: f64) -> Option<usize> {
         let mut best = None;
         let mut below = self.rate_at(self.level)?;
         for level in (0..self.level).rev() {
-            let (need, seen) = match self.rate_at(level) {
-                Some(r) => (r, true),
-                None => (below * UNSEEN_GROWTH, false),
+            let need = match self.rate_at(level) {
+                Some(r) => r,
+                None => {
+                    let better_seen = (0..level).filter_map(|l| self.rate_at(l)).reduce(f64::min);
+                    (below * UNSEEN_GROWTH).min(better_seen.unwrap_or(f64::MAX))
+                }
             };
             if need > budget {
                 break;
             }
             best = Some(level);
-            if !seen {
-                break;
-            }
             below = need;
         }
         best

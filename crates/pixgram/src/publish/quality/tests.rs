@@ -233,3 +233,16 @@ fn a_summary_counts_steps_and_keeps_the_recent_ones() {
     assert_eq!((s.down, s.up, s.lowest, s.last), (40, 40, 75, 80));
     assert_eq!(s.changes.len(), CHANGES_KEPT);
 }
+
+#[test]
+fn far_above_the_estimate_steps_several_rungs_at_once() {
+    // 40 KB at 80 (1.2 MB/s) into 0.3 MB/s with the link's rate as the estimate: the first
+    // step goes down more than one rung, and to a rung that fits within 1.5 s (one rung per
+    // hold would be at 40 then).
+    let (changes, frames) = run(5.0, |_| 0.3e6, Estimate::Link);
+    let at = |q| LADDER.iter().position(|&x| x == q).unwrap();
+    assert!(at(changes[0].to) >= at(changes[0].from) + 2, "{changes:#?}");
+    let fit = best_fit(0.3e6);
+    let q = quality_at(&frames, Duration::from_millis(1500));
+    assert!(q <= fit, "quality {q} at 1.5 s, {fit} fits: {changes:#?}");
+}
