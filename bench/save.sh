@@ -51,12 +51,8 @@ one() {
         >/dev/null 2>"$work/recv.err" &
     local rpid=$!
     started+=("$rpid")
-    local addr=""
-    for _ in $(seq 100); do
-        addr="$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$work/recv.err" | head -1)"
-        [ -n "$addr" ] && break
-        sleep 0.05
-    done
+    local addr
+    addr="$(listening_address "$work/recv.err")"
     local wargs=()
     [ "$window" != 0 ] && wargs=(--window "$window")
     timeout -k 1 120 "$bin" send --to "$addr" --loop "$frames" "${wargs[@]}" "$file" \

@@ -10,6 +10,18 @@
 # Every process runs under `timeout`; every address is 127.0.0.1.
 # shellcheck disable=SC2154   # repo, work, seconds are the caller's
 
+# The address a `pixgram recv --listen 127.0.0.1:0` writing its messages to LOG listens on,
+# once it has said so (up to 5 s); empty if it never did.
+listening_address() {
+    local log="$1" addr=""
+    for _ in $(seq 100); do
+        addr="$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$log" | head -1)"
+        [ -n "$addr" ] && break
+        sleep 0.05
+    done
+    echo "$addr"
+}
+
 # A scratch directory in $work and an empty `started`; on exit every process in `started` is
 # killed and the directory removed.
 bench_workdir() {
@@ -66,12 +78,8 @@ pixgram_run() {
         >/dev/null 2>"$work/recv.err" &
     local rpid=$!
     started+=("$rpid")
-    local addr=""
-    for _ in $(seq 100); do
-        addr="$(sed -n 's/.*listening on \([0-9.]*:[0-9]*\).*/\1/p' "$work/recv.err" | head -1)"
-        [ -n "$addr" ] && break
-        sleep 0.05
-    done
+    local addr
+    addr="$(listening_address "$work/recv.err")"
     timeout -k 1 60 "$b" send --to "$addr" --loop "$n" "${keyargs[@]}" "$@" "$file" \
         >/dev/null 2>"$work/send.err" || true
     wait "$rpid" 2>/dev/null || true
