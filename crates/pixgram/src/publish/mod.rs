@@ -55,6 +55,8 @@ struct Adapt<'a> {
     knob: QualityKnob,
     on_change: Box<dyn FnMut(&QualityChange) + 'a>,
     start: Instant,
+    /// Time between frames.
+    interval: Duration,
 }
 
 type Result<T> = std::result::Result<T, PublishError>;
@@ -96,6 +98,7 @@ impl<'a> Publisher<'a> {
             knob,
             on_change: Box::new(on_change),
             start: Instant::now(),
+            interval,
         });
         self
     }
@@ -226,9 +229,8 @@ impl<'a> Publisher<'a> {
         let Some(a) = self.adapt.as_mut() else {
             return;
         };
-        let stats = self.tx.core().stats();
-        // Drops that say the path's rate is short: not deadlines passed on a long path.
-        let dropped = stats.frames_superseded + stats.frames_hopeless;
+        let core = self.tx.core();
+        let dropped = quality::rate_drops(core.stats(), core.path().min_rtt, a.interval);
         a.control.frame_sent(quality, len, dropped);
         let input = QualityInput {
             now: a.start.elapsed(),

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pixgram_core::SenderStats;
+
 /// The quality a re-encoding source uses for its next frame, set by the publisher.
 #[derive(Debug, Clone)]
 pub struct QualityKnob(Arc<AtomicU8>);
@@ -74,9 +76,24 @@ pub struct QualityInput {
     pub now: Duration,
     /// The sender's bottleneck estimate, bytes per second (`PathEstimate::bandwidth`).
     pub estimate: Option<f64>,
-    /// Frames the sender dropped so far for want of rate, cumulative (`frames_superseded`
-    /// plus `frames_hopeless`; not deadlines passed on a long path).
+    /// Frames the sender dropped so far for want of rate, cumulative ([`rate_drops`]).
     pub dropped: u64,
+}
+
+/// Frames the sender lost for want of rate, cumulative, from its counters: those superseded
+/// and those dropped as hopeless; and, on a path whose base round trip (`min_rtt`) is shorter
+/// than the frame interval, every frame whose deadline passed. There a missed deadline is the
+/// queue's doing, not the path's length: through a kernel tbf a start that overestimates the
+/// path loses its frames to the deadline in flight, not as hopeless ones, and the quality
+/// must step down all the same. On a long path only the hopeless count.
+pub fn rate_drops(stats: &SenderStats, min_rtt: Option<Duration>, interval: Duration) -> u64 {
+    let short_path = min_rtt.is_some_and(|r| r < interval);
+    stats.frames_superseded
+        + if short_path {
+            stats.frames_past_deadline.max(stats.frames_hopeless)
+        } else {
+            stats.frames_hopeless
+        }
 }
 
 /// Qualities tried, best first (those above the source's own quality are left out).

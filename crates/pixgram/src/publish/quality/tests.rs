@@ -246,3 +246,20 @@ fn far_above_the_estimate_steps_several_rungs_at_once() {
     let q = quality_at(&frames, Duration::from_millis(1500));
     assert!(q <= fit, "quality {q} at 1.5 s, {fit} fits: {changes:#?}");
 }
+
+#[test]
+fn deadlines_passed_count_as_drops_only_on_a_path_shorter_than_the_frame_interval() {
+    let mut stats = SenderStats::default();
+    stats.frames_superseded = 2;
+    stats.frames_past_deadline = 50;
+    stats.frames_hopeless = 5;
+    let interval = Duration::from_millis(33);
+    // Through a queue on a short path: every missed deadline says the rate is short.
+    assert_eq!(
+        rate_drops(&stats, Some(Duration::from_micros(300)), interval),
+        52
+    );
+    // On a long path (or before any sample), only the frames judged hopeless.
+    assert_eq!(rate_drops(&stats, Some(Duration::from_millis(80)), interval), 7);
+    assert_eq!(rate_drops(&stats, None, interval), 7);
+}
