@@ -260,6 +260,9 @@ fn deadlines_passed_count_as_drops_only_on_a_path_shorter_than_the_frame_interva
         52
     );
     // On a long path (or before any sample), only the frames judged hopeless.
-    assert_eq!(rate_drops(&stats, Some(Duration::from_millis(80)), interval), 7);
+    assert_eq!(
+        rate_drops(&stats, Some(Duration::from_millis(80)), interval),
+        7
+    );
     assert_eq!(rate_drops(&stats, None, interval), 7);
 }
