@@ -36,6 +36,8 @@ fuzz_target!(|data: &[u8]| {
         // 0: unlimited; else 1..255 kB/s behind a 4 kB queue.
         rate: (head[6] != 0).then_some(u64::from(head[6]) * 1000),
         queue_bytes: 4096,
+        // A tbf-like bucket of 0-7 kB when the top bits say so.
+        bucket_bytes: u64::from(head[6] >> 5) * 1024,
         mtu: (head[6] & 1 == 1).then_some(600),
     };
     let max_clients = usize::from(head[7] % 6);
