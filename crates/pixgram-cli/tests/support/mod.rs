@@ -160,7 +160,16 @@ impl Recv {
         let out = wait_bounded(self.child, limit);
         let stdout = self.stdout.take().unwrap().join().unwrap_or_default();
         let mut err = self.early;
-        err.extend(self.stderr.try_iter());
+        // The child has exited, so its stderr closes: drain the reader until it does (bounded),
+        // so the line that says why it failed is never lost to a race.
+        let drain_until = Instant::now() + Duration::from_secs(5);
+        loop {
+            let left = drain_until.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => err.push(line),
+                Err(_) => break,
+            }
+        }
         (out.status.success(), stdout, err.join("\n"))
     }
 }
