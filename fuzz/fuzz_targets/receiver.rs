@@ -10,8 +10,8 @@ use std::net::SocketAddr;
 
 use libfuzzer_sys::fuzz_target;
 use pixgram_core::handshake::AddressValidator;
-use pixgram_core::Transmit;
 use pixgram_core::wire;
+use pixgram_core::Transmit;
 use pixgram_core::{Receiver, ReceiverConfig, SessionId, Timestamp, MAX_REPLY_LEN};
 
 fuzz_target!(|data: &[u8]| {
@@ -48,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
         *got.entry(from).or_default() += datagram.len() as u64;
         rx.handle(now, from, datagram);
         rx.handle_timeout(now);
-        while let Some(Transmit { destination: to, len: n }) = rx.poll_transmit(&mut reply) {
+        while let Some(Transmit {
+            destination: to,
+            len: n,
+        }) = rx.poll_transmit(&mut reply)
+        {
             *sent.entry(to).or_default() += n as u64;
         }
         while rx.poll_event().is_some() {}

@@ -72,7 +72,11 @@ fuzz_target!(|data: &[u8]| {
         if who & 0x40 != 0 {
             relay.handle_timeout(now);
         }
-        assert!(relay.open_flows() <= max_clients, "{} flows", relay.open_flows());
+        assert!(
+            relay.open_flows() <= max_clients,
+            "{} flows",
+            relay.open_flows()
+        );
         while relay.poll_closed().is_some() {}
         t.drain(&mut relay, now);
     }

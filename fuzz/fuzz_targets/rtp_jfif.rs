@@ -11,10 +11,17 @@ use pixgram_core::rtp_jpeg::{
 use pixgram_core::Timestamp;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&m, file)) = data.split_first() else { return };
+    let Some((&m, file)) = data.split_first() else {
+        return;
+    };
     let Ok(frame) = jpeg::parse(file) else { return };
     let mtu = MIN_MTU + usize::from(m) * 8;
-    let mut p = Packetizer::new(PacketizerConfig { payload_type: 26, ssrc: 1, first_sequence: 65_000, mtu });
+    let mut p = Packetizer::new(PacketizerConfig {
+        payload_type: 26,
+        ssrc: 1,
+        first_sequence: 65_000,
+        mtu,
+    });
     let mut packets = Vec::new();
     p.packetize(&frame, 0, |d| {
         assert!(d.len() <= mtu);

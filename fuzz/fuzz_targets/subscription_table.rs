@@ -38,7 +38,11 @@ fuzz_target!(|data: &[u8]| {
             if !validated && table.get(t.destination).is_none() {
                 let out = sent_out.entry(t.destination).or_default();
                 *out += t.len;
-                assert!(*out <= sent_in[&t.destination], "amplification towards {}", t.destination);
+                assert!(
+                    *out <= sent_in[&t.destination],
+                    "amplification towards {}",
+                    t.destination
+                );
             }
         }
         while table.poll_event().is_some() {}

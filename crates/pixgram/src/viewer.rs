@@ -16,7 +16,7 @@
 //!   [`WRITE_DEADLINE`].
 //! - An MJPEG handler looks at its socket every [`CLIENT_CHECK`] even when no frame comes,
 //!   and ends when the client has closed (or sent FIN: a half-closed player is let go too).
-//! - The `Host` header must name this machine (see [`host_allowed`]), so a web page on
+//! - The `Host` header must name this machine (see `host_allowed`), so a web page on
 //!   another origin cannot read the frames through DNS rebinding: `403` otherwise.
 //!
 //! Bounded: [`MAX_STREAMS`] streams shown (the least recently updated one goes).
