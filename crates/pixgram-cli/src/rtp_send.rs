@@ -119,18 +119,29 @@ fn report_line(s: &rtp::RtpSendStats) -> String {
     match s.last_report {
         Some(r) => format!(
             "rtcp: {} sender reports sent; receiver reports: {}, the last {:.1}% lost in its \
-             interval, {} packets lost in all, jitter {:.2} ms",
+             interval, {} packets lost in all, jitter {:.2} ms, {}",
             s.sender_reports,
             s.receiver_reports,
             f64::from(r.fraction_lost) * 100.0 / 256.0,
             r.cumulative_lost,
             f64::from(r.jitter) / 90.0,
+            rtt_words(s.rtt),
         ),
         None => format!(
             "rtcp: {} sender reports sent; no receiver report came (receivers outside an RTCP \
              session, such as GStreamer's bare udpsrc, send none)",
             s.sender_reports
         ),
+    }
+}
+
+/// The round-trip time from the receiver's echo of a sender report (RFC 3550 §6.4.1), or why
+/// there is none.
+fn rtt_words(rtt: Option<std::time::Duration>) -> String {
+    match rtt {
+        // An upper bound: a report waits in the socket until the sender next reads it.
+        Some(d) => format!("round trip at most {:.2} ms", d.as_secs_f64() * 1e3),
+        None => "no round trip (no report echoed a sender report yet)".into(),
     }
 }
 

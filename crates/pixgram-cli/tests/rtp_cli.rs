@@ -194,7 +194,8 @@ fn rtp_frames_go_to_the_mjpeg_stdout_sink() {
 }
 
 /// RTP has no acknowledgement: when the receiver's RTCP report says packets were lost, the
-/// send exits 2 saying so (here a fake receiver answers the first sender report with one).
+/// send exits 2 saying so (here a fake receiver answers the first sender report with one), and
+/// prints the round trip the report's echo of the sender report measured.
 #[test]
 fn a_receiver_report_of_loss_makes_the_send_fail() {
     use pixgram_core::rtp_jpeg::rtcp::{self, ReportBlock, RtcpPacket};
@@ -218,6 +219,8 @@ fn a_receiver_report_of_loss_makes_the_send_fail() {
             ssrc: info.ssrc,
             fraction_lost: 26,
             cumulative_lost: 5,
+            // The middle 32 bits of the sender report's NTP time: the sender measures its RTT.
+            last_sr: (info.ntp >> 16) as u32,
             ..ReportBlock::default()
         };
         let mut rr = Vec::new();
@@ -233,4 +236,5 @@ fn a_receiver_report_of_loss_makes_the_send_fail() {
         "{err}"
     );
     assert!(err.contains("10.2% lost in its interval"), "{err}");
+    assert!(err.contains("round trip at most "), "{err}");
 }
