@@ -154,25 +154,51 @@ impl Sealer {
     /// Seals `inner` into `out`, which must hold `inner.len() + SEAL_OVERHEAD` bytes; returns
     /// the sealed length.
     pub fn seal(&mut self, inner: &[u8], out: &mut [u8]) -> usize {
-        let len = inner.len() + SEAL_OVERHEAD;
-        assert!(out.len() >= len, "seal buffer too small");
+        out[SEALED_HEADER_LEN..SEALED_HEADER_LEN + inner.len()].copy_from_slice(inner);
+        self.seal_in_place(out, inner.len())
+    }
+
+    /// Seals the `inner_len`-byte inner datagram already written at
+    /// `buf[SEALED_HEADER_LEN..]` where it lies (no copy); `buf` must hold
+    /// `inner_len + SEAL_OVERHEAD` bytes. Returns the sealed length.
+    pub fn seal_in_place(&mut self, buf: &mut [u8], inner_len: usize) -> usize {
         let packet = self.next;
         self.next += 1;
-        out[0..2].copy_from_slice(&wire::MAGIC);
-        out[2] = wire::VERSION;
-        out[3] = SEALED_TYPE;
-        out[4..20].copy_from_slice(&self.salt);
-        out[20..28].copy_from_slice(&packet.to_be_bytes());
-        let (head, rest) = out.split_at_mut(SEALED_HEADER_LEN);
-        let body = &mut rest[..inner.len()];
-        body.copy_from_slice(inner);
-        let tag = self
-            .key
-            .seal_in_place_separate_tag(nonce(packet), Aad::from(&head[..]), body)
-            .expect("AES-GCM seals any datagram-sized input");
-        rest[inner.len()..inner.len() + TAG_LEN].copy_from_slice(tag.as_ref());
-        len
+        let key = &self.key;
+        seal_in_place(
+            buf,
+            inner_len,
+            SEALED_TYPE,
+            &self.salt,
+            packet,
+            |head, body| key.seal_in_place_separate_tag(nonce(packet), Aad::from(head), body),
+        )
     }
+}
+
+/// Writes the sealed header (magic, version, `ty`, `salt`, `packet`) before the inner
+/// datagram at `buf[SEALED_HEADER_LEN..][..inner_len]`, encrypts it in place with `seal`
+/// (given the header as associated data) and appends the tag; returns the sealed length.
+pub(crate) fn seal_in_place(
+    buf: &mut [u8],
+    inner_len: usize,
+    ty: u8,
+    salt: &[u8; 16],
+    packet: u64,
+    seal: impl FnOnce(&[u8], &mut [u8]) -> Result<ring::aead::Tag, ring::error::Unspecified>,
+) -> usize {
+    let len = inner_len + SEAL_OVERHEAD;
+    assert!(buf.len() >= len, "seal buffer too small");
+    buf[0..2].copy_from_slice(&wire::MAGIC);
+    buf[2] = wire::VERSION;
+    buf[3] = ty;
+    buf[4..20].copy_from_slice(salt);
+    buf[20..28].copy_from_slice(&packet.to_be_bytes());
+    let (head, rest) = buf.split_at_mut(SEALED_HEADER_LEN);
+    let (body, tail) = rest.split_at_mut(inner_len);
+    let tag = seal(head, body).expect("AES-GCM seals any datagram-sized input");
+    tail[..TAG_LEN].copy_from_slice(tag.as_ref());
+    len
 }
 
 /// Why a datagram was not opened. None of these is ever answered.
@@ -448,6 +474,20 @@ mod tests {
         let n = s.seal(inner, &mut out);
         out.truncate(n);
         out
+    }
+
+    /// Sealing in place (the inner datagram written where the sealed one carries it) gives
+    /// the same bytes as sealing a copy.
+    #[test]
+    fn sealing_in_place_equals_sealing_a_copy() {
+        let inner = b"PG\x03\x01 an inner datagram";
+        let (mut a, mut b) = (Sealer::new(&psk(2), [5; 16]), Sealer::new(&psk(2), [5; 16]));
+        let copied = sealed(&mut a, inner);
+        let mut buf = vec![0u8; inner.len() + SEAL_OVERHEAD];
+        buf[SEALED_HEADER_LEN..SEALED_HEADER_LEN + inner.len()].copy_from_slice(inner);
+        let n = b.seal_in_place(&mut buf, inner.len());
+        assert_eq!(&buf[..n], &copied[..]);
+        assert_eq!(Opener::new(&psk(2)).open(&mut buf[..n]), Ok(&inner[..]));
     }
 
     #[test]

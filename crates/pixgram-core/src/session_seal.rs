@@ -20,7 +20,9 @@ use ring::aead::{Aad, LessSafeKey, UnboundKey, AES_256_GCM};
 use ring::hkdf;
 
 use crate::ids::SessionId;
-use crate::seal::{nonce, OpenError, Psk, ReplayWindow, REKEY_AFTER, SEALED_HEADER_LEN, TAG_LEN};
+use crate::seal::{
+    nonce, seal_in_place, OpenError, Psk, ReplayWindow, REKEY_AFTER, SEALED_HEADER_LEN, TAG_LEN,
+};
 use crate::wire::{self, Token};
 
 /// Datagram type of a datagram sealed under a session key.
@@ -117,24 +119,28 @@ impl SessionSealer {
 
     /// Seals `inner` into `out` (at least `inner.len()` + 44 bytes); returns the length.
     pub fn seal(&mut self, inner: &[u8], out: &mut [u8]) -> usize {
-        let len = inner.len() + SEALED_HEADER_LEN + TAG_LEN;
-        assert!(out.len() >= len, "seal buffer too small");
+        out[SEALED_HEADER_LEN..SEALED_HEADER_LEN + inner.len()].copy_from_slice(inner);
+        self.seal_in_place(out, inner.len())
+    }
+
+    /// Seals the `inner_len`-byte inner datagram already written at `buf[SEALED_HEADER_LEN..]` where it
+    /// lies (no copy); `buf` must hold `inner_len` + 44 bytes. Returns the sealed length.
+    pub fn seal_in_place(&mut self, buf: &mut [u8], inner_len: usize) -> usize {
         let packet = self.next;
         self.next += 1;
-        out[0..2].copy_from_slice(&wire::MAGIC);
-        out[2] = wire::VERSION;
-        out[3] = SESSION_SEALED_TYPE;
-        out[4..20].copy_from_slice(&self.salt);
-        out[20..28].copy_from_slice(&packet.to_be_bytes());
-        let (head, rest) = out.split_at_mut(SEALED_HEADER_LEN);
-        let body = &mut rest[..inner.len()];
-        body.copy_from_slice(inner);
-        let tag = self.keys.with_key(packet, |key| {
-            key.seal_in_place_separate_tag(nonce(packet), Aad::from(&head[..]), body)
-                .expect("AES-GCM seals any datagram-sized input")
-        });
-        rest[inner.len()..inner.len() + TAG_LEN].copy_from_slice(tag.as_ref());
-        len
+        let (keys, salt) = (&mut self.keys, &self.salt);
+        seal_in_place(
+            buf,
+            inner_len,
+            SESSION_SEALED_TYPE,
+            salt,
+            packet,
+            |head, body| {
+                keys.with_key(packet, |key| {
+                    key.seal_in_place_separate_tag(nonce(packet), Aad::from(head), body)
+                })
+            },
+        )
     }
 }
 

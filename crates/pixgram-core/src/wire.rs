@@ -656,6 +656,17 @@ pub fn finish_data(buf: &mut [u8], payload_len: usize) -> usize {
     finish(buf, DATA_HEADER_LEN + payload_len)
 }
 
+/// Like [`finish_data`] for a datagram that will be sealed (§7): the CRC field is zero, as
+/// the AEAD tag covers every byte; [`parse_opened`] takes it, [`parse`] refuses it.
+///
+/// # Panics
+/// If `buf` cannot hold header, payload and trailer.
+pub fn finish_data_sealed(buf: &mut [u8], payload_len: usize) -> usize {
+    let body_len = DATA_HEADER_LEN + payload_len;
+    buf[body_len..body_len + TRAILER_LEN].fill(0);
+    body_len + TRAILER_LEN
+}
+
 /// Writes a whole DATA datagram (header, `payload`, CRC) and returns its length.
 ///
 /// # Panics

@@ -3,7 +3,9 @@
 //! the first exchange derives from the receiver's token. Nothing else is accepted, so nothing
 //! recorded before an exchange authenticates after it.
 
-use pixgram_core::seal::{OpenError, OpenStats, Opener, Psk, Sealer, SEAL_OVERHEAD};
+use pixgram_core::seal::{
+    OpenError, OpenStats, Opener, Psk, Sealer, SEALED_HEADER_LEN, SEAL_OVERHEAD,
+};
 use pixgram_core::session_seal::{
     session_salt, Direction, SessionOpener, SessionSealer, SessionTable,
 };
@@ -56,8 +58,17 @@ impl SenderEnvelope {
     }
 
     /// Like [`SenderEnvelope::seal`], into `out` (at least `inner.len() + SEAL_OVERHEAD`
-    /// bytes, e.g. a slot of a send batch); the sealed length.
+    /// bytes); the sealed length.
     pub fn seal_into(&mut self, inner: &[u8], out: &mut [u8]) -> Option<usize> {
+        out[SEALED_HEADER_LEN..SEALED_HEADER_LEN + inner.len()].copy_from_slice(inner);
+        self.seal_in_place(out, inner.len())
+    }
+
+    /// Seals the `inner_len`-byte datagram the core wrote at `buf[SEALED_HEADER_LEN..]` where
+    /// it lies (`buf`, e.g. a slot of a send batch, holds `inner_len + SEAL_OVERHEAD` bytes):
+    /// the sealed length, or `None` as for [`SenderEnvelope::seal`].
+    pub fn seal_in_place(&mut self, buf: &mut [u8], inner_len: usize) -> Option<usize> {
+        let inner = &buf[SEALED_HEADER_LEN..SEALED_HEADER_LEN + inner_len];
         if inner_type(inner) == Some(DatagramType::Hello as u8) {
             if let Ok(Datagram::Hello(h)) = wire::parse(inner) {
                 if let Some(token) = h.token {
@@ -71,10 +82,10 @@ impl SenderEnvelope {
                     }
                 }
             }
-            return Some(self.sealer.seal(inner, out));
+            return Some(self.sealer.seal_in_place(buf, inner_len));
         }
         let (_, sealer, _) = self.session.as_mut()?;
-        Some(sealer.seal(inner, out))
+        Some(sealer.seal_in_place(buf, inner_len))
     }
 
     /// The inner datagram, or `None` if `datagram` does not authenticate or is not allowed

@@ -5,7 +5,7 @@ use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pixgram_core::seal::{OpenStats, Psk, SEAL_OVERHEAD};
+use pixgram_core::seal::{OpenStats, Psk, SEALED_HEADER_LEN, SEAL_OVERHEAD, TAG_LEN};
 use pixgram_core::{FrameId, OutgoingFrame, Sender, SenderConfig, SenderEvent, SenderStats};
 
 use crate::batch::{BatchSocket, IoStats, RxPool, TxBatch};
@@ -30,7 +30,6 @@ pub struct UdpSender {
     /// wire).
     batch: TxBatch,
     /// With a key: the core writes here, the envelope seals into the batch.
-    scratch: Vec<u8>,
     rx: RxPool,
     events: VecDeque<SenderEvent>,
     /// "Connection refused" errors the kernel reported (ICMP port unreachable).
@@ -65,6 +64,7 @@ impl UdpSender {
                 });
             }
             config.datagram_size -= SEAL_OVERHEAD;
+            config.sealed = true;
             config.max_datagram_size = config
                 .max_datagram_size
                 .map(|m| m.saturating_sub(SEAL_OVERHEAD).max(config.datagram_size));
@@ -97,7 +97,6 @@ impl UdpSender {
             core: Sender::new(config, random_session()),
             clock: Clock::new(),
             batch,
-            scratch: vec![0; datagram_size],
             rx: RxPool::new(RX_BUFFERS),
             events: VecDeque::new(),
             refused: 0,
@@ -318,10 +317,15 @@ impl UdpSender {
                         .core
                         .poll_transmit(now, self.batch.slot())
                         .map(|t| Some(t.len)),
-                    Some(e) => self
-                        .core
-                        .poll_transmit(now, &mut self.scratch)
-                        .map(|t| e.seal_into(&self.scratch[..t.len], self.batch.slot())),
+                    Some(e) => {
+                        // The core writes the inner datagram where the sealed one carries
+                        // it, and it is sealed in place: no copy.
+                        let slot = self.batch.slot();
+                        let end = slot.len() - TAG_LEN;
+                        self.core
+                            .poll_transmit(now, &mut slot[SEALED_HEADER_LEN..end])
+                            .map(|t| e.seal_in_place(slot, t.len))
+                    }
                 };
                 match len {
                     Some(Some(len)) => self.batch.commit(len),

@@ -316,3 +316,53 @@ fn a_flight_from_idle_starts_at_once_and_the_rest_is_paced() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert!(tx.poll_timeout().is_some_and(|t| t > at));
 }
+
+/// A sender whose driver seals (§7) writes DATA with a zero CRC field: a receiver taking it
+/// opened (`parse_opened`, after the tag verified) accepts it; the plain `parse` refuses it,
+/// so an unsealed sender must never skip the CRC.
+#[test]
+fn a_sealed_sender_leaves_the_inner_checksum_to_the_tag() {
+    let config = |sealed| SenderConfig {
+        sealed,
+        ..SenderConfig::default()
+    };
+    let now = Timestamp::ZERO;
+    let peer = PEER.parse().unwrap();
+    let mut datagrams = Vec::new();
+    for sealed in [false, true] {
+        let mut tx = Sender::new(config(sealed), SessionId(7));
+        let mut rx = Receiver::new(ReceiverConfig::default());
+        tx.send(now, OutgoingFrame::frame(StreamId(1), vec![9; 3000]))
+            .unwrap();
+        let mut buf = vec![0; 2048];
+        // The first exchange (HELLO, CHALLENGE) until the first DATA datagram goes out.
+        let data = (0..10).find_map(|_| {
+            let mut data = None;
+            while let Some(t) = tx.poll_transmit(now, &mut buf) {
+                let d = &buf[..t.len];
+                if matches!(wire::parse_opened(d), Ok(Datagram::Data(..))) {
+                    data = data.or(Some(d.to_vec()));
+                }
+                rx.handle_opened(now, peer, d);
+            }
+            while let Some(t) = rx.poll_transmit(&mut buf) {
+                tx.handle(now, &buf[..t.len]);
+            }
+            data
+        });
+        datagrams.push(data.expect("a DATA datagram"));
+    }
+    let (plain, sealed) = (&datagrams[0], &datagrams[1]);
+    assert_eq!(plain.len(), sealed.len());
+    assert_eq!(&sealed[sealed.len() - 4..], &[0, 0, 0, 0]);
+    assert_ne!(&plain[plain.len() - 4..], &[0, 0, 0, 0]);
+    assert!(wire::parse(plain).is_ok());
+    assert_eq!(
+        wire::parse(sealed).err(),
+        Some(wire::ParseError::BadChecksum)
+    );
+    assert_eq!(
+        wire::parse_opened(sealed).ok(),
+        wire::parse_opened(plain).ok()
+    );
+}

@@ -155,7 +155,11 @@ impl Sender {
             self.stats.parity_chunks_sent += 1;
             shard
         };
-        let len = wire::finish_data(buf, payload_len);
+        let len = if self.config.sealed {
+            wire::finish_data_sealed(buf, payload_len)
+        } else {
+            wire::finish_data(buf, payload_len)
+        };
         self.count_sent(now, len);
         if let Some(f) = self.frames.get_mut(&key) {
             f.outstanding += 1;

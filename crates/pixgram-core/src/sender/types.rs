@@ -49,6 +49,11 @@ pub struct SenderConfig {
     pub min_rto: Duration,
     /// Highest retransmission timeout, after back-off.
     pub max_rto: Duration,
+    /// The driver seals every datagram with a key (docs/PROTOCOL.md §7): DATA goes out with
+    /// its inner CRC32C field zero, since the AEAD tag covers every byte (a CRC over a 64 KB
+    /// datagram is a tenth of a keyed sender's CPU). Never set it for unsealed datagrams:
+    /// receivers refuse them.
+    pub sealed: bool,
 }
 
 impl Default for SenderConfig {
@@ -65,6 +70,7 @@ impl Default for SenderConfig {
             max_rate: None,
             min_rto: Duration::from_millis(20),
             max_rto: Duration::from_secs(1),
+            sealed: false,
         }
     }
 }
