@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use pixgram::sink::nats::{NatsConfig, NatsSink, Outgoing, Published, DEFAULT_PREFIX};
-use pixgram::{PayloadKind, ReceivedFrame};
+use pixgram::{PayloadKind, ReceivedFrame, ReceiverWaker};
 use serde_json::{json, Value};
 
 use super::NatsArgs;
@@ -23,6 +23,18 @@ pub fn check(args: &NatsArgs) -> anyhow::Result<()> {
         bail!("--subject belongs to --publish or --from-nats");
     }
     Ok(())
+}
+
+/// What became of a frame handed to [`Publisher::publish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    /// NATS took it: confirm it to its sender.
+    Taken,
+    /// NATS did not: its sender is told it was not taken.
+    Refused,
+    /// JetStream has it, its acknowledgement awaited: confirm it when
+    /// [`Publisher::take_acks`] gives this ticket's outcome.
+    Pending(u64),
 }
 
 /// The NATS sink of `recv --publish`.
@@ -59,7 +71,8 @@ impl Publisher {
             match &config.jetstream {
                 Some(s) => format!(
                     ", into JetStream stream {s} (a frame is acknowledged to its camera once \
-                     JetStream has stored it)"
+                     JetStream has stored it; at most {} frames await that at once)",
+                    config.queue_frames
                 ),
                 None => format!(", through a queue of {} frames", config.queue_frames),
             },
@@ -78,9 +91,10 @@ impl Publisher {
         }))
     }
 
-    /// Publishes `f` (saved as `name` by a folder sink); whether NATS took it. What it made
-    /// of it goes into `line`, recv's JSON line for the frame.
-    pub fn publish(&mut self, f: &ReceivedFrame, name: &str, line: &mut Value) -> bool {
+    /// Publishes `f` (saved as `name` by a folder sink); whether NATS took it, or that the
+    /// answer comes later. What it made of it goes into `line`, recv's JSON line for the
+    /// frame.
+    pub fn publish(&mut self, f: &ReceivedFrame, name: &str, line: &mut Value) -> Handed {
         let message = f.kind == PayloadKind::Message;
         let meta = json!({
             "peer": f.peer.to_string(), "session": f.session.to_string(),
@@ -96,8 +110,36 @@ impl Publisher {
             payload: &f.payload,
             meta,
         });
-        match &published {
+        match published {
+            Published::Pending(ticket) => Handed::Pending(ticket),
+            p if self.note(&p, message, line) => Handed::Taken,
+            _ => Handed::Refused,
+        }
+    }
+
+    /// JetStream: the outcome of each pending frame that has one now, by ticket.
+    pub fn take_acks(&mut self, out: &mut Vec<(u64, Published)>) {
+        self.sink.take_acks(out);
+    }
+
+    /// Wakes `rx`'s receive loop when a JetStream outcome is ready.
+    pub fn wake(&self, waker: ReceiverWaker) {
+        self.sink.on_ack(Box::new(move || waker.wake()));
+    }
+
+    /// JetStream: waits (at most `timeout`) until every pending frame has its outcome.
+    pub fn settle(&mut self, timeout: Duration) {
+        if self.jetstream.is_some() {
+            self.sink.finish(timeout);
+        }
+    }
+
+    /// What `published` means for a frame (`message`: a message) and its `line`; whether it
+    /// was taken. Each kind of refusal is said once on stderr.
+    pub fn note(&mut self, published: &Published, message: bool, line: &mut Value) -> bool {
+        match published {
             Published::Queued => {}
+            Published::Pending(_) => return true,
             Published::Stored(seq) => line["nats_seq"] = json!(seq),
             Published::Behind => {
                 line["nats"] = json!("not published: NATS behind, queue full");
@@ -150,6 +192,8 @@ impl Publisher {
     /// Publishes what is still queued and returns the summary line.
     pub fn finish(&mut self) -> String {
         let flushed = self.sink.finish(FLUSH_TIMEOUT);
+        // Outcomes that came after the receive loop stopped confirming: counted.
+        self.sink.take_acks(&mut Vec::new());
         let s = self.sink.stats();
         format!(
             "nats: published {} frames and messages ({:.1} MB) under {}.>{}; not published: {} \
