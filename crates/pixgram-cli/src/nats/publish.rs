@@ -47,6 +47,9 @@ pub struct Publisher {
     said_failed: bool,
     queue: usize,
     wait_ms: u64,
+    /// JetStream: how long a frame may wait for its acknowledgement, and for room among the
+    /// frames awaiting theirs.
+    ack_timeout_ms: u128,
 }
 
 impl Publisher {
@@ -88,6 +91,7 @@ impl Publisher {
             said_failed: false,
             queue: config.queue_frames,
             wait_ms: args.nats_wait,
+            ack_timeout_ms: config.ack_timeout.as_millis(),
         }))
     }
 
@@ -144,12 +148,22 @@ impl Publisher {
             Published::Behind => {
                 line["nats"] = json!("not published: NATS behind, queue full");
                 if !std::mem::replace(&mut self.said_behind, true) {
+                    let full = match &self.jetstream {
+                        Some(_) => format!(
+                            "all {} frames it may have awaiting their JetStream acknowledgement \
+                             (--nats-queue) still awaited them after {} ms",
+                            self.queue, self.ack_timeout_ms
+                        ),
+                        None => format!(
+                            "its queue of {} frames (--nats-queue) stayed full for {} ms \
+                             (--nats-wait)",
+                            self.queue, self.wait_ms
+                        ),
+                    };
                     eprintln!(
-                        "pixgram: NATS is not taking frames as fast as they arrive: its queue of \
-                         {} frames (--nats-queue) stayed full for {} ms (--nats-wait), so frames \
-                         over it are not published and their senders are told they were not \
-                         taken; the nats line at the end counts them",
-                        self.queue, self.wait_ms
+                        "pixgram: NATS is not taking frames as fast as they arrive: {full}, so \
+                         frames over it are not published and their senders are told they were \
+                         not taken; the nats line at the end counts them"
                     );
                 }
             }
