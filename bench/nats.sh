@@ -5,6 +5,10 @@
 # a free port, a temporary store), every process under `timeout`.
 #
 #   bash bench/nats.sh [--cameras K] [--frames N] [--workers W] [--runs R] [--jetstream] [--file F]
+#                      [--bin PATH]
+#
+# --bin: the pixgram binary to measure (built with --features nats), e.g. an older build to
+# compare with, run by run; by default the workspace's release build (built here).
 #
 # Each run: W workers `pixgram recv --from-nats URL --queue bench --quiet` (no sink: they
 # count), then either K `pixgram send --loop N` into one `pixgram recv --publish URL`, or K
@@ -14,7 +18,7 @@
 # the medians.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-cameras=4 frames=250 workers=2 runs=3 jetstream=0
+cameras=4 frames=250 workers=2 runs=3 jetstream=0 bin=""
 file="$repo/../shared/corpus/fallenleaf_1920x1080.jpg"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -24,6 +28,7 @@ while [ $# -gt 0 ]; do
         --runs) runs="$2"; shift 2 ;;
         --jetstream) jetstream=1; shift ;;
         --file) file="$2"; shift 2 ;;
+        --bin) bin="$2"; shift 2 ;;
         *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -34,9 +39,11 @@ source "$repo/bench/lib/peers.sh"
 bench_workdir
 target="${CARGO_TARGET_DIR:-$repo/target}"
 echo "== build (release, --features nats)" >&2
-(cd "$repo" && cargo build --release -q -p pixgram-cli --features nats &&
-    cargo build --release -q -p pixgram --features nats --example nats_publish)
-bin="$target/release/pixgram"
+if [ -z "$bin" ]; then
+    (cd "$repo" && cargo build --release -q -p pixgram-cli --features nats)
+    bin="$target/release/pixgram"
+fi
+(cd "$repo" && cargo build --release -q -p pixgram --features nats --example nats_publish)
 direct="$target/release/examples/nats_publish"
 total=$((cameras * frames))
 
@@ -145,7 +152,7 @@ alone_path() {
     parse "$work/alone.$run" received
 }
 
-echo "== $cameras cameras x $frames frames of $(stat -c %s "$file") bytes ($(basename "$file")), $workers workers$([ "$jetstream" = 1 ] && echo ", JetStream (each publish waits for its acknowledgement)"); $runs runs" >&2
+echo "== $cameras cameras x $frames frames of $(stat -c %s "$file") bytes ($(basename "$file")), $workers workers$([ "$jetstream" = 1 ] && echo ", JetStream (acknowledgements awaited, 64 at once)"); $runs runs" >&2
 results="$work/results"
 : >"$results"
 for run in $(seq "$runs"); do

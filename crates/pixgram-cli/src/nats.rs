@@ -34,7 +34,9 @@ pub struct NatsArgs {
     pub queue: Option<String>,
     /// With --publish (core NATS): frames waiting for the NATS client at most; a frame that
     /// finds no room in time (--nats-wait) is not published, counted, and its sender told it
-    /// was not taken.
+    /// was not taken. With --publish --jetstream: frames awaiting their JetStream
+    /// acknowledgement at most (published one after another without waiting for each; a
+    /// frame finding them all taken waits up to 5 s for one).
     #[arg(long, value_name = "N", default_value_t = 64)]
     pub nats_queue: usize,
     /// With --publish (core NATS): milliseconds a frame may wait for room in that queue
@@ -74,4 +76,4 @@ mod publish;
 #[cfg(feature = "nats")]
 pub use consume::from_nats;
 #[cfg(feature = "nats")]
-pub use publish::{check, Publisher};
+pub use publish::{check, Handed, Publisher};

@@ -124,6 +124,11 @@ pub(crate) fn serve<S: ReceiverDriver>(
     if let Some(folder) = events.sinks.folder.take() {
         events.sinks.folder = Some(with_savers(folder, args, rx.udp())?);
     }
+    // JetStream's acknowledgements wake it too, so their frames are confirmed at once.
+    #[cfg(feature = "nats")]
+    if let Some(p) = &events.nats {
+        p.wake(rx.udp().waker()?);
+    }
     let until = Until {
         stop: Some(stop.clone()),
         deadline,
@@ -132,7 +137,7 @@ pub(crate) fn serve<S: ReceiverDriver>(
     };
     receive(rx, &until, &mut events)?;
     // Stopped by Ctrl-C or --duration: what the savers have is still saved and confirmed.
-    events.finish_saves(rx.udp_mut(), SAVE_DRAIN)?;
+    events.finish_pending(rx.udp_mut(), SAVE_DRAIN)?;
     if args.count.is_some_and(|n| events.items() >= n) {
         // Reached --count: the last frames' acknowledgements may still be lost on the way,
         // so keep answering retransmissions until every sender has closed, for 2 s at most.
@@ -143,7 +148,7 @@ pub(crate) fn serve<S: ReceiverDriver>(
             ..Until::default()
         };
         receive(rx, &linger, &mut events)?;
-        events.finish_saves(rx.udp_mut(), SAVE_DRAIN)?;
+        events.finish_pending(rx.udp_mut(), SAVE_DRAIN)?;
     }
     let rx = rx.udp();
     events.finish_progress();

@@ -61,22 +61,39 @@ pub struct RecvEvents {
     spinner: ProgressBar,
     said_full: bool,
     said_flood: bool,
-    /// Frames the folder's savers have, by ticket: confirmed (and their line printed) when
-    /// the savers report the file durable. As many as the savers' bounded queue holds.
-    saving: HashMap<u64, SavePending>,
+    /// Frames waiting for a saver or JetStream (or both) before they are confirmed (and
+    /// their line printed): as many as the savers' bounded queue and the JetStream
+    /// acknowledgements awaited (--nats-queue) hold.
+    pending: HashMap<DeliveryKey, Pending>,
+    /// The pending frames the folder's savers have, by saver ticket.
+    saving: HashMap<u64, DeliveryKey>,
+    /// The pending frames whose JetStream acknowledgement is awaited, by NATS ticket.
+    #[cfg(feature = "nats")]
+    publishing: HashMap<u64, DeliveryKey>,
     /// Reports taken from the savers (reused).
     done: Vec<SaveDone>,
+    /// Outcomes taken from JetStream (reused).
+    #[cfg(feature = "nats")]
+    acks: Vec<(u64, pixgram::sink::nats::Published)>,
     said_save_failed: bool,
     said_behind: bool,
 }
 
-/// A frame whose file is being saved off the receive loop.
-struct SavePending {
-    key: DeliveryKey,
-    /// Its JSON line, printed when the save is reported.
+/// A frame confirmed once the work done off the receive loop for it (a save, a JetStream
+/// acknowledgement) has all reported.
+struct Pending {
+    /// Its JSON line, updated by each report.
     line: Value,
-    /// Whether the other sinks took it.
+    /// Whether to print the line at the end even if every sink took it (a frame's line when
+    /// not --quiet; a message's was printed when it came).
+    print: bool,
+    /// A message (its refusal says so).
+    #[cfg_attr(not(feature = "nats"), allow(dead_code))]
+    message: bool,
+    /// Whether every sink took it so far.
     stored: bool,
+    /// Reports still to come.
+    waits: u8,
 }
 
 impl<S: ReceiverDriver> Handler<S> for RecvEvents {
@@ -90,16 +107,17 @@ impl<S: ReceiverDriver> Handler<S> for RecvEvents {
     }
 
     fn collect(&mut self, rx: &mut S) -> anyhow::Result<()> {
-        self.confirm_saved(rx.udp_mut())
+        self.confirm_saved(rx.udp_mut())?;
+        self.confirm_published(rx.udp_mut())
     }
 
     fn done(&self) -> bool {
         self.hub_full
             || self.stdout_closed()
             || if self.lingering {
-                self.open_sessions == 0 && self.saving.is_empty()
+                self.open_sessions == 0 && self.pending.is_empty()
             } else {
-                self.count.is_some_and(|n| self.items() >= n) && self.saving.is_empty()
+                self.count.is_some_and(|n| self.items() >= n) && self.pending.is_empty()
             }
     }
 
@@ -196,7 +214,12 @@ impl RecvEvents {
             spinner: ProgressBar::new_spinner(),
             said_full: false,
             said_flood: false,
+            pending: HashMap::new(),
             saving: HashMap::new(),
+            #[cfg(feature = "nats")]
+            publishing: HashMap::new(),
+            #[cfg(feature = "nats")]
+            acks: Vec::new(),
             done: Vec::new(),
             said_save_failed: false,
             hub_full: false,
@@ -214,7 +237,10 @@ impl RecvEvents {
         folder.take_done(&mut self.done);
         let dir = folder.dir().to_path_buf();
         for d in std::mem::take(&mut self.done) {
-            let Some(mut p) = self.saving.remove(&d.ticket) else {
+            let Some(key) = self.saving.remove(&d.ticket) else {
+                continue;
+            };
+            let Some(p) = self.pending.get_mut(&key) else {
                 continue;
             };
             match d.saved {
@@ -232,20 +258,69 @@ impl RecvEvents {
                     p.stored = false;
                 }
             }
-            if !self.quiet || !p.stored {
-                self.emit(&p.line)?;
-            }
-            rx.confirm(p.key, p.stored);
+            self.reported(rx, key)?;
         }
         Ok(())
     }
 
-    /// Waits (at most `timeout`) for the savers to finish every file, and confirms them.
-    pub fn finish_saves(&mut self, rx: &mut UdpReceiver, timeout: Duration) -> anyhow::Result<()> {
+    /// Confirms every frame whose JetStream outcome came (and whose save, if any, is done):
+    /// COMPLETE once the stream stored it, FAILED if it did not.
+    pub fn confirm_published(&mut self, _rx: &mut UdpReceiver) -> anyhow::Result<()> {
+        #[cfg(feature = "nats")]
+        {
+            let Some(nats) = &mut self.nats else {
+                return Ok(());
+            };
+            nats.take_acks(&mut self.acks);
+            for (ticket, outcome) in std::mem::take(&mut self.acks) {
+                let Some(key) = self.publishing.remove(&ticket) else {
+                    continue;
+                };
+                if let (Some(nats), Some(p)) = (&mut self.nats, self.pending.get_mut(&key)) {
+                    p.stored &= nats.note(&outcome, p.message, &mut p.line);
+                }
+                self.reported(_rx, key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One report for the pending frame `key` came: once they all have, its line is printed
+    /// (when asked for, or when a sink did not take it) and it is confirmed.
+    fn reported(&mut self, rx: &mut UdpReceiver, key: DeliveryKey) -> anyhow::Result<()> {
+        let Some(p) = self.pending.get_mut(&key) else {
+            return Ok(());
+        };
+        p.waits = p.waits.saturating_sub(1);
+        if p.waits > 0 {
+            return Ok(());
+        }
+        let Some(p) = self.pending.remove(&key) else {
+            return Ok(());
+        };
+        if p.print || !p.stored {
+            self.emit(&p.line)?;
+        }
+        rx.confirm(key, p.stored);
+        Ok(())
+    }
+
+    /// Waits (at most `timeout`) for the savers to finish every file and JetStream to answer
+    /// for every frame, and confirms them.
+    pub fn finish_pending(
+        &mut self,
+        rx: &mut UdpReceiver,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
         if let Some(folder) = &self.sinks.folder {
             folder.drain(timeout);
         }
-        self.confirm_saved(rx)
+        #[cfg(feature = "nats")]
+        if let Some(nats) = &mut self.nats {
+            nats.settle(timeout);
+        }
+        self.confirm_saved(rx)?;
+        self.confirm_published(rx)
     }
 
     /// Frames and messages received.
@@ -352,38 +427,38 @@ impl RecvEvents {
                 self.messages += 1;
                 line["event"] = json!("message");
                 #[cfg(feature = "nats")]
+                let mut publishing = None;
+                #[cfg(feature = "nats")]
                 if let Some(p) = &mut self.nats {
-                    if !p.publish(&f, "", &mut line) {
-                        self.emit(&line)?;
-                        return Ok(Some(false));
-                    }
-                }
-                if f.payload.len() > PARSED_MESSAGE_LIMIT {
-                    // Checked without building a tree (a 64 MiB message parsed into values
-                    // took over a gigabyte), then spliced into the line as it came.
-                    let mut des = serde_json::Deserializer::from_slice(&f.payload);
-                    let valid = serde::de::IgnoredAny::deserialize(&mut des)
-                        .and_then(|_| des.end())
-                        .is_ok();
-                    if valid {
-                        let mut head = line.to_string();
-                        head.pop(); // the closing brace
-                        head.push_str(",\"message\":");
-                        self.emit_spliced(&head, &f.payload, "}")?;
-                        return Ok(Some(!self.stdout_closed() || self.mjpeg()));
-                    }
-                    line["event"] = json!("invalid_message");
-                    line["bytes"] = json!(f.payload.len());
-                } else {
-                    match serde_json::from_slice::<Value>(&f.payload) {
-                        Ok(m) => line["message"] = m,
-                        Err(_) => {
-                            line["event"] = json!("invalid_message");
-                            line["text"] = json!(String::from_utf8_lossy(&f.payload));
+                    match p.publish(&f, "", &mut line) {
+                        crate::nats::Handed::Taken => {}
+                        crate::nats::Handed::Refused => {
+                            self.emit(&line)?;
+                            return Ok(Some(false));
                         }
+                        crate::nats::Handed::Pending(ticket) => publishing = Some(ticket),
                     }
                 }
-                self.emit(&line)?;
+                // Confirmed when JetStream has it: the line is printed now, and again only
+                // if JetStream does not take it.
+                #[cfg(feature = "nats")]
+                if let Some(ticket) = publishing {
+                    let base = json!({
+                        "peer": f.peer.to_string(), "session": f.session.to_string(),
+                        "stream": f.stream.0, "frame": f.frame.0,
+                    });
+                    self.print_message(&f, line)?;
+                    let pending = Pending {
+                        line: base,
+                        print: false,
+                        message: true,
+                        stored: !self.stdout_closed() || self.mjpeg(),
+                        waits: 0,
+                    };
+                    self.wait_for(f.key(), pending, None, Some(ticket));
+                    return Ok(None);
+                }
+                self.print_message(&f, line)?;
                 // Printed is taken, unless nobody reads stdout any more.
                 return Ok(Some(!self.stdout_closed() || self.mjpeg()));
             }
@@ -472,17 +547,28 @@ impl RecvEvents {
                 stored = false;
             }
         }
+        #[allow(unused_mut)]
+        let mut publishing = None;
         #[cfg(feature = "nats")]
         if let Some(p) = &mut self.nats {
-            stored &= p.publish(&f, &name, &mut line);
+            match p.publish(&f, &name, &mut line) {
+                crate::nats::Handed::Taken => {}
+                crate::nats::Handed::Refused => stored = false,
+                crate::nats::Handed::Pending(ticket) => publishing = Some(ticket),
+            }
         }
         if let Some(m) = meta {
             line["meta"] = m;
         }
-        if let Some(ticket) = taken.saving {
-            let key = f.key();
-            self.saving
-                .insert(ticket, SavePending { key, line, stored });
+        if taken.saving.is_some() || publishing.is_some() {
+            let pending = Pending {
+                line,
+                print: !self.quiet,
+                message: false,
+                stored,
+                waits: 0,
+            };
+            self.wait_for(f.key(), pending, taken.saving, publishing);
             return Ok(None);
         }
         if !self.quiet || !stored {
@@ -494,6 +580,61 @@ impl RecvEvents {
             stored = false;
         }
         Ok(Some(stored))
+    }
+
+    /// Prints a message's line (`line`, with the message in it).
+    fn print_message(&mut self, f: &ReceivedFrame, mut line: Value) -> anyhow::Result<()> {
+        if f.payload.len() > PARSED_MESSAGE_LIMIT {
+            // Checked without building a tree (a 64 MiB message parsed into values
+            // took over a gigabyte), then spliced into the line as it came.
+            let mut des = serde_json::Deserializer::from_slice(&f.payload);
+            let valid = serde::de::IgnoredAny::deserialize(&mut des)
+                .and_then(|_| des.end())
+                .is_ok();
+            if valid {
+                let mut head = line.to_string();
+                head.pop(); // the closing brace
+                head.push_str(",\"message\":");
+                self.emit_spliced(&head, &f.payload, "}")?;
+                return Ok(());
+            }
+            line["event"] = json!("invalid_message");
+            line["bytes"] = json!(f.payload.len());
+        } else {
+            match serde_json::from_slice::<Value>(&f.payload) {
+                Ok(m) => line["message"] = m,
+                Err(_) => {
+                    line["event"] = json!("invalid_message");
+                    line["text"] = json!(String::from_utf8_lossy(&f.payload));
+                }
+            }
+        }
+        self.emit(&line)
+    }
+
+    /// Keeps frame `key` until its save (`saving`) and its JetStream acknowledgement
+    /// (`publishing`) have reported, whichever it waits for.
+    fn wait_for(
+        &mut self,
+        key: DeliveryKey,
+        mut pending: Pending,
+        saving: Option<u64>,
+        publishing: Option<u64>,
+    ) {
+        let mut waits = 0;
+        if let Some(t) = saving {
+            self.saving.insert(t, key);
+            waits += 1;
+        }
+        #[cfg(feature = "nats")]
+        if let Some(t) = publishing {
+            self.publishing.insert(t, key);
+            waits += 1;
+        }
+        #[cfg(not(feature = "nats"))]
+        let _ = publishing;
+        pending.waits = waits;
+        self.pending.insert(key, pending);
     }
 
     /// One JSON line: on stdout, or on stderr when stdout carries MJPEG. Once stdout's reader

@@ -8,94 +8,12 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::nats_server::{signal, NatsServer};
 use support::{bin, run, wait_bounded, Recv, TempDir};
-
-/// A nats-server on 127.0.0.1, killed on drop.
-struct NatsServer {
-    child: Child,
-    url: String,
-    _dir: TempDir,
-}
-
-impl NatsServer {
-    /// `None` (with the reason printed) when nats-server is not installed.
-    fn start(max_payload: &str) -> Option<NatsServer> {
-        if Command::new("nats-server")
-            .arg("--version")
-            .output()
-            .is_err()
-        {
-            eprintln!("SKIPPED: nats-server is not installed (apt-get install nats-server)");
-            return None;
-        }
-        let dir = TempDir::new("nats-server");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = dir.path().join("nats.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listen: 127.0.0.1:{port}\nmax_payload: {max_payload}\njetstream {{\n  \
-                 store_dir: \"{}\"\n  max_memory_store: 64MB\n  max_file_store: 1GB\n}}\n",
-                dir.path().join("store").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("nats-server")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nats-server");
-        let server = NatsServer {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen within 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Some(server)
-    }
-
-    /// Sends the server `signal` (STOP, CONT).
-    fn signal(&self, name: &str) {
-        signal(&self.child, name);
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.signal("CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Sends `child` the signal `name` (STOP, CONT, INT).
-fn signal(child: &Child, name: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{name}");
-}
 
 /// `count` files per sender, `s{i}f{j}.bin`, 20-200 KB of bytes distinct per file.
 fn frames(dir: &Path, senders: usize, count: usize) -> Vec<Vec<PathBuf>> {

@@ -38,6 +38,9 @@ pub struct UdpReceiver {
     envelope: Option<ReceiverEnvelope>,
     /// Other threads' way to end a wait early ([`UdpReceiver::waker`]).
     wake: Wake,
+    /// A waker ended the last [`UdpReceiver::next_event`] that returned `None`: see
+    /// [`UdpReceiver::take_woken`].
+    woken: bool,
     /// Subscription datagrams (docs/PROTOCOL.md §10) set apart for a hub or a subscriber:
     /// `None` until [`UdpReceiver::enable_subscriptions`].
     control: Option<ControlQueue>,
@@ -152,6 +155,7 @@ impl UdpReceiver {
             grant,
             envelope,
             wake: Wake::new()?,
+            woken: false,
             control: None,
         })
     }
@@ -232,7 +236,11 @@ impl UdpReceiver {
                 return Ok(None);
             }
             let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) || self.wake.take() {
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(None);
+            }
+            if self.wake.take() {
+                self.woken = true;
                 return Ok(None);
             }
             let timer = self.core.poll_timeout().map(|t| self.clock.instant(t));
@@ -261,6 +269,13 @@ impl UdpReceiver {
             self.core.handle_timeout(self.clock.now());
             self.send_replies();
         }
+    }
+
+    /// Whether a [`ReceiverWaker`] ended a [`UdpReceiver::next_event`] since the last call
+    /// (a driver that calls `next_event` in a loop of its own, like the hub, returns to its
+    /// caller then, so the work reported off the loop is taken at once).
+    pub fn take_woken(&mut self) -> bool {
+        std::mem::take(&mut self.woken)
     }
 
     /// Tells the sender whether the application took a frame delivered while

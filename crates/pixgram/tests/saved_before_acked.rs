@@ -210,3 +210,34 @@ fn a_waker_ends_the_receivers_wait_at_once() {
         .is_none());
     assert!(again.elapsed() >= Duration::from_millis(100));
 }
+
+/// A hub and a subscriber wait in loops of their own around their receiver's: a waker must
+/// end those too (else a hub saving its frames, or publishing them into JetStream, confirms
+/// them only when the next datagram or its poll interval comes).
+#[test]
+fn a_waker_ends_a_hubs_wait_and_a_subscribers_at_once() {
+    use pixgram::hub::{Hub, HubOptions, Subscriber};
+    let rx = UdpReceiver::bind("127.0.0.1:0".parse().unwrap(), ReceiverConfig::default()).unwrap();
+    let waker = rx.waker().unwrap();
+    let mut hub = Hub::new(rx, HubOptions::default()).unwrap();
+    waker.wake();
+    let start = Instant::now();
+    let until = start + Duration::from_secs(30);
+    assert!(hub.next_event(until).unwrap().is_none());
+    assert!(
+        Instant::now() < until - Duration::from_secs(10),
+        "the hub was not woken"
+    );
+    let mut sub = Subscriber::builder(hub.local_addr().unwrap())
+        .bind("127.0.0.1:0")
+        .unwrap();
+    let waker = sub.receiver().waker().unwrap();
+    waker.wake();
+    let start = Instant::now();
+    let until = start + Duration::from_secs(30);
+    assert!(sub.next_event(until).unwrap().is_none());
+    assert!(
+        Instant::now() < until - Duration::from_secs(10),
+        "the subscriber was not woken"
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use pixgram::sink::nats::{NatsConfig, NatsSink, Outgoing, Published, DEFAULT_PREFIX};
-use pixgram::{PayloadKind, ReceivedFrame};
+use pixgram::{PayloadKind, ReceivedFrame, ReceiverWaker};
 use serde_json::{json, Value};
 
 use super::NatsArgs;
@@ -25,6 +25,18 @@ pub fn check(args: &NatsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What became of a frame handed to [`Publisher::publish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handed {
+    /// NATS took it: confirm it to its sender.
+    Taken,
+    /// NATS did not: its sender is told it was not taken.
+    Refused,
+    /// JetStream has it, its acknowledgement awaited: confirm it when
+    /// [`Publisher::take_acks`] gives this ticket's outcome.
+    Pending(u64),
+}
+
 /// The NATS sink of `recv --publish`.
 pub struct Publisher {
     sink: NatsSink,
@@ -35,6 +47,9 @@ pub struct Publisher {
     said_failed: bool,
     queue: usize,
     wait_ms: u64,
+    /// JetStream: how long a frame may wait for its acknowledgement, and for room among the
+    /// frames awaiting theirs.
+    ack_timeout_ms: u128,
 }
 
 impl Publisher {
@@ -59,7 +74,8 @@ impl Publisher {
             match &config.jetstream {
                 Some(s) => format!(
                     ", into JetStream stream {s} (a frame is acknowledged to its camera once \
-                     JetStream has stored it)"
+                     JetStream has stored it; at most {} frames await that at once)",
+                    config.queue_frames
                 ),
                 None => format!(", through a queue of {} frames", config.queue_frames),
             },
@@ -75,12 +91,14 @@ impl Publisher {
             said_failed: false,
             queue: config.queue_frames,
             wait_ms: args.nats_wait,
+            ack_timeout_ms: config.ack_timeout.as_millis(),
         }))
     }
 
-    /// Publishes `f` (saved as `name` by a folder sink); whether NATS took it. What it made
-    /// of it goes into `line`, recv's JSON line for the frame.
-    pub fn publish(&mut self, f: &ReceivedFrame, name: &str, line: &mut Value) -> bool {
+    /// Publishes `f` (saved as `name` by a folder sink); whether NATS took it, or that the
+    /// answer comes later. What it made of it goes into `line`, recv's JSON line for the
+    /// frame.
+    pub fn publish(&mut self, f: &ReceivedFrame, name: &str, line: &mut Value) -> Handed {
         let message = f.kind == PayloadKind::Message;
         let meta = json!({
             "peer": f.peer.to_string(), "session": f.session.to_string(),
@@ -96,18 +114,56 @@ impl Publisher {
             payload: &f.payload,
             meta,
         });
-        match &published {
+        match published {
+            Published::Pending(ticket) => Handed::Pending(ticket),
+            p if self.note(&p, message, line) => Handed::Taken,
+            _ => Handed::Refused,
+        }
+    }
+
+    /// JetStream: the outcome of each pending frame that has one now, by ticket.
+    pub fn take_acks(&mut self, out: &mut Vec<(u64, Published)>) {
+        self.sink.take_acks(out);
+    }
+
+    /// Wakes `rx`'s receive loop when a JetStream outcome is ready.
+    pub fn wake(&self, waker: ReceiverWaker) {
+        self.sink.on_ack(Box::new(move || waker.wake()));
+    }
+
+    /// JetStream: waits (at most `timeout`) until every pending frame has its outcome.
+    pub fn settle(&mut self, timeout: Duration) {
+        if self.jetstream.is_some() {
+            self.sink.finish(timeout);
+        }
+    }
+
+    /// What `published` means for a frame (`message`: a message) and its `line`; whether it
+    /// was taken. Each kind of refusal is said once on stderr.
+    pub fn note(&mut self, published: &Published, message: bool, line: &mut Value) -> bool {
+        match published {
             Published::Queued => {}
+            Published::Pending(_) => return true,
             Published::Stored(seq) => line["nats_seq"] = json!(seq),
             Published::Behind => {
                 line["nats"] = json!("not published: NATS behind, queue full");
                 if !std::mem::replace(&mut self.said_behind, true) {
+                    let full = match &self.jetstream {
+                        Some(_) => format!(
+                            "all {} frames it may have awaiting their JetStream acknowledgement \
+                             (--nats-queue) still awaited them after {} ms",
+                            self.queue, self.ack_timeout_ms
+                        ),
+                        None => format!(
+                            "its queue of {} frames (--nats-queue) stayed full for {} ms \
+                             (--nats-wait)",
+                            self.queue, self.wait_ms
+                        ),
+                    };
                     eprintln!(
-                        "pixgram: NATS is not taking frames as fast as they arrive: its queue of \
-                         {} frames (--nats-queue) stayed full for {} ms (--nats-wait), so frames \
-                         over it are not published and their senders are told they were not \
-                         taken; the nats line at the end counts them",
-                        self.queue, self.wait_ms
+                        "pixgram: NATS is not taking frames as fast as they arrive: {full}, so \
+                         frames over it are not published and their senders are told they were \
+                         not taken; the nats line at the end counts them"
                     );
                 }
             }
@@ -150,6 +206,8 @@ impl Publisher {
     /// Publishes what is still queued and returns the summary line.
     pub fn finish(&mut self) -> String {
         let flushed = self.sink.finish(FLUSH_TIMEOUT);
+        // Outcomes that came after the receive loop stopped confirming: counted.
+        self.sink.take_acks(&mut Vec::new());
         let s = self.sink.stats();
         format!(
             "nats: published {} frames and messages ({:.1} MB) under {}.>{}; not published: {} \

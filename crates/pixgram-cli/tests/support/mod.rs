@@ -7,6 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+pub mod nats_server;
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_pixgram")
 }

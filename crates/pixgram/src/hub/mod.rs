@@ -206,7 +206,8 @@ impl Hub {
     }
 
     /// Receives until an event is ready (frames are queued for the subscribers before they are
-    /// returned) or `until` passes; serves subscriptions meanwhile.
+    /// returned), `until` passes or a [`crate::ReceiverWaker`] wakes its receiver; serves
+    /// subscriptions meanwhile.
     pub fn next_event(&mut self, until: Instant) -> Result<Option<ReceiverEvent>, DriverError> {
         loop {
             self.service();
@@ -220,7 +221,8 @@ impl Hub {
                     return Ok(Some(ReceiverEvent::Frame(f)));
                 }
                 Some(e) => return Ok(Some(e)),
-                None if Instant::now() >= until => {
+                // Woken (a saver or JetStream reported): the caller takes that now.
+                None if Instant::now() >= until || self.rx.take_woken() => {
                     self.service();
                     return Ok(None);
                 }

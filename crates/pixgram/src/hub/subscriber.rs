@@ -183,7 +183,8 @@ impl Subscriber {
         Ok(self.client.is_held())
     }
 
-    /// Receives until an event is ready or `until` passes, keeping the subscription alive.
+    /// Receives until an event is ready, `until` passes or a [`crate::ReceiverWaker`] wakes
+    /// its receiver, keeping the subscription alive.
     pub fn next_event(&mut self, until: Instant) -> Result<Option<ReceiverEvent>, DriverError> {
         loop {
             if let Some(e) = self.pending.pop_front() {
@@ -195,7 +196,8 @@ impl Subscriber {
             if let Some(e) = self.rx.next_event(Some(wake))? {
                 return Ok(Some(e));
             }
-            if Instant::now() >= until {
+            // Woken (a saver reported): the caller takes that now.
+            if Instant::now() >= until || self.rx.take_woken() {
                 self.service();
                 return Ok(None);
             }

@@ -10,14 +10,20 @@
 //!   that finds no room within [`NatsConfig::queue_wait`] is not published and is counted
 //!   ([`NatsSinkStats::dropped_behind`]): NATS (or the network to it) is slower than the
 //!   cameras, and nothing grows without bound.
-//! - **JetStream** ([`NatsConfig::jetstream`]): each frame is published and its JetStream
-//!   acknowledgement awaited (at most [`NatsConfig::ack_timeout`]) before
-//!   [`NatsSink::publish`] returns, so the caller's pixgram ACK to the camera means the stream
-//!   has stored the frame (at-least-once), like the folder sink's ACK after fsync.
+//! - **JetStream** ([`NatsConfig::jetstream`]): each frame is published at once and
+//!   [`NatsSink::publish`] returns [`Published::Pending`] with a ticket; its JetStream
+//!   acknowledgement is awaited off the receive loop (at most [`NatsConfig::ack_timeout`]),
+//!   with at most [`NatsConfig::queue_frames`] frames awaiting theirs (pipelined: one round
+//!   trip to the server is not paid per frame). [`NatsSink::take_acks`] gives each outcome,
+//!   [`Published::Stored`] or [`Published::Failed`], in the order they came; the caller
+//!   confirms the frame to its camera then, so its pixgram ACK means the stream has stored it
+//!   (at-least-once), like the folder sink's ACK after fsync. [`NatsSink::on_ack`] wakes the
+//!   caller's receive loop when one is ready.
 //!
 //! A frame larger than the server's `max_payload` is refused before it is sent
 //! ([`Published::TooLarge`]), with the limit, so the caller can say how to raise it.
 
+mod acks;
 mod client;
 
 use std::net::SocketAddr;
@@ -33,6 +39,8 @@ use serde_json::Value;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
+use acks::AckQueue;
+pub use acks::OnAck;
 use client::headers_wire_len;
 pub use client::{check_subject, nats_key, NatsError, DEFAULT_PREFIX, META_HEADER};
 pub(crate) use client::{connect_client, runtime};
@@ -44,10 +52,12 @@ pub struct NatsConfig {
     pub url: String,
     /// Subjects start with this (`pixgram` by default).
     pub prefix: String,
-    /// Publish into this JetStream stream (created over `PREFIX.>` if missing) and wait for
-    /// each acknowledgement.
+    /// Publish into this JetStream stream (created over `PREFIX.>` if missing); each frame's
+    /// outcome comes with its acknowledgement.
     pub jetstream: Option<String>,
-    /// Core NATS: frames queued for the client at most.
+    /// Core NATS: frames queued for the client at most. JetStream: frames awaiting their
+    /// acknowledgement at most (a frame finding no room waits at most
+    /// [`NatsConfig::ack_timeout`] for it).
     pub queue_frames: usize,
     /// Core NATS: bytes queued for the client at most.
     pub queue_bytes: usize,
@@ -85,7 +95,12 @@ pub enum Published {
     Queued,
     /// JetStream stored it (stream sequence number).
     Stored(u64),
-    /// Core NATS: the queue was full, so NATS was not taking frames as fast as they came.
+    /// JetStream: published, its acknowledgement awaited; [`NatsSink::take_acks`] gives the
+    /// outcome ([`Published::Stored`] or [`Published::Failed`]) under this ticket.
+    Pending(u64),
+    /// The queue was full (core NATS), or every place awaiting an acknowledgement taken
+    /// (JetStream) for as long as a frame may wait: NATS was not taking frames as fast as
+    /// they came.
     Behind,
     /// Larger than the server's `max_payload` (`limit`), headers included (`size`).
     TooLarge {
@@ -99,7 +114,8 @@ pub enum Published {
 }
 
 impl Published {
-    /// Whether the frame can be acknowledged to its sender as taken.
+    /// Whether the frame can be acknowledged to its sender as taken (a pending one: not
+    /// yet).
     pub fn taken(&self) -> bool {
         matches!(self, Published::Queued | Published::Stored(_))
     }
@@ -141,6 +157,7 @@ pub struct NatsSink {
     runtime: Runtime,
     client: async_nats::Client,
     jetstream: Option<jetstream::Context>,
+    acks: AckQueue,
     queue: Option<mpsc::Sender<(String, HeaderMap, Bytes)>>,
     queued_bytes: Arc<ByteBudget>,
     failed_in_task: Arc<AtomicU64>,
@@ -160,8 +177,8 @@ impl NatsSink {
             // The client's own command queue, ahead of the socket: kept short so that the
             // bounded queue here is where frames wait, and is what fills when NATS is slow.
             8,
-            // Only JetStream's acknowledgements arrive, one awaited at a time.
-            64,
+            // Only JetStream's acknowledgements arrive, as many at once as frames await them.
+            config.queue_frames.max(64),
             None,
         ))?;
         let jetstream = match &config.jetstream {
@@ -211,6 +228,7 @@ impl NatsSink {
             runtime,
             client,
             jetstream,
+            acks: AckQueue::new(config.queue_frames),
             queue,
             queued_bytes,
             failed_in_task,
@@ -235,7 +253,8 @@ impl NatsSink {
         )
     }
 
-    /// Publishes `item`: queued (core NATS) or stored (JetStream), or why not.
+    /// Publishes `item`: queued (core NATS) or pending its acknowledgement (JetStream), or
+    /// why not.
     pub fn publish(&mut self, item: &Outgoing) -> Published {
         let subject = self.subject_for(item);
         let mut headers = HeaderMap::new();
@@ -245,31 +264,13 @@ impl NatsSink {
         let published = if size > limit {
             self.stats.too_large += 1;
             return Published::TooLarge { limit, size };
-        } else if let Some(js) = &self.jetstream {
-            let payload = item.payload.clone();
-            let timeout = self.config.ack_timeout;
-            self.runtime.block_on(async {
-                let ack = async {
-                    js.publish_with_headers(subject, headers, payload)
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .await
-                        .map_err(|e| e.to_string())
-                };
-                match tokio::time::timeout(timeout, ack).await {
-                    Ok(Ok(ack)) => Published::Stored(ack.sequence),
-                    Ok(Err(e)) => Published::Failed(e),
-                    Err(_) => Published::Failed(format!(
-                        "no JetStream acknowledgement within {} ms",
-                        timeout.as_millis()
-                    )),
-                }
-            })
+        } else if self.jetstream.is_some() {
+            return self.publish_to_stream(subject, headers, item.payload.clone());
         } else {
             self.enqueue(subject, headers, item.payload.clone())
         };
         match &published {
-            Published::Queued | Published::Stored(_) => {
+            Published::Queued | Published::Stored(_) | Published::Pending(_) => {
                 self.stats.published += 1;
                 self.stats.bytes += item.payload.len() as u64;
             }
@@ -278,6 +279,74 @@ impl NatsSink {
             Published::TooLarge { .. } => {}
         }
         published
+    }
+
+    /// JetStream: publishes at once and leaves the acknowledgement to the [`AckQueue`];
+    /// counted when its outcome is taken ([`NatsSink::take_acks`]).
+    fn publish_to_stream(
+        &mut self,
+        subject: String,
+        headers: HeaderMap,
+        payload: Bytes,
+    ) -> Published {
+        let Some(js) = &self.jetstream else {
+            return Published::Failed("not publishing into JetStream".into());
+        };
+        let timeout = self.config.ack_timeout;
+        let Some(room) = self.acks.room(&self.runtime, timeout) else {
+            self.stats.dropped_behind += 1;
+            return Published::Behind;
+        };
+        let len = payload.len();
+        let sent = self.runtime.block_on(async {
+            tokio::time::timeout(timeout, js.publish_with_headers(subject, headers, payload)).await
+        });
+        let ack = match sent {
+            Ok(Ok(ack)) => ack,
+            Ok(Err(e)) => {
+                self.stats.failed += 1;
+                return Published::Failed(e.to_string());
+            }
+            Err(_) => {
+                self.stats.failed += 1;
+                return Published::Failed(format!(
+                    "the NATS client took no frame within {} ms",
+                    timeout.as_millis()
+                ));
+            }
+        };
+        let ack = async move { ack.await.map(|a| a.sequence).map_err(|e| e.to_string()) };
+        Published::Pending(self.acks.track(&self.runtime, ack, timeout, len, room))
+    }
+
+    /// JetStream: the outcome of every pending frame whose acknowledgement came (or failed,
+    /// or is overdue) since the last call, by ticket ([`Published::Pending`]), in the order
+    /// they came; counted in [`NatsSink::stats`].
+    pub fn take_acks(&mut self, out: &mut Vec<(u64, Published)>) {
+        let mut taken = Vec::new();
+        self.acks.take(&mut taken);
+        for (ticket, outcome, len) in taken {
+            match &outcome {
+                Published::Stored(_) => {
+                    self.stats.published += 1;
+                    self.stats.bytes += len as u64;
+                }
+                _ => self.stats.failed += 1,
+            }
+            out.push((ticket, outcome));
+        }
+    }
+
+    /// JetStream: frames published whose outcome [`NatsSink::take_acks`] has not given yet
+    /// (ready or not).
+    pub fn awaiting_acks(&self) -> usize {
+        self.acks.awaiting()
+    }
+
+    /// Runs `f` (on the client's thread) whenever a JetStream outcome becomes ready, so the
+    /// caller's receive loop can take it at once (set once).
+    pub fn on_ack(&self, f: OnAck) {
+        self.acks.on_ack(f);
     }
 
     /// Queues a frame, waiting at most [`NatsConfig::queue_wait`] for room (frames and bytes).
@@ -333,9 +402,13 @@ impl NatsSink {
         }
     }
 
-    /// Publishes what is still queued and flushes the client, waiting at most `timeout`;
-    /// whether everything went out in time.
+    /// Publishes what is still queued, flushes the client and waits for the JetStream
+    /// acknowledgements still due (then in [`NatsSink::take_acks`]), at most `timeout`;
+    /// whether everything went out (and was acknowledged) in time.
     pub fn finish(&mut self, timeout: Duration) -> bool {
+        if self.jetstream.is_some() {
+            return self.acks.settle(&self.runtime, timeout);
+        }
         self.queue = None;
         let drained = self.drained.take();
         let client = self.client.clone();
