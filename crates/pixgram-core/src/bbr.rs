@@ -127,8 +127,13 @@ pub const SHARE_TIME: Duration = Duration::from_millis(20);
 pub const MIN_WINDOW: u64 = 4;
 /// Granularity of the send times kept for rate samples.
 pub const SEND_MARK: Duration = Duration::from_micros(500);
-/// The largest send quantum (burst the pacer releases at once): 64 KB, one GSO send.
+/// The largest send quantum (burst the pacer releases at once) in bytes: 64 KB, one GSO send
+/// of small datagrams. Larger datagrams may make a larger one (see [`QUANTUM_DATAGRAMS`]).
 pub const MAX_QUANTUM: f64 = 65_536.0;
+/// A send quantum may hold this many datagrams of the size in use when that is more than
+/// [`MAX_QUANTUM`]: after path MTU discovery settled on 64 KB datagrams (loopback), a 64 KB
+/// quantum paced them one at a time, a wake-up of both ends for each (a 1.9 MB frame: 29).
+pub const QUANTUM_DATAGRAMS: f64 = 32.0;
 
 /// A deadline-bound sender's queue standing this long measures the bottleneck's rate (see
 /// [`Bbr::cap_to_long_term_rate`]).
@@ -525,10 +530,22 @@ impl Bbr {
     /// Before the first rate sample it is [`INITIAL_BURST`] datagrams: the first flight leaves
     /// as it did before pixgram had a model (and as TCP's initial window does).
     pub fn send_quantum(&self) -> f64 {
-        let datagram = self.config.datagram;
-        let quantum = (self.rate() * 0.001).clamp(2.0 * datagram, MAX_QUANTUM.max(2.0 * datagram));
+        self.send_quantum_for(self.config.datagram)
+    }
+
+    /// The send quantum of a sender whose datagrams are now `datagram` bytes (path MTU
+    /// discovery may have raised them above the configured size): as
+    /// [`send_quantum`](Bbr::send_quantum), but at most [`QUANTUM_DATAGRAMS`] of them or
+    /// [`MAX_QUANTUM`], whichever is more. The bound that matters for queues stays the
+    /// millisecond: a burst adds at most 1 ms of delay at a bottleneck of the pacing rate.
+    pub fn send_quantum_for(&self, datagram: f64) -> f64 {
+        let configured = self.config.datagram;
+        let cap = MAX_QUANTUM
+            .max(QUANTUM_DATAGRAMS * datagram.max(configured))
+            .max(2.0 * configured);
+        let quantum = (self.rate() * 0.001).clamp(2.0 * configured, cap);
         if self.bw.get().is_none() {
-            quantum.max(INITIAL_BURST as f64 * datagram)
+            quantum.max(INITIAL_BURST as f64 * configured)
         } else {
             quantum
         }
@@ -1312,6 +1329,34 @@ mod tests {
         assert_eq!(c.send_quantum(), 20_000.0);
         c.bw.reset(2, 1e9);
         assert_eq!(c.send_quantum(), MAX_QUANTUM);
+    }
+
+    #[test]
+    fn large_datagrams_make_a_larger_quantum_still_a_millisecond() {
+        let new = || {
+            Bbr::new(RateConfig {
+                initial: 1e6,
+                min: 1e4,
+                max: 1e12,
+                datagram: 1200.0,
+            })
+        };
+        let mut c = new();
+        c.bw.on_sample(0, 1e6);
+        c.mode = Mode::ProbeBw(2);
+        // Slow: a millisecond is below two configured datagrams, whatever the size in use.
+        assert_eq!(c.send_quantum_for(65_507.0), 2400.0);
+        c.bw.reset(1, 1e9);
+        // 1 GB/s: 1 ms is 1 MB. 64 KB datagrams go 15 at once (a 64 KB bound paced them one
+        // by one); 1,200-byte ones keep the 64 KB bound.
+        assert!((c.send_quantum_for(65_507.0) - 1e6).abs() < 1.0);
+        assert_eq!(c.send_quantum_for(1200.0), MAX_QUANTUM);
+        assert_eq!(c.send_quantum(), MAX_QUANTUM);
+        // Faster still: at most QUANTUM_DATAGRAMS of them.
+        c.bw.reset(2, 1e11);
+        assert_eq!(c.send_quantum_for(65_507.0), QUANTUM_DATAGRAMS * 65_507.0);
+        // Before any sample, the initial burst is of configured datagrams, as before.
+        assert_eq!(new().send_quantum_for(65_507.0), 16.0 * 1200.0);
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! ([`crate::bbr`]) sets, and the settings that bound that rate.
 //!
 //! [`Pacer`] is a token bucket: `rate` bytes per second, at most one send quantum at once
-//! ([`crate::bbr::Bbr::send_quantum`]: about a millisecond of data, 2 datagrams to 64 KB), so a
-//! 2 MB frame leaves as a steady stream instead of a burst that overflows the first queue on
-//! its way, while a driver that sends every datagram released at one wake-up in one batch
-//! (UDP GSO) sends up to 64 KB per batch at high rates.
+//! ([`crate::bbr::Bbr::send_quantum_for`]: about a millisecond of data, from 2 datagrams to 64 KB
+//! or 32 datagrams of the size in use, whichever is more), so a 2 MB frame at 100 MB/s leaves
+//! as a steady stream instead of a burst that overflows the first queue on its way, while a
+//! driver that sends every datagram released at one wake-up in one batch (UDP GSO) sends up to
+//! 64 KB per batch at high rates, and 64 KB datagrams (loopback) go several at once.
 //!
 //! Nothing here ever panics on the numbers it is given: [`RateConfig::sanitised`] replaces a
 //! non-finite or non-positive bound (and lowers the floor to the ceiling when a user's

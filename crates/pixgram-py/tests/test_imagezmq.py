@@ -161,3 +161,25 @@ def test_urls_that_pixgram_cannot_use_say_what_to_write():
         imagezmq.ImageSender("udp://*:5555")
     with pytest.raises(pixgram.AddressError):
         imagezmq.ImageSender("127.0.0.1:5555")
+
+
+def test_req_rep_send_to_a_hub_that_never_got_the_frame_raises_without_a_reply_timeout(monkeypatch):
+    # The sender waits for the reply, not for the acknowledgement first: its session's errors
+    # (here nothing listens: refused, or the peer gone after the 1 s timeout) must still end
+    # the wait, with no reply_timeout set.
+    real = pixgram._native.Sender
+    monkeypatch.setattr(imagezmq._native, "Sender", lambda *a, **k: real(*a, timeout=1.0, **k))
+    sender = imagezmq.ImageSender(f"udp://127.0.0.1:{free_port()}")
+    caught = []
+
+    def run():
+        try:
+            sender.send_jpg("cam", b"\xff\xd8" + b"x" * 10_000)
+        except pixgram.Error as e:
+            caught.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "send_jpg still waiting for a reply from nowhere"
+    assert caught and isinstance(caught[0], (pixgram.Refused, pixgram.Timeout))

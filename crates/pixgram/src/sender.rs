@@ -144,6 +144,11 @@ impl UdpSender {
     /// Queues `frame` and starts sending it, first waiting (and processing acknowledgements)
     /// while its stream's window is full.
     pub fn send(&mut self, frame: OutgoingFrame) -> Result<FrameId, DriverError> {
+        // Acknowledgements already waiting are taken first: a request/reply sender (a hub's
+        // replies) calls this a round trip after its previous frame, whose ACK is then in the
+        // socket unread; with that frame still counted in flight, the pacer held the new
+        // frame until the next pump (up to a millisecond of the Python drop-in's ticker).
+        self.receive_waiting()?;
         self.check_refused()?;
         while !self.core.can_send(frame.stream) {
             self.pump(None)?;

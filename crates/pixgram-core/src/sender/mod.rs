@@ -520,8 +520,8 @@ impl Sender {
     }
 
     fn update_pacer(&mut self, now: Timestamp) {
-        self.pacer
-            .set_rate(now, self.rate.rate(), self.rate.send_quantum());
+        let quantum = self.rate.send_quantum_for(self.pmtu.current() as f64);
+        self.pacer.set_rate(now, self.rate.rate(), quantum);
     }
 
     /// Bytes in flight: data and parity chunks sent and not yet reported delivered or lost.
