@@ -177,7 +177,6 @@ impl Sender {
         self.window_clock = now;
         let key = (nack.stream, nack.frame);
         let Some(frame) = self.frames.get_mut(&key) else {
-            self.late_progress_sample(now, key, nack);
             self.late_delivery(now, key, nack.chunks_received, false);
             return;
         };
@@ -285,25 +284,6 @@ impl Sender {
         self.update_pacer(now);
     }
 
-    /// A progress report on a given-up live frame whose send times were kept: the RTT of
-    /// the chunk that prompted it.
-    fn late_progress_sample(&mut self, now: Timestamp, key: (StreamId, FrameId), nack: &Nack<'_>) {
-        let mut ranges = nack.ranges();
-        let (Some(r), None) = (ranges.next(), ranges.next()) else {
-            return;
-        };
-        let Some(g) = self.given_up.iter().find(|g| g.key == key) else {
-            return;
-        };
-        if r.first < g.total || r.count == 0 {
-            return;
-        }
-        let sent = g.sent_at.get((r.count - 1) as usize).copied();
-        if let Some(sent) = sent.filter(|t| *t > Timestamp::ZERO) {
-            self.rate.on_rtt(now, now.saturating_since(sent));
-        }
-    }
-
     /// Feedback on a frame given up: the receiver now holds `held` of its chunks (`u32::MAX`:
     /// all, and `done`: no more will come). What it holds beyond its last report was
     /// delivered, and counts towards the delivery rate.
@@ -322,12 +302,7 @@ impl Sender {
         if held > g.reported {
             let bytes = u64::from(held - g.reported) * g.chunk_bytes;
             g.reported = held;
-            let live = g.live;
             self.rate.on_late_delivery(now, bytes);
-            if live {
-                // A live stream's rounds end, and its phases move on, on late feedback too.
-                self.rate.on_feedback(now, 0, 0, self.inflight);
-            }
             self.update_pacer(now);
         }
         if done {

@@ -145,14 +145,6 @@ struct GivenUp {
     /// then still a round-trip sample (after the path's delay rose, every frame may miss its
     /// deadline before its ACK is back, and the lowest RTT would never learn the new delay).
     last_tx: Option<Timestamp>,
-    /// Live frames of at most [`GIVEN_UP_SEND_TIMES`] chunks (sent once each): when each
-    /// chunk was sent, so a late progress report is still a round-trip sample. Through a
-    /// queue longer than the deadline (a 4 Mbit/s tbf holds 114 ms) every report comes after
-    /// its frame was given up, and without them the controller measured nothing, kept its
-    /// estimate and the queue it sized for good.
-    sent_at: Vec<Timestamp>,
-    /// Whether it was a live frame.
-    live: bool,
 }
 
 /// Silence (nothing in flight, nothing sent, frames judged unable to arrive meanwhile) after
@@ -161,9 +153,6 @@ struct GivenUp {
 /// deadline: a stream far above the path's rate is silent for about one between frames it
 /// rightly drops.
 pub const STALE_ESTIMATE: Duration = Duration::from_millis(500);
-
-/// The most chunks of a given-up frame whose send times are kept.
-const GIVEN_UP_SEND_TIMES: usize = 256;
 
 /// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
 pub const RECENT_LOST: usize = 1024;
@@ -527,15 +516,6 @@ impl Sender {
                 total: frame.total_chunks(),
                 chunk_bytes: frame.chunk_bytes(),
                 last_tx: (!frame.retransmitted).then_some(frame.last_tx),
-                sent_at: if frame.deadline.is_some()
-                    && !frame.retransmitted
-                    && frame.sent_at.len() <= GIVEN_UP_SEND_TIMES
-                {
-                    frame.sent_at
-                } else {
-                    Vec::new()
-                },
-                live: frame.deadline.is_some(),
             });
             if self.given_up.len() > GIVEN_UP {
                 self.given_up.pop_front();
