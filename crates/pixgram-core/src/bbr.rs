@@ -362,6 +362,24 @@ impl Bbr {
         self.long_term = true;
     }
 
+    /// Forgets the bandwidth estimate (and the long-term rate that caps it): the sender found
+    /// it stale (a live sender that sent nothing for long, every frame judged unable to arrive
+    /// at it). Until the next rate sample the sender paces at the initial rate; samples span
+    /// from `now`, not from before the silence (read over it, the first read 25-36 kB/s, and
+    /// the estimate was as stale as before).
+    pub fn forget_bandwidth(&mut self, now: Timestamp) {
+        self.bw = WindowedMax::default();
+        self.long_term_rate = None;
+        self.queued_since = None;
+        self.marks.clear();
+        self.marks
+            .push_back((now, self.delivered, self.accounted()));
+        self.flight_base = Some(self.sent);
+        // The send times too: the next sample is bounded by the time its bytes took to be
+        // sent, and measured from a send before the silence that would be the silence.
+        self.sends.clear();
+    }
+
     /// The bandwidth estimate in force: the windowed maximum, capped by the long-term rate
     /// while that holds.
     fn estimate(&self) -> Option<f64> {

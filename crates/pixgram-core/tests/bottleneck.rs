@@ -624,3 +624,67 @@ fn target_7_live_through_a_token_bucket_arrives_on_time() {
         assert!(dropped > 0, "seed {seed}: none dropped at the sender");
     }
 }
+
+/// The run `scripts/netns-quality.sh` makes, with a quality step-down as the library does it:
+/// live frames at 30 fps (deadline 100 ms) into a kernel-like 4 Mbit/s tbf for 10 s, then
+/// 20 Mbit/s; frames of `big` bytes (give or take a quarter) for the first 10 frames and from
+/// 15 s on, `small` between, each skipped when the window is full (the library waits for
+/// room, and the source skips a frame meanwhile). Returns the longest time the sender sent no
+/// datagram at all (it always has frames: one comes every 33 ms), when it began, and the
+/// frames that arrived whole.
+fn live_rate_step(seed: u64, big: usize, small: usize) -> (Duration, Timestamp, usize) {
+    let (forward, back) = kernel_tbf(4.0);
+    let config = SenderConfig {
+        initial_rate: 50e6,
+        ..SenderConfig::default()
+    };
+    let mut link = Link::new(config, ReceiverConfig::default(), forward, back, seed);
+    let deadline = Duration::from_millis(100);
+    let interval = Duration::from_micros(33_333);
+    let mut rng = SimRng::new(seed);
+    let (mut sent, mut last_sent) = (0u64, Timestamp::ZERO);
+    let mut longest = (Duration::ZERO, Timestamp::ZERO);
+    for i in 0..600u64 {
+        let at = Timestamp::ZERO + interval * i as u32;
+        if i == 300 {
+            link.forward.set_config(kernel_tbf(20.0).0);
+        }
+        while link.now < at {
+            link.step(at);
+            if link.tx.stats().datagrams_sent != sent {
+                sent = link.tx.stats().datagrams_sent;
+                longest = longest.max((link.now.saturating_since(last_sent), last_sent));
+                last_sent = link.now;
+            }
+        }
+        let len = if (10..450).contains(&i) { small } else { big };
+        let size = len * 3 / 4 + rng.below(len as u64 / 2) as usize;
+        if link.tx.can_send(StreamId::FRAMES) {
+            let frame = OutgoingFrame::live(StreamId::FRAMES, vec![i as u8; size], deadline);
+            link.tx.send(link.now, frame).unwrap();
+        }
+    }
+    longest = longest.max((link.now.saturating_since(last_sent), last_sent));
+    (longest.0, longest.1, link.frames_whole())
+}
+
+/// Liveness of a live sender: with frames to send it always sends. An estimate too low for
+/// any single frame to arrive by its deadline (85 kB/s, under the floor the sender paces at,
+/// after the estimate collapsed) judged every new frame hopeless at submission; nothing was
+/// sent, so no feedback came and the estimate never moved again. In the kernel
+/// (`scripts/netns-quality.sh`) the sender sent nothing from 0.3 s to 10 s, or from 15.6 s
+/// to the end. Before: seeds 5, 6, 10 and 12 sent nothing for 15-18 s (42-141 frames whole of
+/// 600). Now, after half a second of silence (`STALE_ESTIMATE`) with nothing in flight, the
+/// sender forgets its estimate and the next frame measures the path again: 576-578 whole.
+/// (Sending that frame at the stale estimate instead re-measured the estimate: 76-169 whole.)
+#[test]
+fn target_7_live_sender_with_frames_never_falls_silent() {
+    for seed in 1..=12 {
+        let (silence, from, whole) = live_rate_step(seed, 33_000, 15_000);
+        println!("seed {seed}: longest silence {silence:?} from {from:?}, {whole} of 600 whole");
+        assert!(
+            silence < Duration::from_secs(1),
+            "seed {seed}: nothing sent for {silence:?} from {from:?} ({whole} whole)"
+        );
+    }
+}

@@ -126,6 +126,9 @@ pub struct Sender {
     /// whose frames all die before their feedback returns would otherwise measure nothing,
     /// and never open its window.
     given_up: VecDeque<GivenUp>,
+    /// When a live frame was last judged unable to arrive by its deadline (see
+    /// [`STALE_ESTIMATE`]).
+    hopeless_at: Option<Timestamp>,
 }
 
 /// Frames given up whose late feedback still counts towards the delivery rate.
@@ -143,6 +146,13 @@ struct GivenUp {
     /// deadline before its ACK is back, and the lowest RTT would never learn the new delay).
     last_tx: Option<Timestamp>,
 }
+
+/// Silence (nothing in flight, nothing sent, frames judged unable to arrive meanwhile) after
+/// which a live sender's estimate is taken as stale and forgotten: the next frame goes at the
+/// initial rate and measures the path (see `Sender::drop_hopeless`). Longer than a live
+/// deadline: a stream far above the path's rate is silent for about one between frames it
+/// rightly drops.
+pub const STALE_ESTIMATE: Duration = Duration::from_millis(500);
 
 /// Frames reported lost on a guess that a late COMPLETE ACK can still correct, per sender.
 pub const RECENT_LOST: usize = 1024;
@@ -215,6 +225,7 @@ impl Sender {
             pmtu,
             size_heard_at: None,
             given_up: VecDeque::new(),
+            hopeless_at: None,
         }
     }
 
@@ -394,6 +405,24 @@ impl Sender {
     /// it (at 4 Mbit/s, 20 kB frames at 30 fps arrived 85-95 ms after a 100 ms deadline's
     /// start, a fifth of them late).
     fn drop_hopeless(&mut self, now: Timestamp, stream: StreamId) {
+        // The estimate only changes on feedback, and feedback only comes for what was sent:
+        // an estimate too low for any one frame (85 kB/s after a collapse, under the floor the
+        // sender paces at) dropped every frame at submission, sent nothing and kept that
+        // estimate for good (8-18 s without a datagram in the simulator; 0.3-10 s, and 15.6 s
+        // to the end, in the kernel). Sending one frame anyway did not help: paced at that
+        // estimate it only measured the estimate again. After a silence of
+        // [`STALE_ESTIMATE`] the estimate is forgotten, and the next frame measures the path.
+        // (Only a silence the estimate made: a stream that pauses keeps its estimate.)
+        let last_send = self.pacer.last_send().unwrap_or(Timestamp::ZERO);
+        if self.inflight == 0
+            && self.hopeless_at.is_some_and(|t| t >= last_send)
+            && now.saturating_since(last_send) >= STALE_ESTIMATE
+            && self.rate.bandwidth().is_some()
+        {
+            self.rate.forget_bandwidth(now);
+            self.update_pacer(now);
+            self.stats.estimates_forgotten += 1;
+        }
         // Only once start-up is over: before, the estimate is a lower bound of the path's
         // rate (an application-limited live stream's first frames measure little).
         let Some(rate) = self
@@ -433,6 +462,7 @@ impl Sender {
             }
         }
         for key in hopeless {
+            self.hopeless_at = Some(now);
             self.stats.frames_past_deadline += 1;
             self.stats.frames_hopeless += 1;
             self.drop_frame(key, SendFailure::Deadline, Some(now));

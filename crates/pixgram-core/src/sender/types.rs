@@ -321,6 +321,10 @@ pub struct SenderStats {
     /// them could not arrive in time at the estimated rate: the path's rate is short of the
     /// stream's (a deadline passed on a long path is not counted here).
     pub frames_hopeless: u64,
+    /// Times a live sender forgot its bandwidth estimate as stale: nothing in flight and
+    /// nothing sent for [`STALE_ESTIMATE`](super::STALE_ESTIMATE) while frames came, every one
+    /// judged unable to arrive at it.
+    pub estimates_forgotten: u64,
     /// Chunks of live frames the receiver's progress reports showed lost (sent before a chunk
     /// that arrived, and missing): not resent, but counted by the congestion controller.
     pub live_chunks_lost: u64,
