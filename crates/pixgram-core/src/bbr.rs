@@ -837,23 +837,45 @@ impl Bbr {
             let flight_done = self.flight_base.is_some()
                 && accounted >= self.sent
                 && delivered as f64 >= SAMPLE_DATAGRAMS * self.config.datagram;
+            // A flight from idle: nothing was in flight at its mark, so no byte of it could
+            // be reported before one round trip; what it delivered arrived over the time
+            // since then. Over all of `elapsed`, a short flight (a live frame, a
+            // stop-and-wait frame) would read as its bytes over its send time plus the RTT,
+            // always below the rate it was paced at: an application-limited sender could
+            // then never measure more than it was pacing at, and settled where a frame's
+            // send time is a few RTTs (a 64 KB frame in 12 ms on a 1 Gbit/s path with a
+            // 0.2 ms RTT). The last byte's report arrives its send time, its wait in any
+            // queue and its RTT (at least the lowest) after the mark, so this time is at
+            // least the flight's send time and its queueing: a sample is never above the
+            // rate sent at, nor above a bottleneck's rate.
+            let from_idle = self.flight_base.is_some();
+            let arriving = if from_idle {
+                let rtt = self.min_rtt().unwrap_or(Duration::ZERO);
+                elapsed.saturating_sub(rtt).max(elapsed / 16)
+            } else {
+                elapsed
+            };
             if (elapsed >= span || flight_done) && !elapsed.is_zero() {
                 // As BBR does: over the longer of the time the bytes took to be reported
                 // and the time they took to be sent. Feedback that arrives in a burst (a
                 // receiver or sender reading its socket in batches) would otherwise read
                 // faster than anything was sent, and the highest-sample filter keeps it.
-                let sending = match (
-                    self.sent_at(a.min(self.sent)),
-                    self.sent_at(accounted.min(self.sent)),
-                ) {
+                // A flight from idle began to be sent at its mark (the send mark holding
+                // its position `a` is the end of the flight before, a pause ago).
+                let first_sent = if from_idle {
+                    Some(t)
+                } else {
+                    self.sent_at(a.min(self.sent))
+                };
+                let sending = match (first_sent, self.sent_at(accounted.min(self.sent))) {
                     (Some(t0), Some(t1)) => t1.saturating_since(t0),
                     _ => Duration::ZERO,
                 };
                 // Only a sample above the estimate is bounded so: below it, the send time
                 // includes the sender's own idle gaps between frames.
                 let bytes = delivered as f64;
-                let reported = bytes / elapsed.as_secs_f64();
-                let bounded = bytes / elapsed.max(sending).as_secs_f64();
+                let reported = bytes / arriving.as_secs_f64();
+                let bounded = bytes / arriving.max(sending).as_secs_f64();
                 let rate = match self.bw.get() {
                     Some(bw) => reported.min(bounded.max(bw)),
                     None => bounded,

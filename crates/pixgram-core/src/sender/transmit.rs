@@ -163,7 +163,7 @@ impl Sender {
         self.count_sent(now, len);
         if let Some(f) = self.frames.get_mut(&key) {
             f.outstanding += 1;
-            if self.inflight == 0 && f.deadline.is_none() {
+            if self.inflight == 0 {
                 // From idle, without a deadline: a stop-and-wait sender's next frame. (A live
                 // stream's flights end as often in frames given up as in deliveries; its
                 // samples keep spanning its gaps, and only raise the estimate.)
