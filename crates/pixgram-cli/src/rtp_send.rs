@@ -59,7 +59,8 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
             fps: args.fps.or((!args.stdin).then_some(LIVE_FPS)),
             ..opts
         };
-        let (frames, running) = source.start(args.count, stop)?;
+        // RTP paces on its own clock and looks at the queue between packets: no waker.
+        let (frames, running) = source.start(args.count, stop, None)?;
         let mut tx = RtpSender::connect(config)?;
         let published = rtp::send_stream(&mut tx, frames, args.count, &opts);
         (tx, published, Some(running))

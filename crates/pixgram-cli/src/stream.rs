@@ -56,11 +56,12 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
             transcode,
         }
     };
-    let (frames, running) = source.start(count, stop.clone())?;
+    let mut tx = flags::connect(&args, to, delivery)?;
+    // The source wakes the sender's wait with each frame: it goes out at once.
+    let (frames, running) = source.start(count, stop.clone(), Some(tx.waker()?))?;
     if let Some(d) = &running.description {
         eprintln!("pixgram: {d}");
     }
-    let mut tx = flags::connect(&args, to, delivery)?;
     let bar = match count {
         Some(n) => report::progress_bar(n),
         None => ProgressBar::new_spinner(),

@@ -113,6 +113,7 @@ pub mod socket;
 pub mod source;
 pub mod stats_json;
 pub mod viewer;
+pub mod wake;
 #[cfg(feature = "window")]
 pub mod window;
 
@@ -129,3 +130,4 @@ pub use pixgram_core::{
 };
 pub use receiver::{ReceiverWaker, UdpReceiver};
 pub use sender::UdpSender;
+pub use wake::Waker;

@@ -2,10 +2,6 @@
 
 use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
-use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pixgram_core::seal::{OpenStats, Psk};
@@ -19,6 +15,7 @@ use crate::envelope::ReceiverEnvelope;
 use crate::error::DriverError;
 use crate::sender::is_timeout;
 use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
+use crate::wake::{Wake, Waker};
 
 /// Serves any number of senders on one UDP socket.
 ///
@@ -46,63 +43,9 @@ pub struct UdpReceiver {
     control: Option<ControlQueue>,
 }
 
-/// The receiving end of [`ReceiverWaker`]s: a flag checked every turn and, for a receiver
-/// asleep in `poll`, a socket pair whose read end it also watches.
-#[derive(Debug)]
-struct Wake {
-    flag: Arc<AtomicBool>,
-    read: UnixDatagram,
-    write: UnixDatagram,
-}
-
-impl Wake {
-    fn new() -> std::io::Result<Self> {
-        let (read, write) = UnixDatagram::pair()?;
-        read.set_nonblocking(true)?;
-        write.set_nonblocking(true)?;
-        Ok(Wake {
-            flag: Arc::new(AtomicBool::new(false)),
-            read,
-            write,
-        })
-    }
-
-    /// Whether a waker woke it since the last call; empties the socket.
-    fn take(&self) -> bool {
-        if !self.flag.swap(false, Ordering::AcqRel) {
-            return false;
-        }
-        let mut byte = [0u8; 8];
-        // Bounded: the socket holds at most one datagram per wake, and wakes are sent only
-        // when the flag was clear.
-        for _ in 0..64 {
-            if self.read.recv(&mut byte).is_err() {
-                break;
-            }
-        }
-        true
-    }
-}
-
 /// Wakes a [`UdpReceiver`] from another thread (a saver reporting a file durable): its
-/// [`UdpReceiver::next_event`] returns `None` at once, so the receive loop's handler can take
-/// what was reported (and confirm those frames) without waiting for the next datagram.
-#[derive(Debug)]
-pub struct ReceiverWaker {
-    flag: Arc<AtomicBool>,
-    write: UnixDatagram,
-}
-
-impl ReceiverWaker {
-    /// Wakes the receiver (once, however often it is called before the receiver looks).
-    pub fn wake(&self) {
-        if !self.flag.swap(true, Ordering::AcqRel) {
-            // Full (cannot be: one datagram per wake) or closed (the receiver is gone): the
-            // flag is still seen at the receiver's next turn.
-            let _ = self.write.send(&[1]);
-        }
-    }
-}
+/// [`UdpReceiver::next_event`] returns `None` at once. The same [`Waker`] a sender's has.
+pub type ReceiverWaker = Waker;
 
 /// Subscription datagrams waiting for their driver, bounded.
 #[derive(Debug, Default)]
@@ -162,10 +105,7 @@ impl UdpReceiver {
 
     /// A [`ReceiverWaker`] for another thread.
     pub fn waker(&self) -> Result<ReceiverWaker, DriverError> {
-        Ok(ReceiverWaker {
-            flag: self.wake.flag.clone(),
-            write: self.wake.write.try_clone()?,
-        })
+        Ok(self.wake.waker()?)
     }
 
     /// With a key: what was opened and what was refused.
@@ -257,7 +197,7 @@ impl UdpReceiver {
             // check flags.
             if !self.read_once()? {
                 let wait = wait.unwrap_or(Duration::from_millis(200));
-                let waker = Some(self.wake.read.as_fd());
+                let waker = Some(self.wake.fd());
                 if self
                     .socket
                     .wait_or_woken(false, waker, Some(wait))?

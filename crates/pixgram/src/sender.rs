@@ -13,6 +13,7 @@ use crate::clock::{random_session, Clock};
 use crate::envelope::SenderEnvelope;
 use crate::error::{DriverError, SilenceHint};
 use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
+use crate::wake::{Wake, Waker};
 
 /// Sends frames and messages to one receiver over UDP, one thread, no background work: every
 /// call pumps the socket until it can return.
@@ -38,6 +39,8 @@ pub struct UdpSender {
     grant: BufferGrant,
     /// With a pre-shared key: seals what is sent, opens (or drops) what arrives.
     envelope: Option<SenderEnvelope>,
+    /// Other threads' way to end a [`UdpSender::pump`] early ([`UdpSender::waker`]).
+    wake: Wake,
 }
 
 impl UdpSender {
@@ -103,6 +106,7 @@ impl UdpSender {
             gone: false,
             grant,
             envelope,
+            wake: Wake::new()?,
         })
     }
 
@@ -255,8 +259,16 @@ impl UdpSender {
         self.events.pop_front()
     }
 
-    /// Processes input for at most until `deadline` (or the core's next timer): sends what is
-    /// ready, waits for one datagram, runs timers. Returns an error if the receiver is gone.
+    /// A [`Waker`] for another thread: it ends the [`UdpSender::pump`] under way (or the next
+    /// one) at once, so that a loop which pumps while it waits for frames from a source
+    /// takes a new frame when it comes, not when the pump's deadline passes.
+    pub fn waker(&self) -> Result<Waker, DriverError> {
+        Ok(self.wake.waker()?)
+    }
+
+    /// Processes input for at most until `deadline` (or the core's next timer, or a
+    /// [`Waker`]): sends what is ready, waits for one datagram, runs timers. Returns an error
+    /// if the receiver is gone.
     pub fn pump(&mut self, deadline: Option<Instant>) -> Result<(), DriverError> {
         self.transmit()?;
         let wake = match (
@@ -270,12 +282,18 @@ impl UdpSender {
         };
         // Replies already waiting are taken without a wait; otherwise sleep until one comes
         // or the next timer (to the microsecond: the pacer's pauses are shorter than 1 ms).
-        if !self.receive_waiting()? {
+        if !self.receive_waiting()? && !self.wake.take() {
             let wait = wake
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_micros(MIN_WAIT_US));
-            if self.socket.wait(false, Some(wait))?.readable {
+            let ready = self
+                .socket
+                .wait_or_woken(false, Some(self.wake.fd()), Some(wait))?;
+            if ready.readable {
                 self.receive_waiting()?;
+            }
+            if ready.woken {
+                self.wake.take();
             }
         }
         self.core.handle_timeout(self.clock.now());

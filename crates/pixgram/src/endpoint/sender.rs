@@ -181,7 +181,7 @@ impl Sender {
             Delivery::Live { interval, .. } => Some(interval),
             Delivery::Reliable => None,
         });
-        let (queue, running) = source.start(count, Arc::default())?;
+        let (queue, running) = source.start(count, Arc::default(), Some(self.tx.waker()?))?;
         let mut publisher =
             Publisher::new(&mut self.tx, FrameMeta::default()).with_delivery(self.delivery);
         if let (Some(knob), Some(interval)) = (running.quality(), interval) {

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -15,6 +15,7 @@ use pixgram_core::{OutgoingFrame, PayloadKind, SenderConfig, SenderEvent};
 
 use super::backlog::{Backlog, BacklogLimits, BacklogStats, Item};
 use crate::sender::UdpSender;
+use crate::wake::Waker;
 
 /// How long a link's sender waits for a silent subscriber before it takes it to be gone (the
 /// keepalive timeout usually ends it first).
@@ -48,7 +49,6 @@ pub struct LinkStats {
 #[derive(Debug)]
 struct Shared {
     backlog: Mutex<Backlog>,
-    wake: Condvar,
     stop: AtomicBool,
     gone: AtomicBool,
     sent: AtomicU64,
@@ -71,6 +71,8 @@ impl Shared {
 #[derive(Debug)]
 pub struct Link {
     shared: Arc<Shared>,
+    /// Ends the link thread's wait in its sender's socket: a frame pushed goes out at once.
+    wake: Waker,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -84,7 +86,6 @@ impl Link {
     ) -> std::io::Result<Link> {
         let shared = Arc::new(Shared {
             backlog: Mutex::new(Backlog::new(mode, limits)),
-            wake: Condvar::new(),
             stop: AtomicBool::new(false),
             gone: AtomicBool::new(false),
             sent: AtomicU64::new(0),
@@ -109,12 +110,16 @@ impl Link {
         };
         let tx = UdpSender::connect_keyed(addr, config, key.as_ref())
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let wake = tx
+            .waker()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
         let s = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("pixgram-hub-{addr}"))
             .spawn(move || run(&s, tx))?;
         Ok(Link {
             shared,
+            wake,
             thread: Some(thread),
         })
     }
@@ -122,7 +127,7 @@ impl Link {
     /// Queues `item`; `Some(skipped)` when the backlog overflowed (see [`Backlog::push`]).
     pub fn push(&self, item: Item) -> Option<u64> {
         let skipped = self.shared.backlog().push(item);
-        self.shared.wake.notify_one();
+        self.wake.wake();
         skipped
     }
 
@@ -150,7 +155,7 @@ impl Link {
     /// Returns the final counters.
     pub fn stop(mut self) -> LinkStats {
         self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.wake.notify_one();
+        self.wake.wake();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -161,15 +166,14 @@ impl Link {
 impl Drop for Link {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.wake.notify_one();
+        self.wake.wake();
     }
 }
 
-/// How long the link thread pumps its sender at a time while frames are in flight: a frame
-/// queued meanwhile waits at most this long.
-const PUMP_SLICE: Duration = Duration::from_micros(500);
-/// How long it sleeps at most when idle before running the sender's timers.
-const IDLE_WAIT: Duration = Duration::from_millis(20);
+/// How long the link thread pumps its sender at most before it looks at the backlog and the
+/// stop flag again: a frame pushed or a stop ends the pump at once (the link's [`Waker`]), so
+/// this only bounds a wake lost to a full socket pair.
+const PUMP_SLICE: Duration = Duration::from_millis(20);
 
 fn run(s: &Shared, mut tx: UdpSender) {
     let result = (|| -> Result<(), crate::error::DriverError> {
@@ -184,16 +188,10 @@ fn run(s: &Shared, mut tx: UdpSender) {
             if let Some(item) = next {
                 tx.send(outgoing(item))?;
                 s.sent.fetch_add(1, Ordering::Relaxed);
-            } else if tx.in_flight() > 0 {
-                tx.pump(Some(Instant::now() + PUMP_SLICE))?;
             } else {
-                let b = s.backlog();
-                if b.is_empty() && !s.stop.load(Ordering::Relaxed) {
-                    let _ = s.wake.wait_timeout(b, IDLE_WAIT);
-                } else {
-                    drop(b);
-                }
-                tx.pump(Some(Instant::now()))?;
+                // Acknowledgements, pacing and timers until the next push (or the window
+                // opens, or a timer runs).
+                tx.pump(Some(Instant::now() + PUMP_SLICE))?;
             }
             count(s, &mut tx);
         }

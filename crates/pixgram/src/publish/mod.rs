@@ -11,7 +11,7 @@ mod report;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc::{self, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -185,7 +185,9 @@ impl<'a> Publisher<'a> {
 
     /// Sends the frames a source produces until it ends (or an error), then waits for every
     /// verdict. The source runs on its own thread; this one only sends and takes verdicts.
-    /// `count`: frames asked for, if known (those never sent are counted not delivered).
+    /// Give the source the sender's [`UdpSender::waker`] ([`crate::source::LiveSource::start`]
+    /// does) and each frame goes out as soon as it is queued; without, it may wait up to
+    /// 2 ms. `count`: frames asked for, if known (those never sent are counted not delivered).
     pub fn send_stream(
         mut self,
         frames: mpsc::Receiver<SourceFrame>,
@@ -195,7 +197,7 @@ impl<'a> Publisher<'a> {
         let start = Instant::now();
         let result = (|| -> Result<()> {
             loop {
-                match frames.recv_timeout(Duration::from_millis(2)) {
+                match frames.try_recv() {
                     Ok(f) => {
                         let (len, quality) = (f.bytes.len(), f.quality);
                         let id = self.send_bytes(f.name, f.bytes, f.meta)?;
@@ -207,10 +209,11 @@ impl<'a> Publisher<'a> {
                             p.2 = None;
                         }
                     }
-                    Err(RecvTimeoutError::Timeout) => self
-                        .tx
-                        .pump(Some(Instant::now() + Duration::from_millis(2)))?,
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    // Nothing waiting: the socket is served (ACKs taken, paced datagrams
+                    // sent) until the source's waker says a frame came, or at most
+                    // `SOURCE_POLL` for a source without one.
+                    Err(TryRecvError::Empty) => self.tx.pump(Some(Instant::now() + SOURCE_POLL))?,
+                    Err(TryRecvError::Disconnected) => break,
                 }
                 self.drain(&mut on_verdict);
             }
@@ -480,4 +483,7 @@ const MAX_ATTEMPTS: u32 = 3;
 const LINGER_MAX: Duration = Duration::from_secs(1);
 
 /// How often a wait checks the stop flag.
+/// How long [`Publisher::send_stream`] pumps at most between two looks at its source's
+/// queue when the source has no [`crate::Waker`] (with one, a frame ends the pump at once).
+const SOURCE_POLL: Duration = Duration::from_millis(2);
 const STOP_POLL: Duration = Duration::from_millis(100);

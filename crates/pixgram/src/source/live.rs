@@ -18,6 +18,7 @@ use crate::codec::{self, CodecError, Transcode};
 use crate::meta::{unix_micros, FrameMeta};
 use crate::mjpeg::{MjpegSplitter, SplitStats};
 use crate::publish::quality::QualityKnob;
+use crate::wake::Waker;
 
 /// One frame from a live source.
 #[derive(Debug)]
@@ -175,17 +176,21 @@ impl LiveSource {
     }
 
     /// Starts the source on its own thread: `count` frames (or until `stop`). Its frames come
-    /// on the returned queue, at most two waiting.
+    /// on the returned queue, at most two waiting; `wake` (the sender's
+    /// [`crate::UdpSender::waker`]) is woken after each, so a sender pumping its socket while
+    /// it waits takes the frame at once.
     pub fn start(
         self,
         count: Option<u64>,
         stop: Arc<AtomicBool>,
+        wake: Option<Waker>,
     ) -> Result<(Receiver<SourceFrame>, RunningSource), SourceError> {
         let (tx, frames) = mpsc::sync_channel::<SourceFrame>(2);
         let skipped = Arc::new(AtomicU64::new(0));
         let out = Offer {
             tx,
             skipped: skipped.clone(),
+            wake,
         };
         let mut description = None;
         let knob = match &self {
@@ -257,6 +262,7 @@ impl LiveSource {
 struct Offer {
     tx: SyncSender<SourceFrame>,
     skipped: Arc<AtomicU64>,
+    wake: Option<Waker>,
 }
 
 impl Offer {
@@ -264,7 +270,12 @@ impl Offer {
     /// `false` once the sender has gone.
     fn offer(&self, frame: SourceFrame) -> bool {
         match self.tx.try_send(frame) {
-            Ok(()) => true,
+            Ok(()) => {
+                if let Some(w) = &self.wake {
+                    w.wake();
+                }
+                true
+            }
             Err(TrySendError::Full(_)) => {
                 self.skipped.fetch_add(1, Ordering::Relaxed);
                 true
