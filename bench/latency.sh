@@ -4,24 +4,29 @@
 # size, --seconds of 30 fps; the receiver's summary gives capture-to-arrival p50/p99 and the
 # encode, network-and-queues and decode shares; the sender's gives frames skipped.
 #
-# Usage: bench/latency.sh [--seconds S] [--features F] [SIZE...]   (default 10 s; 640x480
-#        1280x720 1920x1080; --features turbojpeg to use the system's libjpeg-turbo)
+# Usage: bench/latency.sh [--seconds S] [--features F] [--bin PATH] [SIZE...]   (default 10 s;
+#        640x480 1280x720 1920x1080; --features turbojpeg to use the system's libjpeg-turbo;
+#        --bin measures that binary instead of building the working tree)
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 secs=10
 features=()
 sizes=()
+bin=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --seconds) secs="$2"; shift 2 ;;
     --features) features=(--features "$2"); shift 2 ;;
+    --bin) bin="$2"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) sizes+=("$1"); shift ;;
     esac
 done
 [ ${#sizes[@]} -gt 0 ] || sizes=(640x480 1280x720 1920x1080)
-(cd "$repo" && cargo build --release -q -p pixgram-cli "${features[@]}")
-bin="${CARGO_TARGET_DIR:-$repo/target}/release/pixgram"
+if [ -z "$bin" ]; then
+    (cd "$repo" && cargo build --release -q -p pixgram-cli "${features[@]}")
+    bin="${CARGO_TARGET_DIR:-$repo/target}/release/pixgram"
+fi
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 count=$((secs * 30))

@@ -17,9 +17,10 @@
 # without (within 2%), at the same frame rate (within 5%) and an RTT p50 at most 2 ms higher
 # (p99 printed: on a busy 2-core machine it moves with scheduling, hub or not);
 # and S4 received at most 5 datagrams after its keepalive expired (its veth counter). The
-# issue's latency target, within 2 ms, is reported as met or missed but not enforced: each
-# subscriber's sender paces by its own bandwidth estimate, which for 64 KB frames every 33 ms
-# varies from run to run by more than 2 ms, for a direct sender as well (phase A, printed).
+# issue's latency target, within 2 ms, is reported as met or missed but not enforced: on a
+# quiet machine it is met in most runs (7 of 8 at 33fe079, docs/BENCHMARKS.md), but the p99 of
+# a 240-frame run moves with the scheduling of six processes on two cores by more than that,
+# and on a loaded CI machine by tens of milliseconds.
 # Every figure is printed. About 30 s.
 #
 # Needs root and `ip`, `tc` (iproute2); without them it says "SKIPPED: reason" and exits 0.
