@@ -171,8 +171,8 @@ impl Drop for Link {
 }
 
 /// How long the link thread pumps its sender at most before it looks at the backlog and the
-/// stop flag again: a frame pushed or a stop ends the pump at once (the link's [`Waker`]), so
-/// this only bounds a wake lost to a full socket pair.
+/// stop flag again. Not a delay: a frame pushed or a stop ends the pump at once (the link's
+/// [`Waker`]), and so does any datagram or timer of the sender.
 const PUMP_SLICE: Duration = Duration::from_millis(20);
 
 fn run(s: &Shared, mut tx: UdpSender) {

@@ -482,8 +482,8 @@ const MAX_ATTEMPTS: u32 = 3;
 /// Longest wait for late acknowledgements after a live stream.
 const LINGER_MAX: Duration = Duration::from_secs(1);
 
-/// How often a wait checks the stop flag.
 /// How long [`Publisher::send_stream`] pumps at most between two looks at its source's
 /// queue when the source has no [`crate::Waker`] (with one, a frame ends the pump at once).
 const SOURCE_POLL: Duration = Duration::from_millis(2);
+/// How often a wait checks the stop flag.
 const STOP_POLL: Duration = Duration::from_millis(100);
