@@ -270,10 +270,13 @@ pub struct Bbr {
     /// The round probe bandwidth began in: losses reported in the first rounds after it are
     /// start-up's overshoot, not a competing flow's queue.
     probing_since_round: u64,
-    /// Start-up's full-pipe test: the highest estimate at a round's end, and rounds since it
-    /// last grew by 25%.
+    /// Start-up's full-pipe test: the highest estimate at a round's end, rounds since it
+    /// last grew by 25%, and when the test last counted a round (at most once per sample
+    /// span, see [`Bbr::end_round`]).
     full_bw: f64,
     full_bw_rounds: u32,
+    full_bw_at: Option<Timestamp>,
+
     /// Deliveries up to this count were sent while the sender had nothing more to send:
     /// their rate samples say nothing about the path unless they exceed the estimate.
     app_limited_until: u64,
@@ -335,6 +338,7 @@ impl Bbr {
             probing_since_round: 0,
             full_bw: 0.0,
             full_bw_rounds: 0,
+            full_bw_at: None,
             app_limited_until: 0,
             app_limited_at: None,
             drained_in_cycle: false,
@@ -804,21 +808,25 @@ impl Bbr {
         self.advance(now, inflight);
     }
 
-    /// A delivery-rate sample: bytes delivered since the newest mark at least a span old.
-    fn sample_rate(&mut self, now: Timestamp) {
-        // At least the lowest RTT and 5 ms, and long enough for 8 datagrams (at most 50 ms):
-        // at 2 Mbit/s a span of two datagrams would read 1.5x the rate when a frame's ACK
-        // reports a third at once, and the highest-sample filter keeps such readings.
+    /// How long a delivery-rate sample spans at least: the lowest RTT and 5 ms, and long
+    /// enough for 8 datagrams (at most 50 ms): at 2 Mbit/s a span of two datagrams would read
+    /// 1.5x the rate when a frame's ACK reports a third at once, and the highest-sample filter
+    /// keeps such readings.
+    fn sample_span(&self) -> Duration {
         let datagrams = Duration::from_secs_f64(
             (SAMPLE_DATAGRAMS * self.config.datagram
                 / self.bw.get().unwrap_or(self.rate()).max(self.config.min))
             .min(0.05),
         );
-        let span = self
-            .min_rtt()
+        self.min_rtt()
             .unwrap_or(MIN_SAMPLE_SPAN)
             .max(MIN_SAMPLE_SPAN)
-            .max(datagrams);
+            .max(datagrams)
+    }
+
+    /// A delivery-rate sample: bytes delivered since the newest mark at least a span old.
+    fn sample_rate(&mut self, now: Timestamp) {
+        let span = self.sample_span();
         while self.marks.len() >= 2 && now.saturating_since(self.marks[1].0) >= span {
             self.marks.pop_front();
             self.flight_base = None;
@@ -954,13 +962,24 @@ impl Bbr {
                 self.bw.reset(self.round, rate.min(bw));
             }
         }
+        // The full-pipe test counts a round only once a sample span has passed since the
+        // last one it counted: a rate sample spans at least that long, so on a path whose
+        // RTT is far shorter (loopback: 40 us against 5 ms) three rounds passed before the
+        // doubled rate could show in any sample, and start-up ended at a tenth of the path's
+        // rate (4.4 of 10 Gbit/s), left to the probe cycle's 25% per 80 ms.
         if self.mode == Mode::Startup {
             let bw = self.bw.get().unwrap_or(0.0);
-            if bw >= self.full_bw * 1.25 {
-                self.full_bw = bw;
-                self.full_bw_rounds = 0;
-            } else if self.delivered >= self.app_limited_until {
-                self.full_bw_rounds += 1;
+            let span_passed = self
+                .full_bw_at
+                .is_none_or(|t| now.saturating_since(t) >= self.sample_span());
+            if span_passed {
+                self.full_bw_at = Some(now);
+                if bw >= self.full_bw * 1.25 {
+                    self.full_bw = bw;
+                    self.full_bw_rounds = 0;
+                } else if self.delivered >= self.app_limited_until {
+                    self.full_bw_rounds += 1;
+                }
             }
             if self.full_bw_rounds >= 3 || (startup_loss && bw > 0.0) {
                 self.enter_drain(now);
