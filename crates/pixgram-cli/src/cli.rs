@@ -264,7 +264,8 @@ pub struct RecvArgs {
     /// batched sender at default flags is not cut off by it.
     #[arg(long, value_name = "N", default_value_t = pixgram::ReceiverConfig::default().max_peer_datagrams_per_sec.unwrap_or(0))]
     pub max_peer_rate: u32,
-    /// Receive buffer to ask the kernel for, in bytes.
+    /// Receive buffer to ask the kernel for, in bytes. Past `net.core.rmem_max` only as root;
+    /// at the default, a grant of 4 MiB or more is taken without a warning.
     #[arg(long, value_name = "BYTES", default_value_t = pixgram::socket::DEFAULT_RECV_BUFFER)]
     pub recv_buffer: usize,
     /// Pre-shared key file (from `pixgram keygen`): every datagram is encrypted and

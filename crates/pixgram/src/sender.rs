@@ -12,7 +12,7 @@ use crate::batch::{BatchSocket, IoStats, RxPool, TxBatch};
 use crate::clock::{random_session, Clock};
 use crate::envelope::SenderEnvelope;
 use crate::error::{DriverError, SilenceHint};
-use crate::socket::{self, BufferGrant, DEFAULT_RECV_BUFFER, DEFAULT_SEND_BUFFER};
+use crate::socket::{self, BufferGrant, DEFAULT_SEND_BUFFER, MIN_RECV_BUFFER};
 use crate::wake::{Wake, Waker};
 
 /// Sends frames and messages to one receiver over UDP, one thread, no background work: every
@@ -74,7 +74,7 @@ impl UdpSender {
         }
         let (socket, grant) = socket::bind(
             socket::any_local_for(peer),
-            DEFAULT_RECV_BUFFER,
+            MIN_RECV_BUFFER,
             DEFAULT_SEND_BUFFER,
         )?;
         socket.connect(peer)?;
