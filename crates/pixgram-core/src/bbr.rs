@@ -147,6 +147,9 @@ pub const LONG_TERM_HOLD: Duration = Duration::from_secs(3);
 struct WindowedMin {
     /// (slot number, lowest sample in it), oldest first.
     slots: VecDeque<(u64, Duration)>,
+    /// The lowest of them, kept as they change: the window and the rate are read several
+    /// times for every datagram sent.
+    lowest: Option<Duration>,
 }
 
 impl WindowedMin {
@@ -165,10 +168,11 @@ impl WindowedMin {
             Some((s, m)) if *s >= slot => *m = (*m).min(rtt),
             _ => self.slots.push_back((slot, rtt)),
         }
+        self.lowest = self.slots.iter().map(|&(_, m)| m).min();
     }
 
     fn get(&self) -> Option<Duration> {
-        self.slots.iter().map(|&(_, m)| m).min()
+        self.lowest
     }
 
     /// Forgets every sample: `rtt`, sampled at `now`, is the lowest.
@@ -184,6 +188,8 @@ impl WindowedMin {
 #[derive(Debug, Clone, Default)]
 struct WindowedMax {
     rounds: VecDeque<(u64, f64)>,
+    /// The highest of them, kept as they change (see [`WindowedMin::lowest`]).
+    highest: Option<f64>,
 }
 
 impl WindowedMax {
@@ -196,10 +202,11 @@ impl WindowedMax {
             Some((r, m)) if *r >= round => *m = m.max(rate),
             _ => self.rounds.push_back((round, rate)),
         }
+        self.highest = self.rounds.iter().map(|&(_, m)| m).reduce(f64::max);
     }
 
     fn get(&self) -> Option<f64> {
-        self.rounds.iter().map(|&(_, m)| m).reduce(f64::max)
+        self.highest
     }
 
     fn reset(&mut self, round: u64, rate: f64) {
