@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod bbr;
+mod body_pool;
 pub mod chunking;
 pub mod compat_seed;
 pub mod fec;

@@ -112,15 +112,35 @@ impl PartialFrame {
     }
 
     /// A frame with nothing received yet: only its bitmap is allocated.
+    #[cfg(test)]
     pub(crate) fn new(layout: ChunkLayout, flags: DataFlags, parity: u8, now: Timestamp) -> Self {
+        Self::new_in(
+            Vec::with_capacity(layout.len_usize()),
+            layout,
+            flags,
+            parity,
+            now,
+        )
+    }
+
+    /// A frame with nothing received yet, reassembled into `body` (empty, with room for the
+    /// declared length: a new reservation, or a body used before, see
+    /// [`crate::body_pool`]).
+    pub(crate) fn new_in(
+        body: Vec<u8>,
+        layout: ChunkLayout,
+        flags: DataFlags,
+        parity: u8,
+        now: Timestamp,
+    ) -> Self {
+        debug_assert!(body.is_empty());
         let chunks = u64::from(layout.count()) + u64::from(parity);
         let words = usize::try_from(chunks.div_ceil(64)).unwrap_or(usize::MAX);
         PartialFrame {
             layout,
             flags,
             parity_count: parity,
-            // Zeroed allocation: pages not yet written are not committed by the OS.
-            body: Vec::with_capacity(layout.len_usize()),
+            body,
             extent: 0,
             parity: Vec::new(),
             have: vec![0; words],

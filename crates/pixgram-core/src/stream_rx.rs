@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::body_pool::BodyPool;
 use crate::chunking::ChunkLayout;
 use crate::ids::{ChunkIndex, FrameId};
 use crate::reassembly::{Insert, PartialFrame};
@@ -151,12 +152,13 @@ pub(crate) enum ChunkOutcome {
     OverFramesInFlight,
 }
 
-/// Limits the receiver passes down for one chunk.
-pub(crate) struct Admission {
+/// Limits the receiver passes down for one chunk, and where a new frame's body comes from.
+pub(crate) struct Admission<'a> {
     /// Bytes the stream may still take (the smaller of peer and global headroom).
     pub available_bytes: u64,
     pub max_frames_in_flight: usize,
     pub nack_delay: Duration,
+    pub bodies: &'a BodyPool,
 }
 
 #[derive(Debug)]
@@ -433,7 +435,8 @@ impl StreamReceiver {
                     self.advance(now, Duration::MAX, out);
                     return ChunkOutcome::OverBudget;
                 }
-                let mut p = PartialFrame::new(layout, flags, h.parity, now);
+                let body = admission.bodies.take(layout.len_usize());
+                let mut p = PartialFrame::new_in(body, layout, flags, h.parity, now);
                 self.footprint += p.charge();
                 if self.live {
                     p.expires_at = Some(now + Duration::from_millis(u64::from(h.deadline_ms)));

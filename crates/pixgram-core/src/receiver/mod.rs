@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::body_pool::BodyPool;
 use crate::chunking::ChunkLayout;
 use crate::handshake::{
     AddressValidator, ChallengeBudget, CHALLENGES_PER_SEC, DATA_CHALLENGES_PER_SEC,
@@ -99,6 +100,8 @@ pub struct Receiver {
     /// [`EARLY_DATA_BYTES`]).
     early: VecDeque<(Timestamp, PeerKey, Vec<u8>)>,
     early_bytes: usize,
+    /// Bodies of delivered frames, back from the application for the next frames.
+    bodies: BodyPool,
 }
 
 impl Receiver {
@@ -110,6 +113,7 @@ impl Receiver {
             data_challenges: ChallengeBudget::new(DATA_CHALLENGES_PER_SEC),
             early: VecDeque::new(),
             early_bytes: 0,
+            bodies: BodyPool::default(),
             config,
             peers: BTreeMap::new(),
             remembered: BTreeMap::new(),
@@ -250,6 +254,7 @@ impl Receiver {
             available_bytes: room,
             max_frames_in_flight: self.config.max_frames_in_flight,
             nack_delay: self.config.nack_delay,
+            bodies: &self.bodies,
         };
         let before = stream.footprint();
         let forgotten = stream.verdicts_forgotten();
@@ -372,13 +377,14 @@ impl Receiver {
 
 /// Splits a completed body into metadata and payload, without copying the payload.
 fn split_frame(
+    bodies: &BodyPool,
     peer: SocketAddr,
     session: SessionId,
     stream: StreamId,
     frame: FrameId,
     done: Completed,
 ) -> Option<ReceivedFrame> {
-    let body = Bytes::from(done.body);
+    let body = bodies.wrap(done.body);
     let (metadata, payload) = if done.flags.contains(DataFlags::METADATA) {
         let len_bytes: [u8; 4] = body.get(..4)?.try_into().ok()?;
         let meta_len = u32::from_be_bytes(len_bytes) as usize;

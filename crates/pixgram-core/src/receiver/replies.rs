@@ -102,7 +102,7 @@ impl Receiver {
                     self.queue_reply((session, peer), reply);
                 }
                 StreamOutput::Deliver(frame, done) => {
-                    match split_frame(peer, session, stream, frame, done) {
+                    match split_frame(&self.bodies, peer, session, stream, frame, done) {
                         Some(f) => {
                             match f.kind {
                                 PayloadKind::Frame => self.stats.frames_delivered += 1,
