@@ -283,7 +283,6 @@ pub struct Bbr {
     full_bw: f64,
     full_bw_rounds: u32,
     full_bw_at: Option<Timestamp>,
-
     /// Deliveries up to this count were sent while the sender had nothing more to send:
     /// their rate samples say nothing about the path unless they exceed the estimate.
     app_limited_until: u64,
@@ -972,8 +971,8 @@ impl Bbr {
         // The full-pipe test counts a round only once a sample span has passed since the
         // last one it counted: a rate sample spans at least that long, so on a path whose
         // RTT is far shorter (loopback: 40 us against 5 ms) three rounds passed before the
-        // doubled rate could show in any sample, and start-up ended at a tenth of the path's
-        // rate (4.4 of 10 Gbit/s), left to the probe cycle's 25% per 80 ms.
+        // doubled rate could show in any sample, and start-up ended at 2.9 of 10 Gbit/s in the
+        // simulator, leaving the rest to the probe cycle's 25% per 80 ms.
         if self.mode == Mode::Startup {
             let bw = self.bw.get().unwrap_or(0.0);
             let span_passed = self

@@ -2,8 +2,8 @@
 //! body; when the application drops the last of them, the body comes back here, emptied, and
 //! the next frame of about its size is reassembled into it. Without this every large frame
 //! was a fresh allocation whose pages the kernel faulted in as the chunks were copied (the
-//! allocator handing freed bodies back to the system in between): 17% of a receiver's time
-//! for pipelined 1080p frames.
+//! allocator handing freed bodies back to the system in between): 27 faults per 300 kB
+//! frame, 17% of a keyed receiver's time for pipelined 1080p frames.
 //!
 //! Bounded: at most [`POOL_BODIES`] bodies and [`POOL_BYTES`] in all are held, only bodies of
 //! [`MIN_POOLED`] to [`MAX_POOLED`] bytes are kept (smaller ones cost the allocator little),

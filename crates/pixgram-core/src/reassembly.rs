@@ -31,7 +31,8 @@ const SPARSE_GAP: usize = 1 << 20;
 
 /// A frame whose chunks are arriving. Memory is charged for what arrives, not for what the
 /// header declares. The body is reserved at the declared length, whose pages the operating
-/// system commits only when written, and filled without zeroing it first: chunks arriving in
+/// system commits only when written (unless it is the body of a frame delivered before, see
+/// [`crate::body_pool`]), and filled without zeroing it first: chunks arriving in
 /// order are appended, a gap before a chunk is zeroed (a hole for the missing chunks), and a
 /// chunk more than [`SPARSE_GAP`] ahead turns the body into one zeroed allocation of the whole
 /// length (untouched pages, as a header declaring much and sending little must cost little).
