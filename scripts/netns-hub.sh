@@ -18,9 +18,9 @@
 # (p99 printed: on a busy 2-core machine it moves with scheduling, hub or not);
 # and S4 received at most 5 datagrams after its keepalive expired (its veth counter). The
 # issue's latency target, within 2 ms, is reported as met or missed but not enforced: on a
-# quiet machine it is met in most runs (7 of 8 at 33fe079, docs/BENCHMARKS.md), but the p99 of
-# a 240-frame run moves with the scheduling of six processes on two cores by more than that,
-# and on a loaded CI machine by tens of milliseconds.
+# quiet machine it is met in most runs (7 of 8 at 33fe079, 7 of 7 at 2207ee1: docs/BENCHMARKS.md),
+# but the p99 of a 240-frame run moves with the scheduling of six processes on two cores by
+# more than that, and on a loaded CI machine by tens of milliseconds.
 # Every figure is printed. About 30 s.
 #
 # Needs root and `ip`, `tc` (iproute2); without them it says "SKIPPED: reason" and exits 0.
