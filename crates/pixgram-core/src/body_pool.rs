@@ -28,6 +28,16 @@ pub const MAX_POOLED: usize = 8 << 20;
 
 type Shelf = Mutex<Vec<Vec<u8>>>;
 
+/// Whether a body of this size is one the pool keeps.
+fn poolable(len: usize) -> bool {
+    (MIN_POOLED..=MAX_POOLED).contains(&len)
+}
+
+/// The capacity of the bodies on a shelf, in bytes.
+fn capacity(bodies: &[Vec<u8>]) -> usize {
+    bodies.iter().map(Vec::capacity).sum()
+}
+
 /// The receiver's pool of emptied bodies; clones share it.
 #[derive(Clone, Default)]
 pub(crate) struct BodyPool {
@@ -48,7 +58,7 @@ impl BodyPool {
     /// An empty body with room for `len` bytes: one from the pool if one fits (and is not
     /// more than twice as large), else a new reservation.
     pub(crate) fn take(&self, len: usize) -> Vec<u8> {
-        if (MIN_POOLED..=MAX_POOLED).contains(&len) {
+        if poolable(len) {
             if let Ok(mut shelf) = self.shelf.lock() {
                 let fits = |b: &Vec<u8>| b.capacity() >= len && b.capacity() / 2 <= len;
                 if let Some(i) = shelf.iter().position(fits) {
@@ -61,7 +71,7 @@ impl BodyPool {
 
     /// `body` as [`Bytes`] that return it here when the last view of it is dropped.
     pub(crate) fn wrap(&self, body: Vec<u8>) -> Bytes {
-        if !(MIN_POOLED..=MAX_POOLED).contains(&body.capacity()) {
+        if !poolable(body.capacity()) {
             return Bytes::from(body);
         }
         Bytes::from_owner(Lent {
@@ -74,7 +84,7 @@ impl BodyPool {
     pub(crate) fn held(&self) -> (usize, usize) {
         self.shelf
             .lock()
-            .map_or((0, 0), |s| (s.len(), s.iter().map(Vec::capacity).sum()))
+            .map_or((0, 0), |s| (s.len(), capacity(&s)))
     }
 }
 
@@ -99,8 +109,7 @@ impl Drop for Lent {
         let Ok(mut shelf) = shelf.lock() else {
             return;
         };
-        let held: usize = shelf.iter().map(Vec::capacity).sum();
-        if shelf.len() < POOL_BODIES && held + self.body.capacity() <= POOL_BYTES {
+        if shelf.len() < POOL_BODIES && capacity(&shelf) + self.body.capacity() <= POOL_BYTES {
             let mut body = std::mem::take(&mut self.body);
             body.clear();
             shelf.push(body);
