@@ -395,9 +395,14 @@ fn u64_at(b: &[u8], r: std::ops::Range<usize>) -> u64 {
     u64::from_be_bytes(a)
 }
 
-/// CRC32C of `bytes`.
+/// CRC32C (CRC-32/ISCSI) of `bytes`. crc-fast folds with carry-less multiplies (VPCLMULQDQ
+/// where the CPU has it): 52-62 GB/s against 25-30 for the CRC32 instruction in three
+/// streams (crc32c 0.6) on this project's machines, from 1,200-byte datagrams up. A receiver
+/// checks every byte it is sent, so this was 13% of one receiving 1,200-byte datagrams and
+/// 26% of a Python hub taking 6 MB arrays.
 pub fn checksum(bytes: &[u8]) -> u32 {
-    crc32c::crc32c(bytes)
+    // CRC-32/ISCSI is a 32-bit CRC: the u64 holds it in its low half.
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, bytes) as u32
 }
 
 /// Parses and verifies one datagram. Checks run cheapest first: length, magic, version, type,
@@ -786,6 +791,31 @@ pub fn emit_close(buf: &mut [u8], session: SessionId) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checksum_is_crc32c() {
+        // The CRC-32/ISCSI check value (RFC 3720 B.4), and one beside a bitwise reference at
+        // every length through the folding code's block sizes.
+        assert_eq!(checksum(b"123456789"), 0xE306_9283);
+        fn bitwise(bytes: &[u8]) -> u32 {
+            let mut crc = !0u32;
+            for &b in bytes {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = (crc >> 1) ^ (0x82F6_3B78 & (crc & 1).wrapping_neg());
+                }
+            }
+            !crc
+        }
+        let data: Vec<u8> = (0..2048u32).map(|i| (i * 31 + 7) as u8).collect();
+        for len in (0..=600).chain([1023, 1024, 1196, 2048]) {
+            assert_eq!(
+                checksum(&data[..len]),
+                bitwise(&data[..len]),
+                "length {len}"
+            );
+        }
+    }
 
     fn header() -> DataHeader {
         DataHeader {
