@@ -1,6 +1,6 @@
 """pixgram's ImageZMQ drop-in against real ImageZMQ, Python to Python on loopback.
 
-    python compare.py --jpeg PHOTO.jpg [--rounds 5] [--frames 2000] [--seconds 2]
+    python compare.py --jpeg PHOTO.jpg [--rounds 5] [--frames 2000] [--seconds 2] [--cases A,B]
 
 Cases, interleaved within each round (a hub process and a sender process each):
   reqrep-jpg    send_jpg of the JPEG, REQ/REP: round trips per second at the sender
@@ -167,9 +167,16 @@ def main():
     p.add_argument("--frames", type=int, default=2000, help="REQ/REP round trips per run")
     p.add_argument("--array-frames", type=int, default=300, help="send_image runs")
     p.add_argument("--seconds", type=float, default=2.0, help="PUB/SUB measuring time")
+    p.add_argument("--cases", help="comma-separated cases to run (default: all)")
     args = p.parse_args()
     cases = {"reqrep-jpg": "frames/s", "pubsub-jpg": "MB/s", "reqrep-array": "frames/s",
              "pubsub-native": "MB/s"}
+    if args.cases:
+        wanted = args.cases.split(",")
+        unknown = sorted(set(wanted) - set(cases))
+        if unknown:
+            p.error(f"unknown case {', '.join(unknown)}; the cases are {', '.join(cases)}")
+        cases = {c: u for c, u in cases.items() if c in wanted}
     results = {(lib, c): [] for lib in ("pixgram", "imagezmq") for c in cases}
     for r in range(args.rounds):
         for case in cases:
@@ -190,6 +197,9 @@ def main():
     for case, unit in cases.items():
         px = statistics.median(results[("pixgram", case)])
         peer = "pubsub-jpg" if case == "pubsub-native" else case
+        if not results[("imagezmq", peer)]:
+            print(f"{case:<14} {px:>9,.0f} {unit:<5}{'(' + peer + ' not run)':>22}")
+            continue
         zq = statistics.median(results[("imagezmq", peer)])
         print(f"{case:<14} {px:>9,.0f} {unit:<5}{zq:>9,.0f} {unit:<5}{px / zq:>6.2f}x")
 
