@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use ring::hmac;
+use aws_lc_rs::hmac;
 
 use crate::ids::SessionId;
 use crate::pacing::Pacer;

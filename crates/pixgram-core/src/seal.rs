@@ -5,7 +5,7 @@
 //! supplies the randomness: the core reads no OS source). The salt travels in every sealed
 //! datagram, so the peer derives the same key; since a restarted endpoint picks a new salt, a
 //! (key, nonce) pair is never used twice even though the nonce is just a packet counter.
-//! AES-256-GCM (ring) seals the inner v1 datagram; the sealed header is the associated data.
+//! AES-256-GCM (aws-lc) seals the inner v1 datagram; the sealed header is the associated data.
 //!
 //! ```text
 //! 0      2   3   4                20                  28              len-16    len
@@ -19,8 +19,8 @@
 
 use std::collections::HashMap;
 
-use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
-use ring::hkdf;
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
+use aws_lc_rs::hkdf;
 use thiserror::Error;
 
 use crate::wire;
@@ -185,7 +185,7 @@ pub(crate) fn seal_in_place(
     ty: u8,
     salt: &[u8; 16],
     packet: u64,
-    seal: impl FnOnce(&[u8], &mut [u8]) -> Result<ring::aead::Tag, ring::error::Unspecified>,
+    seal: impl FnOnce(&[u8], &mut [u8]) -> Result<aws_lc_rs::aead::Tag, aws_lc_rs::error::Unspecified>,
 ) -> usize {
     let len = inner_len + SEAL_OVERHEAD;
     assert!(buf.len() >= len, "seal buffer too small");

@@ -16,8 +16,8 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use ring::aead::{Aad, LessSafeKey, UnboundKey, AES_256_GCM};
-use ring::hkdf;
+use aws_lc_rs::aead::{Aad, LessSafeKey, UnboundKey, AES_256_GCM};
+use aws_lc_rs::hkdf;
 
 use crate::ids::SessionId;
 use crate::seal::{

@@ -7,25 +7,27 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use pixgram_core::seal::Psk;
-use ring::rand::{SecureRandom, SystemRandom};
 
 use crate::error::DriverError;
+
+/// Fills `bytes` from the operating system's random source (getrandom(2)). Not aws-lc's
+/// generator: seeding it runs a jitter-entropy collector, about 30 ms of CPU in every
+/// process that asks for one random byte.
+pub(crate) fn fill_random(bytes: &mut [u8]) -> Result<(), DriverError> {
+    getrandom::fill(bytes).map_err(|_| DriverError::Random)
+}
 
 /// Fresh random salt bytes.
 pub(crate) fn fresh_salt() -> Result<[u8; 16], DriverError> {
     let mut salt = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut salt)
-        .map_err(|_| DriverError::Random)?;
+    fill_random(&mut salt)?;
     Ok(salt)
 }
 
 /// 32 fresh random bytes for a receiver's address-validation secret.
 pub fn fresh_secret() -> Result<pixgram_core::Secret, DriverError> {
     let mut secret = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut secret)
-        .map_err(|_| DriverError::Random)?;
+    fill_random(&mut secret)?;
     Ok(pixgram_core::Secret(secret))
 }
 
@@ -33,9 +35,7 @@ pub fn fresh_secret() -> Result<pixgram_core::Secret, DriverError> {
 /// Refuses to replace an existing file unless `force`.
 pub fn write_key_file(path: &Path, force: bool) -> Result<Psk, DriverError> {
     let mut bytes = [0u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| DriverError::Random)?;
+    fill_random(&mut bytes)?;
     let key = Psk::from_bytes(bytes);
     let err = |source| DriverError::File {
         path: path.to_path_buf(),

@@ -72,9 +72,8 @@ pub fn ntp_now() -> u64 {
 
 /// A random 32-bit value (SSRCs, initial sequence numbers and timestamps, RFC 3550 5.1).
 pub fn random_u32() -> u32 {
-    use ring::rand::SecureRandom;
     let mut b = [0u8; 4];
-    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    let _ = crate::security::fill_random(&mut b);
     u32::from_ne_bytes(b)
 }
 
