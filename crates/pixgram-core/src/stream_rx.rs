@@ -128,6 +128,9 @@ pub(crate) enum StreamOutput {
         frame: FrameId,
         chunks_received: u32,
         ranges: Vec<ChunkRange>,
+        /// A progress report (PROTOCOL 2.6): its one range lies past the frame and asks for
+        /// nothing.
+        progress: bool,
     },
     Lost {
         first: FrameId,
@@ -631,6 +634,7 @@ impl StreamReceiver {
             frame,
             chunks_received: held,
             ranges: vec![ChunkRange { first: past, count }],
+            progress: true,
         });
     }
 
@@ -651,6 +655,7 @@ impl StreamReceiver {
             frame,
             chunks_received: p.chunks_received(),
             ranges,
+            progress: false,
         });
     }
 

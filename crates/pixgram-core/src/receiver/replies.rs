@@ -15,6 +15,8 @@ pub(super) enum Reply {
         frame: FrameId,
         chunks_received: u32,
         ranges: Vec<ChunkRange>,
+        /// A progress report: counted apart from NACKs that ask for chunks.
+        progress: bool,
     },
 }
 
@@ -91,6 +93,7 @@ impl Receiver {
                     frame,
                     chunks_received,
                     ranges,
+                    progress,
                 } => {
                     let reply = Reply::Nack {
                         session,
@@ -98,6 +101,7 @@ impl Receiver {
                         frame,
                         chunks_received,
                         ranges,
+                        progress,
                     };
                     self.queue_reply((session, peer), reply);
                 }
@@ -192,9 +196,15 @@ impl Receiver {
                 frame,
                 chunks_received,
                 ranges,
+                progress,
             } => {
-                self.stats.nacks_sent += 1;
-                self.stats.chunks_nacked += ranges.iter().map(|r| u64::from(r.count)).sum::<u64>();
+                if progress {
+                    self.stats.progress_reports_sent += 1;
+                } else {
+                    self.stats.nacks_sent += 1;
+                    self.stats.chunks_nacked +=
+                        ranges.iter().map(|r| u64::from(r.count)).sum::<u64>();
+                }
                 wire::emit_nack(buf, session, stream, frame, chunks_received, &ranges)
             }
         };

@@ -187,8 +187,11 @@ pub struct ReceiverStats {
     pub acks_sent: u64,
     /// Acknowledgements dropped because `max_queued_acks` were waiting.
     pub acks_dropped: u64,
-    /// NACKs handed out by `poll_transmit`.
+    /// NACKs handed out by `poll_transmit` that ask for chunks again.
     pub nacks_sent: u64,
+    /// Progress reports handed out by `poll_transmit` (NACKs whose one range lies past the
+    /// frame: they ask for nothing, PROTOCOL 2.6).
+    pub progress_reports_sent: u64,
     /// Chunks those NACKs asked for again: the loss the receiver saw (with repeats).
     pub chunks_nacked: u64,
     /// Replies not sent because the peer had not sent as many bytes as they would take
