@@ -14,6 +14,12 @@ args = sys.argv[1:] + [None] * 3
 images_addr, lists_addr = args[0] or "127.0.0.1:5000", args[1] or "127.0.0.1:5001"
 items = int(args[2] or 0)  # exit after this many (0: never)
 done = threading.Semaphore(0)
+said = threading.Lock()  # one line at a time from the two threads
+
+
+def say(line):
+    with said:
+        print(line, flush=True)
 
 
 def serve(addr):
@@ -22,9 +28,9 @@ def serve(addr):
             name = item.meta.get("file", f"frame-{item.id}.jpg")
             with open(name, "wb") as f:
                 f.write(item)  # the received bytes, without a copy
-            print("saved", name, len(item), "bytes", flush=True)
+            say(f"saved {name} {len(item)} bytes")
         else:
-            print("list", item.json(), flush=True)
+            say(f"list {item.json()}")
         done.release()
 
 
