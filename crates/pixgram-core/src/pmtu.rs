@@ -60,7 +60,14 @@ impl PathMtu {
 
     fn next_size(&self) -> Option<usize> {
         let open = |s: usize| s > self.current && s < self.failed && s <= self.max;
-        if let Some(&c) = CANDIDATES.iter().find(|&&c| open(c)) {
+        // The candidates, then the maximum itself (a keyed sender's is 65,463: its seal
+        // takes 44 bytes of the 65,507), then bisecting.
+        if let Some(c) = CANDIDATES
+            .iter()
+            .copied()
+            .chain([self.max])
+            .find(|&c| open(c))
+        {
             return Some(c);
         }
         let top = self.failed.min(self.max + 1);
@@ -188,8 +195,11 @@ mod tests {
             p.current()
         );
         assert!(sent < 40, "{sent} probes");
-        // Capped by the sender's maximum, and off when the maximum is the base.
-        assert_eq!(search(1200, 9000, 65_507).0.current(), 8972);
+        // Capped by the sender's maximum, which is tried before bisecting: a keyed sender's
+        // (65,463) in three probes, not the twelve of a bisection from 8,972.
+        assert_eq!(search(1200, 9000, 65_507).0.current(), 9000);
+        let (keyed, sent) = search(1200, 65_463, 65_507);
+        assert_eq!((keyed.current(), sent), (65_463, 3));
         let (off, sent) = search(1200, 1200, 65_507);
         assert_eq!((off.current(), sent), (1200, 0));
     }

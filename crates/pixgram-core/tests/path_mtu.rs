@@ -8,6 +8,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
 use harness::{ImpairConfig, Link};
+use pixgram_core::time::Timestamp;
 use pixgram_core::{
     OutgoingFrame, ReceiverConfig, ReceiverEvent, SenderConfig, SenderEvent, StreamId,
 };
@@ -174,4 +175,47 @@ fn random_loss_is_not_a_black_hole() {
             "seed {seed}: the loss did time frames out"
         );
     }
+}
+
+/// When the first frame's acknowledgement comes, with discovery on (`max`) or off.
+fn first_frame_acked_at(max: Option<usize>) -> Duration {
+    let config = SenderConfig {
+        max_datagram_size: max,
+        ..SenderConfig::default()
+    };
+    let way = ImpairConfig {
+        delay: Duration::from_millis(1),
+        ..ImpairConfig::default()
+    };
+    let mut link = Link::new(config, ReceiverConfig::default(), way.clone(), way, 3);
+    let frame = OutgoingFrame::frame(StreamId::FRAMES, vec![7; 300_000]).reliable(true);
+    link.tx.send(Timestamp::ZERO, frame).unwrap();
+    link.run_until(Timestamp::from_millis(2_000));
+    let acked = link.tx_events.iter().find_map(|(t, e)| match e {
+        SenderEvent::Acked { .. } => Some(*t),
+        _ => None,
+    });
+    acked
+        .expect("the frame was acknowledged")
+        .saturating_since(Timestamp::ZERO)
+}
+
+#[test]
+fn probes_do_not_hold_the_first_frame_back() {
+    // The first frame is cut for the base size either way (its first chunk goes before any
+    // probe is confirmed); the probes (1,472 + 8,972 + 65,507 bytes) must not delay it. When
+    // they were charged to the pacer at the initial rate, it came 15 ms later; a keyed
+    // sender's twelve probes of a bisection (600 kB), 121 ms later.
+    let off = first_frame_acked_at(None);
+    let on = first_frame_acked_at(Some(65_507));
+    let keyed = first_frame_acked_at(Some(65_463));
+    println!("first frame acknowledged after {off:?} without discovery, {on:?} with, {keyed:?} with a keyed maximum");
+    assert!(
+        on <= off + Duration::from_millis(3),
+        "{on:?} against {off:?}"
+    );
+    assert!(
+        keyed <= off + Duration::from_millis(3),
+        "{keyed:?} against {off:?}"
+    );
 }

@@ -193,6 +193,13 @@ impl Sender {
 
     pub(super) fn count_sent(&mut self, now: Timestamp, len: usize) {
         self.pacer.on_sent(now, len);
+        self.count_unpaced(len);
+    }
+
+    /// Counts a datagram the pacer does not hold back, nor charges for (a path MTU probe:
+    /// PROTOCOL 8.4). Charged at the initial rate, a keyed sender's probes (600 kB) held its
+    /// first frame's data back 121 ms on loopback, an unkeyed one's (74 kB) 15 ms.
+    fn count_unpaced(&mut self, len: usize) {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += len as u64;
     }
@@ -238,7 +245,7 @@ impl Sender {
             len: size,
         };
         let len = wire::emit_hello(buf, &hello);
-        self.count_sent(now, len);
+        self.count_unpaced(len);
         Transmit::to_peer(len)
     }
 
