@@ -225,6 +225,32 @@ pub fn path_line(tx: &UdpSender) -> String {
     ) + &mtu_text(tx)
 }
 
+/// What a live sender did with frames it could not deliver in time, when it did anything:
+/// dropped for their deadline (and how many of those before it, as hopeless at the estimated
+/// rate), replaced by newer ones, rate estimates forgotten as stale, chunks lost unresent.
+pub fn live_line(tx: &UdpSender) -> Option<String> {
+    let s = tx.stats();
+    let counts = [
+        s.frames_past_deadline,
+        s.frames_superseded,
+        s.estimates_forgotten,
+        s.live_chunks_lost,
+    ];
+    if counts.iter().all(|&n| n == 0) {
+        return None;
+    }
+    Some(format!(
+        "live: {} frames dropped for their deadline ({} of them before it passed: they could \
+         not arrive in time at the estimated rate), {} replaced by newer frames; {} stale rate \
+         estimates forgotten; {} chunks lost on the way and not resent",
+        s.frames_past_deadline,
+        s.frames_hopeless,
+        s.frames_superseded,
+        s.estimates_forgotten,
+        s.live_chunks_lost
+    ))
+}
+
 /// The datagram size path MTU discovery settled on, when it ran.
 fn mtu_text(tx: &UdpSender) -> String {
     let s = tx.stats();

@@ -43,6 +43,9 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     eprintln!("{}", report::summary(&mut sent));
     eprintln!("{}", report::path_line(&tx));
+    if let Some(line) = report::live_line(&tx) {
+        eprintln!("{line}");
+    }
     let outcome = report::conclude(&mut sent, &tx, delivery, args.max_loss);
     tx.close()?;
     outcome

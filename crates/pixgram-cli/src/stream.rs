@@ -92,6 +92,9 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         eprintln!("{}", quality::summary_line(q));
     }
     eprintln!("{}", report::path_line(&tx));
+    if let Some(line) = report::live_line(&tx) {
+        eprintln!("{line}");
+    }
     if source.skipped > 0 {
         eprintln!(
             "source: {} frames skipped because the sender was busy with earlier ones",

@@ -151,6 +151,49 @@ fn live_mode_with_fec_keeps_frames_whole_and_on_time_at_2_percent_loss() {
 }
 
 #[test]
+fn a_live_sender_below_its_stream_rate_says_what_it_dropped() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = TempDir::new("relay-live-slow");
+    // The largest sample image, 30 fps, through 1 Mbit/s: far more than the path carries.
+    let file = images(&tmp)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let rx = Recv::start(&["--duration", "30"]);
+    let relay = Relay::start(&rx.addr, &["--rate", "1"]);
+    let name = file.display().to_string();
+    let sent = run(
+        &[
+            "send",
+            "--to",
+            &relay.addr,
+            "--mode",
+            "live",
+            "--fps",
+            "30",
+            "--loop",
+            "15",
+            &name,
+        ],
+        Duration::from_secs(30),
+    );
+    let err = String::from_utf8_lossy(&sent.stderr);
+    // The summary says what became of the frames it could not deliver: dropped at the
+    // sender for their deadline (counted), not left to queue past it.
+    let live = err
+        .lines()
+        .find(|l| l.starts_with("live: "))
+        .unwrap_or_else(|| panic!("no live line: {err}"));
+    let dropped: u64 = live["live: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{live}"));
+    assert!(dropped > 0, "{live}");
+    assert!(live.contains("frames dropped for their deadline"), "{live}");
+}
+
+#[test]
 fn bad_impairment_flags_get_one_clear_line() {
     for (flags, needle) in [
         (vec!["--loss", "150"], "--loss is a percentage"),
