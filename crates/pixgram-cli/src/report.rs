@@ -203,7 +203,7 @@ fn no_answer(tx: &UdpSender) -> String {
 }
 
 /// Retransmissions, rate, RTT and queueing delay as the sender sees them.
-pub fn path_line(tx: &UdpSender) -> String {
+fn path_line(tx: &UdpSender) -> String {
     let s = tx.stats();
     let p = tx.core().path();
     let share = 100.0 * s.chunks_retransmitted as f64 / s.datagrams_sent.max(1) as f64;
@@ -225,10 +225,18 @@ pub fn path_line(tx: &UdpSender) -> String {
     ) + &mtu_text(tx)
 }
 
+/// Prints the path line, and the live line when there is one.
+pub fn print_path(tx: &UdpSender) {
+    eprintln!("{}", path_line(tx));
+    if let Some(line) = live_line(tx) {
+        eprintln!("{line}");
+    }
+}
+
 /// What a live sender did with frames it could not deliver in time, when it did anything:
 /// dropped for their deadline (and how many of those before it, as hopeless at the estimated
 /// rate), replaced by newer ones, rate estimates forgotten as stale, chunks lost unresent.
-pub fn live_line(tx: &UdpSender) -> Option<String> {
+fn live_line(tx: &UdpSender) -> Option<String> {
     let s = tx.stats();
     let counts = [
         s.frames_past_deadline,

@@ -42,10 +42,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
         .send_files(&files, args.repeat, report::on_verdict(&bar, args.verbose));
     bar.finish_and_clear();
     eprintln!("{}", report::summary(&mut sent));
-    eprintln!("{}", report::path_line(&tx));
-    if let Some(line) = report::live_line(&tx) {
-        eprintln!("{line}");
-    }
+    report::print_path(&tx);
     let outcome = report::conclude(&mut sent, &tx, delivery, args.max_loss);
     tx.close()?;
     outcome

@@ -91,10 +91,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<()> {
     if let Some(q) = &sent.quality {
         eprintln!("{}", quality::summary_line(q));
     }
-    eprintln!("{}", report::path_line(&tx));
-    if let Some(line) = report::live_line(&tx) {
-        eprintln!("{line}");
-    }
+    report::print_path(&tx);
     if source.skipped > 0 {
         eprintln!(
             "source: {} frames skipped because the sender was busy with earlier ones",
