@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Queued replies a progress report looks back over for an older one to replace (a batch
+/// read at once interleaves at most a few frames and streams).
+const COALESCE_SCAN: usize = 8;
+
 /// A datagram waiting for [`Receiver::poll_transmit`].
 #[derive(Debug)]
 pub(super) enum Reply {
@@ -159,7 +163,18 @@ impl Receiver {
     }
 
     /// Queues a reply if the queue has room and the peer has sent at least as many bytes.
+    /// A progress report replaces one still waiting for the same frame: it says everything
+    /// the older one did (its counts are cumulative, its chunk is newer), and a batch of
+    /// datagrams read at once would otherwise send one report per [`PROGRESS_CHUNKS`] chunks
+    /// of it, all at the same moment.
+    ///
+    /// [`PROGRESS_CHUNKS`]: crate::stream_rx::PROGRESS_CHUNKS
     pub(super) fn queue_reply(&mut self, key: PeerKey, reply: Reply) {
+        if let Some(waiting) = self.waiting_progress(key.1, &reply) {
+            *waiting = reply;
+            self.stats.progress_reports_coalesced += 1;
+            return;
+        }
         if self.replies.len() >= self.config.max_queued_acks {
             self.stats.acks_dropped += 1;
             return;
@@ -174,6 +189,44 @@ impl Receiver {
         }
         peer.reply_credit -= len;
         self.replies.push_back((key.1, reply));
+    }
+
+    /// The progress report still queued (among the last [`COALESCE_SCAN`]) for the frame
+    /// `reply` reports progress on, if `reply` is a progress report of the same length.
+    fn waiting_progress(&mut self, dst: SocketAddr, reply: &Reply) -> Option<&mut Reply> {
+        let Reply::Nack {
+            session,
+            stream,
+            frame,
+            ranges,
+            progress: true,
+            ..
+        } = reply
+        else {
+            return None;
+        };
+        self.replies
+            .iter_mut()
+            .rev()
+            .take(COALESCE_SCAN)
+            .find_map(|(d, r)| match r {
+                Reply::Nack {
+                    session: s,
+                    stream: t,
+                    frame: f,
+                    ranges: q,
+                    progress: true,
+                    ..
+                } if *d == dst
+                    && s == session
+                    && t == stream
+                    && f == frame
+                    && q.len() == ranges.len() =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            })
     }
 
     /// Writes the next datagram to send into `buf` (at least [`MAX_REPLY_LEN`] bytes) and

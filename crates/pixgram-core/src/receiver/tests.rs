@@ -156,3 +156,62 @@ fn an_opened_datagram_skips_the_checksum_and_a_plain_one_does_not() {
     assert_eq!(opened.stats().bad_checksum, 0);
     assert_eq!(opened.stats().frames_delivered, 1);
 }
+
+/// Chunks of one frame read in one batch (one `recvmmsg` of GRO runs) earn one progress
+/// report, the newest, not one per `PROGRESS_CHUNKS` of them: the rest would go out at the
+/// same moment saying less. Handed over one at a time, each report goes out as it falls due.
+#[test]
+fn a_batch_of_chunks_earns_one_progress_report_per_frame() {
+    let now = Timestamp::from_millis(5);
+    let mut rx = Receiver::new(ReceiverConfig::default());
+    let mut tx = Sender::new(SenderConfig::default(), SessionId(7));
+    tx.send(now, frame(100)).unwrap();
+    pump(&mut tx, &mut rx, now, addr(1));
+    assert_eq!(rx.stats().frames_delivered, 1);
+    // 80 chunks of 1,200-byte datagrams each; all but the last handed over.
+    let chunks = |tx: &mut Sender, at: Timestamp| {
+        tx.send(at, frame(80 * 1_100)).unwrap();
+        let mut data = Vec::new();
+        let mut buf = vec![0u8; 2048];
+        for step in 0..2_000u64 {
+            let t = at + Duration::from_micros(step * 20);
+            while let Some(d) = tx.poll_transmit(t, &mut buf) {
+                data.push(buf[..d.len].to_vec());
+            }
+            if data.len() >= 80 {
+                break;
+            }
+        }
+        data.pop();
+        data
+    };
+    let progress = |rx: &mut Receiver| {
+        let mut back = vec![0u8; 2048];
+        let mut n = 0;
+        while let Some(t) = rx.poll_transmit(&mut back) {
+            if let Ok(Datagram::Nack(h)) = wire::parse(&back[..t.len]) {
+                assert!(h.chunks_received > 0);
+                n += 1;
+            }
+        }
+        n
+    };
+    // One batch: one report.
+    let batch = chunks(&mut tx, now);
+    assert!(batch.len() >= 70, "{} chunks", batch.len());
+    for d in &batch {
+        rx.handle(now, addr(1), d);
+    }
+    assert_eq!(progress(&mut rx), 1);
+    let coalesced = rx.stats().progress_reports_coalesced;
+    assert!(coalesced >= 3, "{coalesced} coalesced");
+    // One at a time: a report per PROGRESS_CHUNKS chunks, none coalesced.
+    let later = now + Duration::from_millis(100);
+    let mut reports = 0;
+    for d in &chunks(&mut tx, later) {
+        rx.handle(later, addr(1), d);
+        reports += progress(&mut rx);
+    }
+    assert!(reports >= 4, "{reports} reports");
+    assert_eq!(rx.stats().progress_reports_coalesced, coalesced);
+}

@@ -192,6 +192,9 @@ pub struct ReceiverStats {
     /// Progress reports handed out by `poll_transmit` (NACKs whose one range lies past the
     /// frame: they ask for nothing, PROTOCOL 2.6).
     pub progress_reports_sent: u64,
+    /// Progress reports that replaced an older one for the same frame still queued (read in
+    /// the same batch), so never sent themselves.
+    pub progress_reports_coalesced: u64,
     /// Chunks those NACKs asked for again: the loss the receiver saw (with repeats).
     pub chunks_nacked: u64,
     /// Replies not sent because the peer had not sent as many bytes as they would take
