@@ -76,6 +76,40 @@ pub fn recover(
     Some(restored)
 }
 
+/// Frames in a thousand [`parity_for_loss`] lets random loss break.
+pub const RESIDUAL_FRAME_LOSS: f64 = 1e-3;
+
+/// The fewest parity chunks (at least one) for a frame of `count` data chunks that random
+/// loss of `loss` per chunk (independent, capped at 0.5) leaves unrecoverable at most
+/// `residual` of the time: the smallest `P` with `Pr[Binomial(count + P, loss) > P] <=
+/// residual`. A frame of few chunks needs a larger share than a large one (8 for 36 chunks at
+/// 5.8%, 13% of them for 300). `None` when no `P` up to `max` is enough.
+pub fn parity_for_loss(count: u32, loss: f64, residual: f64, max: u32) -> Option<u32> {
+    let p = loss.clamp(0.0, 0.5);
+    if p == 0.0 {
+        return Some(1.min(max));
+    }
+    // Below the expected loss of its own chunks no `P` can do.
+    let start = ((f64::from(count) * p / (1.0 - p)).floor() as u32).max(1);
+    (start..=max).find(|&parity| binomial_tail(count + parity, p, parity) <= residual)
+}
+
+/// `Pr[Binomial(n, p) > k]`, for `0 < p <= 0.5`.
+fn binomial_tail(n: u32, p: f64, k: u32) -> f64 {
+    let mut term = (1.0 - p).powi(n as i32);
+    if term == 0.0 {
+        // (1-p)^n underflows only when the mean is in the hundreds, above any k asked for.
+        return 1.0;
+    }
+    let odds = p / (1.0 - p);
+    let mut below = term;
+    for i in 0..k.min(n) {
+        term *= f64::from(n - i) / f64::from(i + 1) * odds;
+        below += term;
+    }
+    (1.0 - below).max(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +137,41 @@ mod tests {
         .unwrap();
         assert_eq!(restored, 3);
         assert_eq!(damaged, body);
+    }
+
+    #[test]
+    fn the_binomial_tail_matches_a_direct_sum() {
+        // Pr[Bin(10, 0.1) > 2] = 1 - (0.9^10 + 10*0.1*0.9^9 + 45*0.01*0.9^8).
+        let direct = 1.0 - (0.9f64.powi(10) + 0.9f64.powi(9) + 0.45 * 0.9f64.powi(8));
+        assert!((binomial_tail(10, 0.1, 2) - direct).abs() < 1e-12);
+        assert!(binomial_tail(5, 0.2, 5) < 1e-12);
+        assert_eq!(binomial_tail(4_000, 0.5, 10), 1.0);
+    }
+
+    #[test]
+    fn parity_grows_with_loss_and_its_share_shrinks_with_the_frame() {
+        let max = 255;
+        assert_eq!(parity_for_loss(40, 0.0, RESIDUAL_FRAME_LOSS, max), Some(1));
+        let small = parity_for_loss(36, 0.058, RESIDUAL_FRAME_LOSS, max).unwrap();
+        let large = parity_for_loss(300, 0.058, RESIDUAL_FRAME_LOSS, max).unwrap();
+        assert_eq!(small, 8);
+        assert!(f64::from(large) / 300.0 < f64::from(small) / 36.0);
+        for p in [0.01, 0.05, 0.2] {
+            for count in [5u32, 36, 107, 1_000] {
+                let parity = parity_for_loss(count, p, RESIDUAL_FRAME_LOSS, max).unwrap_or(max);
+                let more = parity_for_loss(count, p * 1.5, RESIDUAL_FRAME_LOSS, max).unwrap_or(max);
+                assert!(more >= parity, "{count} chunks at {p}");
+                if parity < max {
+                    assert!(binomial_tail(count + parity, p, parity) <= RESIDUAL_FRAME_LOSS);
+                    let fewer = parity - 1;
+                    assert!(
+                        fewer == 0 || binomial_tail(count + fewer, p, fewer) > RESIDUAL_FRAME_LOSS
+                    );
+                }
+            }
+        }
+        // 4,000 chunks at 20% would need far more than 255.
+        assert_eq!(parity_for_loss(4_000, 0.2, RESIDUAL_FRAME_LOSS, max), None);
     }
 
     #[test]

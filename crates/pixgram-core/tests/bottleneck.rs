@@ -449,10 +449,13 @@ fn target_6_an_rtt_step_loses_no_more_frames_than_the_final_rtt() {
     }
 }
 
-/// Target 6, second half: `--fec auto` at 5% random loss delivers >= 99% of live frames whole.
+/// Target 6, second half: `--fec auto` at 5% random loss delivers >= 99% of live frames whole,
+/// for every one of eight seeds (the rule before, twice the loss plus 2%, broke 0.7% of these
+/// frames, 0-7 of 300 a seed: it met the target on average, not on every run).
 #[test]
 fn target_6_fec_auto_at_5_percent_loss_delivers_99_percent_of_live_frames() {
-    for seed in 1..=3 {
+    let (mut parity, mut data) = (0u64, 0u64);
+    for seed in 1..=8 {
         let lossy = ImpairConfig {
             loss: 0.05,
             delay: Duration::from_millis(10),
@@ -486,12 +489,22 @@ fn target_6_fec_auto_at_5_percent_loss_delivers_99_percent_of_live_frames() {
             .iter()
             .filter(|(_, e)| matches!(e, ReceiverEvent::Frame(_)))
             .count();
-        println!("FEC auto, 5% loss, seed {seed}: {whole} of {n} live frames whole");
+        let stats = link.tx.stats();
+        parity += stats.parity_chunks_sent;
+        data += stats.datagrams_sent - stats.parity_chunks_sent;
+        println!(
+            "FEC auto, 5% loss, seed {seed}: {whole} of {n} live frames whole, {} parity chunks",
+            stats.parity_chunks_sent
+        );
         assert!(
             whole as f64 >= 0.99 * n as f64,
             "seed {seed}: {whole} of {n}"
         );
     }
+    println!(
+        "parity: {:.1}% of the other datagrams",
+        100.0 * parity as f64 / data as f64
+    );
 }
 
 /// Live frames of `len` bytes at 30 frames/s (deadline 100 ms) through a bottleneck of `mbit`

@@ -134,6 +134,12 @@ pub struct Sender {
 /// Frames given up whose late feedback still counts towards the delivery rate.
 const GIVEN_UP: usize = 64;
 
+/// `FecPolicy::Auto` provisions for `AUTO_FEC_LOSS_SCALE * loss + AUTO_FEC_LOSS_MARGIN`: the
+/// receiver's reports are smoothed over about ten frames of a hundred chunks, so at 5% they
+/// stray by about a tenth of it, and a path that reports no loss may still lose some.
+const AUTO_FEC_LOSS_SCALE: f64 = 1.1;
+const AUTO_FEC_LOSS_MARGIN: f64 = 0.003;
+
 /// A frame given up with chunks in flight (see `Sender::given_up`).
 #[derive(Debug)]
 struct GivenUp {
@@ -476,17 +482,21 @@ impl Sender {
         if layout.is_empty() || count > MAX_FEC_DATA_CHUNKS {
             return 0;
         }
-        let (ratio, burst) = match policy {
+        let max = count.min(255);
+        let wanted = match policy {
             FecPolicy::Off => return 0,
-            FecPolicy::Ratio(r) => (f64::from(r.max(0.0)), 0.0),
-            // Twice the loss the receiver sees plus a margin, and enough for a typical burst.
-            FecPolicy::Auto => (
-                (2.0 * self.reported_loss + 0.02).min(0.5),
-                self.reported_burst * 1.5,
-            ),
+            FecPolicy::Ratio(r) => (f64::from(count) * f64::from(r.max(0.0))).ceil(),
+            // Enough that random loss at what the receiver reports (with a margin for the
+            // estimate's noise) breaks at most one frame in a thousand, and enough for a
+            // typical burst.
+            FecPolicy::Auto => {
+                let loss = AUTO_FEC_LOSS_SCALE * self.reported_loss + AUTO_FEC_LOSS_MARGIN;
+                let random =
+                    fec::parity_for_loss(count, loss, fec::RESIDUAL_FRAME_LOSS, max).unwrap_or(max);
+                f64::from(random).max((self.reported_burst * 1.5).ceil())
+            }
         };
-        let wanted = (f64::from(count) * ratio).ceil().max(burst.ceil()).max(1.0);
-        wanted.min(f64::from(count)).min(255.0) as u8
+        wanted.max(1.0).min(f64::from(max)) as u8
     }
 
     /// Forgets a frame in flight and reports it lost, at `now` if known.
