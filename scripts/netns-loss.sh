@@ -6,25 +6,30 @@
 #   1. reliable mode, corpus images at --loss percent (default 5) each way: every received
 #      file must be byte-identical to the one sent;
 #   2. live mode with 10% FEC at --live-loss percent (default 2): at least 99% of the frames
-#      must arrive whole (the receiver never delivers a frame past its deadline).
+#      must arrive whole (the receiver never delivers a frame past its deadline);
+#   3. live mode with --fec auto at --auto-loss percent (default 5): parity follows the loss
+#      the receiver reports, and at least 99% of the frames must arrive whole.
 #
 # This kernel has no netem, so there is no delay here; `pixgram impair` covers delay, jitter
 # and reordering in user space. Needs root, `ip` (iproute2) and `nft` (nftables); without
 # them it says why and exits 0.
 #
-# Usage: scripts/netns-loss.sh [--bin PATH] [--loss PCT] [--live-loss PCT] [--frames N]
+# Usage: scripts/netns-loss.sh [--bin PATH] [--loss PCT] [--live-loss PCT] [--auto-loss PCT]
+#                              [--frames N]
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 bin=""
 loss=5
 live_loss=2
+auto_loss=5
 frames=100
 while [ $# -gt 0 ]; do
     case "$1" in
     --bin) bin="$2"; shift 2 ;;
     --loss) loss="$2"; shift 2 ;;
     --live-loss) live_loss="$2"; shift 2 ;;
+    --auto-loss) auto_loss="$2"; shift 2 ;;
     --frames) frames="$2"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -94,18 +99,25 @@ echo "netns-loss: reliable, ${loss}% kernel loss each way: $total of $total fram
     "in $((SECONDS - t0)) s; nftables dropped $(dropped) datagrams"
 tail -n 1 "$work/send.err" | sed 's/^/netns-loss:   sender /'
 
-# 2. Live mode with FEC.
-set_loss "$live_loss"
-start_recv "$work/live" --duration 30 --count "$total"
-ip netns exec "$tx" timeout 60 "$bin" send --to 10.77.0.2:9000 --mode live --fps 30 --fec 10 \
-    --loop "$loops" "${images[@]}" 2>"$work/live-send.err" ||
-    { echo "netns-loss: live send failed:"; cat "$work/live-send.err"; exit 1; }
-sleep 1
-kill -INT "$recv_pid" 2>/dev/null || true
-wait "$recv_pid" || true
-whole="$(grep -c '"event":"frame"' "$work/live.jsonl" || true)"
-echo "netns-loss: live, ${live_loss}% kernel loss, 10% FEC: $whole of $total frames whole and on time;" \
-    "nftables dropped $(dropped) datagrams"
-tail -n 1 "$work/live.err" | sed 's/^/netns-loss:   receiver /'
-[ $((whole * 100)) -ge $((total * 99)) ] || { echo "netns-loss: fewer than 99% whole"; exit 1; }
+# 2 and 3. Live mode with FEC: LOSS_PCT NAME FEC.
+live_run() {
+    local pct="$1" name="$2" fec="$3"
+    set_loss "$pct"
+    start_recv "$work/$name" --duration 30 --count "$total"
+    ip netns exec "$tx" timeout 60 "$bin" send --to 10.77.0.2:9000 --mode live --fps 30 \
+        --fec "$fec" --loop "$loops" "${images[@]}" 2>"$work/$name-send.err" ||
+        { echo "netns-loss: live send (--fec $fec) failed:"; cat "$work/$name-send.err"; exit 1; }
+    sleep 1
+    kill -INT "$recv_pid" 2>/dev/null || true
+    wait "$recv_pid" || true
+    whole="$(grep -c '"event":"frame"' "$work/$name.jsonl" || true)"
+    echo "netns-loss: live, ${pct}% kernel loss, --fec $fec: $whole of $total frames whole and" \
+        "on time; nftables dropped $(dropped) datagrams"
+    tail -n 1 "$work/$name.err" | sed 's/^/netns-loss:   receiver /'
+    tail -n 1 "$work/$name-send.err" | sed 's/^/netns-loss:   sender /'
+    [ $((whole * 100)) -ge $((total * 99)) ] ||
+        { echo "netns-loss: --fec $fec at ${pct}% loss: fewer than 99% whole"; exit 1; }
+}
+live_run "$live_loss" live 10
+live_run "$auto_loss" live-auto auto
 echo "netns-loss: ok"

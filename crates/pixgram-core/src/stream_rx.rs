@@ -89,6 +89,8 @@ impl FrameReport {
 struct Unconfirmed {
     completed_at: Timestamp,
     report: FrameReport,
+    /// The sender's last chunk of it arrived while it waited: its verdict goes out twice.
+    answer_twice: bool,
 }
 
 /// The timers a stream runs on (from the receiver's configuration).
@@ -280,6 +282,7 @@ impl StreamReceiver {
                 Unconfirmed {
                     completed_at: done.completed_at,
                     report: done.report,
+                    answer_twice: false,
                 },
             );
         } else {
@@ -308,6 +311,14 @@ impl StreamReceiver {
         };
         let delay = micros_between(u.completed_at, now);
         self.finish(frame, status, u.report, delay, out);
+        if u.answer_twice {
+            out.push(StreamOutput::Ack {
+                frame,
+                status,
+                report: FrameReport::default(),
+                delay_us: 0,
+            });
+        }
         true
     }
 
@@ -358,13 +369,13 @@ impl StreamReceiver {
         }
         self.newest_seen = self.newest_seen.max(Some(frame));
         self.on_floor(h.floor, out);
+        // A reliable sender retries until answered; others send each chunk once, so their
+        // last chunk of a frame (the last parity chunk, arriving after the frame was rebuilt
+        // or whole without it) earns the verdict again, once per frame: an ACK lost on the
+        // way back is then not a frame the sender reports undelivered.
+        let last = index.0 + 1 == h.count + u32::from(h.parity);
         if let Some(status) = self.verdicts.get(frame) {
-            if index.0 >= h.count {
-                // Parity sent for the case of loss, arriving after the frame was whole.
-                return ChunkOutcome::UnneededParity;
-            }
-            if self.reliable {
-                // Answer again: the first answer may have been lost, and the sender retries.
+            if self.reliable || last {
                 out.push(StreamOutput::Ack {
                     frame,
                     status,
@@ -372,9 +383,22 @@ impl StreamReceiver {
                     delay_us: 0,
                 });
             }
+            if index.0 >= h.count {
+                // Parity sent for the case of loss, arriving after the frame was whole.
+                return ChunkOutcome::UnneededParity;
+            }
             return ChunkOutcome::Duplicate;
         }
-        if self.held.contains_key(&frame) || self.unconfirmed.contains_key(&frame) {
+        if let Some(u) = self.unconfirmed.get_mut(&frame) {
+            // Delivered, waiting for the application: its verdict comes when confirmed.
+            u.answer_twice |= last && !self.reliable;
+            return if index.0 >= h.count {
+                ChunkOutcome::UnneededParity
+            } else {
+                ChunkOutcome::Duplicate
+            };
+        }
+        if self.held.contains_key(&frame) {
             // Whole already; its verdict comes when it is delivered and confirmed.
             return ChunkOutcome::Duplicate;
         }

@@ -215,3 +215,80 @@ fn a_batch_of_chunks_earns_one_progress_report_per_frame() {
     assert!(reports >= 4, "{reports} reports");
     assert_eq!(rx.stats().progress_reports_coalesced, coalesced);
 }
+
+/// A live frame's ACK is not retried by its sender, so the sender's last chunk of it (the
+/// last parity chunk, after the frame was whole) earns the verdict again, once: with the
+/// application confirming, both answers wait for its confirmation.
+#[test]
+fn a_live_frames_last_parity_chunk_earns_its_verdict_again() {
+    use crate::sender::FecPolicy;
+    for confirm in [false, true] {
+        let now = Timestamp::from_millis(5);
+        let config = ReceiverConfig {
+            confirm_deliveries: confirm,
+            ..ReceiverConfig::default()
+        };
+        let mut rx = Receiver::new(config);
+        let mut tx = Sender::new(SenderConfig::default(), SessionId(7));
+        tx.send(now, frame(100)).unwrap();
+        pump(&mut tx, &mut rx, now, addr(1));
+        while let Some(e) = rx.poll_event() {
+            if let ReceiverEvent::Frame(f) = e {
+                rx.confirm(now, f.key(), true);
+            }
+        }
+        let mut buf = vec![0u8; 2048];
+        while rx.poll_transmit(&mut buf).is_some() {}
+        let live = OutgoingFrame::live(StreamId(2), vec![5u8; 20_000], Duration::from_secs(1))
+            .with_fec(FecPolicy::Ratio(0.2));
+        tx.send(now, live).unwrap();
+        let mut data = Vec::new();
+        for step in 0..2_000u64 {
+            let t = now + Duration::from_micros(step * 20);
+            while let Some(d) = tx.poll_transmit(t, &mut buf) {
+                if matches!(wire::parse(&buf[..d.len]), Ok(Datagram::Data(h, _)) if h.stream == StreamId(2))
+                {
+                    data.push(buf[..d.len].to_vec());
+                }
+            }
+        }
+        // 18 data chunks and 4 parity.
+        assert_eq!(data.len(), 22);
+        let acks = |rx: &mut Receiver| {
+            let mut back = vec![0u8; 2048];
+            let mut n = 0;
+            while let Some(t) = rx.poll_transmit(&mut back) {
+                if let Ok(Datagram::Ack(a)) = wire::parse(&back[..t.len]) {
+                    assert_eq!(
+                        (a.stream, a.status),
+                        (StreamId(2), wire::AckStatus::Complete)
+                    );
+                    n += 1;
+                }
+            }
+            n
+        };
+        let mut answers = 0;
+        for d in &data {
+            rx.handle(now, addr(1), d);
+            answers += acks(&mut rx);
+        }
+        if confirm {
+            assert_eq!(answers, 0);
+            let key = std::iter::from_fn(|| rx.poll_event())
+                .find_map(|e| match e {
+                    ReceiverEvent::Frame(f) => Some(f.key()),
+                    _ => None,
+                })
+                .unwrap();
+            rx.confirm(now, key, true);
+            answers = acks(&mut rx);
+        }
+        assert_eq!(answers, 2, "confirm {confirm}");
+        // A copy of the last chunk again is answered again; any other chunk is not.
+        rx.handle(now, addr(1), &data[data.len() - 2]);
+        assert_eq!(acks(&mut rx), 0);
+        rx.handle(now, addr(1), &data[data.len() - 1]);
+        assert_eq!(acks(&mut rx), 1);
+    }
+}
