@@ -386,8 +386,8 @@ impl RxPool {
 #[derive(Debug)]
 pub struct TxBatch {
     buf: Vec<u8>,
-    /// Start and length of each datagram.
-    spans: Vec<(usize, usize)>,
+    /// Start and length of each datagram, and whether it goes in a send of its own.
+    spans: Vec<(usize, usize, bool)>,
     /// Where the next datagram goes.
     end: usize,
     stride: usize,
@@ -440,8 +440,20 @@ impl TxBatch {
 
     /// Counts the datagram of `len` bytes just written at the start of [`TxBatch::slot`].
     pub fn commit(&mut self, len: usize) {
+        self.push(len, false);
+    }
+
+    /// [`TxBatch::commit`] for a datagram that must go in a send of its own: a path MTU
+    /// probe. In a GSO run a shorter datagram after it would share its fate, and a probe too
+    /// large for the path is dropped whole (on a veth of MTU 1500 one 1,200-byte chunk was
+    /// lost with each 8,972-byte probe, and a live frame without parity with it).
+    pub fn commit_alone(&mut self, len: usize) {
+        self.push(len, true);
+    }
+
+    fn push(&mut self, len: usize, alone: bool) {
         assert!(len <= self.stride && self.has_room());
-        self.spans.push((self.end, len));
+        self.spans.push((self.end, len, alone));
         self.end += len;
     }
 
@@ -452,17 +464,21 @@ impl TxBatch {
     }
 
     /// How many datagrams from `at` one GSO send can carry (at most `max_segments`, at most
-    /// [`MAX_SEND_BYTES`]): those of the first one's size, and one shorter to end the run.
+    /// [`MAX_SEND_BYTES`]): those of the first one's size, and one shorter to end the run;
+    /// one committed alone is a run of one.
     pub fn run_from(&self, at: usize, max_segments: usize) -> usize {
-        let Some(&(_, segment)) = self.spans.get(at) else {
+        let Some(&(_, segment, alone)) = self.spans.get(at) else {
             return 0;
         };
+        if alone {
+            return 1;
+        }
         let max = max_segments.min(MAX_SEND_BYTES / segment.max(1)).max(1);
         let mut n = 1;
         while n < max {
             match self.spans.get(at + n) {
-                Some(&(_, len)) if len == segment => n += 1,
-                Some(&(_, len)) if len < segment => return n + 1,
+                Some(&(_, len, false)) if len == segment => n += 1,
+                Some(&(_, len, false)) if len < segment => return n + 1,
                 _ => break,
             }
         }
@@ -471,8 +487,8 @@ impl TxBatch {
 
     /// The bytes of the `count` datagrams from `at` and the segment size (the first one's).
     pub fn run(&self, at: usize, count: usize) -> (&[u8], usize) {
-        let (start, segment) = self.spans[at];
-        let (last, len) = self.spans[at + count - 1];
+        let (start, segment, _) = self.spans[at];
+        let (last, len, _) = self.spans[at + count - 1];
         (&self.buf[start..last + len], segment)
     }
 }
@@ -502,6 +518,24 @@ mod tests {
         assert_eq!(b.run(5, 1), (&[5u8; 20][..], 20));
         assert_eq!(b.run_from(6, 64), 1);
         assert_eq!(b.run_from(7, 64), 0);
+    }
+
+    #[test]
+    fn a_datagram_committed_alone_is_a_run_of_its_own() {
+        let mut b = TxBatch::new(9_000, 5);
+        b.commit_alone(8_972);
+        for _ in 0..3 {
+            b.commit(1_200);
+        }
+        b.commit_alone(1_472);
+        assert_eq!(b.run_from(0, 64), 1, "the probe goes alone");
+        assert_eq!(b.run_from(1, 64), 3, "and the chunks after it together");
+        assert_eq!(b.run_from(4, 64), 1);
+        // Without it the probe would lead the run, the shorter chunk riding as its last.
+        let mut mixed = TxBatch::new(9_000, 2);
+        mixed.commit(8_972);
+        mixed.commit(1_200);
+        assert_eq!(mixed.run_from(0, 64), 2);
     }
 
     #[test]

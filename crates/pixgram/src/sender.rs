@@ -335,11 +335,13 @@ impl UdpSender {
             self.batch.clear();
             let now = self.clock.now();
             while self.batch.has_room() {
+                // A datagram larger than the size frames are cut for is a path MTU probe.
+                let size = self.core.datagram_size();
                 let len = match &mut self.envelope {
                     None => self
                         .core
                         .poll_transmit(now, self.batch.slot())
-                        .map(|t| Some(t.len)),
+                        .map(|t| Some((t.len, t.len > size))),
                     Some(e) => {
                         // The core writes the inner datagram where the sealed one carries
                         // it, and it is sealed in place: no copy.
@@ -347,11 +349,12 @@ impl UdpSender {
                         let end = slot.len() - TAG_LEN;
                         self.core
                             .poll_transmit(now, &mut slot[SEALED_HEADER_LEN..end])
-                            .map(|t| e.seal_in_place(slot, t.len))
+                            .map(|t| e.seal_in_place(slot, t.len).map(|n| (n, t.len > size)))
                     }
                 };
                 match len {
-                    Some(Some(len)) => self.batch.commit(len),
+                    Some(Some((len, true))) => self.batch.commit_alone(len),
+                    Some(Some((len, false))) => self.batch.commit(len),
                     // Nothing to seal it with (the core sends nothing before the first
                     // exchange): dropped.
                     Some(None) => {}
