@@ -8,7 +8,9 @@
 #   2. live mode with 10% FEC at --live-loss percent (default 2): at least 99% of the frames
 #      must arrive whole (the receiver never delivers a frame past its deadline);
 #   3. live mode with --fec auto at --auto-loss percent (default 5): parity follows the loss
-#      the receiver reports, and at least 99% of the frames must arrive whole.
+#      the receiver reports, and at least 99% of the frames must arrive whole;
+#   4. no loss but the sender's first HELLO (nftables drops the first 64-byte datagram): the
+#      sender repeats it in 25 ms, and a live stream's first frame still arrives in time.
 #
 # This kernel has no netem, so there is no delay here; `pixgram impair` covers delay, jitter
 # and reordering in user space. Needs root, `ip` (iproute2) and `nft` (nftables); without
@@ -120,4 +122,22 @@ live_run() {
 }
 live_run "$live_loss" live 10
 live_run "$auto_loss" live-auto auto
+
+# 4. The first HELLO lost, nothing else: 64 bytes of UDP payload (udp length 72); the quota
+# counts IP lengths (92), so one of 100 bytes drops one datagram. The HELLO with the token is
+# also 64 bytes, and passes. Before HELLOs were repeated after 25 ms, this lost the first frame.
+set_loss 0
+ip netns exec "$rx" nft add rule inet impair in udp dport 9000 udp length 72 \
+    quota until 100 bytes counter drop
+start_recv "$work/hello" --duration 10 --count 10
+ip netns exec "$tx" timeout 20 "$bin" send --to 10.77.0.2:9000 --mode live --fps 30 \
+    --loop 10 "${images[0]}" 2>"$work/hello-send.err" ||
+    { echo "netns-loss: live send after a lost HELLO failed:"; cat "$work/hello-send.err"; exit 1; }
+wait "$recv_pid" || true
+whole="$(grep -c '"event":"frame"' "$work/hello.jsonl" || true)"
+lost_hellos="$(dropped)"
+echo "netns-loss: the first HELLO lost ($lost_hellos datagram dropped): $whole of 10 live frames" \
+    "whole and on time"
+[ "$lost_hellos" = 1 ] || { echo "netns-loss: nftables dropped $lost_hellos datagrams, not 1"; exit 1; }
+[ "$whole" = 10 ] || { echo "netns-loss: a lost HELLO cost frames:"; cat "$work/hello-send.err"; exit 1; }
 echo "netns-loss: ok"

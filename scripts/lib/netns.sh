@@ -120,8 +120,10 @@ netns_loss() {
 netns_dropped() {
     local total=0 n ns
     for ns in "$NETNS_TX" "$NETNS_RX"; do
-        n="$(ip netns exec "$ns" nft list table inet impair | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')"
-        total=$((total + ${n:-0}))
+        for n in $(ip netns exec "$ns" nft list table inet impair |
+            sed -n 's/.*counter packets \([0-9]*\).*/\1/p'); do
+            total=$((total + n))
+        done
     done
     echo "$total"
 }

@@ -5,14 +5,24 @@
 use std::time::Duration;
 
 use crate::time::Timestamp;
-use crate::wire::Token;
+use crate::wire::{Token, MIN_HELLO_LEN};
 
 /// Wait before repeating an unanswered HELLO, for the first [`STEADY_RETRIES`] of them (on a
-/// lossy path, a HELLO or its CHALLENGE is often lost, and a live stream cannot wait long);
-/// then doubled after each, up to [`MAX_RETRY`] (nobody is there).
-pub const FIRST_RETRY: Duration = Duration::from_millis(100);
-/// See [`FIRST_RETRY`]: 20 HELLOs, two seconds.
-pub const STEADY_RETRIES: u32 = 20;
+/// lossy path, a HELLO or its CHALLENGE is often lost, and a live stream cannot wait long:
+/// at 100 ms, 5% loss each way cost one session in ten its first three frames); then doubled
+/// after each, up to [`MAX_RETRY`] (nobody is there). A repeat sent before the answer to the
+/// first could arrive (a path longer than this) costs a 48-byte CHALLENGE, and no RTT sample:
+/// each HELLO's length names it ([`HELLO_LEN_STEP`]).
+pub const FIRST_RETRY: Duration = Duration::from_millis(25);
+/// See [`FIRST_RETRY`]: 40 HELLOs, one second.
+pub const STEADY_RETRIES: u32 = 40;
+/// Each HELLO without a token is this much longer than the one before, for the first
+/// [`NAMED_HELLOS`] of them: a CHALLENGE carries the length of what it answers, so the
+/// sender knows which HELLO it answers and takes an unambiguous RTT sample (Karn's rule
+/// would otherwise discard every sample once a HELLO was repeated).
+pub const HELLO_LEN_STEP: usize = 4;
+/// See [`HELLO_LEN_STEP`]: HELLOs of 64 to 316 bytes, then 320.
+pub const NAMED_HELLOS: usize = 64;
 /// The longest wait between HELLOs.
 pub const MAX_RETRY: Duration = Duration::from_secs(1);
 /// HELLOs with a token go at most this often (a CHALLENGE flood cannot make the sender
@@ -42,6 +52,8 @@ pub(crate) struct Greeting {
     backoff: Duration,
     /// HELLOs without a token sent since the greeting started.
     tries: u32,
+    /// When each of the first [`NAMED_HELLOS`] of them went (at most that many).
+    sent_at: Vec<Timestamp>,
 }
 
 impl Greeting {
@@ -83,6 +95,15 @@ impl Greeting {
         self.confirmed = true;
     }
 
+    /// The length of the HELLO to send next: [`MIN_HELLO_LEN`] with a token, and without one
+    /// a length that names it (see [`HELLO_LEN_STEP`]).
+    pub(crate) fn hello_len(&self) -> usize {
+        if self.token.is_some() {
+            return MIN_HELLO_LEN;
+        }
+        MIN_HELLO_LEN + HELLO_LEN_STEP * self.sent_at.len()
+    }
+
     /// A HELLO went at `now`.
     pub(crate) fn on_sent(&mut self, now: Timestamp) {
         self.started.get_or_insert(now);
@@ -91,6 +112,9 @@ impl Greeting {
             self.answer_queued = false;
             self.repeats += 1;
         } else {
+            if self.sent_at.len() < NAMED_HELLOS {
+                self.sent_at.push(now);
+            }
             self.tries += 1;
             self.backoff = if self.tries < STEADY_RETRIES {
                 FIRST_RETRY
@@ -108,13 +132,20 @@ impl Greeting {
         self.started
     }
 
-    /// The round trip a first CHALLENGE measures, arriving at `now`: from the HELLO it
-    /// answers, if only one went (after a repeat it may answer either: Karn's rule).
-    pub(crate) fn rtt_sample(&self, now: Timestamp) -> Option<Duration> {
-        if self.token.is_some() || self.tries != 1 {
+    /// The round trip a first CHALLENGE measures, arriving at `now` for a datagram of
+    /// `answered_len` bytes: from the HELLO of that length, if one length named it.
+    pub(crate) fn rtt_sample(&self, now: Timestamp, answered_len: usize) -> Option<Duration> {
+        if self.token.is_some() {
             return None;
         }
-        self.last_hello.map(|t| now.saturating_since(t))
+        let step = answered_len.checked_sub(MIN_HELLO_LEN)?;
+        if step % HELLO_LEN_STEP != 0 {
+            return None;
+        }
+        // Every HELLO after the named ones is one length longer than the last named one,
+        // and has no entry.
+        let sent = self.sent_at.get(step / HELLO_LEN_STEP)?;
+        Some(now.saturating_since(*sent))
     }
 
     /// A CHALLENGE brought `token`: answer it with a HELLO carrying it.
@@ -157,7 +188,7 @@ mod tests {
             at = g.next_at().unwrap();
             g.on_sent(at);
         }
-        // After two seconds of no answer, the waits double.
+        // After a second of no answer, the waits double.
         assert_eq!(g.next_at(), Some(at + FIRST_RETRY * 2));
         assert_eq!(g.waiting_since(), Some(t));
         g.on_challenge([7; 32]);
@@ -181,5 +212,38 @@ mod tests {
         g.on_challenge([9; 32]);
         assert_eq!(g.due(at + Duration::from_millis(5)), None);
         assert_eq!(g.due(at + MIN_TOKEN_INTERVAL), Some(Some([9; 32])));
+    }
+
+    #[test]
+    fn a_challenge_names_the_hello_it_answers() {
+        let mut g = Greeting::default();
+        let t = Timestamp::from_millis(0);
+        let mut lens = Vec::new();
+        for i in 0..3 {
+            lens.push(g.hello_len());
+            g.on_sent(t + FIRST_RETRY * i);
+        }
+        assert_eq!(lens, [64, 68, 72]);
+        // The answer to the first HELLO arrives after the third went: the first's round trip.
+        let ms = Duration::from_millis;
+        let now = t + FIRST_RETRY * 2 + ms(5);
+        assert_eq!(g.rtt_sample(now, 64), Some(FIRST_RETRY * 2 + ms(5)));
+        assert_eq!(g.rtt_sample(now, 72), Some(ms(5)));
+        // Lengths no HELLO had.
+        for len in [0, 48, 66, 76, 1_472] {
+            assert_eq!(g.rtt_sample(now, len), None, "{len}");
+        }
+        // Past the named HELLOs, one length shared by the rest: no sample from it.
+        for i in 3..NAMED_HELLOS as u32 + 5 {
+            g.on_sent(t + FIRST_RETRY * i);
+        }
+        let shared = MIN_HELLO_LEN + HELLO_LEN_STEP * NAMED_HELLOS;
+        assert_eq!(g.hello_len(), shared);
+        assert_eq!(g.rtt_sample(now, shared), None);
+        assert!(g.rtt_sample(now, shared - HELLO_LEN_STEP).is_some());
+        // With a token, HELLOs are the shortest and CHALLENGEs measure nothing.
+        g.on_challenge([1; 32]);
+        assert_eq!(g.hello_len(), MIN_HELLO_LEN);
+        assert_eq!(g.rtt_sample(now, 64), None);
     }
 }

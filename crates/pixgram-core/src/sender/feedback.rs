@@ -20,7 +20,7 @@ impl Sender {
                         self.size_heard_at = Some(now);
                     }
                 } else {
-                    if let Some(rtt) = self.greeting.rtt_sample(now) {
+                    if let Some(rtt) = self.greeting.rtt_sample(now, c.answered_len as usize) {
                         self.exchange_rtt = Some(rtt);
                         if self.streams.values().any(|s| s.live) {
                             // Live frames cannot wait for a frame's feedback to learn the

@@ -211,6 +211,7 @@ impl Sender {
         buf: &mut [u8],
         token: Option<wire::Token>,
     ) -> Transmit<SessionPeer> {
+        let len = self.greeting.hello_len();
         self.greeting.on_sent(now);
         self.stats.hellos_sent += 1;
         let hello = wire::Hello {
@@ -221,7 +222,7 @@ impl Sender {
                 .config
                 .max_datagram_size
                 .unwrap_or(self.config.datagram_size) as u32,
-            len: wire::MIN_HELLO_LEN,
+            len,
         };
         let len = wire::emit_hello(buf, &hello);
         self.count_sent(now, len);
