@@ -89,7 +89,7 @@ impl Sender {
                 let paced = self.pacer.ready_at(last, len);
                 Some(if self.window_full(len) {
                     // Feedback reopens the window; without any, a timeout does.
-                    paced.max(self.window_clock + self.rtt.rto())
+                    paced.max(self.window_clock + self.window_timeout())
                 } else {
                     paced
                 })

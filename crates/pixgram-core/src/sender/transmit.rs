@@ -64,7 +64,7 @@ impl Sender {
             self.pacer.on_late(now, now.saturating_since(due));
         }
         if self.window_full(len) {
-            if now < self.window_clock + self.rtt.rto() {
+            if now < self.window_clock + self.window_timeout() {
                 return None;
             }
             // No feedback for a retransmission timeout with the window full: what is in
