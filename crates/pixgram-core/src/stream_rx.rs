@@ -175,6 +175,9 @@ pub(crate) struct StreamReceiver {
     confirm: bool,
     /// Live streams: the newest frame delivered; older ones are stale.
     newest: Option<FrameId>,
+    /// Streams whose sender does not retry: the last frame answered a second time (see
+    /// [`StreamReceiver::on_chunk`]), so that it is answered only twice.
+    answered_again: Option<FrameId>,
     partial: BTreeMap<FrameId, PartialFrame>,
     verdicts: Verdicts,
     /// Ordered streams: the next frame to deliver.
@@ -204,6 +207,7 @@ impl StreamReceiver {
             live: flags.contains(DataFlags::LIVE),
             confirm,
             newest: None,
+            answered_again: None,
             partial: BTreeMap::new(),
             verdicts: Verdicts::starting_at(floor),
             next: floor,
@@ -291,6 +295,22 @@ impl StreamReceiver {
         out.push(StreamOutput::Deliver(frame, done));
     }
 
+    /// A second answer for a frame of a stream whose sender does not retry (see
+    /// [`StreamReceiver::on_chunk`]): now if it is decided, else when it is confirmed.
+    fn answer_again(&mut self, frame: FrameId, out: &mut Vec<StreamOutput>) {
+        if let Some(u) = self.unconfirmed.get_mut(&frame) {
+            u.answer_twice = true;
+        } else if let Some(status) = self.verdicts.get(frame) {
+            self.answered_again = Some(frame);
+            out.push(StreamOutput::Ack {
+                frame,
+                status,
+                report: FrameReport::default(),
+                delay_us: 0,
+            });
+        }
+    }
+
     /// The application took a delivered frame (`stored`) or could not: acknowledges it
     /// COMPLETE or FAILED, with the time it took as the ACK delay. Returns whether the frame
     /// was waiting.
@@ -312,6 +332,7 @@ impl StreamReceiver {
         let delay = micros_between(u.completed_at, now);
         self.finish(frame, status, u.report, delay, out);
         if u.answer_twice {
+            self.answered_again = Some(frame);
             out.push(StreamOutput::Ack {
                 frame,
                 status,
@@ -369,13 +390,14 @@ impl StreamReceiver {
         }
         self.newest_seen = self.newest_seen.max(Some(frame));
         self.on_floor(h.floor, out);
-        // A reliable sender retries until answered; others send each chunk once, so their
-        // last chunk of a frame (the last parity chunk, arriving after the frame was rebuilt
-        // or whole without it) earns the verdict again, once per frame: an ACK lost on the
-        // way back is then not a frame the sender reports undelivered.
-        let last = index.0 + 1 == h.count + u32::from(h.parity);
+        // A reliable sender retries until answered; others send each chunk once, so a frame
+        // of theirs is answered twice: the first chunk to arrive after it was decided (parity
+        // of a frame whole without it) earns the verdict again, and a frame decided on the
+        // sender's last chunk, after which none can come, gets both at once. An ACK lost on
+        // the way back is then not a frame the sender reports undelivered.
+        let last_chunk = index.0 + 1 == h.count + u32::from(h.parity);
         if let Some(status) = self.verdicts.get(frame) {
-            if self.reliable || last {
+            if self.reliable || self.answered_again.replace(frame) != Some(frame) {
                 out.push(StreamOutput::Ack {
                     frame,
                     status,
@@ -391,7 +413,7 @@ impl StreamReceiver {
         }
         if let Some(u) = self.unconfirmed.get_mut(&frame) {
             // Delivered, waiting for the application: its verdict comes when confirmed.
-            u.answer_twice |= last && !self.reliable;
+            u.answer_twice |= !self.reliable;
             return if index.0 >= h.count {
                 ChunkOutcome::UnneededParity
             } else {
@@ -543,6 +565,10 @@ impl StreamReceiver {
                 self.next = frame.next();
                 self.gap_since = None;
             }
+        }
+        if last_chunk && !self.reliable {
+            // Decided on the sender's last chunk: no later one will earn the verdict again.
+            self.answer_again(frame, out);
         }
         self.advance(now, Duration::MAX, out);
         match recovered {

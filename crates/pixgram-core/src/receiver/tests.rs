@@ -216,13 +216,19 @@ fn a_batch_of_chunks_earns_one_progress_report_per_frame() {
     assert_eq!(rx.stats().progress_reports_coalesced, coalesced);
 }
 
-/// A live frame's ACK is not retried by its sender, so the sender's last chunk of it (the
-/// last parity chunk, after the frame was whole) earns the verdict again, once: with the
-/// application confirming, both answers wait for its confirmation.
+/// A live frame's ACK is not retried by its sender, so it is answered twice: again at the
+/// first chunk after the frame was whole (parity), or, without parity, twice at once on the
+/// last data chunk, which decides it. With the application confirming, both answers wait
+/// for its confirmation.
 #[test]
-fn a_live_frames_last_parity_chunk_earns_its_verdict_again() {
+fn a_live_frame_is_answered_twice() {
     use crate::sender::FecPolicy;
-    for confirm in [false, true] {
+    for (confirm, fec) in [
+        (false, FecPolicy::Ratio(0.2)),
+        (true, FecPolicy::Ratio(0.2)),
+        (false, FecPolicy::Off),
+        (true, FecPolicy::Off),
+    ] {
         let now = Timestamp::from_millis(5);
         let config = ReceiverConfig {
             confirm_deliveries: confirm,
@@ -240,7 +246,7 @@ fn a_live_frames_last_parity_chunk_earns_its_verdict_again() {
         let mut buf = vec![0u8; 2048];
         while rx.poll_transmit(&mut buf).is_some() {}
         let live = OutgoingFrame::live(StreamId(2), vec![5u8; 20_000], Duration::from_secs(1))
-            .with_fec(FecPolicy::Ratio(0.2));
+            .with_fec(fec);
         tx.send(now, live).unwrap();
         let mut data = Vec::new();
         for step in 0..2_000u64 {
@@ -253,7 +259,8 @@ fn a_live_frames_last_parity_chunk_earns_its_verdict_again() {
             }
         }
         // 18 data chunks and 4 parity.
-        assert_eq!(data.len(), 22);
+        let parity = if fec == FecPolicy::Off { 0 } else { 4 };
+        assert_eq!(data.len(), 18 + parity);
         let acks = |rx: &mut Receiver| {
             let mut back = vec![0u8; 2048];
             let mut n = 0;
@@ -284,11 +291,11 @@ fn a_live_frames_last_parity_chunk_earns_its_verdict_again() {
             rx.confirm(now, key, true);
             answers = acks(&mut rx);
         }
-        assert_eq!(answers, 2, "confirm {confirm}");
-        // A copy of the last chunk again is answered again; any other chunk is not.
-        rx.handle(now, addr(1), &data[data.len() - 2]);
+        assert_eq!(answers, 2, "confirm {confirm}, {fec:?}");
+        // Twice only: copies of its chunks are not answered again.
+        for d in &data[data.len() - 2..] {
+            rx.handle(now, addr(1), d);
+        }
         assert_eq!(acks(&mut rx), 0);
-        rx.handle(now, addr(1), &data[data.len() - 1]);
-        assert_eq!(acks(&mut rx), 1);
     }
 }
