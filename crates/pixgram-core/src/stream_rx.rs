@@ -191,6 +191,17 @@ pub(crate) struct StreamReceiver {
     newest_seen: Option<FrameId>,
 }
 
+/// An ACK without a report or a delay: a verdict answered again (its figures went with the
+/// first answer), or a REJECTED that keeps no verdict.
+fn bare_ack(frame: FrameId, status: AckStatus, out: &mut Vec<StreamOutput>) {
+    out.push(StreamOutput::Ack {
+        frame,
+        status,
+        report: FrameReport::default(),
+        delay_us: 0,
+    });
+}
+
 fn micros_between(from: Timestamp, to: Timestamp) -> u32 {
     u32::try_from(to.saturating_since(from).as_micros()).unwrap_or(u32::MAX)
 }
@@ -302,12 +313,7 @@ impl StreamReceiver {
             u.answer_twice = true;
         } else if let Some(status) = self.verdicts.get(frame) {
             self.answered_again = Some(frame);
-            out.push(StreamOutput::Ack {
-                frame,
-                status,
-                report: FrameReport::default(),
-                delay_us: 0,
-            });
+            bare_ack(frame, status, out);
         }
     }
 
@@ -333,12 +339,7 @@ impl StreamReceiver {
         self.finish(frame, status, u.report, delay, out);
         if u.answer_twice {
             self.answered_again = Some(frame);
-            out.push(StreamOutput::Ack {
-                frame,
-                status,
-                report: FrameReport::default(),
-                delay_us: 0,
-            });
+            bare_ack(frame, status, out);
         }
         true
     }
@@ -398,12 +399,7 @@ impl StreamReceiver {
         let last_chunk = index.0 + 1 == h.count + u32::from(h.parity);
         if let Some(status) = self.verdicts.get(frame) {
             if self.reliable || self.answered_again.replace(frame) != Some(frame) {
-                out.push(StreamOutput::Ack {
-                    frame,
-                    status,
-                    report: FrameReport::default(),
-                    delay_us: 0,
-                });
+                bare_ack(frame, status, out);
             }
             if index.0 >= h.count {
                 // Parity sent for the case of loss, arriving after the frame was whole.
@@ -466,12 +462,7 @@ impl StreamReceiver {
                     // No room now. A reliable frame is not lost for that: answer REJECTED
                     // without remembering a verdict, and the sender tries again later, when
                     // other frames have completed or expired and freed their memory.
-                    out.push(StreamOutput::Ack {
-                        frame,
-                        status: AckStatus::Rejected,
-                        report: FrameReport::default(),
-                        delay_us: 0,
-                    });
+                    bare_ack(frame, AckStatus::Rejected, out);
                     return ChunkOutcome::OverBudget;
                 }
                 if cost > available {
