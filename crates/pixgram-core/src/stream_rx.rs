@@ -89,7 +89,8 @@ impl FrameReport {
 struct Unconfirmed {
     completed_at: Timestamp,
     report: FrameReport,
-    /// The sender's last chunk of it arrived while it waited: its verdict goes out twice.
+    /// A chunk of it arrived while it waited (or it was decided on the sender's last chunk),
+    /// and its sender does not retry: its verdict goes out twice when confirmed.
     answer_twice: bool,
 }
 
